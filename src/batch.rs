@@ -1,0 +1,57 @@
+//! What one kubelet scrape yields: the decoders produce a [`NodeBatch`], the store consumes it.
+//! Port of the shapes in metrics-server `pkg/storage/types.go` (`MetricsBatch`, `MetricsPoint`).
+//!
+//! Names borrow from the response body (`Cow::Borrowed`) so decoding allocates per pod and per
+//! container, never per line; the store interns what it keeps.
+
+use std::borrow::Cow;
+
+use crate::time::Timestamp;
+
+/// One sample of one node or container, as the kubelet reported it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct MetricsPoint {
+    /// When the kubelet took the sample (its clock); the rate window is measured between these.
+    pub timestamp: Timestamp,
+    /// Container start time, when known (never set for nodes).
+    pub start_time: Option<Timestamp>,
+    /// Cumulative CPU time in core-nanoseconds (a counter).
+    pub cpu_ns: u64,
+    /// Working-set memory in bytes (a gauge). Zero is a valid value.
+    pub memory_bytes: u64,
+}
+
+/// Everything decoded from one node's kubelet response.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NodeBatch<'a> {
+    /// The node's own usage, or `None` when the payload lacked a complete node sample.
+    pub node: Option<MetricsPoint>,
+    /// Pods in first-seen order.
+    pub pods: Vec<PodBatch<'a>>,
+}
+
+/// One pod's containers from one node's response.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PodBatch<'a> {
+    pub namespace: Cow<'a, str>,
+    pub name: Cow<'a, str>,
+    /// Containers with a complete sample (CPU and memory present), in first-seen order.
+    pub containers: Vec<ContainerBatch<'a>>,
+    /// False when the kubelet listed a container of this pod without a complete sample
+    /// (CPU counter or memory missing, or a CPU counter of 0). Such a pod is not served.
+    pub complete: bool,
+}
+
+/// One container's sample.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ContainerBatch<'a> {
+    pub name: Cow<'a, str>,
+    pub point: MetricsPoint,
+}
+
+impl NodeBatch<'_> {
+    /// Number of containers with a sample, over all pods.
+    pub fn container_count(&self) -> usize {
+        self.pods.iter().map(|p| p.containers.len()).sum()
+    }
+}

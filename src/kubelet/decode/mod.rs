@@ -1,0 +1,1 @@
+//! Decoders for kubelet payloads (owned by the decode work).

@@ -1,0 +1,1 @@
+//! Scrape loop (in progress).

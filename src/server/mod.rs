@@ -1,0 +1,4 @@
+//! The HTTPS server: TLS, health probes, routing to the API.
+
+pub mod health;
+pub mod tls;

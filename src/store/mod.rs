@@ -1,0 +1,1 @@
+//! The metric store (owned by the store work).

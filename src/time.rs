@@ -1,0 +1,204 @@
+//! Wall-clock instants as Unix nanoseconds, with the RFC 3339 parsing and printing the
+//! kubelet and the Kubernetes API use. Pure: no clock reads except [`Timestamp::now`].
+
+use std::fmt;
+
+/// An instant as nanoseconds since the Unix epoch (UTC). Negative values are before 1970.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(pub i64);
+
+/// Nanoseconds per second.
+pub const NANOS_PER_SEC: i64 = 1_000_000_000;
+
+impl Timestamp {
+    /// The current wall-clock time.
+    pub fn now() -> Self {
+        let d = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Timestamp(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+    }
+
+    /// From Unix milliseconds (the Prometheus sample timestamp unit).
+    pub fn from_millis(ms: i64) -> Self {
+        Timestamp(ms.saturating_mul(1_000_000))
+    }
+
+    /// From whole Unix seconds.
+    pub fn from_secs(s: i64) -> Self {
+        Timestamp(s.saturating_mul(NANOS_PER_SEC))
+    }
+
+    /// Whole seconds since the epoch, rounded towards negative infinity.
+    pub fn secs(self) -> i64 {
+        self.0.div_euclid(NANOS_PER_SEC)
+    }
+
+    /// Nanoseconds from `earlier` to `self` (negative when `earlier` is later).
+    pub fn nanos_since(self, earlier: Timestamp) -> i64 {
+        self.0.saturating_sub(earlier.0)
+    }
+
+    /// Parses RFC 3339 (`2026-06-26T10:14:35Z`, `2026-06-26T10:14:35.123456789+02:00`).
+    pub fn parse_rfc3339(s: &str) -> Result<Self, TimeParseError> {
+        parse_rfc3339(s.as_bytes()).ok_or(TimeParseError)
+    }
+
+    /// Writes RFC 3339 in UTC with seconds precision, as `metav1.Time` does:
+    /// `2022-03-13T04:47:04Z`.
+    pub fn write_rfc3339_seconds(self, out: &mut String) {
+        let secs = self.secs();
+        let days = secs.div_euclid(86_400);
+        let sod = secs.rem_euclid(86_400);
+        let (y, m, d) = civil_from_days(days);
+        use fmt::Write;
+        let _ = write!(
+            out,
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+            sod / 3600,
+            (sod / 60) % 60,
+            sod % 60
+        );
+    }
+
+    /// RFC 3339, seconds precision, as an owned string.
+    pub fn to_rfc3339_seconds(self) -> String {
+        let mut s = String::with_capacity(20);
+        self.write_rfc3339_seconds(&mut s);
+        s
+    }
+}
+
+/// The text was not an RFC 3339 timestamp.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid RFC 3339 timestamp")]
+pub struct TimeParseError;
+
+fn digits(b: &[u8]) -> Option<i64> {
+    if b.is_empty() || !b.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(b.iter().fold(0i64, |acc, c| acc * 10 + i64::from(c - b'0')))
+}
+
+fn parse_rfc3339(b: &[u8]) -> Option<Timestamp> {
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
+        return None;
+    }
+    if b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let (y, mo, d) = (digits(&b[0..4])?, digits(&b[5..7])?, digits(&b[8..10])?);
+    let (h, mi, s) = (
+        digits(&b[11..13])?,
+        digits(&b[14..16])?,
+        digits(&b[17..19])?,
+    );
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
+        return None;
+    }
+    let mut rest = &b[19..];
+    let mut nanos = 0i64;
+    if rest.first() == Some(&b'.') {
+        let n = rest[1..].iter().take_while(|c| c.is_ascii_digit()).count();
+        if n == 0 {
+            return None;
+        }
+        let frac = &rest[1..1 + n];
+        for i in 0..9 {
+            nanos = nanos * 10 + frac.get(i).map_or(0, |c| i64::from(c - b'0'));
+        }
+        rest = &rest[1 + n..];
+    }
+    let offset = match rest {
+        [b'Z' | b'z'] => 0,
+        [sign @ (b'+' | b'-'), oh1, oh2, b':', om1, om2] => {
+            let oh = digits(&[*oh1, *oh2])?;
+            let om = digits(&[*om1, *om2])?;
+            let off = oh * 3600 + om * 60;
+            if *sign == b'+' { off } else { -off }
+        }
+        _ => return None,
+    };
+    let days = days_from_civil(y, mo, d);
+    let secs = days * 86_400 + h * 3600 + mi * 60 + s - offset;
+    Some(Timestamp(
+        secs.checked_mul(NANOS_PER_SEC)?.checked_add(nanos)?,
+    ))
+}
+
+/// Days since 1970-01-01 for a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (
+        if m <= 2 {
+            yoe + era * 400 + 1
+        } else {
+            yoe + era * 400
+        },
+        m,
+        d,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_prints_utc_seconds() {
+        let t = Timestamp::parse_rfc3339("2022-03-13T04:47:04Z").unwrap();
+        assert_eq!(t.secs(), 1_647_146_824);
+        assert_eq!(t.to_rfc3339_seconds(), "2022-03-13T04:47:04Z");
+    }
+
+    #[test]
+    fn fraction_and_offset_are_honoured() {
+        let t = Timestamp::parse_rfc3339("2021-10-03T11:18:32.5+02:00").unwrap();
+        assert_eq!(t.0, 1_633_252_712 * NANOS_PER_SEC + 500_000_000);
+        assert_eq!(t.to_rfc3339_seconds(), "2021-10-03T09:18:32Z");
+    }
+
+    #[test]
+    fn printing_truncates_sub_second_and_handles_pre_epoch() {
+        assert_eq!(
+            Timestamp(999_999_999).to_rfc3339_seconds(),
+            "1970-01-01T00:00:00Z"
+        );
+        assert_eq!(Timestamp(-1).to_rfc3339_seconds(), "1969-12-31T23:59:59Z");
+        assert_eq!(
+            Timestamp::from_secs(951_782_400).to_rfc3339_seconds(),
+            "2000-02-29T00:00:00Z"
+        );
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        for s in [
+            "",
+            "2022-13-01T00:00:00Z",
+            "2022-03-13 04:47:04",
+            "2022-03-13T04:47:04.Z",
+            "x",
+        ] {
+            assert!(Timestamp::parse_rfc3339(s).is_err(), "{s}");
+        }
+    }
+}
