@@ -1,1 +1,262 @@
-//! Scrape loop (in progress).
+//! The scrape loop: every `--metric-resolution`, fetch every selected node concurrently (with
+//! jitter and a per-node deadline), decode, merge into the store, and publish a new snapshot as
+//! soon as results arrive — a slow or dead kubelet never delays another node's data.
+//! Port of metrics-server `pkg/scraper/scraper.go` and the tick loop of `pkg/server/server.go`.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use tokio::task::JoinSet;
+
+use crate::api::selector::LabelSelector;
+use crate::cluster::{ClusterCache, NodeInfo, node_info};
+use crate::kubelet::decode::{self, Source};
+use crate::kubelet::{Fetched, KubeletClient, ScrapeError};
+use crate::store::{Snapshot, Store};
+use crate::time::Timestamp;
+
+/// Upper bound of the per-node start jitter, and its per-node increment (upstream values).
+const MAX_JITTER: Duration = Duration::from_secs(4);
+const JITTER_PER_NODE: Duration = Duration::from_millis(8);
+
+/// Scrape-loop timing the liveness probe reads.
+#[derive(Debug, Default)]
+pub struct ScrapeClock {
+    /// Unix nanoseconds when the last cycle started; 0 before the first.
+    last_tick_start: AtomicI64,
+}
+
+impl ScrapeClock {
+    fn tick_started(&self, at: Timestamp) {
+        self.last_tick_start.store(at.0, Ordering::Release);
+    }
+
+    /// Upstream `metric-collection-timely`: fails when the last cycle started more than
+    /// 1.5 × resolution ago; passes before the first cycle.
+    pub fn check_timely(&self, resolution: Duration, now: Timestamp) -> Result<(), String> {
+        let last = self.last_tick_start.load(Ordering::Acquire);
+        if last == 0 {
+            return Ok(());
+        }
+        let limit = i64::try_from(resolution.as_nanos() * 3 / 2).unwrap_or(i64::MAX);
+        if now.0.saturating_sub(last) > limit {
+            return Err("metric collection didn't finish on time".to_string());
+        }
+        Ok(())
+    }
+}
+
+/// The single writer: owns the store and publishes snapshots.
+pub struct Scraper {
+    pub client: Arc<KubeletClient>,
+    pub cluster: ClusterCache,
+    pub node_selector: LabelSelector,
+    pub resolution: Duration,
+    pub store: Store,
+    pub published: Arc<ArcSwap<Snapshot>>,
+    pub clock: Arc<ScrapeClock>,
+}
+
+/// Outcome of one node in one cycle.
+type NodeResult = (NodeInfo, Result<Fetched, ScrapeError>);
+
+impl Scraper {
+    /// Runs cycles until the task is dropped. The first cycle starts once the node watch has
+    /// synced (or after one resolution, whichever comes first); late ticks are skipped.
+    pub async fn run(mut self) {
+        self.wait_for_nodes().await;
+        let mut ticker = tokio::time::interval(self.resolution);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            ticker.tick().await;
+            self.cycle().await;
+        }
+    }
+
+    async fn wait_for_nodes(&self) {
+        let deadline = tokio::time::Instant::now() + self.resolution;
+        while !self.cluster.nodes_synced() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// One scrape cycle, bounded by the resolution.
+    pub async fn cycle(&mut self) {
+        let started = tokio::time::Instant::now();
+        self.clock.tick_started(Timestamp::now());
+        let nodes = self.selected_nodes();
+        let live: HashSet<&str> = nodes.iter().map(|n| &*n.name).collect();
+        self.store.retain_nodes(|name| live.contains(name));
+        let node_count = nodes.len();
+        let mut tasks = self.spawn_fetches(nodes);
+        let deadline = started + self.resolution;
+        let mut publisher = Publisher::default();
+        let (mut ok, mut failed) = (0usize, 0usize);
+        loop {
+            let wake = publisher.wake_at(deadline);
+            match tokio::time::timeout_at(wake, tasks.join_next()).await {
+                Ok(Some(first)) => {
+                    let mut ready = vec![first];
+                    while let Some(more) = tasks.try_join_next() {
+                        ready.push(more);
+                    }
+                    for joined in ready {
+                        match joined {
+                            Ok(result) => {
+                                if self.apply(result) {
+                                    ok += 1;
+                                } else {
+                                    failed += 1;
+                                }
+                            }
+                            Err(err) => tracing::error!(error = %err, "Scrape task failed."),
+                        }
+                    }
+                    publisher.dirty = true;
+                }
+                Ok(None) => break,
+                Err(_) if tokio::time::Instant::now() >= deadline => break,
+                Err(_) => {}
+            }
+            publisher.maybe_publish(&mut self.store, &self.published, false);
+        }
+        publisher.maybe_publish(&mut self.store, &self.published, true);
+        if !tasks.is_empty() {
+            tracing::warn!(
+                pending = tasks.len(),
+                "Scrape cycle ran out of time; abandoning late nodes."
+            );
+            tasks.abort_all();
+        }
+        let snap = self.published.load();
+        tracing::debug!(
+            duration = ?started.elapsed(), node_count, ok, failed,
+            pod_count = snap.servable_pods(), "Scrape finished."
+        );
+    }
+
+    fn selected_nodes(&self) -> Vec<NodeInfo> {
+        self.cluster
+            .nodes()
+            .iter()
+            .map(|n| node_info(n))
+            .filter(|n| self.node_selector.matches(&n.labels))
+            .collect()
+    }
+
+    fn spawn_fetches(&self, nodes: Vec<NodeInfo>) -> JoinSet<NodeResult> {
+        let max_jitter = (JITTER_PER_NODE * nodes.len() as u32).min(MAX_JITTER);
+        let mut tasks = JoinSet::new();
+        for node in nodes {
+            let client = self.client.clone();
+            let jitter = random_below(max_jitter);
+            tasks.spawn(async move {
+                tokio::time::sleep(jitter).await;
+                let result = client.fetch(&node).await;
+                (node, result)
+            });
+        }
+        tasks
+    }
+
+    /// Decodes and stores one node's result; true when the node's data was accepted.
+    fn apply(&mut self, (node, result): NodeResult) -> bool {
+        let fetched = match result {
+            Ok(f) => f,
+            Err(err) => return self.fail(&node, err),
+        };
+        let decoded = match fetched.source {
+            Source::Resource => decode::decode_resource(&fetched.body, fetched.request_time),
+            Source::Summary => decode::decode_summary(&fetched.body),
+        };
+        match decoded {
+            Ok(batch) => {
+                self.store.apply_node(&node.name, &batch);
+                true
+            }
+            Err(error) => {
+                let endpoint = match fetched.source {
+                    Source::Resource => "/metrics/resource",
+                    Source::Summary => "/stats/summary",
+                };
+                self.fail(&node, ScrapeError::Decode { endpoint, error })
+            }
+        }
+    }
+
+    fn fail(&mut self, node: &NodeInfo, err: ScrapeError) -> bool {
+        tracing::warn!(node = %node.name, reason = err.reason(), error = %err, "Failed to scrape node.");
+        self.store.node_failed(&node.name);
+        false
+    }
+}
+
+/// Publishes new snapshots as results arrive, but never spends more than about a tenth of the
+/// writer's time doing so: after a publish that took `t`, the next waits at least `10 × t`
+/// (at most one second). With few nodes that is immediate; with thousands it coalesces.
+#[derive(Default)]
+struct Publisher {
+    dirty: bool,
+    next_allowed: Option<tokio::time::Instant>,
+}
+
+impl Publisher {
+    const MAX_SPACING: Duration = Duration::from_secs(1);
+
+    /// When the cycle loop should wake up at the latest.
+    fn wake_at(&self, deadline: tokio::time::Instant) -> tokio::time::Instant {
+        match self.next_allowed {
+            Some(at) if self.dirty => at.min(deadline),
+            _ => deadline,
+        }
+    }
+
+    fn maybe_publish(&mut self, store: &mut Store, out: &ArcSwap<Snapshot>, force: bool) {
+        let now = tokio::time::Instant::now();
+        if !self.dirty || (!force && self.next_allowed.is_some_and(|at| now < at)) {
+            return;
+        }
+        out.store(Arc::new(store.publish()));
+        let took = now.elapsed();
+        self.next_allowed = Some(tokio::time::Instant::now() + (took * 10).min(Self::MAX_SPACING));
+        self.dirty = false;
+    }
+}
+
+fn random_below(max: Duration) -> Duration {
+    let ms = u64::try_from(max.as_millis()).unwrap_or(u64::MAX);
+    if ms == 0 {
+        Duration::ZERO
+    } else {
+        Duration::from_millis(fastrand::u64(0..ms))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn liveness_fails_only_when_the_last_cycle_started_too_long_ago() {
+        let clock = ScrapeClock::default();
+        let res = Duration::from_secs(10);
+        assert!(
+            clock.check_timely(res, Timestamp::from_secs(1000)).is_ok(),
+            "before the first tick"
+        );
+        clock.tick_started(Timestamp::from_secs(1000));
+        assert!(clock.check_timely(res, Timestamp::from_secs(1015)).is_ok());
+        assert!(clock.check_timely(res, Timestamp::from_secs(1016)).is_err());
+    }
+
+    #[test]
+    fn jitter_stays_below_its_bound() {
+        for _ in 0..100 {
+            assert!(random_below(Duration::from_millis(40)) < Duration::from_millis(40));
+        }
+        assert_eq!(random_below(Duration::ZERO), Duration::ZERO);
+    }
+}

@@ -1,8 +1,11 @@
-//! The `metrics.k8s.io` API: request parsing, selectors, negotiation, encoding, errors.
+//! The `metrics.k8s.io` API: request parsing, selectors, negotiation, encoding, errors, and
+//! the handlers that join the metric snapshot with the watched cluster objects.
 
 pub mod discovery;
 pub mod encode;
 pub mod negotiate;
 pub mod query;
+pub mod resources;
+pub mod routes;
 pub mod selector;
 pub mod status;

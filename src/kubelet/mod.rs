@@ -1,3 +1,10 @@
-//! Talking to kubelets: address resolution, the HTTPS client, and the payload decoders.
+//! Talking to kubelets: address resolution, TLS and token, the HTTPS client, and the payload
+//! decoders.
 
+pub mod address;
+pub mod client;
 pub mod decode;
+pub mod tls;
+pub mod token;
+
+pub use client::{Fetched, KubeletClient, KubeletClientConfig, ScrapeError};

@@ -1,4 +1,169 @@
-//! The HTTPS server: TLS, health probes, routing to the API.
+//! The server process: wires the cluster watch, the kubelet client, the scrape loop, the
+//! store and the HTTPS API together, and shuts them down in order on SIGTERM.
 
+pub mod app;
 pub mod health;
+pub mod http;
+pub mod kube_setup;
 pub mod tls;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use arc_swap::ArcSwap;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::api::selector::LabelSelector;
+use crate::config::Config;
+use crate::kubelet::{KubeletClient, KubeletClientConfig};
+use crate::scraper::{ScrapeClock, Scraper};
+use crate::store::{Snapshot, Store, StoreConfig};
+
+/// How long in-flight requests may take to finish after shutdown starts.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A started server; dropping it does not stop it, call [`Running::shutdown`].
+pub struct Running {
+    /// The HTTPS address actually bound (useful with `--secure-port=0`).
+    pub local_addr: SocketAddr,
+    /// The latest published snapshot (what the API serves).
+    pub snapshot: Arc<ArcSwap<Snapshot>>,
+    stop: watch::Sender<bool>,
+    serving: tokio::task::JoinHandle<()>,
+    background: Vec<tokio::task::JoinHandle<()>>,
+    shutting_down: Arc<AtomicBool>,
+}
+
+impl Running {
+    /// Fails readiness at once, stops accepting, drains in-flight requests, stops the loops.
+    pub async fn shutdown(self) {
+        self.shutting_down.store(true, Ordering::Release);
+        let _ = self.stop.send(true);
+        let _ = self.serving.await;
+        for task in self.background {
+            task.abort();
+        }
+    }
+}
+
+/// Starts everything and returns once the HTTPS listener is bound.
+pub async fn start(cfg: Config) -> anyhow::Result<Running> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let node_selector = match cfg.node_selector.as_deref() {
+        Some(s) => {
+            LabelSelector::parse(s).map_err(|e| anyhow::anyhow!("invalid --node-selector: {e}"))?
+        }
+        None => LabelSelector::everything(),
+    };
+    let api_cfg = kube_setup::kube_config(cfg.kubeconfig.as_deref()).await?;
+    let kubelet_tls = kube_setup::kubelet_tls(&cfg.kubelet, &api_cfg)?;
+    if cfg.kubelet.insecure_tls {
+        tracing::warn!("Kubelet serving certificates are NOT verified (--kubelet-insecure-tls).");
+    }
+    let token = kube_setup::kubelet_token(&api_cfg);
+    let client = kube::Client::try_from(api_cfg).context("building the Kubernetes API client")?;
+
+    let (cluster, watch_fut) = crate::cluster::watch(client);
+    let mut background = vec![tokio::spawn(watch_fut)];
+
+    let kubelet = KubeletClient::new(
+        KubeletClientConfig {
+            port: cfg.kubelet.port,
+            use_node_status_port: cfg.kubelet.use_node_status_port,
+            preferred_address_types: cfg.kubelet.preferred_address_types.clone(),
+            request_timeout: cfg.kubelet.request_timeout,
+            max_body_bytes: usize::try_from(cfg.kubelet.max_body_bytes).unwrap_or(usize::MAX),
+            source: cfg.kubelet.metrics_source,
+            token,
+        },
+        crate::kubelet::tls::client_config(kubelet_tls)?,
+    );
+    let snapshot = Arc::new(ArcSwap::from_pointee(Snapshot::empty()));
+    let clock = Arc::new(ScrapeClock::default());
+    let store = Store::new(StoreConfig {
+        ring_depth: cfg.storage_ring_depth,
+        metric_resolution_ns: i64::try_from(cfg.metric_resolution.as_nanos()).unwrap_or(i64::MAX),
+    });
+    let scraper = Scraper {
+        client: Arc::new(kubelet),
+        cluster: cluster.clone(),
+        node_selector: node_selector.clone(),
+        resolution: cfg.metric_resolution,
+        store,
+        published: snapshot.clone(),
+        clock: clock.clone(),
+    };
+    background.push(tokio::spawn(scraper.run()));
+
+    let pair = tls::load_or_generate_serving_cert(&cfg.serving.cert)?;
+    let tls_config = tls::server_config(&pair, None)?;
+    let addr = SocketAddr::new(cfg.serving.bind_address, cfg.serving.secure_port);
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    let local_addr = listener.local_addr()?;
+    let shutting_down = Arc::new(AtomicBool::new(false));
+    let app = Arc::new(app::App::new(app::AppState {
+        snapshot: snapshot.clone(),
+        cluster,
+        node_selector,
+        clock,
+        resolution: cfg.metric_resolution,
+        shutting_down: shutting_down.clone(),
+    }));
+    let (stop, mut stop_rx) = watch::channel(false);
+    let stopped = async move {
+        let _ = stop_rx.wait_for(|s| *s).await;
+    };
+    let serving = tokio::spawn(http::serve(
+        listener,
+        tls_config,
+        app,
+        stopped,
+        DRAIN_TIMEOUT,
+    ));
+    tracing::info!(address = %local_addr, "Serving metrics.k8s.io.");
+    Ok(Running {
+        local_addr,
+        snapshot,
+        stop,
+        serving,
+        background,
+        shutting_down,
+    })
+}
+
+/// Runs until SIGTERM or Ctrl-C, then shuts down gracefully.
+pub async fn run(cfg: Config) -> anyhow::Result<()> {
+    let running = start(cfg).await?;
+    wait_for_signal().await;
+    tracing::info!("Shutting down.");
+    running.shutdown().await;
+    Ok(())
+}
+
+/// Completes on SIGTERM or SIGINT.
+pub async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

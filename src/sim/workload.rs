@@ -1,1 +1,474 @@
-//! (in progress)
+//! The ground truth of the simulated cluster: nodes, pods and containers with known true CPU
+//! and memory usage, and the cumulative counters a kubelet would report for them.
+//!
+//! Pure (no tokio, no I/O). Built once by [`Workload::generate`], shared as `Arc<Workload>`
+//! between the simulated kubelets and the simulated apiserver. The objects never change; only
+//! the true usage can be overridden at run time ([`Workload::set_pod_usage`]), behind a
+//! `std::sync::RwLock`.
+//!
+//! Counters follow the kubelet's `/metrics/resource` semantics (upstream spec §3.3): a
+//! container's CPU counter is `rate × (t − start)` since its latest (re)start, so the rate a
+//! consumer computes between two samples equals the truth up to nanosecond truncation; the node
+//! counter runs from node boot and never resets. A rate change is integrated piecewise, so
+//! counters stay continuous. Memory is a gauge equal to the truth.
+//!
+//! Node addresses: node `i` (1-based) is `127.0.<i / 250 + 1>.<i % 250 + 1>`, so node 1 is
+//! `127.0.1.2`, node 249 is `127.0.1.250`, node 250 is `127.0.2.1`, node 15,000 is
+//! `127.0.61.1`; never `127.0.0.x`. Linux routes all of 127.0.0.0/8 to the loopback device.
+
+mod generate;
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::sync::{PoisonError, RwLock};
+
+use crate::time::Timestamp;
+
+/// The largest cluster [`Workload::generate`] builds (limited by the address plan above).
+pub const MAX_NODES: usize = 15_000;
+
+/// The namespaces pods are spread over.
+pub const NAMESPACES: [&str; 4] = ["default", "kube-system", "team-a", "team-b"];
+
+/// What to generate.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct WorkloadSpec {
+    /// Number of nodes, clamped to `1..=MAX_NODES`.
+    pub nodes: usize,
+    /// Pods bound to each node.
+    pub pods_per_node: usize,
+    /// Seed of every random choice: same seed and instant, same cluster.
+    pub seed: u64,
+}
+
+/// True usage: a CPU rate and a memory working set.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct TrueUsage {
+    pub cpu_millicores: u64,
+    pub memory_bytes: u64,
+}
+
+impl TrueUsage {
+    /// The CPU rate in nanocores (the unit of the Metrics API).
+    pub fn cpu_nanocores(self) -> u64 {
+        self.cpu_millicores * 1_000_000
+    }
+
+    fn add(self, other: TrueUsage) -> TrueUsage {
+        TrueUsage {
+            cpu_millicores: self.cpu_millicores + other.cpu_millicores,
+            memory_bytes: self.memory_bytes + other.memory_bytes,
+        }
+    }
+}
+
+/// A simulated node.
+#[derive(Clone, Debug)]
+pub struct SimNode {
+    pub name: String,
+    pub uid: String,
+    pub ip: Ipv4Addr,
+    /// Sorted by key.
+    pub labels: Vec<(String, String)>,
+    pub created: Timestamp,
+    /// Boot time: the node CPU counter starts here.
+    pub boot: Timestamp,
+    pub capacity: TrueUsage,
+    pub allocatable: TrueUsage,
+    /// System usage outside pods (kubelet, runtime, OS), part of the node's truth.
+    pub overhead: TrueUsage,
+    /// Stable lag of the kubelet's sample time behind "now", 0..2000 ms (cAdvisor housekeeping).
+    pub sample_lag_ms: i64,
+    /// Indexes into [`Workload::pods`] of the pods bound to this node.
+    pub pods: Vec<usize>,
+}
+
+/// Pod lifecycle phase (only the two the simulation uses).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum PodPhase {
+    Running,
+    Succeeded,
+}
+
+impl PodPhase {
+    /// The `status.phase` string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PodPhase::Running => "Running",
+            PodPhase::Succeeded => "Succeeded",
+        }
+    }
+}
+
+/// A simulated pod.
+#[derive(Clone, Debug)]
+pub struct SimPod {
+    pub namespace: String,
+    pub name: String,
+    pub uid: String,
+    /// Sorted by key: `app`, `pod-template-hash`.
+    pub labels: Vec<(String, String)>,
+    /// Index into [`Workload::nodes`].
+    pub node: usize,
+    pub created: Timestamp,
+    pub phase: PodPhase,
+    pub containers: Vec<SimContainer>,
+}
+
+/// A container of a simulated pod.
+#[derive(Clone, Debug)]
+pub struct SimContainer {
+    pub name: String,
+    /// First start; the counters of all later restarts are measured from the latest restart.
+    pub first_start: Timestamp,
+    /// Restart period in nanoseconds, for the few containers that crash-loop.
+    pub restart_every_ns: Option<i64>,
+    /// `resources.requests` for the pod spec.
+    pub request: TrueUsage,
+    /// Global index into the usage table (see [`Workload::container_id`]).
+    pub id: ContainerId,
+}
+
+/// A container's index in the workload's usage table.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ContainerId(pub usize);
+
+/// One CPU rate in force from `from` on.
+#[derive(Copy, Clone, Debug)]
+struct RateSegment {
+    from: Timestamp,
+    millicores: u64,
+}
+
+/// A container's true usage over time.
+#[derive(Clone, Debug)]
+struct UsageTrack {
+    segments: Vec<RateSegment>,
+    memory_bytes: u64,
+}
+
+/// The cluster and its true usage.
+#[derive(Debug)]
+pub struct Workload {
+    nodes: Vec<SimNode>,
+    pods: Vec<SimPod>,
+    node_index: HashMap<String, usize>,
+    pod_index: HashMap<(String, String), usize>,
+    created: Timestamp,
+    tracks: RwLock<Vec<UsageTrack>>,
+}
+
+/// A container's state at one instant, as a kubelet would report it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct ContainerSample {
+    /// Start of the current run (moves on each restart).
+    pub start: Timestamp,
+    pub cpu_counter_ns: u64,
+    pub usage: TrueUsage,
+}
+
+/// A node's state at one instant, with its running pods.
+#[derive(Clone, Debug)]
+pub struct NodeSample {
+    pub at: Timestamp,
+    pub cpu_counter_ns: u64,
+    pub usage: TrueUsage,
+    /// `(pod index, one sample per container in spec order)`, running pods only.
+    pub pods: Vec<(usize, Vec<ContainerSample>)>,
+}
+
+/// The error of an override naming an unknown pod.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("no pod {namespace}/{name} in the simulated workload")]
+pub struct UnknownPod {
+    pub namespace: String,
+    pub name: String,
+}
+
+impl Workload {
+    /// A deterministic cluster whose times are relative to now.
+    pub fn generate(spec: WorkloadSpec) -> Workload {
+        Self::generate_at(spec, Timestamp::now())
+    }
+
+    /// A deterministic cluster whose times are relative to `now`.
+    pub fn generate_at(spec: WorkloadSpec, now: Timestamp) -> Workload {
+        let (nodes, pods, tracks) = generate::build(spec, now);
+        let node_index = nodes.iter().enumerate().map(|(i, n)| (n.name.clone(), i));
+        let pod_index = pods
+            .iter()
+            .enumerate()
+            .map(|(i, p)| ((p.namespace.clone(), p.name.clone()), i));
+        Workload {
+            node_index: node_index.collect(),
+            pod_index: pod_index.collect(),
+            nodes,
+            pods,
+            created: now,
+            tracks: RwLock::new(tracks),
+        }
+    }
+
+    /// When the workload was generated (objects' ages are relative to it).
+    pub fn created(&self) -> Timestamp {
+        self.created
+    }
+
+    pub fn nodes(&self) -> &[SimNode] {
+        &self.nodes
+    }
+
+    pub fn pods(&self) -> &[SimPod] {
+        &self.pods
+    }
+
+    pub fn node(&self, name: &str) -> Option<&SimNode> {
+        self.node_index.get(name).map(|&i| &self.nodes[i])
+    }
+
+    pub fn pod(&self, namespace: &str, name: &str) -> Option<&SimPod> {
+        self.pod_position(namespace, name).map(|i| &self.pods[i])
+    }
+
+    /// Index of a node in [`Workload::nodes`].
+    pub fn node_position(&self, name: &str) -> Option<usize> {
+        self.node_index.get(name).copied()
+    }
+
+    /// The pods in phase Running.
+    pub fn running_pods(&self) -> impl Iterator<Item = &SimPod> {
+        self.pods.iter().filter(|p| p.phase == PodPhase::Running)
+    }
+
+    /// Every container: `(pod, container)`.
+    pub fn containers(&self) -> impl Iterator<Item = (&SimPod, &SimContainer)> {
+        self.pods
+            .iter()
+            .flat_map(|p| p.containers.iter().map(move |c| (p, c)))
+    }
+
+    /// The namespaces in use, sorted.
+    pub fn namespaces(&self) -> Vec<&'static str> {
+        let mut v = NAMESPACES.to_vec();
+        v.sort_unstable();
+        v
+    }
+
+    /// Index of a pod in [`Workload::pods`].
+    pub fn pod_position(&self, namespace: &str, name: &str) -> Option<usize> {
+        self.pod_index
+            .get(&(namespace.to_owned(), name.to_owned()))
+            .copied()
+    }
+
+    /// The id of a container, for [`Workload::cpu_counter_ns`].
+    pub fn container_id(&self, namespace: &str, pod: &str, container: &str) -> Option<ContainerId> {
+        let pod = self.pod(namespace, pod)?;
+        pod.containers
+            .iter()
+            .find(|c| c.name == container)
+            .map(|c| c.id)
+    }
+
+    /// True usage of each container of a pod, in spec order, with the pod total.
+    pub fn pod_truth(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Option<(Vec<(String, TrueUsage)>, TrueUsage)> {
+        let pod = self.pod(namespace, name)?;
+        let tracks = self.read_tracks();
+        let per: Vec<(String, TrueUsage)> = pod
+            .containers
+            .iter()
+            .map(|c| (c.name.clone(), current_usage(&tracks[c.id.0])))
+            .collect();
+        let total = per
+            .iter()
+            .fold(TrueUsage::default(), |acc, (_, u)| acc.add(*u));
+        Some((per, total))
+    }
+
+    /// True usage of a node: its running containers plus its system overhead.
+    pub fn node_truth(&self, name: &str) -> Option<TrueUsage> {
+        let node = self.node(name)?;
+        let tracks = self.read_tracks();
+        Some(self.running_containers(node).fold(node.overhead, |acc, c| {
+            acc.add(current_usage(&tracks[c.id.0]))
+        }))
+    }
+
+    /// Cumulative CPU of a container since its latest (re)start, at `at`.
+    pub fn cpu_counter_ns(&self, id: ContainerId, at: Timestamp) -> u64 {
+        let Some(c) = self.container_by_id(id) else {
+            return 0;
+        };
+        let tracks = self.read_tracks();
+        sample_container(c, &tracks[id.0], at).cpu_counter_ns
+    }
+
+    /// Start of the container's current run at `at`.
+    pub fn container_start(&self, id: ContainerId, at: Timestamp) -> Option<Timestamp> {
+        self.container_by_id(id).map(|c| latest_start(c, at))
+    }
+
+    fn container_by_id(&self, id: ContainerId) -> Option<&SimContainer> {
+        // Containers are numbered in pod order, so a binary search on the first id finds the pod.
+        let pi = self
+            .pods
+            .partition_point(|p| p.containers.first().is_some_and(|c| c.id.0 <= id.0));
+        let pod = self.pods.get(pi.checked_sub(1)?)?;
+        pod.containers.iter().find(|c| c.id == id)
+    }
+
+    /// Cumulative CPU of a node since boot, at `at`.
+    pub fn node_cpu_counter_ns(&self, name: &str, at: Timestamp) -> Option<u64> {
+        self.node_index
+            .get(name)
+            .map(|&i| self.sample_node(i, at).cpu_counter_ns)
+    }
+
+    /// Everything a kubelet reports for node `index` at `at`, under one read lock.
+    pub fn sample_node(&self, index: usize, at: Timestamp) -> NodeSample {
+        let node = &self.nodes[index.min(self.nodes.len() - 1)];
+        let tracks = self.read_tracks();
+        let since_boot = u128::try_from(at.nanos_since(node.boot).max(0)).unwrap_or(0);
+        let mut milli_ns = u128::from(node.overhead.cpu_millicores) * since_boot;
+        let mut usage = node.overhead;
+        let mut pods = Vec::with_capacity(node.pods.len());
+        for &pi in &node.pods {
+            let pod = &self.pods[pi];
+            if pod.phase != PodPhase::Running {
+                continue;
+            }
+            let samples = pod.containers.iter().map(|c| {
+                let track = &tracks[c.id.0];
+                milli_ns += integral(track, c.first_start, at);
+                usage = usage.add(current_usage(track));
+                sample_container(c, track, at)
+            });
+            pods.push((pi, samples.collect()));
+        }
+        NodeSample {
+            at,
+            cpu_counter_ns: to_ns(milli_ns),
+            usage,
+            pods,
+        }
+    }
+
+    /// Overrides a pod's true usage from now on, split evenly over its containers.
+    pub fn set_pod_usage(
+        &self,
+        namespace: &str,
+        name: &str,
+        cpu_millicores: u64,
+        memory_bytes: u64,
+    ) -> Result<(), UnknownPod> {
+        self.set_pod_usage_at(
+            namespace,
+            name,
+            cpu_millicores,
+            memory_bytes,
+            Timestamp::now(),
+        )
+    }
+
+    /// [`Workload::set_pod_usage`] taking effect at `at` (later than any earlier override).
+    pub fn set_pod_usage_at(
+        &self,
+        namespace: &str,
+        name: &str,
+        cpu_millicores: u64,
+        memory_bytes: u64,
+        at: Timestamp,
+    ) -> Result<(), UnknownPod> {
+        let pod = self.pod(namespace, name).ok_or_else(|| UnknownPod {
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+        })?;
+        let n = pod.containers.len().max(1) as u64;
+        let mut tracks = self.tracks.write().unwrap_or_else(PoisonError::into_inner);
+        for (i, c) in pod.containers.iter().enumerate() {
+            let first = i == 0;
+            let cpu = cpu_millicores / n + if first { cpu_millicores % n } else { 0 };
+            let mem = memory_bytes / n + if first { memory_bytes % n } else { 0 };
+            let track = &mut tracks[c.id.0];
+            track.memory_bytes = mem;
+            match track.segments.last_mut() {
+                Some(last) if last.from >= at => last.millicores = cpu,
+                _ => track.segments.push(RateSegment {
+                    from: at,
+                    millicores: cpu,
+                }),
+            }
+        }
+        Ok(())
+    }
+
+    fn running_containers<'a>(
+        &'a self,
+        node: &'a SimNode,
+    ) -> impl Iterator<Item = &'a SimContainer> {
+        node.pods
+            .iter()
+            .map(|&i| &self.pods[i])
+            .filter(|p| p.phase == PodPhase::Running)
+            .flat_map(|p| p.containers.iter())
+    }
+
+    fn read_tracks(&self) -> std::sync::RwLockReadGuard<'_, Vec<UsageTrack>> {
+        self.tracks.read().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn current_usage(track: &UsageTrack) -> TrueUsage {
+    TrueUsage {
+        cpu_millicores: track.segments.last().map_or(0, |s| s.millicores),
+        memory_bytes: track.memory_bytes,
+    }
+}
+
+/// Start of the run in progress at `at` (the first start before it).
+fn latest_start(c: &SimContainer, at: Timestamp) -> Timestamp {
+    match c.restart_every_ns {
+        Some(period) if period > 0 && at > c.first_start => {
+            let runs = at.nanos_since(c.first_start) / period;
+            Timestamp(c.first_start.0 + runs * period)
+        }
+        _ => c.first_start,
+    }
+}
+
+fn sample_container(c: &SimContainer, track: &UsageTrack, at: Timestamp) -> ContainerSample {
+    let start = latest_start(c, at);
+    ContainerSample {
+        start,
+        cpu_counter_ns: to_ns(integral(track, start, at)),
+        usage: current_usage(track),
+    }
+}
+
+/// ∫ rate dt over `[from, to]`, in millicore-nanoseconds.
+fn integral(track: &UsageTrack, from: Timestamp, to: Timestamp) -> u128 {
+    let mut total = 0u128;
+    for (i, seg) in track.segments.iter().enumerate() {
+        let seg_end = track
+            .segments
+            .get(i + 1)
+            .map_or(to, |next| next.from.min(to));
+        let lo = seg.from.max(from);
+        if seg_end > lo {
+            let span = u128::try_from(seg_end.nanos_since(lo)).unwrap_or(0);
+            total += u128::from(seg.millicores) * span;
+        }
+    }
+    total
+}
+
+fn to_ns(millicore_ns: u128) -> u64 {
+    u64::try_from(millicore_ns / 1000).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests;

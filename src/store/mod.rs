@@ -1,1 +1,127 @@
-//! The metric store (owned by the store work).
+//! The metric store: turns kubelet samples into servable usage (port of upstream
+//! `pkg/storage`, spec §4) and publishes immutable snapshots for readers.
+//!
+//! One writer (the scrape loop) owns [`Store`], applies each node's scrape outcome with
+//! [`Store::apply_node`] / [`Store::node_failed`], then calls [`Store::publish`]; the caller puts
+//! the [`Snapshot`] behind an `Arc` in an `ArcSwap`, so readers never wait.
+//!
+//! Layout: `ring` (sample rotation, §4.3), `rate` (rate maths, §4.2), `series` (restart and
+//! fresh-container rules, §4.3), `pod` and `node` (per-node state, usage computed at apply
+//! time), `publish` (snapshot building and duplicate-pod resolution), `snapshot` (the reader
+//! view, §4.4, §4.5), `reason` (why something is not served).
+//!
+//! Beyond upstream: data is kept per node, so one node's failure or success never touches
+//! another's; a failed node keeps its samples and serves again after one good scrape; a pod
+//! is only served with its complete container set; a pod reported by two nodes is served once.
+//!
+//! A sample the kubelet re-reports unchanged (same timestamp) is not stored twice: the existing
+//! pair stays, so an item that was servable stays servable with the same window.
+
+mod interner;
+mod node;
+mod pod;
+mod publish;
+mod rate;
+mod reason;
+mod ring;
+mod series;
+mod snapshot;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::batch::NodeBatch;
+use crate::time::NANOS_PER_SEC;
+
+pub use rate::{FRESH_CONTAINER_MIN_AGE_NS, MAX_CPU_NANOCORES};
+pub use reason::MissingReason;
+pub use snapshot::Snapshot;
+
+use interner::Interner;
+use node::NodeState;
+use series::Rules;
+
+/// Store settings.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct StoreConfig {
+    /// Samples kept per node and per container (at least 2; default 3).
+    pub ring_depth: usize,
+    /// The scrape interval (`--metric-resolution`), bounding the fresh-container rule.
+    pub metric_resolution_ns: i64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            ring_depth: 3,
+            metric_resolution_ns: 15 * NANOS_PER_SEC,
+        }
+    }
+}
+
+/// The writer's state: every live node's samples and computed usage.
+#[derive(Debug)]
+pub struct Store {
+    rules: Rules,
+    nodes: BTreeMap<Arc<str>, NodeState>,
+    names: Interner,
+    generation: u64,
+}
+
+impl Store {
+    pub fn new(cfg: StoreConfig) -> Self {
+        Store {
+            rules: Rules {
+                ring_depth: cfg.ring_depth.max(2),
+                metric_resolution_ns: cfg.metric_resolution_ns,
+            },
+            nodes: BTreeMap::new(),
+            names: Interner::default(),
+            generation: 0,
+        }
+    }
+
+    /// A node's scrape succeeded: merge its batch. Only this node's data changes; its pods
+    /// absent from the batch are forgotten.
+    pub fn apply_node(&mut self, node: &str, batch: &NodeBatch<'_>) {
+        node_entry(&mut self.nodes, &mut self.names, node).apply(
+            batch,
+            &self.rules,
+            &mut self.names,
+        );
+    }
+
+    /// A node's scrape failed: the node and its pods stop being served (reason
+    /// [`MissingReason::NodeFailed`]) until its next successful apply. Their samples are kept,
+    /// so that apply can serve again at once.
+    pub fn node_failed(&mut self, node: &str) {
+        node_entry(&mut self.nodes, &mut self.names, node).fail();
+    }
+
+    /// Forgets nodes for which `keep` is false, with all their pods.
+    pub fn retain_nodes(&mut self, keep: impl Fn(&str) -> bool) {
+        self.nodes.retain(|name, _| keep(name));
+    }
+
+    /// Builds the immutable view of the current state; the generation increases by 1 per call.
+    pub fn publish(&mut self) -> Snapshot {
+        self.generation += 1;
+        self.names.purge_unused();
+        publish::build(self.generation, &self.nodes)
+    }
+}
+
+/// The state of `node`, created (with an interned name) on first sight.
+fn node_entry<'a>(
+    nodes: &'a mut BTreeMap<Arc<str>, NodeState>,
+    names: &mut Interner,
+    node: &str,
+) -> &'a mut NodeState {
+    let name = match nodes.get_key_value(node) {
+        Some((known, _)) => known.clone(),
+        None => names.intern(node),
+    };
+    nodes
+        .entry(name.clone())
+        .or_insert_with(|| NodeState::new(name))
+}

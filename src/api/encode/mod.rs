@@ -1,1 +1,115 @@
-//! Encoders (in progress).
+//! Wire encoders for the `metrics.k8s.io` API: byte-exact ports of what the upstream
+//! apiserver emits (upstream spec §2.4, §2.6). Pure: no I/O, no async, no HTTP types.
+//!
+//! Every top-level document writer mirrors Go's `json.Encoder.Encode`: compact JSON followed by
+//! one `\n`. [`json::indent`] turns such a document into the `?pretty=true` form.
+
+use std::collections::BTreeMap;
+
+use crate::time::Timestamp;
+use crate::usage::{NodeUsage, PodUsage};
+
+pub mod duration;
+pub mod json;
+pub mod quantity;
+pub mod table;
+
+/// The served versions of the `metrics.k8s.io` group. Both carry the same schema.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ApiVersion {
+    V1beta1,
+    V1,
+}
+
+impl ApiVersion {
+    /// Every served version, preferred (advertised first) version first.
+    pub const ALL: [ApiVersion; 2] = [ApiVersion::V1beta1, ApiVersion::V1];
+
+    /// The version alone: `v1beta1` or `v1`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApiVersion::V1beta1 => "v1beta1",
+            ApiVersion::V1 => "v1",
+        }
+    }
+
+    /// The `apiVersion` field value: `metrics.k8s.io/v1beta1` or `metrics.k8s.io/v1`.
+    pub fn group_version(self) -> &'static str {
+        match self {
+            ApiVersion::V1beta1 => "metrics.k8s.io/v1beta1",
+            ApiVersion::V1 => "metrics.k8s.io/v1",
+        }
+    }
+
+    /// Parses the version path segment (`v1beta1`, `v1`).
+    pub fn from_segment(segment: &str) -> Option<ApiVersion> {
+        match segment {
+            "v1beta1" => Some(ApiVersion::V1beta1),
+            "v1" => Some(ApiVersion::V1),
+            _ => None,
+        }
+    }
+}
+
+/// The `meta.k8s.io` version of a server-side Table (`as=Table;v=…;g=meta.k8s.io`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum TableVersion {
+    V1,
+    V1beta1,
+}
+
+impl TableVersion {
+    /// The `apiVersion` of the Table and of its `PartialObjectMetadata` rows.
+    pub fn group_version(self) -> &'static str {
+        match self {
+            TableVersion::V1 => "meta.k8s.io/v1",
+            TableVersion::V1beta1 => "meta.k8s.io/v1beta1",
+        }
+    }
+
+    /// The response Content-Type the apiserver sends for this Table version.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            TableVersion::V1 => "application/json;as=Table;v=v1;g=meta.k8s.io",
+            TableVersion::V1beta1 => "application/json;as=Table;v=v1beta1;g=meta.k8s.io",
+        }
+    }
+}
+
+/// What a Table row's `object` carries (`?includeObject=`, upstream spec §2.6).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub enum IncludeObject {
+    /// `"object":null`.
+    None,
+    /// A `PartialObjectMetadata` (the default).
+    #[default]
+    Metadata,
+    /// The full NodeMetrics/PodMetrics object.
+    Object,
+}
+
+/// The object metadata the API emits: no uid, resourceVersion or annotations (§2.4).
+#[derive(Copy, Clone, Debug)]
+pub struct ObjectMeta<'a> {
+    pub name: &'a str,
+    /// Pods only.
+    pub namespace: Option<&'a str>,
+    /// Live labels from the informer; omitted from the output when `None` or empty.
+    pub labels: Option<&'a BTreeMap<String, String>>,
+    /// Upstream sets this to the request time.
+    pub creation_timestamp: Timestamp,
+}
+
+/// One node to encode.
+#[derive(Copy, Clone, Debug)]
+pub struct NodeItem<'a> {
+    pub meta: ObjectMeta<'a>,
+    pub usage: &'a NodeUsage,
+}
+
+/// One pod to encode.
+#[derive(Copy, Clone, Debug)]
+pub struct PodItem<'a> {
+    pub meta: ObjectMeta<'a>,
+    pub usage: &'a PodUsage,
+}

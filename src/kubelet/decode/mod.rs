@@ -1,1 +1,79 @@
-//! Decoders for kubelet payloads (owned by the decode work).
+//! Decoders for the two kubelet payloads, turning a response body into a [`NodeBatch`].
+//!
+//! * [`decode_resource`]: `/metrics/resource`, Prometheus text, what metrics-server v0.6+
+//!   scrapes (spec §3.3);
+//! * [`decode_summary`]: `/stats/summary`, JSON, the v0.5 source (spec §3.1).
+//!
+//! Both apply the same completeness rules (spec §3.3 "Node validity", "Pod validity"; see
+//! `builder.rs`) and fail the whole node on malformed input, with an error naming the line.
+//! Pure code: no I/O, no async, no Kubernetes types; names borrow from the body.
+
+mod builder;
+mod error;
+mod resource;
+mod summary;
+mod text;
+
+pub use error::{DecodeError, ErrorKind, LineProblem};
+pub use resource::{MAX_LINES, decode_resource};
+pub use summary::decode_summary;
+pub use text::MAX_LABEL_VALUE;
+
+use crate::batch::NodeBatch;
+use crate::time::Timestamp;
+
+/// Which kubelet endpoint a body came from.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Source {
+    /// `/metrics/resource`, Prometheus text format 0.0.4.
+    Resource,
+    /// `/stats/summary`, the kubelet Summary API (JSON).
+    Summary,
+}
+
+impl Source {
+    /// The kubelet path this source is served on.
+    pub fn path(self) -> &'static str {
+        match self {
+            Source::Resource => "/metrics/resource",
+            Source::Summary => "/stats/summary",
+        }
+    }
+}
+
+/// Decodes a kubelet response body from `source`. `default_time` stamps Prometheus samples
+/// printed without a timestamp (the time the request was sent); the summary carries its own.
+pub fn decode(
+    source: Source,
+    body: &[u8],
+    default_time: Timestamp,
+) -> Result<NodeBatch<'_>, DecodeError> {
+    match source {
+        Source::Resource => decode_resource(body, default_time),
+        Source::Summary => decode_summary(body),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dispatches_on_source() {
+        let text = b"node_cpu_usage_seconds_total 1\nnode_memory_working_set_bytes 2\n";
+        let batch = decode(Source::Resource, text, Timestamp(7)).unwrap();
+        assert_eq!(batch.node.unwrap().timestamp, Timestamp(7));
+        assert!(decode(Source::Summary, text, Timestamp(7)).is_err());
+        let json =
+            br#"{"node": {"cpu": {"time": "1970-01-01T00:00:01Z", "usageCoreNanoSeconds": 1},
+                                 "memory": {"workingSetBytes": 2}}}"#;
+        let batch = decode(Source::Summary, json, Timestamp(7)).unwrap();
+        assert_eq!(batch.node.unwrap().timestamp, Timestamp::from_secs(1));
+    }
+
+    #[test]
+    fn paths_are_the_kubelet_ones() {
+        assert_eq!(Source::Resource.path(), "/metrics/resource");
+        assert_eq!(Source::Summary.path(), "/stats/summary");
+    }
+}

@@ -1,0 +1,22 @@
+//! `/stats/summary` decoder on arbitrary bytes: never panics, and whatever it accepts obeys
+//! the completeness rules.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use metrics_server::kubelet::decode::decode_summary;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(batch) = decode_summary(data) else {
+        return;
+    };
+    if let Some(node) = batch.node {
+        assert!(node.cpu_ns > 0);
+    }
+    for pod in &batch.pods {
+        assert!(!pod.namespace.is_empty() && !pod.name.is_empty());
+        for container in &pod.containers {
+            assert!(container.point.cpu_ns > 0);
+            assert!(container.point.start_time.is_none_or(|t| t.0 > 0));
+        }
+    }
+});

@@ -1,0 +1,210 @@
+//! The NodeMetrics and PodMetrics handlers: join the published snapshot with the watched
+//! cluster objects, apply selectors, encode. Port of metrics-server `pkg/api/node.go`,
+//! `pod.go` and `filter.go`, plus `spec.nodeName` field selection and the reason in 404s.
+
+use super::encode::{ApiVersion, NodeItem, ObjectMeta, PodItem, json, table};
+use super::negotiate::Representation;
+use super::query::ListOptions;
+use super::routes::ApiContext;
+use super::selector::{FieldSelector, LabelSelector};
+use super::status::Status;
+use crate::time::Timestamp;
+
+/// Fields node lists can be selected by (upstream: the metav1 defaults).
+const NODE_FIELDS: &[&str] = &["metadata.name", "metadata.namespace"];
+/// Fields pod lists can be selected by: upstream's plus `spec.nodeName` (the reporting node).
+const POD_FIELDS: &[&str] = &["metadata.name", "metadata.namespace", "spec.nodeName"];
+
+type Result<T> = std::result::Result<T, Status>;
+
+struct Selectors {
+    labels: LabelSelector,
+    fields: FieldSelector,
+}
+
+fn selectors(opts: &ListOptions, allowed: &[&str]) -> Result<Selectors> {
+    let labels = match opts.label_selector.as_deref() {
+        Some(s) => LabelSelector::parse(s).map_err(|e| e.to_status())?,
+        None => LabelSelector::everything(),
+    };
+    let fields = match opts.field_selector.as_deref() {
+        Some(s) => FieldSelector::parse(s, allowed).map_err(|e| e.to_status())?,
+        None => FieldSelector::everything(),
+    };
+    Ok(Selectors { labels, fields })
+}
+
+/// `GET …/nodes`: every node that matches the selectors and `--node-selector` and has metrics.
+pub fn list_nodes(
+    ctx: &ApiContext,
+    v: ApiVersion,
+    opts: &ListOptions,
+    repr: Representation,
+) -> Result<Vec<u8>> {
+    if opts.watch {
+        return Err(Status::watch_not_supported("nodes.metrics.k8s.io"));
+    }
+    let sel = selectors(opts, NODE_FIELDS)?;
+    let snapshot = ctx.snapshot.load();
+    let nodes: Vec<_> = snapshot
+        .nodes()
+        .filter_map(|(name, usage)| ctx.cluster.node(name).map(|node| (name, usage, node)))
+        .collect();
+    let now = Timestamp::now();
+    let items: Vec<NodeItem<'_>> = nodes
+        .iter()
+        .filter(|(name, _, node)| {
+            let labels = crate::cluster::labels_of(&node.metadata);
+            sel.labels.matches(labels)
+                && ctx.node_selector.matches(labels)
+                && sel.fields.matches(|f| match f {
+                    "metadata.name" => Some(&**name),
+                    "metadata.namespace" => Some(""),
+                    _ => None,
+                })
+        })
+        .map(|(name, usage, node)| NodeItem {
+            meta: ObjectMeta {
+                name,
+                namespace: None,
+                labels: node.metadata.labels.as_ref(),
+                creation_timestamp: now,
+            },
+            usage,
+        })
+        .collect();
+    let mut out = Vec::with_capacity(256 + items.len() * 320);
+    match repr {
+        Representation::Table(tv) => {
+            table::write_node_table(&mut out, tv, &items, opts.include_object, v)
+        }
+        _ => json::write_node_metrics_list(&mut out, v, &items),
+    }
+    Ok(out)
+}
+
+/// `GET …/nodes/{name}`; like upstream it ignores `--node-selector`.
+pub fn get_node(
+    ctx: &ApiContext,
+    v: ApiVersion,
+    name: &str,
+    opts: &ListOptions,
+    repr: Representation,
+) -> Result<Vec<u8>> {
+    let node = ctx
+        .cluster
+        .node(name)
+        .ok_or_else(|| Status::node_not_found(name))?;
+    let snapshot = ctx.snapshot.load();
+    let Some(usage) = snapshot.node(name) else {
+        let why = snapshot.node_missing_reason(name).describe();
+        return Err(Status::node_metrics_not_found(name, Some(&why)));
+    };
+    let item = NodeItem {
+        meta: ObjectMeta {
+            name,
+            namespace: None,
+            labels: node.metadata.labels.as_ref(),
+            creation_timestamp: Timestamp::now(),
+        },
+        usage,
+    };
+    let mut out = Vec::with_capacity(512);
+    match repr {
+        Representation::Table(tv) => {
+            table::write_node_table(&mut out, tv, &[item], opts.include_object, v)
+        }
+        _ => json::write_node_metrics(&mut out, v, &item),
+    }
+    Ok(out)
+}
+
+/// `GET …/pods` and `…/namespaces/{ns}/pods`: Running pods that match and have metrics.
+pub fn list_pods(
+    ctx: &ApiContext,
+    v: ApiVersion,
+    namespace: Option<&str>,
+    opts: &ListOptions,
+    repr: Representation,
+) -> Result<Vec<u8>> {
+    if opts.watch {
+        return Err(Status::watch_not_supported("pods.metrics.k8s.io"));
+    }
+    let sel = selectors(opts, POD_FIELDS)?;
+    let snapshot = ctx.snapshot.load();
+    let pods: Vec<_> = snapshot
+        .pods(namespace)
+        .filter_map(|(key, usage)| {
+            ctx.cluster
+                .pod(&key.namespace, &key.name)
+                .map(|meta| (key, usage, meta))
+        })
+        .collect();
+    let now = Timestamp::now();
+    let items: Vec<PodItem<'_>> = pods
+        .iter()
+        .filter(|(key, usage, meta)| {
+            sel.labels.matches(meta.labels())
+                && sel.fields.matches(|f| match f {
+                    "metadata.name" => Some(&*key.name),
+                    "metadata.namespace" => Some(&*key.namespace),
+                    "spec.nodeName" => Some(&*usage.node),
+                    _ => None,
+                })
+        })
+        .map(|(key, usage, meta)| PodItem {
+            meta: ObjectMeta {
+                name: &key.name,
+                namespace: Some(&key.namespace),
+                labels: Some(meta.labels()),
+                creation_timestamp: now,
+            },
+            usage,
+        })
+        .collect();
+    let mut out = Vec::with_capacity(256 + items.len() * 400);
+    match repr {
+        Representation::Table(tv) => {
+            table::write_pod_table(&mut out, tv, &items, opts.include_object, v)
+        }
+        _ => json::write_pod_metrics_list(&mut out, v, &items),
+    }
+    Ok(out)
+}
+
+/// `GET …/namespaces/{ns}/pods/{name}`.
+pub fn get_pod(
+    ctx: &ApiContext,
+    v: ApiVersion,
+    namespace: &str,
+    name: &str,
+    opts: &ListOptions,
+    repr: Representation,
+) -> Result<Vec<u8>> {
+    let meta = ctx
+        .cluster
+        .pod(namespace, name)
+        .ok_or_else(|| Status::pod_not_found(name))?;
+    let snapshot = ctx.snapshot.load();
+    let Some(usage) = snapshot.pod(namespace, name) else {
+        let why = snapshot.pod_missing_reason(namespace, name).describe();
+        return Err(Status::pod_metrics_not_found(namespace, name, Some(&why)));
+    };
+    let item = PodItem {
+        meta: ObjectMeta {
+            name,
+            namespace: Some(namespace),
+            labels: Some(meta.labels()),
+            creation_timestamp: Timestamp::now(),
+        },
+        usage,
+    };
+    let mut out = Vec::with_capacity(1024);
+    match repr {
+        Representation::Table(tv) => {
+            table::write_pod_table(&mut out, tv, &[item], opts.include_object, v)
+        }
+        _ => json::write_pod_metrics(&mut out, v, &item),
+    }
+    Ok(out)
+}

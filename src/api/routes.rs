@@ -1,0 +1,162 @@
+//! Path routing for the `metrics.k8s.io` API and discovery: which handler answers, in which
+//! representation. Independent of hyper: request parts in, [`Reply`] out.
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use super::discovery::{self, GROUP};
+use super::encode::{ApiVersion, json};
+use super::negotiate::{self, Endpoint, Representation};
+use super::query::{ListOptions, parse_query};
+use super::resources;
+use super::selector::LabelSelector;
+use super::status::Status;
+use crate::cluster::ClusterCache;
+use crate::store::Snapshot;
+
+/// What the API handlers read.
+pub struct ApiContext {
+    pub snapshot: Arc<ArcSwap<Snapshot>>,
+    pub cluster: ClusterCache,
+    /// `--node-selector`, ANDed into node lists (not into single-node GETs, as upstream).
+    pub node_selector: LabelSelector,
+}
+
+/// A finished response.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn ok(content_type: &'static str, body: Vec<u8>) -> Self {
+        Reply {
+            status: 200,
+            content_type,
+            body,
+        }
+    }
+
+    pub fn status(status: &Status) -> Self {
+        Reply {
+            status: status.code,
+            content_type: discovery::JSON_CONTENT_TYPE,
+            body: status.to_json(),
+        }
+    }
+}
+
+/// A metrics resource request, parsed from the path.
+pub enum Target<'a> {
+    Nodes(ApiVersion),
+    Node(ApiVersion, &'a str),
+    Pods(ApiVersion, Option<&'a str>),
+    Pod(ApiVersion, &'a str, &'a str),
+}
+
+/// Answers one request.
+pub fn handle(ctx: &ApiContext, req: &http::request::Parts) -> Reply {
+    if req.method != http::Method::GET && req.method != http::Method::HEAD {
+        return Reply::status(&Status::method_not_supported(
+            req.method.as_str(),
+            "the path",
+        ));
+    }
+    let accept = req
+        .headers
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok());
+    let user_agent = req
+        .headers
+        .get(http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
+    let opts = match parse_query(req.uri.query()) {
+        Ok(o) => o,
+        Err(e) => return Reply::status(&e.to_status()),
+    };
+    let mut reply = route(ctx, req.uri.path(), accept, &opts);
+    if reply.status == 200
+        && reply.content_type == discovery::JSON_CONTENT_TYPE
+        && opts.wants_pretty(user_agent)
+    {
+        reply.body = json::indent(&reply.body);
+    }
+    reply
+}
+
+fn route(ctx: &ApiContext, path: &str, accept: Option<&str>, opts: &ListOptions) -> Reply {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match segments.as_slice() {
+        ["apis"] => discovery_root(accept),
+        ["apis", GROUP] => json_reply(discovery::api_group()),
+        ["apis", GROUP, version, rest @ ..] => match ApiVersion::from_segment(version) {
+            Some(v) => group_version(ctx, v, rest, accept, opts),
+            None => Reply::status(&Status::not_found_path()),
+        },
+        ["version"] => json_reply(version_info()),
+        _ => Reply::status(&Status::not_found_path()),
+    }
+}
+
+fn group_version(
+    ctx: &ApiContext,
+    v: ApiVersion,
+    rest: &[&str],
+    accept: Option<&str>,
+    opts: &ListOptions,
+) -> Reply {
+    let target = match rest {
+        [] => return json_reply(discovery::api_resource_list(v)),
+        ["nodes"] => Target::Nodes(v),
+        ["nodes", name] => Target::Node(v, name),
+        ["pods"] => Target::Pods(v, None),
+        ["namespaces", ns, "pods"] => Target::Pods(v, Some(ns)),
+        ["namespaces", ns, "pods", name] => Target::Pod(v, ns, name),
+        _ => return Reply::status(&Status::not_found_path()),
+    };
+    let repr = match negotiate::choose(accept, Endpoint::Resource, false) {
+        Ok(r) => r,
+        Err(e) => return Reply::status(&e.to_status()),
+    };
+    let result = match target {
+        Target::Nodes(v) => resources::list_nodes(ctx, v, opts, repr),
+        Target::Node(v, name) => resources::get_node(ctx, v, name, opts, repr),
+        Target::Pods(v, ns) => resources::list_pods(ctx, v, ns, opts, repr),
+        Target::Pod(v, ns, name) => resources::get_pod(ctx, v, ns, name, opts, repr),
+    };
+    match result {
+        Ok(body) => Reply::ok(repr.content_type(), body),
+        Err(status) => Reply::status(&status),
+    }
+}
+
+fn discovery_root(accept: Option<&str>) -> Reply {
+    match negotiate::choose(accept, Endpoint::DiscoveryRoot, false) {
+        Ok(Representation::AggregatedDiscovery(v)) => {
+            Reply::ok(v.content_type(), discovery::aggregated_discovery(v))
+        }
+        Ok(_) => json_reply(discovery::api_group_list()),
+        Err(e) => Reply::status(&e.to_status()),
+    }
+}
+
+fn json_reply(body: Vec<u8>) -> Reply {
+    Reply::ok(discovery::JSON_CONTENT_TYPE, body)
+}
+
+/// `/version`: this server's version in the apiserver's `version.Info` shape.
+fn version_info() -> Vec<u8> {
+    let v = env!("CARGO_PKG_VERSION");
+    let mut parts = v.split('.');
+    let major = parts.next().unwrap_or("0");
+    let minor = parts.next().unwrap_or("0");
+    format!(
+        "{{\"major\":\"{major}\",\"minor\":\"{minor}\",\"gitVersion\":\"v{v}\",\"platform\":\"{}/{}\"}}\n",
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    )
+    .into_bytes()
+}

@@ -1,0 +1,108 @@
+//! Which address and port to dial for a node, and the URL to fetch.
+//! Port of metrics-server `pkg/utils/address_resolver.go` (spec §1.2, §3.2).
+
+use crate::cluster::NodeInfo;
+
+/// Default path of the kubelet's resource metrics endpoint.
+pub const RESOURCE_PATH: &str = "/metrics/resource";
+/// Path of the kubelet Summary API, asked for CPU and memory only.
+pub const SUMMARY_PATH: &str = "/stats/summary?only_cpu_and_memory=true";
+
+/// The node's addresses matched none of the preferred types.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("no address matched types [{}]", .0.join(" "))]
+pub struct NoAddress(pub Vec<String>);
+
+/// For each preferred type in order, the first address of that type in status order wins.
+pub fn resolve_address<'a>(node: &'a NodeInfo, preferred: &[String]) -> Result<&'a str, NoAddress> {
+    preferred
+        .iter()
+        .find_map(|ty| {
+            node.addresses
+                .iter()
+                .find(|(t, _)| t == ty)
+                .map(|(_, a)| a.as_str())
+        })
+        .ok_or_else(|| NoAddress(preferred.to_vec()))
+}
+
+/// The port: the node's reported kubelet port when asked for and known, else the flag.
+pub fn resolve_port(node: &NodeInfo, default_port: u16, use_node_status_port: bool) -> u16 {
+    match node.kubelet_port {
+        Some(p) if use_node_status_port => p,
+        _ => default_port,
+    }
+}
+
+/// `https://host:port/path`, with IPv6 literals bracketed.
+pub fn url(scheme: &str, address: &str, port: u16, path: &str) -> String {
+    if address.contains(':') && !address.starts_with('[') {
+        format!("{scheme}://[{address}]:{port}{path}")
+    } else {
+        format!("{scheme}://{address}:{port}{path}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn node(addrs: &[(&str, &str)], port: Option<u16>) -> NodeInfo {
+        NodeInfo {
+            name: Arc::from("n"),
+            addresses: addrs
+                .iter()
+                .map(|(t, a)| (t.to_string(), a.to_string()))
+                .collect(),
+            kubelet_port: port,
+            metrics_path: None,
+            labels: Default::default(),
+        }
+    }
+
+    fn types(t: &[&str]) -> Vec<String> {
+        t.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn preferred_type_order_beats_status_order() {
+        let n = node(
+            &[
+                ("Hostname", "n"),
+                ("InternalIP", "10.0.0.1"),
+                ("InternalIP", "10.0.0.2"),
+            ],
+            None,
+        );
+        assert_eq!(
+            resolve_address(&n, &types(&["InternalIP", "Hostname"])),
+            Ok("10.0.0.1")
+        );
+        assert_eq!(
+            resolve_address(&n, &types(&["ExternalIP", "Hostname"])),
+            Ok("n")
+        );
+        let err = resolve_address(&n, &types(&["ExternalIP"])).unwrap_err();
+        assert_eq!(err.to_string(), "no address matched types [ExternalIP]");
+    }
+
+    #[test]
+    fn node_status_port_only_when_asked_and_known() {
+        assert_eq!(resolve_port(&node(&[], Some(1234)), 10250, true), 1234);
+        assert_eq!(resolve_port(&node(&[], Some(1234)), 10250, false), 10250);
+        assert_eq!(resolve_port(&node(&[], None), 10250, true), 10250);
+    }
+
+    #[test]
+    fn ipv6_is_bracketed() {
+        assert_eq!(
+            url("https", "fd00::1", 10250, RESOURCE_PATH),
+            "https://[fd00::1]:10250/metrics/resource"
+        );
+        assert_eq!(
+            url("https", "127.0.1.2", 10250, "/x"),
+            "https://127.0.1.2:10250/x"
+        );
+    }
+}

@@ -1,0 +1,207 @@
+//! Collects samples by pod and container while a payload is read, then applies the
+//! completeness rules shared by both decoders (spec §3.3 "Node validity", "Pod validity"):
+//!
+//! * the node point exists only with a non-zero CPU counter, a memory value (0 allowed) and a
+//!   timestamp;
+//! * a container is kept only with the same three; one that lacks any of them (or was only
+//!   seen in `container_start_time_seconds`) is left out and its pod marked incomplete;
+//! * pods and containers keep first-seen order.
+//!
+//! The point timestamp is the memory sample's when there is one, else the CPU sample's:
+//! upstream overwrites it with each series and memory is parsed last (spec §3.3).
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use crate::batch::{ContainerBatch, MetricsPoint, NodeBatch, PodBatch};
+use crate::time::Timestamp;
+
+/// What was seen so far for the node or one container.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub(super) struct Sample {
+    pub cpu_ns: Option<u64>,
+    pub cpu_time: Option<Timestamp>,
+    pub memory_bytes: Option<u64>,
+    pub memory_time: Option<Timestamp>,
+    pub start_time: Option<Timestamp>,
+}
+
+impl Sample {
+    /// The point, when the sample is complete: non-zero CPU, any memory, a timestamp.
+    pub fn point(&self) -> Option<MetricsPoint> {
+        let cpu_ns = self.cpu_ns.filter(|&ns| ns != 0)?;
+        Some(MetricsPoint {
+            timestamp: self.memory_time.or(self.cpu_time)?,
+            start_time: self.start_time,
+            cpu_ns,
+            memory_bytes: self.memory_bytes?,
+        })
+    }
+}
+
+/// One pod being collected.
+struct PodEntry<'a> {
+    namespace: Cow<'a, str>,
+    name: Cow<'a, str>,
+    containers: Vec<(Cow<'a, str>, Sample)>,
+    /// Set when the payload listed a container that cannot be used at all (e.g. no name).
+    broken: bool,
+}
+
+type PodKey<'a> = (Cow<'a, str>, Cow<'a, str>);
+type ContainerKey<'a> = (Cow<'a, str>, Cow<'a, str>, Cow<'a, str>);
+
+/// Accumulates one payload; call [`BatchBuilder::finish`] at the end.
+#[derive(Default)]
+pub(super) struct BatchBuilder<'a> {
+    pub node: Sample,
+    pods: Vec<PodEntry<'a>>,
+    pod_index: HashMap<PodKey<'a>, usize>,
+    container_index: HashMap<ContainerKey<'a>, (usize, usize)>,
+}
+
+impl<'a> BatchBuilder<'a> {
+    /// Index of the pod, adding it on first sight.
+    pub fn pod(&mut self, namespace: Cow<'a, str>, name: Cow<'a, str>) -> usize {
+        let key = (namespace, name);
+        if let Some(&index) = self.pod_index.get(&key) {
+            return index;
+        }
+        let index = self.pods.len();
+        self.pods.push(PodEntry {
+            namespace: key.0.clone(),
+            name: key.1.clone(),
+            containers: Vec::new(),
+            broken: false,
+        });
+        self.pod_index.insert(key, index);
+        index
+    }
+
+    /// The sample of a container, adding the pod and the container on first sight.
+    pub fn container(
+        &mut self,
+        namespace: Cow<'a, str>,
+        pod: Cow<'a, str>,
+        container: Cow<'a, str>,
+    ) -> &mut Sample {
+        let key = (namespace, pod, container);
+        let (p, c) = match self.container_index.get(&key) {
+            Some(&found) => found,
+            None => {
+                let p = self.pod(key.0.clone(), key.1.clone());
+                let entry = &mut self.pods[p];
+                entry.containers.push((key.2.clone(), Sample::default()));
+                let found = (p, entry.containers.len() - 1);
+                self.container_index.insert(key, found);
+                found
+            }
+        };
+        &mut self.pods[p].containers[c].1
+    }
+
+    /// Marks a pod incomplete because one of its containers cannot be used.
+    pub fn mark_broken(&mut self, pod: usize) {
+        if let Some(entry) = self.pods.get_mut(pod) {
+            entry.broken = true;
+        }
+    }
+
+    /// Applies the completeness rules and returns the batch.
+    pub fn finish(self) -> NodeBatch<'a> {
+        let pods = self.pods.into_iter().map(finish_pod).collect();
+        NodeBatch {
+            node: self.node.point(),
+            pods,
+        }
+    }
+}
+
+fn finish_pod(entry: PodEntry<'_>) -> PodBatch<'_> {
+    let mut complete = !entry.broken;
+    let mut containers = Vec::with_capacity(entry.containers.len());
+    for (name, sample) in entry.containers {
+        match sample.point() {
+            Some(point) => containers.push(ContainerBatch { name, point }),
+            None => complete = false,
+        }
+    }
+    PodBatch {
+        namespace: entry.namespace,
+        name: entry.name,
+        containers,
+        complete,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn full(cpu_ns: u64, memory: u64) -> Sample {
+        Sample {
+            cpu_ns: Some(cpu_ns),
+            cpu_time: Some(Timestamp(1)),
+            memory_bytes: Some(memory),
+            memory_time: Some(Timestamp(2)),
+            start_time: None,
+        }
+    }
+
+    #[test]
+    fn memory_time_wins_over_cpu_time() {
+        assert_eq!(full(5, 0).point().unwrap().timestamp, Timestamp(2));
+        let cpu_time_only = Sample {
+            memory_time: None,
+            ..full(5, 7)
+        };
+        assert_eq!(cpu_time_only.point().unwrap().timestamp, Timestamp(1));
+    }
+
+    #[test]
+    fn zero_cpu_or_missing_parts_give_no_point() {
+        assert!(full(0, 7).point().is_none());
+        let no_memory = Sample {
+            memory_bytes: None,
+            ..full(5, 7)
+        };
+        assert!(no_memory.point().is_none());
+        let no_time = Sample {
+            cpu_time: None,
+            memory_time: None,
+            ..full(5, 7)
+        };
+        assert!(no_time.point().is_none());
+    }
+
+    #[test]
+    fn incomplete_container_is_left_out_and_flags_its_pod() {
+        let mut b = BatchBuilder::default();
+        *b.container("ns".into(), "p".into(), "a".into()) = full(5, 0);
+        b.container("ns".into(), "p".into(), "b".into()).cpu_ns = Some(3);
+        *b.container("ns".into(), "q".into(), "a".into()) = full(6, 1);
+        let batch = b.finish();
+        assert_eq!(batch.pods.len(), 2);
+        assert!(!batch.pods[0].complete);
+        assert_eq!(batch.pods[0].containers.len(), 1);
+        assert_eq!(batch.pods[0].containers[0].point.memory_bytes, 0);
+        assert!(batch.pods[1].complete);
+        assert!(batch.node.is_none());
+    }
+
+    #[test]
+    fn same_container_is_found_again_in_first_seen_order() {
+        let mut b = BatchBuilder::default();
+        b.container("ns".into(), "p".into(), "z".into()).cpu_ns = Some(1);
+        b.container("ns".into(), "p".into(), "a".into()).cpu_ns = Some(2);
+        b.container("ns".into(), "p".into(), "z".into())
+            .memory_bytes = Some(3);
+        b.container("ns".into(), String::from("p").into(), "a".into())
+            .memory_bytes = Some(4);
+        assert_eq!(b.pods.len(), 1);
+        let names: Vec<_> = b.pods[0].containers.iter().map(|c| &c.0).collect();
+        assert_eq!(names, ["z", "a"]);
+        assert_eq!(b.pods[0].containers[0].1.memory_bytes, Some(3));
+        assert_eq!(b.pods[0].containers[1].1.memory_bytes, Some(4));
+    }
+}

@@ -1,0 +1,178 @@
+//! Decodes the kubelet's `/metrics/resource` (Prometheus text 0.0.4) into a [`NodeBatch`].
+//! Port of metrics-server `pkg/scraper/client/resource/decode.go` (spec §3.3):
+//!
+//! * series are picked by exact metric name: `node_cpu_usage_seconds_total`,
+//!   `node_memory_working_set_bytes`, and `container_cpu_usage_seconds_total`,
+//!   `container_memory_working_set_bytes`, `container_start_time_seconds` keyed by their
+//!   `namespace`, `pod`, `container` labels; everything else (`pod_*`, `*scrape_error`,
+//!   swap, commit bytes, unknown series) is only checked for syntax;
+//! * CPU is `value * 1e9` truncated to nanoseconds, memory `value` truncated to bytes;
+//! * a missing sample timestamp means the request time (`default_time`); the point time is
+//!   the memory sample's (see [`super::builder`]); the start time series' own timestamp is
+//!   ignored, a start value ≤ 0 means "unknown";
+//! * any malformed line, a negative timestamp, or a NaN, infinite or negative value on a
+//!   series used fails the whole node.
+//!
+//! One pass over the body, lines found with `memchr`; nothing is allocated per line.
+
+use std::borrow::Cow;
+
+use memchr::memchr;
+
+use super::builder::{BatchBuilder, Sample};
+use super::error::{DecodeError, LineProblem, excerpt};
+use super::text::{PodLabels, RawValue, SampleLine, parse_line};
+use crate::batch::NodeBatch;
+use crate::time::{NANOS_PER_SEC, Timestamp};
+
+/// Most lines read from one body (a 110-pod node prints about 800).
+pub const MAX_LINES: usize = 1_000_000;
+
+/// The series this decoder uses.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Series {
+    NodeCpu,
+    NodeMemory,
+    ContainerCpu,
+    ContainerMemory,
+    ContainerStart,
+}
+
+impl Series {
+    fn from_name(name: &[u8]) -> Option<Self> {
+        Some(match name {
+            b"node_cpu_usage_seconds_total" => Series::NodeCpu,
+            b"node_memory_working_set_bytes" => Series::NodeMemory,
+            b"container_cpu_usage_seconds_total" => Series::ContainerCpu,
+            b"container_memory_working_set_bytes" => Series::ContainerMemory,
+            b"container_start_time_seconds" => Series::ContainerStart,
+            _ => return None,
+        })
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Series::NodeCpu => "node_cpu_usage_seconds_total",
+            Series::NodeMemory => "node_memory_working_set_bytes",
+            Series::ContainerCpu => "container_cpu_usage_seconds_total",
+            Series::ContainerMemory => "container_memory_working_set_bytes",
+            Series::ContainerStart => "container_start_time_seconds",
+        }
+    }
+}
+
+/// Decodes a `/metrics/resource` body. `default_time` stamps samples printed without a
+/// timestamp (upstream uses the time the request was sent). Empty input gives an empty batch.
+pub fn decode_resource(body: &[u8], default_time: Timestamp) -> Result<NodeBatch<'_>, DecodeError> {
+    let mut builder = BatchBuilder::default();
+    let mut rest = body;
+    let mut line_number = 0;
+    while !rest.is_empty() {
+        let (line, next) = match memchr(b'\n', rest) {
+            Some(end) => (&rest[..end], &rest[end + 1..]),
+            None => (rest, &rest[rest.len()..]),
+        };
+        rest = next;
+        line_number += 1;
+        if line_number > MAX_LINES {
+            let problem = LineProblem::TooManyLines { max: MAX_LINES };
+            return Err(DecodeError::line(line_number, problem));
+        }
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        apply_line(&mut builder, line, default_time)
+            .map_err(|problem| DecodeError::line(line_number, problem))?;
+    }
+    Ok(builder.finish())
+}
+
+fn apply_line<'a>(
+    builder: &mut BatchBuilder<'a>,
+    line: &'a [u8],
+    default_time: Timestamp,
+) -> Result<(), LineProblem> {
+    let Some(sample) = parse_line(line)? else {
+        return Ok(());
+    };
+    let Some(series) = Series::from_name(sample.name) else {
+        return Ok(());
+    };
+    check_value(series, &sample)?;
+    let time = sample
+        .timestamp_ms
+        .map_or(default_time, Timestamp::from_millis);
+    let value = sample.value;
+    let target = match series {
+        Series::NodeCpu | Series::NodeMemory => &mut builder.node,
+        _ => container_sample(builder, series, &sample.labels)?,
+    };
+    record(target, series, value, time);
+    Ok(())
+}
+
+/// Stores one value in the node's or a container's sample.
+fn record(target: &mut Sample, series: Series, value: f64, time: Timestamp) {
+    match series {
+        Series::NodeCpu | Series::ContainerCpu => {
+            target.cpu_ns = Some((value * 1e9) as u64);
+            target.cpu_time = Some(time);
+        }
+        Series::NodeMemory | Series::ContainerMemory => {
+            target.memory_bytes = Some(value as u64);
+            target.memory_time = Some(time);
+        }
+        Series::ContainerStart => {
+            let nanos = (value * NANOS_PER_SEC as f64) as i64;
+            target.start_time = (nanos > 0).then_some(Timestamp(nanos));
+        }
+    }
+}
+
+/// NaN and infinities are refused on every used series, negative values on all but the
+/// start time (where they mean "unknown", as a zero start time does).
+fn check_value(series: Series, sample: &SampleLine<'_>) -> Result<(), LineProblem> {
+    let value = sample.value;
+    let text = || excerpt(sample.value_text);
+    let series_name = series.name();
+    if !value.is_finite() {
+        return Err(LineProblem::NonFiniteValue {
+            series: series_name,
+            value: text(),
+        });
+    }
+    if value < 0.0 && series != Series::ContainerStart {
+        return Err(LineProblem::NegativeValue {
+            series: series_name,
+            value: text(),
+        });
+    }
+    Ok(())
+}
+
+fn container_sample<'a, 'b>(
+    builder: &'b mut BatchBuilder<'a>,
+    series: Series,
+    labels: &PodLabels<'a>,
+) -> Result<&'b mut Sample, LineProblem> {
+    let namespace = label(series, "namespace", labels.namespace)?;
+    let pod = label(series, "pod", labels.pod)?;
+    let container = label(series, "container", labels.container)?;
+    Ok(builder.container(namespace, pod, container))
+}
+
+/// A required, non-empty, UTF-8 label value.
+fn label<'a>(
+    series: Series,
+    label: &'static str,
+    raw: Option<RawValue<'a>>,
+) -> Result<Cow<'a, str>, LineProblem> {
+    let series = series.name();
+    let text = match raw.map(RawValue::to_str) {
+        None => None,
+        Some(None) => return Err(LineProblem::LabelNotUtf8 { series, label }),
+        Some(Some(text)) => Some(text).filter(|t| !t.is_empty()),
+    };
+    text.ok_or(LineProblem::MissingLabel { series, label })
+}
+
+#[cfg(test)]
+mod tests;

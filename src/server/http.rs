@@ -1,0 +1,91 @@
+//! The TLS accept loop and HTTP plumbing: rustls handshake, HTTP/1.1 or h2 (ALPN), bounded
+//! headers, header-read timeout, graceful drain on shutdown. Requests go to [`Router`].
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+/// Largest request head we read (request line plus headers).
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+/// How long a client may take to send its request head.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a TLS handshake may take.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Something that answers requests.
+pub trait Router: Send + Sync + 'static {
+    fn route(&self, req: http::request::Parts) -> http::Response<Full<Bytes>>;
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then drains open connections
+/// (bounded by `drain`).
+pub async fn serve<R: Router>(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    router: Arc<R>,
+    shutdown: impl Future<Output = ()>,
+    drain: Duration,
+) {
+    let acceptor = TlsAcceptor::from(tls);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(err) => {
+                    tracing::warn!(error = %err, "Accept failed.");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let acceptor = acceptor.clone();
+        let router = router.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(err)) => {
+                    tracing::debug!(%peer, error = %err, "TLS handshake failed.");
+                    return;
+                }
+                Err(_) => return,
+            };
+            let service = service_fn(move |req: http::Request<Incoming>| {
+                let router = router.clone();
+                async move {
+                    let (parts, _body) = req.into_parts();
+                    Ok::<_, std::convert::Infallible>(router.route(parts))
+                }
+            });
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
+                .max_buf_size(MAX_HEADER_BYTES);
+            builder
+                .http2()
+                .max_header_list_size(MAX_HEADER_BYTES as u32);
+            let conn = builder.serve_connection(TokioIo::new(tls), service);
+            if let Err(err) = watcher.watch(conn.into_owned()).await {
+                tracing::debug!(%peer, error = %err, "Connection ended with an error.");
+            }
+        });
+    }
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(drain) => tracing::info!("Shutdown drain timed out."),
+    }
+}

@@ -1,0 +1,162 @@
+//! A small ring of one node's or one container's most recent samples, oldest first, with the
+//! point rotation of spec §4.3 generalised from upstream's two slots (`prev`, `last`) to a
+//! configurable depth.
+//!
+//! Rotation for a new point `p` (timestamps are the kubelet's clock):
+//! * `p` newer than the newest point: appended, evicting the oldest point beyond the depth
+//!   (upstream "`new.ts > last.ts` → `prev = last`").
+//! * `p` at the same instant as a stored point (the kubelet re-reported a sample): not stored
+//!   twice, so the existing pair stays and the window never becomes 0 (spec §4.2).
+//! * `p` older than the newest point: every stored point at or after `p` is dropped, then `p` is
+//!   appended (upstream "`prev < new < last`" keeps prev and replaces last). When `p` is older
+//!   than every point the ring is just `p` (upstream "older than prev → drop prev").
+//!
+//! Upstream's quirk of §4.3 (a zero point becoming `prev`) cannot happen: the ring only ever
+//! holds points the kubelet reported.
+
+use crate::batch::MetricsPoint;
+
+/// Samples of one series, strictly increasing in timestamp, oldest first.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Ring {
+    points: Vec<MetricsPoint>,
+}
+
+impl Ring {
+    /// The newest point.
+    pub(crate) fn last(&self) -> Option<&MetricsPoint> {
+        self.points.last()
+    }
+
+    /// The point before the newest one: the other end of the rate window.
+    pub(crate) fn prev(&self) -> Option<&MetricsPoint> {
+        self.points
+            .len()
+            .checked_sub(2)
+            .and_then(|i| self.points.get(i))
+    }
+
+    /// Number of stored points.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.points.len()
+    }
+
+    /// Forgets everything but `point` (restart, rate error, or first sample).
+    pub(crate) fn reset(&mut self, point: MetricsPoint) {
+        self.points.clear();
+        self.points.push(point);
+    }
+
+    /// Rotates `point` in (module docs); `depth` (at least 2) bounds the points kept.
+    pub(crate) fn push(&mut self, point: MetricsPoint, depth: usize) {
+        while self
+            .points
+            .last()
+            .is_some_and(|newest| newest.timestamp > point.timestamp)
+        {
+            self.points.pop();
+        }
+        if self
+            .points
+            .last()
+            .is_some_and(|newest| newest.timestamp == point.timestamp)
+        {
+            return;
+        }
+        if self.points.capacity() == 0 {
+            self.points.reserve_exact(depth.clamp(2, 8));
+        }
+        self.points.push(point);
+        let excess = self.points.len().saturating_sub(depth.max(2));
+        if excess > 0 {
+            self.points.drain(..excess);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::Timestamp;
+
+    fn at(secs: i64, cpu: u64) -> MetricsPoint {
+        MetricsPoint {
+            timestamp: Timestamp::from_secs(secs),
+            start_time: None,
+            cpu_ns: cpu,
+            memory_bytes: 1,
+        }
+    }
+
+    fn times(ring: &Ring) -> Vec<i64> {
+        ring.points.iter().map(|p| p.timestamp.secs()).collect()
+    }
+
+    fn ring_of(secs: &[i64], depth: usize) -> Ring {
+        let mut ring = Ring::default();
+        for &s in secs {
+            ring.push(at(s, 0), depth);
+        }
+        ring
+    }
+
+    #[test]
+    fn newer_points_are_appended_and_depth_is_bounded() {
+        let ring = ring_of(&[10, 20, 30, 40], 3);
+        assert_eq!(times(&ring), [20, 30, 40]);
+        assert_eq!(ring.prev().map(|p| p.timestamp.secs()), Some(30));
+        assert_eq!(ring.last().map(|p| p.timestamp.secs()), Some(40));
+    }
+
+    #[test]
+    fn depth_below_two_still_keeps_a_pair() {
+        let ring = ring_of(&[10, 20, 30], 1);
+        assert_eq!(times(&ring), [20, 30]);
+    }
+
+    #[test]
+    fn re_reported_sample_is_not_stored_twice() {
+        let mut ring = ring_of(&[10, 20], 3);
+        ring.push(at(20, 999), 3);
+        assert_eq!(times(&ring), [10, 20]);
+        assert_eq!(ring.last().map(|p| p.cpu_ns), Some(0), "first report kept");
+    }
+
+    #[test]
+    fn point_between_prev_and_last_replaces_last() {
+        let mut ring = ring_of(&[10, 30], 2);
+        ring.push(at(20, 0), 2);
+        assert_eq!(times(&ring), [10, 20]);
+    }
+
+    #[test]
+    fn point_older_than_everything_resets() {
+        let mut ring = ring_of(&[10, 20], 3);
+        ring.push(at(5, 0), 3);
+        assert_eq!(times(&ring), [5]);
+        assert!(ring.prev().is_none());
+    }
+
+    #[test]
+    fn point_between_older_entries_keeps_the_older_ones() {
+        let mut ring = ring_of(&[10, 20, 30], 3);
+        ring.push(at(15, 0), 3);
+        assert_eq!(times(&ring), [10, 15]);
+        let mut ring = ring_of(&[10, 20, 30], 3);
+        ring.push(at(20, 0), 3);
+        assert_eq!(
+            times(&ring),
+            [10, 20],
+            "equal to a stored point: that point stays"
+        );
+    }
+
+    #[test]
+    fn reset_keeps_only_the_given_point() {
+        let mut ring = ring_of(&[10, 20, 30], 3);
+        ring.reset(at(31, 0));
+        assert_eq!(ring.len(), 1);
+        assert_eq!(times(&ring), [31]);
+    }
+}

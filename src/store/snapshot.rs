@@ -1,0 +1,200 @@
+//! The immutable view readers get: sorted vectors searched by binary search, plus why each
+//! known-but-unservable item is missing. Built by the single writer (publish.rs); readers
+//! never wait and never see a half-applied scrape.
+//!
+//! Readiness is upstream's (spec §4.5): at least one servable node and one servable pod.
+
+use std::cmp::Ordering;
+use std::sync::Arc;
+
+use super::reason::MissingReason;
+use crate::usage::{NodeUsage, PodKey, PodUsage};
+
+/// One published state of the store. `Send + Sync`; share it behind an `Arc`.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    pub(crate) generation: u64,
+    /// Servable nodes, sorted by name.
+    pub(crate) nodes: Vec<(Arc<str>, NodeUsage)>,
+    /// Known nodes without servable usage, sorted by name.
+    pub(crate) unservable_nodes: Vec<(Arc<str>, MissingReason)>,
+    /// Servable pods, sorted by (namespace, name).
+    pub(crate) pods: Vec<(PodKey, Arc<PodUsage>)>,
+    /// Known pods without servable usage, sorted by (namespace, name).
+    pub(crate) unservable_pods: Vec<(PodKey, MissingReason)>,
+    pub(crate) servable_containers: usize,
+}
+
+impl Snapshot {
+    /// The snapshot before any publish: nothing servable, generation 0.
+    pub fn empty() -> Snapshot {
+        Snapshot::default()
+    }
+
+    /// 0 for [`Snapshot::empty`], then 1, 2, … per publish.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// A servable node's usage.
+    pub fn node(&self, name: &str) -> Option<&NodeUsage> {
+        find_node(&self.nodes, name).map(|(_, usage)| usage)
+    }
+
+    /// Servable nodes, sorted by name.
+    pub fn nodes(&self) -> impl Iterator<Item = (&Arc<str>, &NodeUsage)> {
+        self.nodes.iter().map(|(name, usage)| (name, usage))
+    }
+
+    /// A servable pod's usage.
+    pub fn pod(&self, namespace: &str, name: &str) -> Option<&PodUsage> {
+        find_pod(&self.pods, namespace, name).map(|(_, usage)| usage.as_ref())
+    }
+
+    /// Servable pods sorted by (namespace, name); `Some(ns)` restricts to that namespace
+    /// (a sub-slice found by binary search, not a filter).
+    pub fn pods(&self, namespace: Option<&str>) -> impl Iterator<Item = (&PodKey, &PodUsage)> {
+        let pods = match namespace {
+            None => &self.pods[..],
+            Some(ns) => {
+                let start = self
+                    .pods
+                    .partition_point(|(k, _)| k.namespace.as_ref() < ns);
+                let end = self
+                    .pods
+                    .partition_point(|(k, _)| k.namespace.as_ref() <= ns);
+                self.pods.get(start..end).unwrap_or_default()
+            }
+        };
+        pods.iter().map(|(key, usage)| (key, usage.as_ref()))
+    }
+
+    /// Why a pod has no servable metrics ([`MissingReason::Servable`] when it has).
+    pub fn pod_missing_reason(&self, namespace: &str, name: &str) -> MissingReason {
+        if find_pod(&self.pods, namespace, name).is_some() {
+            return MissingReason::Servable;
+        }
+        find_pod(&self.unservable_pods, namespace, name)
+            .map_or(MissingReason::NotScrapedYet, |(_, reason)| *reason)
+    }
+
+    /// Why a node has no servable metrics ([`MissingReason::Servable`] when it has).
+    pub fn node_missing_reason(&self, name: &str) -> MissingReason {
+        if find_node(&self.nodes, name).is_some() {
+            return MissingReason::Servable;
+        }
+        find_node(&self.unservable_nodes, name)
+            .map_or(MissingReason::NotScrapedYet, |(_, reason)| *reason)
+    }
+
+    /// Upstream readiness: at least one servable node and one servable pod.
+    pub fn is_ready(&self) -> bool {
+        !self.nodes.is_empty() && !self.pods.is_empty()
+    }
+
+    pub fn servable_nodes(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn servable_pods(&self) -> usize {
+        self.pods.len()
+    }
+
+    /// Containers over all servable pods.
+    pub fn servable_containers(&self) -> usize {
+        self.servable_containers
+    }
+}
+
+fn find_node<'a, T>(sorted: &'a [(Arc<str>, T)], name: &str) -> Option<&'a (Arc<str>, T)> {
+    let i = sorted
+        .binary_search_by(|(n, _)| n.as_ref().cmp(name))
+        .ok()?;
+    sorted.get(i)
+}
+
+fn find_pod<'a, T>(
+    sorted: &'a [(PodKey, T)],
+    namespace: &str,
+    name: &str,
+) -> Option<&'a (PodKey, T)> {
+    let i = sorted
+        .binary_search_by(|(k, _)| compare_key(k, namespace, name))
+        .ok()?;
+    sorted.get(i)
+}
+
+fn compare_key(key: &PodKey, namespace: &str, name: &str) -> Ordering {
+    (key.namespace.as_ref(), key.name.as_ref()).cmp(&(namespace, name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::Timestamp;
+
+    fn key(ns: &str, name: &str) -> PodKey {
+        PodKey {
+            namespace: ns.into(),
+            name: name.into(),
+        }
+    }
+
+    fn usage() -> Arc<PodUsage> {
+        Arc::new(PodUsage {
+            node: "n".into(),
+            timestamp: Timestamp(1),
+            window_ns: 1,
+            containers: Vec::new(),
+        })
+    }
+
+    fn sample() -> Snapshot {
+        Snapshot {
+            pods: ["a/x", "b/a", "b/b", "c/z"]
+                .iter()
+                .map(|s| {
+                    let (ns, name) = s.split_once('/').unwrap();
+                    (key(ns, name), usage())
+                })
+                .collect(),
+            unservable_pods: vec![(key("b", "c"), MissingReason::RateError)],
+            ..Snapshot::default()
+        }
+    }
+
+    #[test]
+    fn namespace_range_is_exact() {
+        let snap = sample();
+        let names = |ns| -> Vec<String> {
+            snap.pods(ns)
+                .map(|(k, _)| format!("{}/{}", k.namespace, k.name))
+                .collect()
+        };
+        assert_eq!(names(Some("b")), ["b/a", "b/b"]);
+        assert_eq!(names(Some("bb")), Vec::<String>::new());
+        assert_eq!(names(Some("")), Vec::<String>::new());
+        assert_eq!(names(None).len(), 4);
+    }
+
+    #[test]
+    fn lookups_and_reasons() {
+        let snap = sample();
+        assert!(snap.pod("b", "b").is_some());
+        assert!(snap.pod("b", "c").is_none());
+        assert_eq!(snap.pod_missing_reason("b", "a"), MissingReason::Servable);
+        assert_eq!(snap.pod_missing_reason("b", "c"), MissingReason::RateError);
+        assert_eq!(
+            snap.pod_missing_reason("q", "c"),
+            MissingReason::NotScrapedYet
+        );
+        assert_eq!(snap.node_missing_reason("n"), MissingReason::NotScrapedYet);
+        assert!(!snap.is_ready(), "pods without nodes are not ready");
+    }
+
+    #[test]
+    fn snapshot_is_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Snapshot>();
+    }
+}

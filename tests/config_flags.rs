@@ -1,0 +1,467 @@
+//! Command-line parsing and validation as a user meets them (spec §1): upstream flag names and
+//! defaults, pflag-style values, the validation errors with their messages, and `demo`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use clap::error::ErrorKind;
+use metrics_server::config::{Cli, Command, Config, MetricsSource, verbosity_filter};
+
+fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+    Cli::try_parse_from(std::iter::once("metrics-server").chain(args.iter().copied()))
+}
+
+fn config(args: &[&str]) -> Config {
+    let cli = parse(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    assert!(cli.command.is_none());
+    cli.serve
+        .validate()
+        .unwrap_or_else(|e| panic!("{args:?}: {e}"))
+}
+
+fn validation_error(args: &[&str]) -> String {
+    let cli = parse(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    match cli.serve.validate() {
+        Ok(cfg) => panic!("{args:?} validated: {cfg:?}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn parse_error(args: &[&str]) -> clap::Error {
+    parse(args)
+        .err()
+        .unwrap_or_else(|| panic!("{args:?} parsed"))
+}
+
+#[test]
+fn defaults_match_upstream_except_the_15s_resolution() {
+    let cfg = config(&[]);
+    assert_eq!(cfg.metric_resolution, Duration::from_secs(15));
+    assert_eq!(cfg.kubeconfig, None);
+    assert_eq!(cfg.kubelet.port, 10250);
+    assert!(!cfg.kubelet.use_node_status_port);
+    assert_eq!(
+        cfg.kubelet.preferred_address_types,
+        [
+            "Hostname",
+            "InternalDNS",
+            "InternalIP",
+            "ExternalDNS",
+            "ExternalIP"
+        ]
+    );
+    assert!(!cfg.kubelet.insecure_tls);
+    assert_eq!(cfg.kubelet.certificate_authority, None);
+    assert_eq!(cfg.kubelet.client_cert, None);
+    assert_eq!(cfg.kubelet.request_timeout, Duration::from_secs(10));
+    assert_eq!(cfg.kubelet.metrics_source, MetricsSource::Auto);
+    assert_eq!(cfg.kubelet.max_body_bytes, 16 * 1024 * 1024);
+    assert_eq!(cfg.node_selector, None);
+    assert_eq!(cfg.serving.secure_port, 443);
+    assert_eq!(cfg.serving.bind_address.to_string(), "0.0.0.0");
+    assert_eq!(
+        cfg.serving.cert.cert_dir,
+        PathBuf::from("apiserver.local.config/certificates")
+    );
+    assert_eq!(cfg.serving.cert.files, None);
+    assert!(cfg.serving.cert.extra_ips.is_empty());
+    assert_eq!(cfg.storage_ring_depth, 3);
+    assert_eq!(cfg.verbosity, 0);
+}
+
+#[test]
+fn upstream_manifest_arguments_are_accepted() {
+    let cfg = config(&[
+        "--cert-dir=/tmp",
+        "--secure-port=10250",
+        "--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname",
+        "--kubelet-use-node-status-port",
+        "--metric-resolution=15s",
+    ]);
+    assert_eq!(cfg.serving.cert.cert_dir, PathBuf::from("/tmp"));
+    assert_eq!(cfg.serving.secure_port, 10250);
+    assert_eq!(
+        cfg.kubelet.preferred_address_types,
+        ["InternalIP", "ExternalIP", "Hostname"]
+    );
+    assert!(cfg.kubelet.use_node_status_port);
+    assert_eq!(cfg.metric_resolution, Duration::from_secs(15));
+}
+
+#[test]
+fn equals_and_space_forms_are_the_same() {
+    let pairs: [(&str, &str); 6] = [
+        ("--metric-resolution", "1m30s"),
+        ("--kubelet-port", "10255"),
+        ("--kubelet-request-timeout", "2500ms"),
+        ("--secure-port", "4443"),
+        ("--kubeconfig", "/etc/kube/config"),
+        ("--node-selector", "role=worker"),
+    ];
+    for (flag, value) in pairs {
+        let joined = format!("{flag}={value}");
+        let a = format!("{:?}", config(&[&joined]));
+        let b = format!("{:?}", config(&[flag, value]));
+        assert_eq!(a, b, "{flag}");
+    }
+    let cfg = config(&[
+        "--metric-resolution",
+        "1m30s",
+        "--kubelet-request-timeout",
+        "2500ms",
+    ]);
+    assert_eq!(cfg.metric_resolution, Duration::from_secs(90));
+    assert_eq!(cfg.kubelet.request_timeout, Duration::from_millis(2500));
+}
+
+#[test]
+fn bool_flags_take_an_optional_equals_value() {
+    assert!(config(&["--kubelet-insecure-tls"]).kubelet.insecure_tls);
+    assert!(
+        config(&["--kubelet-insecure-tls=true"])
+            .kubelet
+            .insecure_tls
+    );
+    assert!(config(&["--kubelet-insecure-tls=1"]).kubelet.insecure_tls);
+    assert!(
+        !config(&["--kubelet-insecure-tls=false"])
+            .kubelet
+            .insecure_tls
+    );
+    assert!(
+        !config(&["--kubelet-insecure-tls=False"])
+            .kubelet
+            .insecure_tls
+    );
+    assert!(
+        !config(&["--kubelet-use-node-status-port=f"])
+            .kubelet
+            .use_node_status_port
+    );
+    let err = parse_error(&["--kubelet-insecure-tls=yes"]).to_string();
+    assert!(err.contains("--kubelet-insecure-tls"), "{err}");
+    // As with pflag, a bool value must be attached with `=`: a separate word is an argument.
+    let err = parse_error(&["--kubelet-insecure-tls", "false"]).to_string();
+    assert!(err.contains("'false'"), "{err}");
+}
+
+#[test]
+fn node_selector_short_and_long() {
+    for args in [
+        &["-l", "a=b"][..],
+        &["-l=a=b"],
+        &["-la=b"],
+        &["--node-selector", "a=b"],
+    ] {
+        assert_eq!(
+            config(args).node_selector.as_deref(),
+            Some("a=b"),
+            "{args:?}"
+        );
+    }
+    let cfg = config(&["-l", "kubernetes.io/os!=windows,tier in (web)"]);
+    assert_eq!(
+        cfg.node_selector.as_deref(),
+        Some("kubernetes.io/os!=windows,tier in (web)")
+    );
+    assert_eq!(config(&["--node-selector="]).node_selector, None);
+}
+
+#[test]
+fn verbosity_forms_and_log_filter() {
+    for args in [
+        &["-v", "4"][..],
+        &["-v4"],
+        &["-v=4"],
+        &["--v=4"],
+        &["--v", "4"],
+    ] {
+        assert_eq!(config(args).verbosity, 4, "{args:?}");
+    }
+    assert_eq!(verbosity_filter(0), "info");
+    assert_eq!(verbosity_filter(2), "info,metrics_server=debug");
+    assert_eq!(verbosity_filter(4), "debug");
+    assert_eq!(verbosity_filter(6), "debug,metrics_server=trace");
+}
+
+#[test]
+fn address_types_repeat_and_replace_the_default() {
+    let cfg = config(&[
+        "--kubelet-preferred-address-types",
+        "InternalIP",
+        "--kubelet-preferred-address-types=Hostname",
+    ]);
+    assert_eq!(
+        cfg.kubelet.preferred_address_types,
+        ["InternalIP", "Hostname"]
+    );
+    let err = validation_error(&["--kubelet-preferred-address-types="]);
+    assert_eq!(
+        err,
+        "--kubelet-preferred-address-types must name at least one address type"
+    );
+}
+
+#[test]
+fn our_own_flags() {
+    let cfg = config(&[
+        "--kubelet-metrics-source=summary",
+        "--storage-ring-depth=16",
+        "--kubelet-max-body-bytes=1048576",
+    ]);
+    assert_eq!(cfg.kubelet.metrics_source, MetricsSource::Summary);
+    assert_eq!(cfg.storage_ring_depth, 16);
+    assert_eq!(cfg.kubelet.max_body_bytes, 1 << 20);
+    assert_eq!(config(&["--storage-ring-depth=2"]).storage_ring_depth, 2);
+    let err = parse_error(&["--kubelet-metrics-source=prometheus"]).to_string();
+    assert!(err.contains("--kubelet-metrics-source"), "{err}");
+}
+
+#[test]
+fn resolution_must_be_at_least_10s() {
+    assert_eq!(
+        validation_error(&["--metric-resolution=5s", "--kubelet-request-timeout=1s"]),
+        "--metric-resolution should be a time duration at least 10s, but value 5s provided"
+    );
+    assert_eq!(
+        config(&["--metric-resolution=10s", "--kubelet-request-timeout=9s"]).metric_resolution,
+        Duration::from_secs(10)
+    );
+}
+
+#[test]
+fn request_timeout_must_fit_in_90_percent_of_the_resolution() {
+    assert_eq!(
+        validation_error(&["--metric-resolution=10s"]),
+        "--kubelet-request-timeout (10s) must be at most 90% of --metric-resolution (10s), \
+         so that a scrape finishes within one resolution"
+    );
+    assert_eq!(
+        validation_error(&[
+            "--metric-resolution=1m",
+            "--kubelet-request-timeout=54.001s"
+        ]),
+        "--kubelet-request-timeout (54.001s) must be at most 90% of --metric-resolution \
+         (1m0s), so that a scrape finishes within one resolution"
+    );
+    let cfg = config(&["--metric-resolution=1m", "--kubelet-request-timeout=54s"]);
+    assert_eq!(cfg.kubelet.request_timeout, Duration::from_secs(54));
+}
+
+#[test]
+fn request_timeout_must_be_positive() {
+    assert_eq!(
+        validation_error(&["--kubelet-request-timeout=0s"]),
+        "--kubelet-request-timeout should be positive, but value 0s provided"
+    );
+    assert_eq!(
+        validation_error(&["--kubelet-request-timeout=-1s"]),
+        "--kubelet-request-timeout should be positive, but value -1s provided"
+    );
+}
+
+#[test]
+fn kubelet_tls_flag_combinations() {
+    assert_eq!(
+        validation_error(&[
+            "--kubelet-insecure-tls",
+            "--kubelet-certificate-authority=/ca.crt"
+        ]),
+        "cannot use both --kubelet-certificate-authority and --kubelet-insecure-tls"
+    );
+    let want = "need both --kubelet-client-key and --kubelet-client-certificate";
+    assert_eq!(
+        validation_error(&["--kubelet-client-certificate=/c.crt"]),
+        want
+    );
+    assert_eq!(validation_error(&["--kubelet-client-key=/c.key"]), want);
+    let cfg = config(&[
+        "--kubelet-client-certificate=/c.crt",
+        "--kubelet-client-key=/c.key",
+    ]);
+    let pair = cfg.kubelet.client_cert.unwrap();
+    assert_eq!((pair.cert, pair.key), ("/c.crt".into(), "/c.key".into()));
+    // An empty value means "not given", as in Go.
+    let cfg = config(&["--kubelet-insecure-tls", "--kubelet-certificate-authority="]);
+    assert_eq!(cfg.kubelet.certificate_authority, None);
+}
+
+#[test]
+fn serving_cert_files_come_together() {
+    let want = "need both --tls-cert-file and --tls-private-key-file";
+    assert_eq!(validation_error(&["--tls-cert-file=/tls.crt"]), want);
+    assert_eq!(validation_error(&["--tls-private-key-file=/tls.key"]), want);
+    let cfg = config(&[
+        "--tls-cert-file=/tls.crt",
+        "--tls-private-key-file=/tls.key",
+    ]);
+    let files = cfg.serving.cert.files.unwrap();
+    assert_eq!(
+        (files.cert, files.key),
+        ("/tls.crt".into(), "/tls.key".into())
+    );
+}
+
+#[test]
+fn ring_depth_and_body_limit_ranges() {
+    for depth in ["1", "17"] {
+        assert_eq!(
+            validation_error(&[&format!("--storage-ring-depth={depth}")]),
+            format!("--storage-ring-depth must be between 2 and 16, but value {depth} provided")
+        );
+    }
+    assert_eq!(
+        validation_error(&["--kubelet-max-body-bytes=100"]),
+        "--kubelet-max-body-bytes must be at least 1024, but value 100 provided"
+    );
+}
+
+#[test]
+fn first_validation_error_wins() {
+    let err = validation_error(&[
+        "--metric-resolution=5s",
+        "--kubelet-insecure-tls",
+        "--kubelet-certificate-authority=/ca.crt",
+        "--kubelet-client-key=/k",
+    ]);
+    assert!(err.starts_with("--metric-resolution should be"), "{err}");
+    let err = validation_error(&[
+        "--kubelet-request-timeout=-1s",
+        "--kubelet-insecure-tls",
+        "--kubelet-certificate-authority=/ca.crt",
+    ]);
+    assert!(err.starts_with("cannot use both"), "{err}");
+}
+
+#[test]
+fn malformed_values_are_rejected_naming_the_flag() {
+    let cases = [
+        (
+            &["--metric-resolution=15"][..],
+            "--metric-resolution",
+            "missing unit",
+        ),
+        (
+            &["--metric-resolution=fast"],
+            "--metric-resolution",
+            "invalid duration",
+        ),
+        (
+            &["--kubelet-request-timeout=10x"],
+            "--kubelet-request-timeout",
+            "unknown unit",
+        ),
+        (&["--secure-port=70000"], "--secure-port", "70000"),
+        (&["--bind-address=localhost"], "--bind-address", "localhost"),
+        (&["--kubelet-port=http"], "--kubelet-port", "http"),
+        (&["--v=loud"], "--v", "loud"),
+    ];
+    for (args, flag, detail) in cases {
+        let err = parse_error(args).to_string();
+        assert!(
+            err.contains(flag) && err.contains(detail),
+            "{args:?}: {err}"
+        );
+    }
+    assert_eq!(
+        parse_error(&["--no-such-flag"]).kind(),
+        ErrorKind::UnknownArgument
+    );
+}
+
+#[test]
+fn bind_address_is_added_to_generated_certificate_ips() {
+    let cfg = config(&["--bind-address=10.1.2.3"]);
+    assert_eq!(cfg.serving.bind_address.to_string(), "10.1.2.3");
+    assert_eq!(
+        cfg.serving.cert.extra_ips,
+        ["10.1.2.3".parse::<std::net::IpAddr>().unwrap()]
+    );
+    assert!(
+        config(&["--bind-address=::"])
+            .serving
+            .cert
+            .extra_ips
+            .is_empty()
+    );
+}
+
+#[test]
+fn demo_subcommand() {
+    let cli = parse(&[
+        "demo",
+        "--nodes",
+        "20",
+        "--pods-per-node",
+        "30",
+        "--kubeconfig-out",
+        "X",
+    ])
+    .unwrap();
+    let Some(Command::Demo(demo)) = cli.command else {
+        panic!("no demo command")
+    };
+    assert_eq!((demo.nodes, demo.pods_per_node), (20, 30));
+    assert_eq!(demo.kubeconfig_out, PathBuf::from("X"));
+    assert_eq!(demo.kubelet_metrics_source, MetricsSource::Resource);
+    assert_eq!(demo.secure_port, 8443);
+    assert_eq!(
+        demo.metric_resolution.to_std(),
+        Some(Duration::from_secs(15))
+    );
+
+    let Some(Command::Demo(demo)) = parse(&["demo"]).unwrap().command else {
+        panic!("no demo command")
+    };
+    assert_eq!((demo.nodes, demo.pods_per_node), (3, 10));
+    assert_eq!(demo.kubeconfig_out, PathBuf::from("./demo.kubeconfig"));
+
+    let cli = parse(&["demo", "--kubelet-metrics-source=summary", "-v", "3"]).unwrap();
+    assert_eq!(cli.serve.verbosity, 3);
+    let Some(Command::Demo(demo)) = cli.command else {
+        panic!("no demo command")
+    };
+    assert_eq!(demo.kubelet_metrics_source, MetricsSource::Summary);
+
+    assert!(parse(&["demo", "--kubelet-metrics-source=auto"]).is_err());
+    // Server flags do not silently apply to the demo.
+    assert!(parse(&["--kubelet-insecure-tls", "demo"]).is_err());
+}
+
+#[test]
+fn version_flag_prints_the_version() {
+    let err = parse_error(&["--version"]);
+    assert_eq!(err.kind(), ErrorKind::DisplayVersion);
+    assert_eq!(err.exit_code(), 0);
+    assert!(err.to_string().contains(env!("CARGO_PKG_VERSION")), "{err}");
+    // Upstream has no `-V`.
+    assert_eq!(parse_error(&["-V"]).kind(), ErrorKind::UnknownArgument);
+}
+
+#[test]
+fn help_lists_upstream_flag_names() {
+    let help = parse_error(&["--help"]).to_string();
+    for flag in [
+        "--kubeconfig",
+        "--metric-resolution",
+        "--kubelet-port",
+        "--kubelet-use-node-status-port",
+        "--kubelet-preferred-address-types",
+        "--kubelet-insecure-tls",
+        "--kubelet-certificate-authority",
+        "--kubelet-client-certificate",
+        "--kubelet-client-key",
+        "--kubelet-request-timeout",
+        "--node-selector",
+        "--secure-port",
+        "--bind-address",
+        "--cert-dir",
+        "--tls-cert-file",
+        "--tls-private-key-file",
+        "--v",
+        "--version",
+    ] {
+        assert!(help.contains(flag), "{flag} missing from --help");
+    }
+}
