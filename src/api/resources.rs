@@ -15,7 +15,8 @@ const NODE_FIELDS: &[&str] = &["metadata.name", "metadata.namespace"];
 /// Fields pod lists can be selected by: upstream's plus `spec.nodeName` (the reporting node).
 const POD_FIELDS: &[&str] = &["metadata.name", "metadata.namespace", "spec.nodeName"];
 
-type Result<T> = std::result::Result<T, Status>;
+/// Handler errors are Kubernetes `Status` objects (boxed: they are large and rare).
+type Result<T> = std::result::Result<T, Box<Status>>;
 
 struct Selectors {
     labels: LabelSelector,
@@ -24,11 +25,11 @@ struct Selectors {
 
 fn selectors(opts: &ListOptions, allowed: &[&str]) -> Result<Selectors> {
     let labels = match opts.label_selector.as_deref() {
-        Some(s) => LabelSelector::parse(s).map_err(|e| e.to_status())?,
+        Some(s) => LabelSelector::parse(s).map_err(|e| Box::new(e.to_status()))?,
         None => LabelSelector::everything(),
     };
     let fields = match opts.field_selector.as_deref() {
-        Some(s) => FieldSelector::parse(s, allowed).map_err(|e| e.to_status())?,
+        Some(s) => FieldSelector::parse(s, allowed).map_err(|e| Box::new(e.to_status()))?,
         None => FieldSelector::everything(),
     };
     Ok(Selectors { labels, fields })
@@ -42,7 +43,7 @@ pub fn list_nodes(
     repr: Representation,
 ) -> Result<Vec<u8>> {
     if opts.watch {
-        return Err(Status::watch_not_supported("nodes.metrics.k8s.io"));
+        return Err(Box::new(Status::watch_not_supported("nodes.metrics.k8s.io")));
     }
     let sel = selectors(opts, NODE_FIELDS)?;
     let snapshot = ctx.snapshot.load();
@@ -94,11 +95,11 @@ pub fn get_node(
     let node = ctx
         .cluster
         .node(name)
-        .ok_or_else(|| Status::node_not_found(name))?;
+        .ok_or_else(|| Box::new(Status::node_not_found(name)))?;
     let snapshot = ctx.snapshot.load();
     let Some(usage) = snapshot.node(name) else {
         let why = snapshot.node_missing_reason(name).describe();
-        return Err(Status::node_metrics_not_found(name, Some(&why)));
+        return Err(Box::new(Status::node_metrics_not_found(name, Some(why))));
     };
     let item = NodeItem {
         meta: ObjectMeta {
@@ -128,7 +129,7 @@ pub fn list_pods(
     repr: Representation,
 ) -> Result<Vec<u8>> {
     if opts.watch {
-        return Err(Status::watch_not_supported("pods.metrics.k8s.io"));
+        return Err(Box::new(Status::watch_not_supported("pods.metrics.k8s.io")));
     }
     let sel = selectors(opts, POD_FIELDS)?;
     let snapshot = ctx.snapshot.load();
@@ -184,11 +185,11 @@ pub fn get_pod(
     let meta = ctx
         .cluster
         .pod(namespace, name)
-        .ok_or_else(|| Status::pod_not_found(name))?;
+        .ok_or_else(|| Box::new(Status::pod_not_found(name)))?;
     let snapshot = ctx.snapshot.load();
     let Some(usage) = snapshot.pod(namespace, name) else {
         let why = snapshot.pod_missing_reason(namespace, name).describe();
-        return Err(Status::pod_metrics_not_found(namespace, name, Some(&why)));
+        return Err(Box::new(Status::pod_metrics_not_found(namespace, name, Some(why))));
     };
     let item = PodItem {
         meta: ObjectMeta {

@@ -17,11 +17,16 @@
 //! `127.0.61.1`; never `127.0.0.x`. Linux routes all of 127.0.0.0/8 to the loopback device.
 
 mod generate;
+mod model;
+mod track;
 
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
 use std::sync::{PoisonError, RwLock};
 
+pub use self::model::{ContainerId, PodPhase, SimContainer, SimNode, SimPod, TrueUsage};
+use self::track::{
+    RateSegment, UsageTrack, current_usage, integral, latest_start, sample_container, to_ns,
+};
 use crate::time::Timestamp;
 
 /// The largest cluster [`Workload::generate`] builds (limited by the address plan above).
@@ -39,112 +44,6 @@ pub struct WorkloadSpec {
     pub pods_per_node: usize,
     /// Seed of every random choice: same seed and instant, same cluster.
     pub seed: u64,
-}
-
-/// True usage: a CPU rate and a memory working set.
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
-pub struct TrueUsage {
-    pub cpu_millicores: u64,
-    pub memory_bytes: u64,
-}
-
-impl TrueUsage {
-    /// The CPU rate in nanocores (the unit of the Metrics API).
-    pub fn cpu_nanocores(self) -> u64 {
-        self.cpu_millicores * 1_000_000
-    }
-
-    fn add(self, other: TrueUsage) -> TrueUsage {
-        TrueUsage {
-            cpu_millicores: self.cpu_millicores + other.cpu_millicores,
-            memory_bytes: self.memory_bytes + other.memory_bytes,
-        }
-    }
-}
-
-/// A simulated node.
-#[derive(Clone, Debug)]
-pub struct SimNode {
-    pub name: String,
-    pub uid: String,
-    pub ip: Ipv4Addr,
-    /// Sorted by key.
-    pub labels: Vec<(String, String)>,
-    pub created: Timestamp,
-    /// Boot time: the node CPU counter starts here.
-    pub boot: Timestamp,
-    pub capacity: TrueUsage,
-    pub allocatable: TrueUsage,
-    /// System usage outside pods (kubelet, runtime, OS), part of the node's truth.
-    pub overhead: TrueUsage,
-    /// Stable lag of the kubelet's sample time behind "now", 0..2000 ms (cAdvisor housekeeping).
-    pub sample_lag_ms: i64,
-    /// Indexes into [`Workload::pods`] of the pods bound to this node.
-    pub pods: Vec<usize>,
-}
-
-/// Pod lifecycle phase (only the two the simulation uses).
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum PodPhase {
-    Running,
-    Succeeded,
-}
-
-impl PodPhase {
-    /// The `status.phase` string.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PodPhase::Running => "Running",
-            PodPhase::Succeeded => "Succeeded",
-        }
-    }
-}
-
-/// A simulated pod.
-#[derive(Clone, Debug)]
-pub struct SimPod {
-    pub namespace: String,
-    pub name: String,
-    pub uid: String,
-    /// Sorted by key: `app`, `pod-template-hash`.
-    pub labels: Vec<(String, String)>,
-    /// Index into [`Workload::nodes`].
-    pub node: usize,
-    pub created: Timestamp,
-    pub phase: PodPhase,
-    pub containers: Vec<SimContainer>,
-}
-
-/// A container of a simulated pod.
-#[derive(Clone, Debug)]
-pub struct SimContainer {
-    pub name: String,
-    /// First start; the counters of all later restarts are measured from the latest restart.
-    pub first_start: Timestamp,
-    /// Restart period in nanoseconds, for the few containers that crash-loop.
-    pub restart_every_ns: Option<i64>,
-    /// `resources.requests` for the pod spec.
-    pub request: TrueUsage,
-    /// Global index into the usage table (see [`Workload::container_id`]).
-    pub id: ContainerId,
-}
-
-/// A container's index in the workload's usage table.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
-pub struct ContainerId(pub usize);
-
-/// One CPU rate in force from `from` on.
-#[derive(Copy, Clone, Debug)]
-struct RateSegment {
-    from: Timestamp,
-    millicores: u64,
-}
-
-/// A container's true usage over time.
-#[derive(Clone, Debug)]
-struct UsageTrack {
-    segments: Vec<RateSegment>,
-    memory_bytes: u64,
 }
 
 /// The cluster and its true usage.
@@ -420,54 +319,6 @@ impl Workload {
     fn read_tracks(&self) -> std::sync::RwLockReadGuard<'_, Vec<UsageTrack>> {
         self.tracks.read().unwrap_or_else(PoisonError::into_inner)
     }
-}
-
-fn current_usage(track: &UsageTrack) -> TrueUsage {
-    TrueUsage {
-        cpu_millicores: track.segments.last().map_or(0, |s| s.millicores),
-        memory_bytes: track.memory_bytes,
-    }
-}
-
-/// Start of the run in progress at `at` (the first start before it).
-fn latest_start(c: &SimContainer, at: Timestamp) -> Timestamp {
-    match c.restart_every_ns {
-        Some(period) if period > 0 && at > c.first_start => {
-            let runs = at.nanos_since(c.first_start) / period;
-            Timestamp(c.first_start.0 + runs * period)
-        }
-        _ => c.first_start,
-    }
-}
-
-fn sample_container(c: &SimContainer, track: &UsageTrack, at: Timestamp) -> ContainerSample {
-    let start = latest_start(c, at);
-    ContainerSample {
-        start,
-        cpu_counter_ns: to_ns(integral(track, start, at)),
-        usage: current_usage(track),
-    }
-}
-
-/// ∫ rate dt over `[from, to]`, in millicore-nanoseconds.
-fn integral(track: &UsageTrack, from: Timestamp, to: Timestamp) -> u128 {
-    let mut total = 0u128;
-    for (i, seg) in track.segments.iter().enumerate() {
-        let seg_end = track
-            .segments
-            .get(i + 1)
-            .map_or(to, |next| next.from.min(to));
-        let lo = seg.from.max(from);
-        if seg_end > lo {
-            let span = u128::try_from(seg_end.nanos_since(lo)).unwrap_or(0);
-            total += u128::from(seg.millicores) * span;
-        }
-    }
-    total
-}
-
-fn to_ns(millicore_ns: u128) -> u64 {
-    u64::try_from(millicore_ns / 1000).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]

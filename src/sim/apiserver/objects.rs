@@ -275,12 +275,12 @@ fn namespace_meta(name: &str, created: Timestamp, rv: u64) -> Value {
 
 /// Quantities as a kubelet reports them: CPU in cores or millicores, memory in Ki.
 fn resources(u: TrueUsage, with_pods: bool) -> Value {
-    let cpu = if u.cpu_millicores % 1000 == 0 {
+    let cpu = if u.cpu_millicores.is_multiple_of(1000) {
         (u.cpu_millicores / 1000).to_string()
     } else {
         format!("{}m", u.cpu_millicores)
     };
-    let memory = if u.memory_bytes % (1 << 20) == 0 && !with_pods {
+    let memory = if u.memory_bytes.is_multiple_of(1 << 20) && !with_pods {
         format!("{}Mi", u.memory_bytes >> 20)
     } else {
         format!("{}Ki", u.memory_bytes >> 10)

@@ -1,5 +1,6 @@
 use super::*;
 use crate::time::NANOS_PER_SEC;
+use std::net::Ipv4Addr;
 
 const NOW: Timestamp = Timestamp(1_780_000_000 * NANOS_PER_SEC);
 
@@ -65,7 +66,7 @@ fn pods_look_like_deployment_pods_spread_over_namespaces() {
         assert!(w.nodes()[p.node].pods.contains(&i));
     }
     let multi = w.pods().iter().filter(|p| p.containers.len() >= 2).count();
-    assert!(multi >= 3 && multi < 60, "{multi} multi-container pods");
+    assert!((3..60).contains(&multi), "{multi} multi-container pods");
     assert!(w.pods().iter().any(|p| p.phase == PodPhase::Succeeded));
 }
 

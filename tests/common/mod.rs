@@ -1,0 +1,96 @@
+//! Helpers shared by the integration tests: an HTTPS client that trusts the demo CA, and a
+//! demo cluster that is ready to serve.
+#![allow(dead_code, clippy::expect_used, clippy::unwrap_used)] // each test uses a subset
+
+use std::path::Path;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use metrics_server::config::MetricsSource;
+use metrics_server::sim::demo::{self, Demo, DemoOptions};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
+
+/// A response, read whole.
+pub struct Got {
+    pub status: u16,
+    pub content_type: String,
+    pub body: String,
+}
+
+/// HTTPS GETs verified against one CA.
+pub struct Https {
+    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>,
+}
+
+impl Https {
+    pub fn trusting(ca_file: &Path) -> Self {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_file_iter(ca_file).expect("CA file") {
+            roots.add(cert.expect("CA cert")).expect("add CA");
+        }
+        let tls = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_only()
+            .enable_http1()
+            .enable_http2()
+            .build();
+        Https { client: Client::builder(TokioExecutor::new()).build(connector) }
+    }
+
+    pub async fn get(&self, url: &str, accept: Option<&str>) -> Got {
+        let mut req = http::Request::get(url);
+        if let Some(a) = accept {
+            req = req.header(http::header::ACCEPT, a);
+        }
+        let resp = self.client.request(req.body(Empty::new()).unwrap()).await.expect("request");
+        let status = resp.status().as_u16();
+        let content_type = resp
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        let body = resp.into_body().collect().await.expect("body").to_bytes();
+        Got { status, content_type, body: String::from_utf8_lossy(&body).into_owned() }
+    }
+}
+
+/// Starts a demo cluster and waits until every node and running pod has metrics.
+pub async fn ready_demo(dir: &Path, nodes: usize, pods_per_node: usize, source: MetricsSource) -> Demo {
+    let demo = demo::start(DemoOptions {
+        nodes,
+        pods_per_node,
+        source,
+        kubeconfig_out: dir.join("kubeconfig"),
+        secure_port: 0,
+        metric_resolution: Duration::from_secs(10),
+    })
+    .await
+    .expect("demo starts");
+    wait_for(&demo, nodes, demo.workload.running_pods().count()).await;
+    demo
+}
+
+/// Waits (at most 60 s) until `nodes` nodes and `pods` pods are servable.
+pub async fn wait_for(demo: &Demo, nodes: usize, pods: usize) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let snap = demo.server.snapshot.load();
+        if snap.servable_nodes() == nodes && snap.servable_pods() == pods {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "metrics not complete after 60s: {} of {nodes} nodes, {} of {pods} pods",
+            snap.servable_nodes(),
+            snap.servable_pods()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -1,0 +1,226 @@
+//! End to end: the demo cluster (simulated kubelets, minimal API + aggregator proxy, this
+//! server on its normal code paths) queried by every installed real `kubectl`, 1.27 to 1.33.
+//! Every simulated node and pod must appear, with CPU within 5% of the simulator's truth.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)] // test helpers: a panic is the failure report
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use metrics_server::config::MetricsSource;
+use metrics_server::sim::demo::{self, Demo, DemoOptions};
+
+const NODES: usize = 4;
+const PODS_PER_NODE: usize = 6;
+
+/// Versioned kubectl binaries (`kubectl.1.27` …) from the kubectl package, else `kubectl`.
+fn installed_kubectls() -> Vec<PathBuf> {
+    let listed = Command::new("dpkg").args(["-L", "kubectl"]).output();
+    let mut found: Vec<PathBuf> = listed
+        .map(|o| String::from_utf8_lossy(&o.stdout).lines().map(PathBuf::from).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("kubectl.1.")))
+        .filter(|p| p.is_file())
+        .collect();
+    found.sort();
+    if found.is_empty() {
+        found.push(PathBuf::from("kubectl"));
+    }
+    found
+}
+
+struct Kubectl<'a> {
+    bin: &'a Path,
+    kubeconfig: &'a Path,
+    home: &'a Path,
+}
+
+impl Kubectl<'_> {
+    fn run(&self, args: &[&str]) -> String {
+        let out = Command::new(self.bin)
+            .arg("--kubeconfig")
+            .arg(self.kubeconfig)
+            .args(args)
+            .env("HOME", self.home)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", self.bin.display()));
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{} {args:?} failed: {}\n{stdout}",
+            self.bin.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    }
+}
+
+/// `top` rows keyed by the first `key_cols` columns joined with '/', value = remaining cells.
+fn rows(table: &str, key_cols: usize) -> BTreeMap<String, Vec<String>> {
+    table
+        .lines()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let cells: Vec<String> = l.split_whitespace().map(str::to_string).collect();
+            (cells[..key_cols].join("/"), cells[key_cols..].to_vec())
+        })
+        .collect()
+}
+
+fn millicores(cell: &str) -> u64 {
+    cell.strip_suffix('m').and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("not millicores: {cell}"))
+}
+
+fn mebibytes(cell: &str) -> u64 {
+    cell.strip_suffix("Mi").and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("not Mi: {cell}"))
+}
+
+fn assert_cpu_close(what: &str, shown_m: u64, truth_m: u64) {
+    let tolerance = (truth_m as f64 * 0.05).max(1.0);
+    assert!(
+        (shown_m as f64 - truth_m as f64).abs() <= tolerance,
+        "{what}: kubectl shows {shown_m}m, simulator truth is {truth_m}m"
+    );
+}
+
+async fn start_demo(dir: &Path, source: MetricsSource) -> Demo {
+    let demo = demo::start(DemoOptions {
+        nodes: NODES,
+        pods_per_node: PODS_PER_NODE,
+        source,
+        kubeconfig_out: dir.join("kubeconfig"),
+        secure_port: 0,
+        metric_resolution: Duration::from_secs(10),
+    })
+    .await
+    .expect("demo starts");
+    let running = demo.workload.running_pods().count();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let snap = demo.server.snapshot.load();
+        if snap.servable_nodes() == NODES && snap.servable_pods() == running {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "metrics not complete after 60s: {} of {NODES} nodes, {} of {running} pods",
+            snap.servable_nodes(),
+            snap.servable_pods()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    demo
+}
+
+fn check_top_nodes(k: &Kubectl<'_>, demo: &Demo) {
+    let shown = rows(&k.run(&["top", "nodes"]), 1);
+    assert_eq!(shown.len(), NODES, "top nodes rows: {shown:?}");
+    for node in demo.workload.nodes() {
+        let cells = shown.get(&node.name).unwrap_or_else(|| panic!("node {} missing", node.name));
+        let truth = demo.workload.node_truth(&node.name).expect("truth");
+        assert_cpu_close(&node.name, millicores(&cells[0]), truth.cpu_millicores);
+        assert_eq!(mebibytes(&cells[2]), truth.memory_bytes >> 20, "{} memory", node.name);
+    }
+}
+
+fn check_top_pods_all(k: &Kubectl<'_>, demo: &Demo) {
+    let shown = rows(&k.run(&["top", "pods", "-A"]), 2);
+    let running: Vec<_> = demo.workload.running_pods().collect();
+    assert_eq!(shown.len(), running.len(), "top pods -A rows");
+    for pod in running {
+        let key = format!("{}/{}", pod.namespace, pod.name);
+        let cells = shown.get(&key).unwrap_or_else(|| panic!("pod {key} missing"));
+        let (_, total) = demo.workload.pod_truth(&pod.namespace, &pod.name).expect("truth");
+        assert_cpu_close(&key, millicores(&cells[0]), total.cpu_millicores);
+        assert_eq!(mebibytes(&cells[1]), total.memory_bytes >> 20, "{key} memory");
+    }
+}
+
+fn check_label_selector(k: &Kubectl<'_>, demo: &Demo) {
+    let pod = demo.workload.running_pods().next().expect("a running pod");
+    let app = pod.labels.iter().find(|(k, _)| k == "app").map(|(_, v)| v.clone()).expect("app label");
+    let selector = format!("app={app}");
+    let shown = rows(&k.run(&["top", "pods", "-n", &pod.namespace, "-l", &selector]), 1);
+    let mut expected: Vec<&str> = demo
+        .workload
+        .running_pods()
+        .filter(|p| p.namespace == pod.namespace && p.labels.iter().any(|(k, v)| k == "app" && *v == app))
+        .map(|p| p.name.as_str())
+        .collect();
+    expected.sort_unstable();
+    assert!(!expected.is_empty());
+    assert_eq!(shown.keys().map(String::as_str).collect::<Vec<_>>(), expected, "-l {selector}");
+}
+
+fn check_containers(k: &Kubectl<'_>, demo: &Demo) {
+    let pod = demo.workload.running_pods().max_by_key(|p| p.containers.len()).expect("a pod");
+    assert!(pod.containers.len() >= 2, "the demo has multi-container pods");
+    let shown = rows(&k.run(&["top", "pod", &pod.name, "-n", &pod.namespace, "--containers"]), 2);
+    let (per, _) = demo.workload.pod_truth(&pod.namespace, &pod.name).expect("truth");
+    assert_eq!(shown.len(), per.len(), "--containers rows");
+    for (name, truth) in per {
+        let cells = shown.get(&format!("{}/{name}", pod.name)).unwrap_or_else(|| panic!("container {name}"));
+        assert_cpu_close(&name, millicores(&cells[0]), truth.cpu_millicores);
+    }
+}
+
+fn check_raw_v1(k: &Kubectl<'_>) {
+    let body = k.run(&["get", "--raw", "/apis/metrics.k8s.io/v1/nodes"]);
+    let v: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(v["kind"], "NodeMetricsList");
+    assert_eq!(v["apiVersion"], "metrics.k8s.io/v1");
+    assert_eq!(v["items"].as_array().map(Vec::len), Some(NODES));
+}
+
+fn check_get_podmetrics(k: &Kubectl<'_>, demo: &Demo) {
+    let out = k.run(&["get", "podmetrics", "-A"]);
+    let header: Vec<&str> = out.lines().next().unwrap_or_default().split_whitespace().collect();
+    assert_eq!(header, ["NAMESPACE", "NAME", "CPU", "MEMORY", "WINDOW"]);
+    let shown = rows(&out, 2);
+    assert_eq!(shown.len(), demo.workload.running_pods().count(), "get podmetrics -A rows");
+    for cells in shown.values() {
+        assert!(cells[2].ends_with('s'), "window is a Go duration: {cells:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_installed_kubectl_sees_every_node_and_pod() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let demo = start_demo(dir.path(), MetricsSource::Resource).await;
+    let kubeconfig = demo.kubeconfig.clone();
+    let kubectls = installed_kubectls();
+    let checked = tokio::task::block_in_place(|| {
+        for bin in &kubectls {
+            let home = tempfile::tempdir().expect("home");
+            let k = Kubectl { bin, kubeconfig: &kubeconfig, home: home.path() };
+            check_top_nodes(&k, &demo);
+            check_top_pods_all(&k, &demo);
+            check_label_selector(&k, &demo);
+            check_containers(&k, &demo);
+            check_raw_v1(&k);
+            check_get_podmetrics(&k, &demo);
+        }
+        kubectls.len()
+    });
+    eprintln!("checked {checked} kubectl binaries: {kubectls:?}");
+    demo.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn summary_api_source_serves_the_same_truth() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let demo = start_demo(dir.path(), MetricsSource::Summary).await;
+    let kubeconfig = demo.kubeconfig.clone();
+    let bin = installed_kubectls().pop().expect("a kubectl");
+    tokio::task::block_in_place(|| {
+        let home = tempfile::tempdir().expect("home");
+        let k = Kubectl { bin: &bin, kubeconfig: &kubeconfig, home: home.path() };
+        check_top_nodes(&k, &demo);
+        check_top_pods_all(&k, &demo);
+    });
+    demo.shutdown().await;
+}
