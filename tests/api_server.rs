@@ -13,7 +13,8 @@ use metrics_server::sim::kubelet::Fault;
 use serde_json::Value;
 
 const AGG_NEW: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json";
-const AGG_OLD: &str = "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json";
+const AGG_OLD: &str =
+    "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json";
 const TABLE: &str = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json";
 
 fn json(body: &str) -> Value {
@@ -34,7 +35,10 @@ async fn api_surface_over_tls() {
 
     // Discovery: v2 when asked first, v2beta1 for kubectl 1.27-1.29, legacy otherwise.
     let r = get("/apis", Some(AGG_NEW)).await;
-    assert_eq!(r.content_type, "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList");
+    assert_eq!(
+        r.content_type,
+        "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+    );
     let versions: Vec<String> = json(&r.body)["items"][0]["versions"]
         .as_array()
         .unwrap()
@@ -59,13 +63,22 @@ async fn api_surface_over_tls() {
     assert_eq!(a["apiVersion"], "metrics.k8s.io/v1beta1");
     assert_eq!(b["apiVersion"], "metrics.k8s.io/v1");
     let names = |v: &Value| -> Vec<String> {
-        v["items"].as_array().unwrap().iter().map(|i| i["metadata"]["name"].as_str().unwrap().into()).collect()
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["metadata"]["name"].as_str().unwrap().into())
+            .collect()
     };
     assert_eq!(names(&a), ["sim-node-1", "sim-node-2", "sim-node-3"]);
     assert_eq!(names(&a), names(&b));
 
     // spec.nodeName selects the pods the node's kubelet reported.
-    let r = get("/apis/metrics.k8s.io/v1beta1/pods?fieldSelector=spec.nodeName%3Dsim-node-2", None).await;
+    let r = get(
+        "/apis/metrics.k8s.io/v1beta1/pods?fieldSelector=spec.nodeName%3Dsim-node-2",
+        None,
+    )
+    .await;
     let on_node: Vec<String> = names(&json(&r.body));
     let mut expected: Vec<String> = demo
         .workload
@@ -82,26 +95,60 @@ async fn api_surface_over_tls() {
     let r = get("/apis/metrics.k8s.io/v1beta1/nodes/nope", None).await;
     assert_eq!(r.status, 404);
     assert_eq!(json(&r.body)["message"], "node \"nope\" not found");
-    let r = get("/apis/metrics.k8s.io/v1beta1/namespaces/default/pods/nope", None).await;
-    assert_eq!((r.status, json(&r.body)["message"].clone()), (404, Value::from("pods \"nope\" not found")));
+    let r = get(
+        "/apis/metrics.k8s.io/v1beta1/namespaces/default/pods/nope",
+        None,
+    )
+    .await;
+    assert_eq!(
+        (r.status, json(&r.body)["message"].clone()),
+        (404, Value::from("pods \"nope\" not found"))
+    );
     let r = get("/apis/metrics.k8s.io/v1beta1/pods?watch=true", None).await;
-    assert_eq!((r.status, json(&r.body)["reason"].clone()), (405, Value::from("MethodNotAllowed")));
-    let r = get("/apis/metrics.k8s.io/v1beta1/pods?fieldSelector=status.phase%3DRunning", None).await;
+    assert_eq!(
+        (r.status, json(&r.body)["reason"].clone()),
+        (405, Value::from("MethodNotAllowed"))
+    );
+    let r = get(
+        "/apis/metrics.k8s.io/v1beta1/pods?fieldSelector=status.phase%3DRunning",
+        None,
+    )
+    .await;
     assert_eq!(r.status, 400);
-    assert!(json(&r.body)["message"].as_str().unwrap().starts_with("\"status.phase\" is not a known field selector"));
-    let r = get("/apis/metrics.k8s.io/v1beta1/pods?labelSelector=app+in+%28", None).await;
+    assert!(
+        json(&r.body)["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("\"status.phase\" is not a known field selector")
+    );
+    let r = get(
+        "/apis/metrics.k8s.io/v1beta1/pods?labelSelector=app+in+%28",
+        None,
+    )
+    .await;
     assert_eq!(r.status, 400);
     let r = get("/apis/metrics.k8s.io/v1beta1/nodes", Some("text/html")).await;
     assert_eq!(r.status, 406);
     let r = get("/nothing/here", None).await;
-    assert_eq!((r.status, r.content_type.as_str()), (404, "application/json"));
+    assert_eq!(
+        (r.status, r.content_type.as_str()),
+        (404, "application/json")
+    );
 
     // Table for kubectl get.
-    let r = get("/apis/metrics.k8s.io/v1beta1/namespaces/team-a/pods", Some(TABLE)).await;
+    let r = get(
+        "/apis/metrics.k8s.io/v1beta1/namespaces/team-a/pods",
+        Some(TABLE),
+    )
+    .await;
     let table = json(&r.body);
     assert_eq!(table["kind"], "Table");
-    let columns: Vec<&str> =
-        table["columnDefinitions"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    let columns: Vec<&str> = table["columnDefinitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
     assert_eq!(columns, ["Name", "cpu", "memory", "Window"]);
 
     // Health bodies as upstream's e2e asserts them.
@@ -136,11 +183,17 @@ async fn a_hung_or_garbled_kubelet_costs_only_its_own_node() {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
     loop {
         let snap = demo.server.snapshot.load();
-        assert!(others(&snap), "healthy nodes must stay servable while others fail");
+        assert!(
+            others(&snap),
+            "healthy nodes must stay servable while others fail"
+        );
         if snap.node("sim-node-1").is_none() && snap.node("sim-node-2").is_none() {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "faulty nodes still served after 40s");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "faulty nodes still served after 40s"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let snap = demo.server.snapshot.load();
@@ -150,21 +203,36 @@ async fn a_hung_or_garbled_kubelet_costs_only_its_own_node() {
         .filter(|p| p.node >= 2)
         .filter(|p| snap.pod(&p.namespace, &p.name).is_some())
         .count();
-    assert_eq!(healthy_pods, demo.workload.running_pods().filter(|p| p.node >= 2).count());
+    assert_eq!(
+        healthy_pods,
+        demo.workload.running_pods().filter(|p| p.node >= 2).count()
+    );
 
     let https = Https::trusting(&dir.path().join("demo-ca.crt"));
-    let url = format!("https://127.0.0.1:{}/apis/metrics.k8s.io/v1beta1/nodes/sim-node-1", demo.server.local_addr.port());
+    let url = format!(
+        "https://127.0.0.1:{}/apis/metrics.k8s.io/v1beta1/nodes/sim-node-1",
+        demo.server.local_addr.port()
+    );
     let r = https.get(&url, None).await;
     assert_eq!(r.status, 404);
     let message = json(&r.body)["message"].as_str().unwrap().to_string();
-    assert!(message.starts_with("nodemetrics.metrics.k8s.io \"sim-node-1\" not found"), "{message}");
-    assert!(message.len() > "nodemetrics.metrics.k8s.io \"sim-node-1\" not found".len(), "says why: {message}");
+    assert!(
+        message.starts_with("nodemetrics.metrics.k8s.io \"sim-node-1\" not found"),
+        "{message}"
+    );
+    assert!(
+        message.len() > "nodemetrics.metrics.k8s.io \"sim-node-1\" not found".len(),
+        "says why: {message}"
+    );
 
     // Recovery: once the kubelet answers again, the node is back after one good scrape.
     demo.kubelets.set_fault("sim-node-2", Fault::None);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while demo.server.snapshot.load().node("sim-node-2").is_none() {
-        assert!(tokio::time::Instant::now() < deadline, "sim-node-2 did not come back");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "sim-node-2 did not come back"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     demo.shutdown().await;

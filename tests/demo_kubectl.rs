@@ -12,17 +12,27 @@ use std::time::Duration;
 use metrics_server::config::MetricsSource;
 use metrics_server::sim::demo::{self, Demo, DemoOptions};
 
-const NODES: usize = 4;
-const PODS_PER_NODE: usize = 6;
+/// The acceptance scenario: 20 nodes, 600 running pods.
+const NODES: usize = 20;
+const PODS_PER_NODE: usize = 30;
 
 /// Versioned kubectl binaries (`kubectl.1.27` …) from the kubectl package, else `kubectl`.
 fn installed_kubectls() -> Vec<PathBuf> {
     let listed = Command::new("dpkg").args(["-L", "kubectl"]).output();
     let mut found: Vec<PathBuf> = listed
-        .map(|o| String::from_utf8_lossy(&o.stdout).lines().map(PathBuf::from).collect::<Vec<_>>())
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .map(PathBuf::from)
+                .collect::<Vec<_>>()
+        })
         .unwrap_or_default()
         .into_iter()
-        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("kubectl.1.")))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("kubectl.1."))
+        })
         .filter(|p| p.is_file())
         .collect();
     found.sort();
@@ -72,11 +82,15 @@ fn rows(table: &str, key_cols: usize) -> BTreeMap<String, Vec<String>> {
 }
 
 fn millicores(cell: &str) -> u64 {
-    cell.strip_suffix('m').and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("not millicores: {cell}"))
+    cell.strip_suffix('m')
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("not millicores: {cell}"))
 }
 
 fn mebibytes(cell: &str) -> u64 {
-    cell.strip_suffix("Mi").and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("not Mi: {cell}"))
+    cell.strip_suffix("Mi")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("not Mi: {cell}"))
 }
 
 fn assert_cpu_close(what: &str, shown_m: u64, truth_m: u64) {
@@ -120,50 +134,103 @@ fn check_top_nodes(k: &Kubectl<'_>, demo: &Demo) {
     let shown = rows(&k.run(&["top", "nodes"]), 1);
     assert_eq!(shown.len(), NODES, "top nodes rows: {shown:?}");
     for node in demo.workload.nodes() {
-        let cells = shown.get(&node.name).unwrap_or_else(|| panic!("node {} missing", node.name));
+        let cells = shown
+            .get(&node.name)
+            .unwrap_or_else(|| panic!("node {} missing", node.name));
         let truth = demo.workload.node_truth(&node.name).expect("truth");
         assert_cpu_close(&node.name, millicores(&cells[0]), truth.cpu_millicores);
-        assert_eq!(mebibytes(&cells[2]), truth.memory_bytes >> 20, "{} memory", node.name);
+        assert_eq!(
+            mebibytes(&cells[2]),
+            truth.memory_bytes >> 20,
+            "{} memory",
+            node.name
+        );
     }
 }
 
 fn check_top_pods_all(k: &Kubectl<'_>, demo: &Demo) {
     let shown = rows(&k.run(&["top", "pods", "-A"]), 2);
     let running: Vec<_> = demo.workload.running_pods().collect();
+    assert_eq!(running.len(), NODES * PODS_PER_NODE);
     assert_eq!(shown.len(), running.len(), "top pods -A rows");
     for pod in running {
         let key = format!("{}/{}", pod.namespace, pod.name);
-        let cells = shown.get(&key).unwrap_or_else(|| panic!("pod {key} missing"));
-        let (_, total) = demo.workload.pod_truth(&pod.namespace, &pod.name).expect("truth");
+        let cells = shown
+            .get(&key)
+            .unwrap_or_else(|| panic!("pod {key} missing"));
+        let (_, total) = demo
+            .workload
+            .pod_truth(&pod.namespace, &pod.name)
+            .expect("truth");
         assert_cpu_close(&key, millicores(&cells[0]), total.cpu_millicores);
-        assert_eq!(mebibytes(&cells[1]), total.memory_bytes >> 20, "{key} memory");
+        assert_eq!(
+            mebibytes(&cells[1]),
+            total.memory_bytes >> 20,
+            "{key} memory"
+        );
     }
 }
 
 fn check_label_selector(k: &Kubectl<'_>, demo: &Demo) {
     let pod = demo.workload.running_pods().next().expect("a running pod");
-    let app = pod.labels.iter().find(|(k, _)| k == "app").map(|(_, v)| v.clone()).expect("app label");
+    let app = pod
+        .labels
+        .iter()
+        .find(|(k, _)| k == "app")
+        .map(|(_, v)| v.clone())
+        .expect("app label");
     let selector = format!("app={app}");
-    let shown = rows(&k.run(&["top", "pods", "-n", &pod.namespace, "-l", &selector]), 1);
+    let shown = rows(
+        &k.run(&["top", "pods", "-n", &pod.namespace, "-l", &selector]),
+        1,
+    );
     let mut expected: Vec<&str> = demo
         .workload
         .running_pods()
-        .filter(|p| p.namespace == pod.namespace && p.labels.iter().any(|(k, v)| k == "app" && *v == app))
+        .filter(|p| {
+            p.namespace == pod.namespace && p.labels.iter().any(|(k, v)| k == "app" && *v == app)
+        })
         .map(|p| p.name.as_str())
         .collect();
     expected.sort_unstable();
     assert!(!expected.is_empty());
-    assert_eq!(shown.keys().map(String::as_str).collect::<Vec<_>>(), expected, "-l {selector}");
+    assert_eq!(
+        shown.keys().map(String::as_str).collect::<Vec<_>>(),
+        expected,
+        "-l {selector}"
+    );
 }
 
 fn check_containers(k: &Kubectl<'_>, demo: &Demo) {
-    let pod = demo.workload.running_pods().max_by_key(|p| p.containers.len()).expect("a pod");
-    assert!(pod.containers.len() >= 2, "the demo has multi-container pods");
-    let shown = rows(&k.run(&["top", "pod", &pod.name, "-n", &pod.namespace, "--containers"]), 2);
-    let (per, _) = demo.workload.pod_truth(&pod.namespace, &pod.name).expect("truth");
+    let pod = demo
+        .workload
+        .running_pods()
+        .max_by_key(|p| p.containers.len())
+        .expect("a pod");
+    assert!(
+        pod.containers.len() >= 2,
+        "the demo has multi-container pods"
+    );
+    let shown = rows(
+        &k.run(&[
+            "top",
+            "pod",
+            &pod.name,
+            "-n",
+            &pod.namespace,
+            "--containers",
+        ]),
+        2,
+    );
+    let (per, _) = demo
+        .workload
+        .pod_truth(&pod.namespace, &pod.name)
+        .expect("truth");
     assert_eq!(shown.len(), per.len(), "--containers rows");
     for (name, truth) in per {
-        let cells = shown.get(&format!("{}/{name}", pod.name)).unwrap_or_else(|| panic!("container {name}"));
+        let cells = shown
+            .get(&format!("{}/{name}", pod.name))
+            .unwrap_or_else(|| panic!("container {name}"));
         assert_cpu_close(&name, millicores(&cells[0]), truth.cpu_millicores);
     }
 }
@@ -178,12 +245,24 @@ fn check_raw_v1(k: &Kubectl<'_>) {
 
 fn check_get_podmetrics(k: &Kubectl<'_>, demo: &Demo) {
     let out = k.run(&["get", "podmetrics", "-A"]);
-    let header: Vec<&str> = out.lines().next().unwrap_or_default().split_whitespace().collect();
+    let header: Vec<&str> = out
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
     assert_eq!(header, ["NAMESPACE", "NAME", "CPU", "MEMORY", "WINDOW"]);
     let shown = rows(&out, 2);
-    assert_eq!(shown.len(), demo.workload.running_pods().count(), "get podmetrics -A rows");
+    assert_eq!(
+        shown.len(),
+        demo.workload.running_pods().count(),
+        "get podmetrics -A rows"
+    );
     for cells in shown.values() {
-        assert!(cells[2].ends_with('s'), "window is a Go duration: {cells:?}");
+        assert!(
+            cells[2].ends_with('s'),
+            "window is a Go duration: {cells:?}"
+        );
     }
 }
 
@@ -196,7 +275,11 @@ async fn every_installed_kubectl_sees_every_node_and_pod() {
     let checked = tokio::task::block_in_place(|| {
         for bin in &kubectls {
             let home = tempfile::tempdir().expect("home");
-            let k = Kubectl { bin, kubeconfig: &kubeconfig, home: home.path() };
+            let k = Kubectl {
+                bin,
+                kubeconfig: &kubeconfig,
+                home: home.path(),
+            };
             check_top_nodes(&k, &demo);
             check_top_pods_all(&k, &demo);
             check_label_selector(&k, &demo);
@@ -218,7 +301,11 @@ async fn summary_api_source_serves_the_same_truth() {
     let bin = installed_kubectls().pop().expect("a kubectl");
     tokio::task::block_in_place(|| {
         let home = tempfile::tempdir().expect("home");
-        let k = Kubectl { bin: &bin, kubeconfig: &kubeconfig, home: home.path() };
+        let k = Kubectl {
+            bin: &bin,
+            kubeconfig: &kubeconfig,
+            home: home.path(),
+        };
         check_top_nodes(&k, &demo);
         check_top_pods_all(&k, &demo);
     });

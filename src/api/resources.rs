@@ -43,7 +43,9 @@ pub fn list_nodes(
     repr: Representation,
 ) -> Result<Vec<u8>> {
     if opts.watch {
-        return Err(Box::new(Status::watch_not_supported("nodes.metrics.k8s.io")));
+        return Err(Box::new(Status::watch_not_supported(
+            "nodes.metrics.k8s.io",
+        )));
     }
     let sel = selectors(opts, NODE_FIELDS)?;
     let snapshot = ctx.snapshot.load();
@@ -189,7 +191,11 @@ pub fn get_pod(
     let snapshot = ctx.snapshot.load();
     let Some(usage) = snapshot.pod(namespace, name) else {
         let why = snapshot.pod_missing_reason(namespace, name).describe();
-        return Err(Box::new(Status::pod_metrics_not_found(namespace, name, Some(why))));
+        return Err(Box::new(Status::pod_metrics_not_found(
+            namespace,
+            name,
+            Some(why),
+        )));
     };
     let item = PodItem {
         meta: ObjectMeta {

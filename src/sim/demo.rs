@@ -225,7 +225,7 @@ fn print_instructions(demo: &Demo, opts: &DemoOptions) {
         .unwrap_or(Path::new("."));
     let port = demo.server.local_addr.port();
     println!(
-        "Simulated cluster: {} nodes, {} pods; API at {}; metrics-server at https://127.0.0.1:{port}\n\
+        "Simulated cluster: {} nodes, {} running pods; API at {}; metrics-server at https://127.0.0.1:{port}\n\
          Metrics appear after two scrapes (about {:?}). Try:\n\
          \n  kubectl --kubeconfig {kc} top nodes\
          \n  kubectl --kubeconfig {kc} top pods -A\
@@ -235,7 +235,7 @@ fn print_instructions(demo: &Demo, opts: &DemoOptions) {
          \n  curl --cacert {d}/demo-ca.crt --cert {d}/demo-front-proxy-client.crt --key {d}/demo-front-proxy-client.key \\\n      https://127.0.0.1:{port}/apis/metrics.k8s.io/v1beta1/nodes\n\
          \nPress Ctrl-C to stop.",
         opts.nodes,
-        opts.nodes * opts.pods_per_node,
+        demo.workload.running_pods().count(),
         demo.apiserver.url(),
         opts.metric_resolution * 2,
         d = dir.display(),

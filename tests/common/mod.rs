@@ -34,14 +34,18 @@ impl Https {
         for cert in CertificateDer::pem_file_iter(ca_file).expect("CA file") {
             roots.add(cert.expect("CA cert")).expect("add CA");
         }
-        let tls = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+        let tls = rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_only()
             .enable_http1()
             .enable_http2()
             .build();
-        Https { client: Client::builder(TokioExecutor::new()).build(connector) }
+        Https {
+            client: Client::builder(TokioExecutor::new()).build(connector),
+        }
     }
 
     pub async fn get(&self, url: &str, accept: Option<&str>) -> Got {
@@ -49,7 +53,11 @@ impl Https {
         if let Some(a) = accept {
             req = req.header(http::header::ACCEPT, a);
         }
-        let resp = self.client.request(req.body(Empty::new()).unwrap()).await.expect("request");
+        let resp = self
+            .client
+            .request(req.body(Empty::new()).unwrap())
+            .await
+            .expect("request");
         let status = resp.status().as_u16();
         let content_type = resp
             .headers()
@@ -57,12 +65,21 @@ impl Https {
             .map(|v| v.to_str().unwrap().to_string())
             .unwrap_or_default();
         let body = resp.into_body().collect().await.expect("body").to_bytes();
-        Got { status, content_type, body: String::from_utf8_lossy(&body).into_owned() }
+        Got {
+            status,
+            content_type,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        }
     }
 }
 
 /// Starts a demo cluster and waits until every node and running pod has metrics.
-pub async fn ready_demo(dir: &Path, nodes: usize, pods_per_node: usize, source: MetricsSource) -> Demo {
+pub async fn ready_demo(
+    dir: &Path,
+    nodes: usize,
+    pods_per_node: usize,
+    source: MetricsSource,
+) -> Demo {
     let demo = demo::start(DemoOptions {
         nodes,
         pods_per_node,

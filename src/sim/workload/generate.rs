@@ -28,7 +28,8 @@ const SIDECARS: [&str; 2] = ["sidecar", "log-shipper"];
 /// One container in this many crash-loops.
 const RESTART_ONE_IN: usize = 50;
 const RESTART_PERIOD_NS: i64 = 600 * NANOS_PER_SEC;
-/// One pod in this many has completed (phase Succeeded) and is not reported by its kubelet.
+/// One pod in this many has completed (phase Succeeded) and is not reported by its kubelet;
+/// such pods come in addition to the requested Running pods per node.
 const SUCCEEDED_ONE_IN: usize = 40;
 
 struct Deployment {
@@ -58,7 +59,9 @@ pub(super) fn build(
     let mut tracks = Vec::with_capacity(node_count * spec.pods_per_node * 5 / 4);
     for i in 1..=node_count {
         let mut node = make_node(&mut rng, i, now);
-        for _ in 0..spec.pods_per_node {
+        // `pods_per_node` counts Running pods; completed pods come on top, as in a real cluster.
+        let mut running = 0;
+        while running < spec.pods_per_node {
             let dep = &deployments[rng.usize(..deployments.len())];
             let pod = make_pod(
                 &mut rng,
@@ -69,6 +72,9 @@ pub(super) fn build(
                 now,
                 &mut tracks,
             );
+            if matches!(pod.phase, PodPhase::Running) {
+                running += 1;
+            }
             node.pods.push(pods.len());
             pods.push(SimPod { node: i - 1, ..pod });
         }
