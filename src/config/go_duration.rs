@@ -4,6 +4,8 @@
 
 use std::fmt;
 
+use crate::api::encode::duration::{DurationParseError, format_duration, parse_go_duration};
+
 /// Longest flag value accepted; Go durations never need more.
 const MAX_LEN: usize = 64;
 
@@ -16,7 +18,7 @@ pub struct GoDuration(i64);
 #[error("invalid duration {value:?}: {problem} (examples: 15s, 1m30s, 500ms)")]
 pub struct DurationError {
     value: String,
-    problem: &'static str,
+    problem: String,
 }
 
 impl GoDuration {
@@ -42,141 +44,37 @@ impl GoDuration {
             .map(std::time::Duration::from_nanos)
     }
 
-    /// Parses Go syntax: `[-+]?([0-9]*(\.[0-9]*)?(ns|us|µs|μs|ms|s|m|h))+`, or a bare `0`.
+    /// Parses Go syntax: `[-+]?([0-9]*(\.[0-9]*)?(ns|us|µs|μs|ms|s|m|h))+`, or a bare `0`
+    /// (the one Go duration grammar of this crate, in `api::encode::duration`).
     pub fn parse(text: &str) -> Result<Self, DurationError> {
-        let fail = |problem| DurationError {
-            value: text.chars().take(MAX_LEN).collect(),
-            problem,
-        };
         if text.len() > MAX_LEN {
-            return Err(fail("value too long"));
+            return Err(DurationError {
+                value: text.chars().take(MAX_LEN).collect(),
+                problem: "value too long".into(),
+            });
         }
-        let (negative, mut rest) = match text.as_bytes().first() {
-            Some(b'-') => (true, &text[1..]),
-            Some(b'+') => (false, &text[1..]),
-            _ => (false, text),
-        };
-        if rest == "0" {
-            return Ok(GoDuration(0));
-        }
-        if rest.is_empty() {
-            return Err(fail("empty duration"));
-        }
-        let mut total: i128 = 0;
-        while !rest.is_empty() {
-            let (nanos, after) = parse_component(rest).map_err(fail)?;
-            total += nanos;
-            if total > i128::from(i64::MAX) + 1 {
-                return Err(fail("duration out of range"));
-            }
-            rest = after;
-        }
-        let signed = if negative { -total } else { total };
-        i64::try_from(signed)
+        parse_go_duration(text)
             .map(GoDuration)
-            .map_err(|_| fail("duration out of range"))
+            .map_err(|e| DurationError {
+                value: text.to_owned(),
+                problem: problem_text(&e),
+            })
     }
 }
 
-/// One `<number><unit>` component: its nanoseconds and the text after it.
-fn parse_component(text: &str) -> Result<(i128, &str), &'static str> {
-    let int_end = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (int_digits, rest) = text.split_at(int_end);
-    let (frac_digits, rest) = match rest.strip_prefix('.') {
-        Some(after_dot) => {
-            let end = after_dot
-                .find(|c: char| !c.is_ascii_digit())
-                .unwrap_or(after_dot.len());
-            after_dot.split_at(end)
-        }
-        None => ("", rest),
-    };
-    if int_digits.is_empty() && frac_digits.is_empty() {
-        return Err("expected a number");
+fn problem_text(err: &DurationParseError) -> String {
+    match err {
+        DurationParseError::Invalid(_) => "not a duration".into(),
+        DurationParseError::MissingUnit(_) => "missing unit".into(),
+        DurationParseError::UnknownUnit { unit, .. } => format!("unknown unit {unit:?}"),
     }
-    let unit_end = rest
-        .find(|c: char| c.is_ascii_digit() || c == '.')
-        .unwrap_or(rest.len());
-    let (unit, rest) = rest.split_at(unit_end);
-    let unit_nanos = unit_in_nanos(unit)?;
-    let whole = digits_value(int_digits)?;
-    let mut nanos = whole
-        .checked_mul(unit_nanos)
-        .ok_or("duration out of range")?;
-    let mut scale = unit_nanos;
-    for digit in frac_digits.bytes() {
-        if scale < 10 {
-            break;
-        }
-        scale /= 10;
-        nanos += i128::from(digit - b'0') * scale;
-    }
-    Ok((nanos, rest))
-}
-
-fn unit_in_nanos(unit: &str) -> Result<i128, &'static str> {
-    Ok(match unit {
-        "ns" => 1,
-        "us" | "µs" | "μs" => 1_000,
-        "ms" => 1_000_000,
-        "s" => 1_000_000_000,
-        "m" => 60_000_000_000,
-        "h" => 3_600_000_000_000,
-        "" => return Err("missing unit (one of ns, us, ms, s, m, h)"),
-        _ => return Err("unknown unit (expected one of ns, us, ms, s, m, h)"),
-    })
-}
-
-fn digits_value(digits: &str) -> Result<i128, &'static str> {
-    digits.bytes().try_fold(0i128, |acc, d| {
-        let next = acc * 10 + i128::from(d - b'0');
-        if next > i128::from(i64::MAX) + 1 {
-            Err("duration out of range")
-        } else {
-            Ok(next)
-        }
-    })
 }
 
 impl fmt::Display for GoDuration {
-    /// Go's `Duration.String`: `1h2m3.5s`, `1m0s`, `1.5ms`, `0s`.
+    /// Go's `Duration.String()`: `15s`, `1m30s`, `1.5ms`, `0s`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let sign = if self.0 < 0 { "-" } else { "" };
-        let nanos = self.0.unsigned_abs();
-        if nanos == 0 {
-            return f.write_str("0s");
-        }
-        if nanos < 1_000_000_000 {
-            let (unit, per) = match nanos {
-                0..1_000 => ("ns", 1),
-                1_000..1_000_000 => ("µs", 1_000),
-                _ => ("ms", 1_000_000),
-            };
-            return write!(f, "{sign}{}{unit}", decimal(nanos, per));
-        }
-        let hours = nanos / 3_600_000_000_000;
-        let minutes = nanos / 60_000_000_000 % 60;
-        let seconds = decimal(nanos % 60_000_000_000, 1_000_000_000);
-        match (hours, minutes) {
-            (0, 0) => write!(f, "{sign}{seconds}s"),
-            (0, m) => write!(f, "{sign}{m}m{seconds}s"),
-            (h, m) => write!(f, "{sign}{h}h{m}m{seconds}s"),
-        }
+        f.write_str(&format_duration(self.0))
     }
-}
-
-/// `value / per` as a decimal without trailing zeros (`1500, 1000` → `1.5`).
-fn decimal(value: u64, per: u64) -> String {
-    let whole = value / per;
-    let frac = value % per;
-    if frac == 0 {
-        return whole.to_string();
-    }
-    let width = per.ilog10() as usize;
-    let digits = format!("{frac:0width$}");
-    format!("{whole}.{}", digits.trim_end_matches('0'))
 }
 
 #[cfg(test)]

@@ -50,7 +50,11 @@ fn nodes_have_unique_loopback_addresses_never_127_0_0_x() {
 #[test]
 fn pods_look_like_deployment_pods_spread_over_namespaces() {
     let w = Workload::generate_at(spec(3, 40, 3), NOW);
-    assert_eq!(w.running_pods().count(), 120, "pods_per_node counts Running pods");
+    assert_eq!(
+        w.running_pods().count(),
+        120,
+        "pods_per_node counts Running pods"
+    );
     assert!(w.pods().len() > 120, "completed pods come on top");
     for ns in NAMESPACES {
         assert!(w.pods().iter().any(|p| p.namespace == ns), "{ns}");
