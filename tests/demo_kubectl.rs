@@ -4,13 +4,14 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test helpers: a panic is the failure report
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 use metrics_server::config::MetricsSource;
-use metrics_server::sim::demo::{self, Demo, DemoOptions};
+use metrics_server::sim::demo::Demo;
 
 /// The acceptance scenario: 20 nodes, 600 running pods.
 const NODES: usize = 20;
@@ -99,35 +100,6 @@ fn assert_cpu_close(what: &str, shown_m: u64, truth_m: u64) {
         (shown_m as f64 - truth_m as f64).abs() <= tolerance,
         "{what}: kubectl shows {shown_m}m, simulator truth is {truth_m}m"
     );
-}
-
-async fn start_demo(dir: &Path, source: MetricsSource) -> Demo {
-    let demo = demo::start(DemoOptions {
-        nodes: NODES,
-        pods_per_node: PODS_PER_NODE,
-        source,
-        kubeconfig_out: dir.join("kubeconfig"),
-        secure_port: 0,
-        metric_resolution: Duration::from_secs(10),
-    })
-    .await
-    .expect("demo starts");
-    let running = demo.workload.running_pods().count();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let snap = demo.server.snapshot.load();
-        if snap.servable_nodes() == NODES && snap.servable_pods() == running {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "metrics not complete after 60s: {} of {NODES} nodes, {} of {running} pods",
-            snap.servable_nodes(),
-            snap.servable_pods()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    demo
 }
 
 fn check_top_nodes(k: &Kubectl<'_>, demo: &Demo) {
@@ -269,7 +241,7 @@ fn check_get_podmetrics(k: &Kubectl<'_>, demo: &Demo) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_installed_kubectl_sees_every_node_and_pod() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let demo = start_demo(dir.path(), MetricsSource::Resource).await;
+    let demo = common::ready_demo(dir.path(), NODES, PODS_PER_NODE, MetricsSource::Resource).await;
     let kubeconfig = demo.kubeconfig.clone();
     let kubectls = installed_kubectls();
     let checked = tokio::task::block_in_place(|| {
@@ -296,7 +268,7 @@ async fn every_installed_kubectl_sees_every_node_and_pod() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn summary_api_source_serves_the_same_truth() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let demo = start_demo(dir.path(), MetricsSource::Summary).await;
+    let demo = common::ready_demo(dir.path(), NODES, PODS_PER_NODE, MetricsSource::Summary).await;
     let kubeconfig = demo.kubeconfig.clone();
     let bin = installed_kubectls().pop().expect("a kubectl");
     tokio::task::block_in_place(|| {

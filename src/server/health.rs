@@ -198,7 +198,10 @@ fn respond_root(endpoint: Endpoint, checks: &[Check], query: &str) -> HealthResp
         }
     }
     if !excluded.is_empty() {
-        let names: Vec<String> = excluded.iter().map(|n| go_quote(n)).collect();
+        let names: Vec<String> = excluded
+            .iter()
+            .map(|n| crate::api::status::go_quote(n))
+            .collect();
         let _ = writeln!(
             lines,
             "warn: some health checks cannot be excluded: no matches for {}",
@@ -232,44 +235,7 @@ fn parse_query(query: &str) -> Vec<(String, String)> {
 
 /// Go's `url.QueryUnescape`; `None` on a malformed `%` escape.
 fn unescape(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = bytes.get(i + 1..i + 3)?;
-                let hex = std::str::from_utf8(hex).ok()?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 2;
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    Some(String::from_utf8_lossy(&out).into_owned())
-}
-
-/// Go's `%q` for the names in the `warn:` line.
-fn go_quote(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                let _ = write!(out, "\\x{:02x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    crate::api::query::form_decode(text, "exclude").ok()
 }
 
 #[cfg(test)]

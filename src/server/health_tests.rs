@@ -206,8 +206,3 @@ fn query_parsing_follows_go() {
         .collect();
     assert_eq!(got, want);
 }
-
-#[test]
-fn go_quote_escapes() {
-    assert_eq!(go_quote("a\"b\\c\n\u{1}"), "\"a\\\"b\\\\c\\n\\x01\"");
-}

@@ -1,8 +1,11 @@
-//! Query strings and selectors of the simulated apiserver: form decoding (`+` is a space),
-//! label selectors (`=`, `==`, `!=`, `in`, `notin`, `key`, `!key`) and field selectors
-//! (`=`, `==`, `!=` on the fields a resource supports), as kube-apiserver parses them.
+//! Query strings and selectors of the simulated apiserver, parsed with the server's own grammar
+//! (`api::query::form_decode`, `api::selector`), with kube-apiserver's error text for fields
+//! a core resource does not support.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+
+use crate::api::query::form_decode;
+use crate::api::selector::{self, SelectorError};
 
 /// The longest query string accepted.
 const MAX_QUERY: usize = 16 * 1024;
@@ -19,164 +22,51 @@ pub(crate) fn parse_query(query: Option<&str>) -> Result<HashMap<String, String>
         .filter(|kv| !kv.is_empty())
         .map(|kv| {
             let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            Ok((form_decode(k)?, form_decode(v)?))
+            let key = form_decode(k, k).map_err(|e| e.to_string())?;
+            let value = form_decode(v, &key).map_err(|e| e.to_string())?;
+            Ok((key, value))
         })
         .collect()
 }
 
-fn form_decode(s: &str) -> Result<String, String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = b
-                    .get(i + 1..i + 3)
-                    .and_then(|h| std::str::from_utf8(h).ok());
-                let byte = hex.and_then(|h| u8::from_str_radix(h, 16).ok());
-                out.push(byte.ok_or_else(|| format!("invalid percent-encoding in {s:?}"))?);
-                i += 2;
-            }
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).map_err(|_| format!("query value {s:?} is not UTF-8"))
-}
-
-/// One requirement of a label selector.
-#[derive(Debug, PartialEq, Eq)]
-enum LabelReq {
-    Eq(String, String),
-    NotEq(String, String),
-    In(String, Vec<String>),
-    NotIn(String, Vec<String>),
-    Exists(String),
-    NotExists(String),
-}
-
-/// A parsed label selector; empty matches everything.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub(crate) struct LabelSelector(Vec<LabelReq>);
+/// A parsed label selector.
+#[derive(Debug)]
+pub(crate) struct LabelSelector(selector::LabelSelector);
 
 impl LabelSelector {
     pub(crate) fn parse(s: &str) -> Result<Self, String> {
-        split_terms(s)
-            .into_iter()
-            .map(|term| parse_label_term(term.trim()))
-            .collect::<Result<_, _>>()
+        selector::LabelSelector::parse(s)
             .map(LabelSelector)
+            .map_err(|e| e.to_string())
     }
 
+    /// True when the object's labels satisfy every requirement.
     pub(crate) fn matches(&self, labels: &[(String, String)]) -> bool {
-        let get = |k: &str| {
-            labels
-                .iter()
-                .find(|(lk, _)| lk == k)
-                .map(|(_, v)| v.as_str())
-        };
-        self.0.iter().all(|req| match req {
-            LabelReq::Eq(k, v) => get(k) == Some(v),
-            LabelReq::NotEq(k, v) => get(k) != Some(v),
-            LabelReq::In(k, vs) => get(k).is_some_and(|x| vs.iter().any(|v| v == x)),
-            LabelReq::NotIn(k, vs) => get(k).is_none_or(|x| vs.iter().all(|v| v != x)),
-            LabelReq::Exists(k) => get(k).is_some(),
-            LabelReq::NotExists(k) => get(k).is_none(),
-        })
+        let map: BTreeMap<String, String> = labels.iter().cloned().collect();
+        self.0.matches(&map)
     }
 }
 
-/// Splits on commas outside parentheses, dropping empty terms.
-fn split_terms(s: &str) -> Vec<&str> {
-    let (mut terms, mut depth, mut start) = (Vec::new(), 0i32, 0);
-    for (i, c) in s.char_indices() {
-        match c {
-            '(' => depth += 1,
-            ')' => depth -= 1,
-            ',' if depth == 0 => {
-                terms.push(&s[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    terms.push(&s[start..]);
-    terms.into_iter().filter(|t| !t.trim().is_empty()).collect()
-}
-
-fn parse_label_term(t: &str) -> Result<LabelReq, String> {
-    let bad = || format!("unable to parse requirement: {t:?}");
-    if let Some(k) = t.strip_prefix('!') {
-        return Ok(LabelReq::NotExists(k.trim().to_owned()));
-    }
-    for (op, neg) in [(" notin ", true), (" in ", false)] {
-        if let Some((k, set)) = t.split_once(op) {
-            let set = set
-                .trim()
-                .strip_prefix('(')
-                .and_then(|s| s.strip_suffix(')'))
-                .ok_or_else(bad)?;
-            let values = set.split(',').map(|v| v.trim().to_owned()).collect();
-            let k = k.trim().to_owned();
-            return Ok(if neg {
-                LabelReq::NotIn(k, values)
-            } else {
-                LabelReq::In(k, values)
-            });
-        }
-    }
-    match parse_op(t) {
-        Some((k, v, false)) => Ok(LabelReq::Eq(k, v)),
-        Some((k, v, true)) => Ok(LabelReq::NotEq(k, v)),
-        None if t
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c)) =>
-        {
-            Ok(LabelReq::Exists(t.to_owned()))
-        }
-        None => Err(bad()),
-    }
-}
-
-/// `k=v`, `k==v` or `k!=v` → (k, v, negated).
-fn parse_op(t: &str) -> Option<(String, String, bool)> {
-    let (k, v, neg) = if let Some((k, v)) = t.split_once("!=") {
-        (k, v, true)
-    } else if let Some((k, v)) = t.split_once("==") {
-        (k, v, false)
-    } else {
-        let (k, v) = t.split_once('=')?;
-        (k, v, false)
-    };
-    Some((k.trim().to_owned(), v.trim().to_owned(), neg))
-}
-
-/// A parsed field selector: `(field, value, negated)` terms, all of which must hold.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub(crate) struct FieldSelector(Vec<(String, String, bool)>);
+/// A parsed field selector over the fields a resource supports.
+#[derive(Debug)]
+pub(crate) struct FieldSelector(selector::FieldSelector);
 
 impl FieldSelector {
     /// Parses and checks every field against `supported`.
     pub(crate) fn parse(s: &str, supported: &[&str]) -> Result<Self, String> {
-        let terms = split_terms(s).into_iter().map(|t| {
-            let (k, v, neg) = parse_op(t.trim())
-                .ok_or_else(|| format!("invalid selector: {t:?}; can't understand {t:?}"))?;
-            if supported.contains(&k.as_str()) {
-                Ok((k, v, neg))
-            } else {
-                Err(format!("field label not supported: {k}"))
-            }
-        });
-        terms.collect::<Result<_, _>>().map(FieldSelector)
+        selector::FieldSelector::parse(s, supported)
+            .map(FieldSelector)
+            .map_err(|e| match e {
+                SelectorError::UnknownField { field, .. } => {
+                    format!("field label not supported: {field}")
+                }
+                other => other.to_string(),
+            })
     }
 
     /// True when every term holds; `field` gives an object's value for a field name.
     pub(crate) fn matches<'a>(&self, field: impl Fn(&str) -> Option<&'a str>) -> bool {
-        self.0
-            .iter()
-            .all(|(k, v, neg)| (field(k) == Some(v.as_str())) != *neg)
+        self.0.matches(field)
     }
 }
 
