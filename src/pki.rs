@@ -72,7 +72,8 @@ impl CertAuthority {
         self.sign(params)
     }
 
-    /// A client certificate: user = `common_name`, groups = `orgs` (Kubernetes convention).
+    /// A client certificate: user = `common_name`, group = `orgs` (Kubernetes convention; rcgen
+    /// keeps one value per attribute type, so only the last organization is written).
     pub fn issue_client(&self, common_name: &str, orgs: &[&str]) -> Result<PemPair, PkiError> {
         let mut params = leaf_params(common_name, orgs)?;
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];

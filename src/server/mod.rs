@@ -2,6 +2,7 @@
 //! store and the HTTPS API together, and shuts them down in order on SIGTERM.
 
 pub mod app;
+pub mod auth;
 pub mod health;
 pub mod http;
 pub mod kube_setup;

@@ -1,0 +1,149 @@
+//! Client-certificate authentication (spec §1.4 `--client-ca-file`): a chain verified against a
+//! CA bundle for client use gives user = CN, groups = O. The same [`CaBundle`] verifies the
+//! front-proxy certificate of the request-header authenticator. Verification happens per
+//! request against the bundle current at that moment, so a rotated CA applies at once.
+
+use std::sync::Arc;
+
+use rustls::RootCertStore;
+use rustls::pki_types::{CertificateDer, UnixTime};
+use rustls::server::WebPkiClientVerifier;
+use rustls::server::danger::ClientCertVerifier;
+use rustls_pki_types::pem::PemObject;
+
+use super::identity::Identity;
+use super::x509_name::{Subject, subject_of};
+
+/// A set of CA certificates that sign client certificates.
+#[derive(Clone)]
+pub struct CaBundle {
+    verifier: Arc<dyn ClientCertVerifier>,
+    /// The PEM it was built from, to tell whether a reload changed anything.
+    pem: Arc<str>,
+}
+
+impl std::fmt::Debug for CaBundle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CaBundle")
+            .field("pem_bytes", &self.pem.len())
+            .finish()
+    }
+}
+
+impl PartialEq for CaBundle {
+    fn eq(&self, other: &Self) -> bool {
+        self.pem == other.pem
+    }
+}
+
+impl CaBundle {
+    /// Parses a PEM bundle (at least one certificate).
+    pub fn from_pem(pem: &str) -> Result<Self, String> {
+        let mut roots = RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
+            let cert = cert.map_err(|e| format!("bad PEM: {e}"))?;
+            roots.add(cert).map_err(|e| e.to_string())?;
+        }
+        if roots.is_empty() {
+            return Err("no certificate found".to_owned());
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(CaBundle {
+            verifier,
+            pem: Arc::from(pem),
+        })
+    }
+
+    /// Verifies `chain` (leaf first) for client authentication now; on success, the leaf's
+    /// subject. The error is the verifier's reason (unknown authority, expired, …).
+    pub fn verify(&self, chain: &[CertificateDer<'_>]) -> Result<Subject, String> {
+        let (leaf, intermediates) = chain
+            .split_first()
+            .ok_or_else(|| "no client certificate".to_owned())?;
+        self.verifier
+            .verify_client_cert(leaf, intermediates, UnixTime::now())
+            .map_err(|e| e.to_string())?;
+        subject_of(leaf).ok_or_else(|| "client certificate subject does not parse".to_owned())
+    }
+}
+
+/// What an authenticator made of a request.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// It does not apply (no certificate, no user header, no token).
+    Skipped,
+    Authenticated(Identity),
+    /// Credentials were presented and are not valid: the request gets 401.
+    Failed(String),
+}
+
+/// `--client-ca-file`: user = CN, groups = O; an empty CN does not authenticate.
+pub fn authenticate(bundle: &CaBundle, chain: Option<&[CertificateDer<'_>]>) -> Outcome {
+    let Some(chain) = chain.filter(|c| !c.is_empty()) else {
+        return Outcome::Skipped;
+    };
+    match bundle.verify(chain) {
+        Ok(subject) if subject.common_name.is_empty() => Outcome::Skipped,
+        Ok(subject) => Outcome::Authenticated(Identity::new(
+            subject.common_name,
+            subject.organizations,
+        )),
+        Err(e) => Outcome::Failed(format!("verifying certificate: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pki::{CertAuthority, PemPair};
+
+    pub(crate) fn chain(p: &PemPair) -> Vec<CertificateDer<'static>> {
+        CertificateDer::pem_slice_iter(p.cert_pem.as_bytes())
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn cn_is_the_user_and_o_the_groups() {
+        let ca = CertAuthority::new("client-ca").unwrap();
+        let bundle = CaBundle::from_pem(ca.cert_pem()).unwrap();
+        let cert = ca.issue_client("jane", &["team-a"]).unwrap();
+        assert_eq!(
+            authenticate(&bundle, Some(&chain(&cert))),
+            Outcome::Authenticated(Identity::new("jane", vec!["team-a".into()]))
+        );
+        assert_eq!(authenticate(&bundle, None), Outcome::Skipped);
+    }
+
+    #[test]
+    fn a_certificate_of_another_ca_fails() {
+        let ca = CertAuthority::new("client-ca").unwrap();
+        let other = CertAuthority::new("other-ca").unwrap();
+        let bundle = CaBundle::from_pem(ca.cert_pem()).unwrap();
+        let cert = other.issue_client("jane", &["system:masters"]).unwrap();
+        match authenticate(&bundle, Some(&chain(&cert))) {
+            Outcome::Failed(why) => assert!(why.contains("UnknownIssuer"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_serving_certificate_is_not_a_client_certificate() {
+        let ca = CertAuthority::new("client-ca").unwrap();
+        let bundle = CaBundle::from_pem(ca.cert_pem()).unwrap();
+        let server = ca.issue_server("srv", &["localhost"], &[]).unwrap();
+        assert!(matches!(
+            authenticate(&bundle, Some(&chain(&server))),
+            Outcome::Failed(_)
+        ));
+    }
+
+    #[test]
+    fn bundles_need_a_certificate() {
+        assert!(CaBundle::from_pem("").is_err());
+        assert!(CaBundle::from_pem("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n").is_err());
+    }
+}

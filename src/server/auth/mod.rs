@@ -1,0 +1,187 @@
+//! Authentication and authorization of every request, as an extension apiserver does it
+//! (upstream spec §1.4, §1.5, §2.8): front-proxy request headers, client certificates, bearer
+//! tokens (TokenReview), else anonymous; then always-allowed paths, `system:masters`, else a
+//! SubjectAccessReview. Fail closed: invalid credentials get 401, a denial 403, and a review
+//! that cannot be made 500 — never the data.
+//!
+//! The core ([`Authenticator::authenticate`], [`Authorizer::authorize`]) takes the verified
+//! peer certificate chain and the headers, and talks to the apiserver only through the
+//! [`TokenReviewer`] and [`AccessReviewer`] traits, so it is tested without a cluster.
+
+pub mod attributes;
+pub mod cache;
+pub mod client_cert;
+pub mod identity;
+pub mod requestheader;
+pub mod sar;
+pub mod source;
+pub mod token_review;
+pub mod x509_name;
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use http::HeaderMap;
+use rustls::pki_types::CertificateDer;
+
+pub use attributes::RequestAttributes;
+pub use client_cert::{CaBundle, Outcome};
+pub use identity::Identity;
+pub use requestheader::RequestHeaderConfig;
+pub use sar::{AccessReviewer, CachedAccessReviewer, Decision, KubeAccessReviewer};
+pub use source::AuthnConfig;
+pub use token_review::{CachedTokenReviewer, KubeTokenReviewer, ReviewError, TokenReviewer};
+
+use crate::api::status::Status;
+
+/// Who is calling: request headers, client certificates, tokens, else anonymous.
+pub struct Authenticator {
+    config: Arc<ArcSwap<AuthnConfig>>,
+    tokens: Option<CachedTokenReviewer>,
+}
+
+impl Authenticator {
+    pub fn new(config: Arc<ArcSwap<AuthnConfig>>, tokens: Option<CachedTokenReviewer>) -> Self {
+        Authenticator { config, tokens }
+    }
+
+    /// The caller's identity, or why the presented credentials are not valid (→ 401). The
+    /// first authenticator that succeeds wins, even if an earlier one failed (the apiserver's
+    /// union authenticator); anonymous only when nothing failed.
+    pub async fn authenticate(
+        &self,
+        chain: Option<&[CertificateDer<'_>]>,
+        headers: &HeaderMap,
+    ) -> Result<Identity, String> {
+        let config = self.config.load();
+        let mut failures = Vec::new();
+        let mut outcomes = Vec::with_capacity(2);
+        if let Some(rh) = &config.requestheader {
+            outcomes.push(rh.authenticate(chain, headers));
+        }
+        if let Some(ca) = &config.client_ca {
+            outcomes.push(client_cert::authenticate(ca, chain));
+        }
+        for outcome in outcomes {
+            match outcome {
+                Outcome::Authenticated(id) => return Ok(id.with_authenticated_group()),
+                Outcome::Failed(why) => failures.push(why),
+                Outcome::Skipped => {}
+            }
+        }
+        if let (Some(token), Some(tokens)) = (token_review::bearer_token(headers), &self.tokens) {
+            match tokens.review(token).await {
+                Ok(Some(id)) => return Ok(id.with_authenticated_group()),
+                Ok(None) => failures.push("invalid bearer token".to_owned()),
+                Err(e) => failures.push(e.to_string()),
+            }
+        }
+        if failures.is_empty() {
+            Ok(Identity::anonymous())
+        } else {
+            Err(failures.join("; "))
+        }
+    }
+}
+
+/// What a caller may do: always-allowed paths, `system:masters`, else a review.
+pub struct Authorizer {
+    exact_paths: Vec<String>,
+    prefixes: Vec<String>,
+    reviewer: Option<CachedAccessReviewer>,
+}
+
+impl Authorizer {
+    /// `always_allow` as `--authorization-always-allow-paths` (a trailing `*` matches a
+    /// prefix); without a reviewer everything else is denied.
+    pub fn new(always_allow: &[String], reviewer: Option<CachedAccessReviewer>) -> Self {
+        let (mut exact_paths, mut prefixes) = (Vec::new(), Vec::new());
+        for p in always_allow {
+            let p = p.trim_start_matches('/');
+            match p.strip_suffix('*') {
+                Some(prefix) if !prefix.contains('*') => prefixes.push(prefix.to_owned()),
+                _ if p.contains('*') => {
+                    tracing::warn!(path = p, "Ignoring an always-allow path with a '*' before its end.");
+                }
+                _ => exact_paths.push(p.to_owned()),
+            }
+        }
+        Authorizer {
+            exact_paths,
+            prefixes,
+            reviewer,
+        }
+    }
+
+    fn always_allowed(&self, attributes: &RequestAttributes) -> bool {
+        if attributes.resource.is_some() {
+            return false;
+        }
+        let path = attributes.path.trim_start_matches('/');
+        self.exact_paths.iter().any(|p| p == path) || self.prefixes.iter().any(|p| path.starts_with(p.as_str()))
+    }
+
+    /// The decision; an error when the review could not be made.
+    pub async fn authorize(
+        &self,
+        identity: &Identity,
+        attributes: &RequestAttributes,
+    ) -> Result<Decision, ReviewError> {
+        if self.always_allowed(attributes) || identity.is_privileged() {
+            return Ok(Decision::allow());
+        }
+        match &self.reviewer {
+            Some(reviewer) => reviewer.review(identity, attributes).await,
+            None => Ok(Decision::deny("no authorizer is configured")),
+        }
+    }
+}
+
+/// Authentication then authorization of one request.
+pub struct Gate {
+    pub authenticator: Authenticator,
+    pub authorizer: Authorizer,
+}
+
+impl Gate {
+    /// The caller's identity when the request may proceed, else the Status to answer.
+    pub async fn admit(
+        &self,
+        req: &http::request::Parts,
+        chain: Option<&[CertificateDer<'_>]>,
+    ) -> Result<Identity, Status> {
+        let identity = match self.authenticator.authenticate(chain, &req.headers).await {
+            Ok(id) => id,
+            Err(why) => {
+                tracing::debug!(path = req.uri.path(), reason = %why, "Unable to authenticate the request.");
+                return Err(Status::unauthorized());
+            }
+        };
+        let attributes = RequestAttributes::from_request(&req.method, req.uri.path(), req.uri.query());
+        match self.authorizer.authorize(&identity, &attributes).await {
+            Ok(d) if d.allowed => Ok(identity),
+            Ok(d) => Err(forbidden(&identity, &attributes, &d.reason)),
+            Err(e) => {
+                tracing::warn!(user = %identity.name, path = req.uri.path(), error = %e, "Authorization review failed; denying the request.");
+                Err(Status::internal(&format!("authorization could not be checked: {e}")))
+            }
+        }
+    }
+}
+
+/// 403 in the apiserver's words.
+fn forbidden(identity: &Identity, attributes: &RequestAttributes, reason: &str) -> Status {
+    let mut why = attributes.forbidden_message(&identity.name);
+    if !reason.is_empty() {
+        why.push_str(": ");
+        why.push_str(reason);
+    }
+    match &attributes.resource {
+        Some(r) => Status::forbidden(&r.group, &r.resource, &r.name, &why),
+        None => Status::forbidden("", "", "", &why),
+    }
+}
+
+#[cfg(test)]
+#[path = "tests.rs"]
+mod tests;

@@ -1,0 +1,225 @@
+//! Authorization by SubjectAccessReview (spec §1.5, §2.8, the delegating webhook authorizer):
+//! resource requests with group, version, resource, namespace and name; non-resource requests
+//! with path and verb. Allowed and denied answers are cached for their own TTL flags; a review
+//! that cannot be made is an error, which the request path turns into a denial.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::future::BoxFuture;
+use k8s_openapi::api::authorization::v1 as authz;
+use kube::api::{Api, PostParams};
+
+use super::attributes::RequestAttributes;
+use super::cache::TtlCache;
+use super::identity::Identity;
+use super::token_review::{REVIEW_TIMEOUT, ReviewError};
+
+/// Most cached authorization answers.
+const CACHE_CAPACITY: usize = 4096;
+
+/// The authorizer's answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decision {
+    pub allowed: bool,
+    /// The reviewer's reason, shown after the Forbidden message when not empty.
+    pub reason: String,
+}
+
+impl Decision {
+    pub fn allow() -> Self {
+        Decision {
+            allowed: true,
+            reason: String::new(),
+        }
+    }
+
+    pub fn deny(reason: impl Into<String>) -> Self {
+        Decision {
+            allowed: false,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Answers whether `identity` may do `attributes`.
+pub trait AccessReviewer: Send + Sync {
+    fn review<'a>(
+        &'a self,
+        identity: &'a Identity,
+        attributes: &'a RequestAttributes,
+    ) -> BoxFuture<'a, Result<Decision, ReviewError>>;
+}
+
+/// SubjectAccessReviews through kube-rs.
+pub struct KubeAccessReviewer {
+    client: kube::Client,
+}
+
+impl KubeAccessReviewer {
+    pub fn new(client: kube::Client) -> Self {
+        KubeAccessReviewer { client }
+    }
+}
+
+/// The review object the apiserver's webhook authorizer would send.
+pub fn review_object(identity: &Identity, attributes: &RequestAttributes) -> authz::SubjectAccessReview {
+    let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+    let (resource_attributes, non_resource_attributes) = match &attributes.resource {
+        Some(r) => (
+            Some(authz::ResourceAttributes {
+                group: Some(r.group.clone()),
+                version: non_empty(&r.version),
+                resource: non_empty(&r.resource),
+                subresource: non_empty(&r.subresource),
+                namespace: non_empty(&r.namespace),
+                name: non_empty(&r.name),
+                verb: non_empty(&attributes.verb),
+                ..authz::ResourceAttributes::default()
+            }),
+            None,
+        ),
+        None => (
+            None,
+            Some(authz::NonResourceAttributes {
+                path: Some(attributes.path.clone()),
+                verb: Some(attributes.verb.clone()),
+            }),
+        ),
+    };
+    authz::SubjectAccessReview {
+        spec: authz::SubjectAccessReviewSpec {
+            user: Some(identity.name.clone()),
+            uid: non_empty(&identity.uid),
+            groups: Some(identity.groups.clone()),
+            extra: (!identity.extra.is_empty()).then(|| identity.extra.clone()),
+            resource_attributes,
+            non_resource_attributes,
+        },
+        ..authz::SubjectAccessReview::default()
+    }
+}
+
+impl AccessReviewer for KubeAccessReviewer {
+    fn review<'a>(
+        &'a self,
+        identity: &'a Identity,
+        attributes: &'a RequestAttributes,
+    ) -> BoxFuture<'a, Result<Decision, ReviewError>> {
+        Box::pin(async move {
+            let api: Api<authz::SubjectAccessReview> = Api::all(self.client.clone());
+            let review = review_object(identity, attributes);
+            let answer = tokio::time::timeout(REVIEW_TIMEOUT, api.create(&PostParams::default(), &review))
+                .await
+                .map_err(|_| ReviewError(format!("subject access review timed out after {REVIEW_TIMEOUT:?}")))?
+                .map_err(|e| ReviewError(format!("subject access review failed: {e}")))?;
+            let Some(status) = answer.status else {
+                return Err(ReviewError("subject access review answered without a status".into()));
+            };
+            let reason = status.reason.unwrap_or_default();
+            if status.allowed && status.denied != Some(true) {
+                Ok(Decision { allowed: true, reason })
+            } else {
+                Ok(Decision::deny(reason))
+            }
+        })
+    }
+}
+
+/// An [`AccessReviewer`] with a TTL cache in front.
+pub struct CachedAccessReviewer {
+    inner: Arc<dyn AccessReviewer>,
+    allowed_ttl: Duration,
+    denied_ttl: Duration,
+    cache: TtlCache<(Identity, RequestAttributes), Decision>,
+}
+
+impl CachedAccessReviewer {
+    pub fn new(inner: Arc<dyn AccessReviewer>, allowed_ttl: Duration, denied_ttl: Duration) -> Self {
+        CachedAccessReviewer {
+            inner,
+            allowed_ttl,
+            denied_ttl,
+            cache: TtlCache::new(CACHE_CAPACITY),
+        }
+    }
+
+    pub async fn review(
+        &self,
+        identity: &Identity,
+        attributes: &RequestAttributes,
+    ) -> Result<Decision, ReviewError> {
+        let key = (identity.clone(), attributes.clone());
+        if let Some(hit) = self.cache.get(&key, Instant::now()) {
+            return Ok(hit);
+        }
+        let decision = self.inner.review(identity, attributes).await?;
+        let ttl = if decision.allowed { self.allowed_ttl } else { self.denied_ttl };
+        self.cache.insert(key, decision.clone(), ttl, Instant::now());
+        Ok(decision)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    struct Counting(AtomicUsize);
+
+    impl AccessReviewer for Counting {
+        fn review<'a>(
+            &'a self,
+            identity: &'a Identity,
+            _attributes: &'a RequestAttributes,
+        ) -> BoxFuture<'a, Result<Decision, ReviewError>> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async move {
+                Ok(match identity.name.as_str() {
+                    "alice" => Decision::allow(),
+                    _ => Decision::deny("no RBAC"),
+                })
+            })
+        }
+    }
+
+    fn attrs() -> RequestAttributes {
+        RequestAttributes::from_request(&http::Method::GET, "/apis/metrics.k8s.io/v1beta1/nodes", None)
+    }
+
+    #[tokio::test]
+    async fn allowed_and_denied_answers_use_their_own_ttl() {
+        let inner = Arc::new(Counting(AtomicUsize::new(0)));
+        let cached = CachedAccessReviewer::new(inner.clone(), Duration::from_secs(60), Duration::ZERO);
+        let (alice, bob) = (Identity::new("alice", vec![]), Identity::new("bob", vec![]));
+        for _ in 0..3 {
+            assert!(cached.review(&alice, &attrs()).await.unwrap().allowed);
+            assert!(!cached.review(&bob, &attrs()).await.unwrap().allowed);
+        }
+        // alice once (cached), bob every time (denied TTL 0).
+        assert_eq!(inner.0.load(Ordering::SeqCst), 4);
+    }
+
+    #[test]
+    fn review_objects_carry_the_request() {
+        let mut id = Identity::new("bob", vec!["g".into()]);
+        id.uid = "u".into();
+        let a = RequestAttributes::from_request(
+            &http::Method::GET,
+            "/apis/metrics.k8s.io/v1beta1/namespaces/ns/pods/p",
+            None,
+        );
+        let r = review_object(&id, &a).spec;
+        let ra = r.resource_attributes.unwrap();
+        assert_eq!(ra.group.as_deref(), Some("metrics.k8s.io"));
+        assert_eq!(ra.resource.as_deref(), Some("pods"));
+        assert_eq!(ra.namespace.as_deref(), Some("ns"));
+        assert_eq!(ra.name.as_deref(), Some("p"));
+        assert_eq!(ra.verb.as_deref(), Some("get"));
+        assert_eq!(r.user.as_deref(), Some("bob"));
+        assert_eq!(r.uid.as_deref(), Some("u"));
+        let n = review_object(&id, &RequestAttributes::from_request(&http::Method::GET, "/metrics", None));
+        let na = n.spec.non_resource_attributes.unwrap();
+        assert_eq!((na.path.as_deref(), na.verb.as_deref()), (Some("/metrics"), Some("get")));
+    }
+}
