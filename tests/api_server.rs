@@ -25,7 +25,7 @@ fn json(body: &str) -> Value {
 async fn api_surface_over_tls() {
     let dir = tempfile::tempdir().unwrap();
     let demo = ready_demo(dir.path(), 3, 8, MetricsSource::Resource).await;
-    let https = Https::trusting(&dir.path().join("demo-ca.crt"));
+    let https = Https::as_aggregator(dir.path());
     let base = format!("https://127.0.0.1:{}", demo.server.local_addr.port());
     let get = |path: &str, accept: Option<&'static str>| {
         let url = format!("{base}{path}");
@@ -208,7 +208,7 @@ async fn a_hung_or_garbled_kubelet_costs_only_its_own_node() {
         demo.workload.running_pods().filter(|p| p.node >= 2).count()
     );
 
-    let https = Https::trusting(&dir.path().join("demo-ca.crt"));
+    let https = Https::as_aggregator(dir.path());
     let url = format!(
         "https://127.0.0.1:{}/apis/metrics.k8s.io/v1beta1/nodes/sim-node-1",
         demo.server.local_addr.port()

@@ -1,5 +1,6 @@
-//! The request router of the server: health probes (with upstream's check names), then the
-//! `metrics.k8s.io` API.
+//! The request router of the server: authentication and authorization first (`auth`), then
+//! health probes (with upstream's check names), then the `metrics.k8s.io` API, within the
+//! in-flight limit and the request timeout (`limits`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,9 +10,13 @@ use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http_body_util::Full;
 
+use super::auth::Gate;
 use super::health::{self, Check, Endpoint};
+use super::http::ConnInfo;
+use super::limits::Limits;
 use crate::api::routes::{ApiContext, Reply};
 use crate::api::selector::LabelSelector;
+use crate::api::status::Status;
 use crate::cluster::ClusterCache;
 use crate::scraper::ScrapeClock;
 use crate::store::Snapshot;
@@ -25,6 +30,9 @@ pub struct AppState {
     pub clock: Arc<ScrapeClock>,
     pub resolution: Duration,
     pub shutting_down: Arc<AtomicBool>,
+    /// Who may call what.
+    pub gate: Arc<Gate>,
+    pub limits: Limits,
 }
 
 /// The router with its health checks built once.
@@ -33,6 +41,8 @@ pub struct App {
     healthz: Vec<Check>,
     livez: Vec<Check>,
     readyz: Vec<Check>,
+    gate: Arc<Gate>,
+    limits: Limits,
 }
 
 impl App {
@@ -50,6 +60,8 @@ impl App {
             healthz,
             livez,
             readyz,
+            gate: state.gate,
+            limits: state.limits,
         }
     }
 
@@ -76,14 +88,50 @@ impl App {
 }
 
 impl super::http::Router for App {
-    fn route(&self, req: http::request::Parts) -> http::Response<Full<Bytes>> {
+    async fn route(&self, req: http::request::Parts, conn: &ConnInfo) -> http::Response<Full<Bytes>> {
+        let deadline = self.limits.request_timeout;
+        match tokio::time::timeout(deadline, self.admitted(req, conn)).await {
+            Ok(resp) => resp,
+            Err(_) => status_response(&Limits::timeout_status()),
+        }
+    }
+}
+
+impl App {
+    /// Authenticates and authorizes, then serves within the in-flight limit.
+    async fn admitted(&self, req: http::request::Parts, conn: &ConnInfo) -> http::Response<Full<Bytes>> {
+        let identity = match self.gate.admit(&req, conn.client_certs.as_deref()).await {
+            Ok(id) => id,
+            Err(status) => return status_response(&status),
+        };
         let path = req.uri.path();
         let query = req.uri.query().unwrap_or("");
         if let Some((endpoint, sub_path)) = Endpoint::from_path(path) {
             return self.health(endpoint, sub_path, query);
         }
+        let _slot = if identity.is_privileged() {
+            None
+        } else {
+            match self.limits.admit() {
+                Ok(slot) => slot,
+                Err(status) => return status_response(&status),
+            }
+        };
         reply_to_response(crate::api::routes::handle(&self.api, &req))
     }
+}
+
+/// A Status as a response (`Retry-After` on 429, as the apiserver sends it).
+fn status_response(status: &Status) -> http::Response<Full<Bytes>> {
+    let mut builder = http::Response::builder()
+        .status(status.code)
+        .header(http::header::CONTENT_TYPE, "application/json");
+    if let Some(d) = status.details.as_ref().filter(|d| d.retry_after_seconds > 0) {
+        builder = builder.header(http::header::RETRY_AFTER, d.retry_after_seconds);
+    }
+    builder
+        .body(Full::new(Bytes::from(status.to_json())))
+        .unwrap_or_default()
 }
 
 fn reply_to_response(reply: Reply) -> http::Response<Full<Bytes>> {

@@ -1,7 +1,10 @@
 //! The TLS accept loop and HTTP plumbing: rustls handshake, HTTP/1.1 or h2 (ALPN), bounded
-//! headers, header-read timeout, graceful drain on shutdown. Requests go to [`Router`].
+//! headers, header-read timeout, graceful drain on shutdown. Each request goes to [`Router`]
+//! with what the connection knows about its peer ([`ConnInfo`]: address and the client
+//! certificate chain presented in the handshake).
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,6 +14,7 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
+use rustls::pki_types::CertificateDer;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
@@ -21,9 +25,22 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a TLS handshake may take.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// What one connection knows about its peer.
+#[derive(Clone, Debug, Default)]
+pub struct ConnInfo {
+    pub peer: Option<SocketAddr>,
+    /// The client certificate chain (leaf first), as presented; not yet verified against any
+    /// CA (the authenticators do that per request).
+    pub client_certs: Option<Vec<CertificateDer<'static>>>,
+}
+
 /// Something that answers requests.
 pub trait Router: Send + Sync + 'static {
-    fn route(&self, req: http::request::Parts) -> http::Response<Full<Bytes>>;
+    fn route(
+        &self,
+        req: http::request::Parts,
+        conn: &ConnInfo,
+    ) -> impl Future<Output = http::Response<Full<Bytes>>> + Send;
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then drains open connections
@@ -62,11 +79,15 @@ pub async fn serve<R: Router>(
                 }
                 Err(_) => return,
             };
+            let conn = Arc::new(ConnInfo {
+                peer: Some(peer),
+                client_certs: tls.get_ref().1.peer_certificates().map(<[_]>::to_vec),
+            });
             let service = service_fn(move |req: http::Request<Incoming>| {
-                let router = router.clone();
+                let (router, conn) = (router.clone(), conn.clone());
                 async move {
                     let (parts, _body) = req.into_parts();
-                    Ok::<_, std::convert::Infallible>(router.route(parts))
+                    Ok::<_, std::convert::Infallible>(router.route(parts, &conn).await)
                 }
             });
             let mut builder = auto::Builder::new(TokioExecutor::new());

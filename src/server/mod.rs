@@ -3,9 +3,12 @@
 
 pub mod app;
 pub mod auth;
+pub mod auth_setup;
 pub mod health;
 pub mod http;
 pub mod kube_setup;
+pub mod limits;
+pub mod serving;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -68,8 +71,10 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     let token = kube_setup::kubelet_token(&api_cfg);
     let client = kube::Client::try_from(api_cfg).context("building the Kubernetes API client")?;
 
+    let auth = auth_setup::build(&cfg.auth, &client).await?;
     let (cluster, watch_fut) = crate::cluster::watch(client);
     let mut background = vec![tokio::spawn(watch_fut)];
+    background.extend(auth.watch.map(tokio::spawn));
 
     let kubelet = KubeletClient::new(
         KubeletClientConfig {
@@ -101,7 +106,12 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     background.push(tokio::spawn(scraper.run()));
 
     let pair = tls::load_or_generate_serving_cert(&cfg.serving.cert)?;
-    let tls_config = tls::server_config(&pair, None)?;
+    let serving_cert = serving::ServingCert::new(&pair)?;
+    let tls_config = serving::server_config(&cfg.auth.tls, serving_cert.clone())?;
+    if let Some(files) = cfg.serving.cert.files.clone() {
+        let reload = serving::reload_on_change(files, serving_cert, serving::RELOAD_INTERVAL);
+        background.push(tokio::spawn(reload));
+    }
     let addr = SocketAddr::new(cfg.serving.bind_address, cfg.serving.secure_port);
     let listener = TcpListener::bind(addr)
         .await
@@ -115,6 +125,8 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         clock,
         resolution: cfg.metric_resolution,
         shutting_down: shutting_down.clone(),
+        gate: auth.gate,
+        limits: limits::Limits::new(cfg.auth.max_requests_inflight, cfg.auth.request_timeout),
     }));
     let (stop, mut stop_rx) = watch::channel(false);
     let stopped = async move {

@@ -103,7 +103,7 @@ fn read_bounded(path: &Path, what: &str) -> Result<String, TlsError> {
 }
 
 /// All `CERTIFICATE` blocks of a PEM text, leaf first.
-fn parse_chain(pem: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+pub(crate) fn parse_chain(pem: &str) -> Result<Vec<CertificateDer<'static>>, String> {
     let chain = CertificateDer::pem_slice_iter(pem.as_bytes())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("bad PEM: {e}"))?;
@@ -114,7 +114,7 @@ fn parse_chain(pem: &str) -> Result<Vec<CertificateDer<'static>>, String> {
 }
 
 /// The first private key (PKCS#8, PKCS#1 or SEC1) of a PEM text.
-fn parse_key(pem: &str) -> Result<PrivateKeyDer<'static>, String> {
+pub(crate) fn parse_key(pem: &str) -> Result<PrivateKeyDer<'static>, String> {
     PrivateKeyDer::from_pem_slice(pem.as_bytes()).map_err(|e| match e {
         rustls_pki_types::pem::Error::NoItemsFound => "no private key found".to_owned(),
         other => format!("bad PEM: {other}"),

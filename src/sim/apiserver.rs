@@ -6,9 +6,12 @@
 //! Serves discovery (`/version`, `/api`, `/apis`, `/api/v1`), read-only core objects from the
 //! [`Workload`] (nodes, pods, namespaces; get, list with selectors and paging, watch), and
 //! proxies everything under `/apis/metrics.k8s.io` to the metrics backend like kube-aggregator.
+//! Serves TokenReview, SubjectAccessReview and the `extension-apiserver-authentication`
+//! ConfigMap for delegated auth (see `auth`).
 //! Every request needs the bearer token (401 Status otherwise). JSON only, with
 //! `Content-Type: application/json` (or the negotiated discovery / metadata type).
 
+mod auth;
 mod discovery;
 mod objects;
 mod proxy;
@@ -16,6 +19,7 @@ mod respond;
 mod select;
 mod watch;
 
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, PoisonError, RwLock};
@@ -31,6 +35,8 @@ use self::select::{FieldSelector, LabelSelector};
 use super::net::{self, Body, SimError};
 use super::workload::Workload;
 use crate::pki::PemPair;
+
+pub use self::auth::KnownToken;
 
 /// The user the aggregator reports to the backend for bearer-token clients.
 const DEMO_USER: &str = "demo-user";
@@ -60,6 +66,11 @@ pub struct ApiServerOptions {
     /// `(node, ip, port)` of each kubelet, for `status.daemonEndpoints.kubeletEndpoint.Port`.
     pub kubelets: Vec<(String, IpAddr, u16)>,
     pub metrics_backend: Option<MetricsBackend>,
+    /// Tokens the TokenReview accepts (the bearer token above is always accepted, as
+    /// `demo-user`).
+    pub known_tokens: Vec<KnownToken>,
+    /// Data of `kube-system/extension-apiserver-authentication`; `None` = no ConfigMap.
+    pub extension_auth: Option<BTreeMap<String, String>>,
 }
 
 impl ApiServerOptions {
@@ -72,6 +83,8 @@ impl ApiServerOptions {
             workload,
             kubelets: Vec::new(),
             metrics_backend: None,
+            known_tokens: Vec::new(),
+            extension_auth: None,
         }
     }
 }
@@ -81,6 +94,7 @@ struct State {
     token: String,
     addr: SocketAddr,
     backend: RwLock<Option<Arc<proxy::Backend>>>,
+    auth: auth::AuthState,
 }
 
 /// The running apiserver. Dropping it stops it.
@@ -112,6 +126,12 @@ impl ApiServerHandle {
         Ok(())
     }
 
+    /// Replaces the data of `kube-system/extension-apiserver-authentication` (`None` deletes
+    /// it); watchers get the change.
+    pub fn set_extension_auth(&self, data: Option<BTreeMap<String, String>>) {
+        self.state.auth.set_configmap(data);
+    }
+
     /// Stops serving and waits for the listener to close.
     pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
@@ -140,11 +160,18 @@ pub async fn spawn_apiserver(opts: ApiServerOptions) -> Result<ApiServerHandle, 
         .as_ref()
         .map(proxy::Backend::new)
         .transpose()?;
+    let mut tokens = vec![KnownToken {
+        token: opts.bearer_token.clone(),
+        user: DEMO_USER.to_owned(),
+        groups: vec!["system:authenticated".to_owned()],
+    }];
+    tokens.extend(opts.known_tokens);
     let state = Arc::new(State {
         objects: Objects::new(opts.workload, &opts.kubelets),
         token: opts.bearer_token,
         addr,
         backend: RwLock::new(backend.map(Arc::new)),
+        auth: auth::AuthState::new(tokens, opts.extension_auth),
     });
     let (shutdown, stop_rx) = signal::channel(false);
     let service_state = state.clone();
@@ -181,6 +208,17 @@ async fn route(state: &State, req: Request<Incoming>) -> Response<Body> {
     if !authorized(state, req.headers()) {
         return respond::unauthorized();
     }
+    if req.method() == Method::POST {
+        return match req.uri().path() {
+            "/apis/authentication.k8s.io/v1/tokenreviews" => {
+                auth::token_review(&state.auth, req.into_body()).await
+            }
+            "/apis/authorization.k8s.io/v1/subjectaccessreviews" => {
+                auth::subject_access_review(req.into_body()).await
+            }
+            _ => respond::method_not_allowed(),
+        };
+    }
     if req.method() != Method::GET {
         return respond::method_not_allowed();
     }
@@ -203,6 +241,13 @@ async fn route(state: &State, req: Request<Incoming>) -> Response<Body> {
         return backend
             .forward(target, req.headers().get(header::ACCEPT), DEMO_USER)
             .await;
+    }
+    let configmaps = format!("/api/v1/namespaces/{}/configmaps", auth::CONFIGMAP_NAMESPACE);
+    if let Some(rest) = path.strip_prefix(configmaps.as_str()) {
+        return match select::parse_query(req.uri().query()) {
+            Ok(params) => auth::configmap(&state.auth, rest, &params),
+            Err(e) => respond::bad_request(&e),
+        };
     }
     match path {
         "/version" => discovery::version(),

@@ -11,7 +11,9 @@ use anyhow::Context;
 use base64::Engine;
 use clap::Parser;
 
-use super::apiserver::{ApiServerHandle, ApiServerOptions, MetricsBackend, spawn_apiserver};
+use super::apiserver::{
+    ApiServerHandle, ApiServerOptions, KnownToken, MetricsBackend, spawn_apiserver,
+};
 use super::kubelet::{KubeletFleet, KubeletOptions, spawn_kubelets};
 use super::workload::{Workload, WorkloadSpec};
 use crate::config::{Cli, DemoArgs, MetricsSource};
@@ -20,6 +22,11 @@ use crate::server::Running;
 
 /// The token the demo user, the server and the kubelets share.
 pub const DEMO_TOKEN: &str = "metrics-server-demo-token";
+/// A token the TokenReview accepts for [`NO_RBAC_USER`], whom the access reviews deny.
+pub const NO_RBAC_TOKEN: &str = "metrics-server-demo-token-without-rbac";
+pub const NO_RBAC_USER: &str = "no-rbac-user";
+/// The CN of the front-proxy client certificate the aggregator presents.
+pub const FRONT_PROXY_CN: &str = "front-proxy-client";
 
 /// What to start.
 #[derive(Clone, Debug)]
@@ -78,6 +85,12 @@ pub async fn start(opts: DemoOptions) -> anyhow::Result<Demo> {
         workload.clone(),
     );
     api_opts.kubelets = kubelets.triples();
+    api_opts.known_tokens = vec![KnownToken {
+        token: NO_RBAC_TOKEN.to_owned(),
+        user: NO_RBAC_USER.to_owned(),
+        groups: vec!["system:authenticated".to_owned()],
+    }];
+    api_opts.extension_auth = Some(extension_auth_data(ca.cert_pem(), front_proxy_ca.cert_pem()));
     let apiserver = spawn_apiserver(api_opts).await?;
 
     let dir = opts
@@ -92,7 +105,7 @@ pub async fn start(opts: DemoOptions) -> anyhow::Result<Demo> {
         &["localhost", "metrics-server.kube-system.svc"],
         &loopback,
     )?;
-    let front_proxy = front_proxy_ca.issue_client("front-proxy-client", &[])?;
+    let front_proxy = front_proxy_ca.issue_client(FRONT_PROXY_CN, &[])?;
     files.write(&ca, &front_proxy_ca, &serving, &front_proxy)?;
     write_kubeconfig(&opts.kubeconfig_out, &apiserver.url(), ca.cert_pem())?;
 
@@ -114,7 +127,29 @@ pub async fn start(opts: DemoOptions) -> anyhow::Result<Demo> {
     })
 }
 
-/// The server's configuration, parsed from flags exactly as a user would pass them.
+/// The `kube-system/extension-apiserver-authentication` data kube-apiserver would publish:
+/// the cluster CA for client certificates, the front-proxy CA and its allowed name and headers.
+pub fn extension_auth_data(
+    client_ca_pem: &str,
+    front_proxy_ca_pem: &str,
+) -> std::collections::BTreeMap<String, String> {
+    [
+        ("client-ca-file", client_ca_pem.to_owned()),
+        ("requestheader-client-ca-file", front_proxy_ca_pem.to_owned()),
+        ("requestheader-allowed-names", format!("[\"{FRONT_PROXY_CN}\"]")),
+        ("requestheader-username-headers", "[\"X-Remote-User\"]".to_owned()),
+        ("requestheader-group-headers", "[\"X-Remote-Group\"]".to_owned()),
+        ("requestheader-extra-headers-prefix", "[\"X-Remote-Extra-\"]".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+/// The server's configuration, parsed from flags exactly as a user would pass them. No
+/// authentication flags: like in a cluster, the server reads the front-proxy CA from the
+/// `extension-apiserver-authentication` ConfigMap and reviews tokens and access through the
+/// API of `--kubeconfig`.
 fn server_config(opts: &DemoOptions, files: &DemoFiles) -> anyhow::Result<crate::config::Config> {
     let source = match opts.source {
         MetricsSource::Resource => "resource",
@@ -232,7 +267,7 @@ fn print_instructions(demo: &Demo, opts: &DemoOptions) {
          \n  kubectl --kubeconfig {kc} top pods -n team-a -l app=checkout --containers\
          \n  kubectl --kubeconfig {kc} get podmetrics -A\
          \n  kubectl --kubeconfig {kc} get --raw /apis/metrics.k8s.io/v1/nodes\
-         \n  curl --cacert {d}/demo-ca.crt --cert {d}/demo-front-proxy-client.crt --key {d}/demo-front-proxy-client.key \\\n      https://127.0.0.1:{port}/apis/metrics.k8s.io/v1beta1/nodes\n\
+         \n  curl --cacert {d}/demo-ca.crt --cert {d}/demo-front-proxy-client.crt --key {d}/demo-front-proxy-client.key \\\n      -H 'X-Remote-User: demo-user' https://127.0.0.1:{port}/apis/metrics.k8s.io/v1beta1/nodes\n\
          \nPress Ctrl-C to stop.",
         opts.nodes,
         demo.workload.running_pods().count(),

@@ -12,31 +12,64 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use metrics_server::config::MetricsSource;
 use metrics_server::sim::demo::{self, Demo, DemoOptions};
-use rustls::pki_types::CertificateDer;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::pki_types::pem::PemObject;
 
 /// A response, read whole.
 pub struct Got {
     pub status: u16,
     pub content_type: String,
+    pub retry_after: Option<String>,
     pub body: String,
 }
 
-/// HTTPS GETs verified against one CA.
+/// HTTPS GETs verified against one CA, optionally with a client certificate and headers sent
+/// on every request.
 pub struct Https {
     client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>,
+    headers: Vec<(String, String)>,
 }
 
 impl Https {
+    /// No client certificate, no headers: an anonymous caller.
     pub fn trusting(ca_file: &Path) -> Self {
+        Self::build(ca_file, None, Vec::new())
+    }
+
+    /// Presents `cert`/`key` in the handshake and sends `headers` with every request.
+    pub fn with_identity(ca_file: &Path, cert: &Path, key: &Path, headers: &[(&str, &str)]) -> Self {
+        let headers = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Self::build(ca_file, Some((cert, key)), headers)
+    }
+
+    /// What the aggregator is: the demo's front-proxy certificate and `X-Remote-User: demo-user`.
+    pub fn as_aggregator(demo_dir: &Path) -> Self {
+        Self::with_identity(
+            &demo_dir.join("demo-ca.crt"),
+            &demo_dir.join("demo-front-proxy-client.crt"),
+            &demo_dir.join("demo-front-proxy-client.key"),
+            &[("X-Remote-User", "demo-user"), ("X-Remote-Group", "system:authenticated")],
+        )
+    }
+
+    fn build(ca_file: &Path, identity: Option<(&Path, &Path)>, headers: Vec<(String, String)>) -> Self {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut roots = rustls::RootCertStore::empty();
         for cert in CertificateDer::pem_file_iter(ca_file).expect("CA file") {
             roots.add(cert.expect("CA cert")).expect("add CA");
         }
-        let tls = rustls::ClientConfig::builder()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let builder = rustls::ClientConfig::builder().with_root_certificates(roots);
+        let tls = match identity {
+            Some((cert, key)) => {
+                let chain = CertificateDer::pem_file_iter(cert)
+                    .expect("client cert file")
+                    .collect::<Result<Vec<_>, _>>()
+                    .expect("client cert");
+                let key = PrivateKeyDer::from_pem_file(key).expect("client key");
+                builder.with_client_auth_cert(chain, key).expect("client identity")
+            }
+            None => builder.with_no_client_auth(),
+        };
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_only()
@@ -45,13 +78,23 @@ impl Https {
             .build();
         Https {
             client: Client::builder(TokioExecutor::new()).build(connector),
+            headers,
         }
     }
 
     pub async fn get(&self, url: &str, accept: Option<&str>) -> Got {
+        let accept: Vec<(&str, &str)> = accept.map(|a| ("Accept", a)).into_iter().collect();
+        self.get_with(url, &accept).await
+    }
+
+    /// A GET with extra headers besides the client's own.
+    pub async fn get_with(&self, url: &str, extra: &[(&str, &str)]) -> Got {
         let mut req = http::Request::get(url);
-        if let Some(a) = accept {
-            req = req.header(http::header::ACCEPT, a);
+        for (k, v) in &self.headers {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        for (k, v) in extra {
+            req = req.header(*k, *v);
         }
         let resp = self
             .client
@@ -64,10 +107,15 @@ impl Https {
             .get(http::header::CONTENT_TYPE)
             .map(|v| v.to_str().unwrap().to_string())
             .unwrap_or_default();
+        let retry_after = resp
+            .headers()
+            .get(http::header::RETRY_AFTER)
+            .map(|v| v.to_str().unwrap().to_string());
         let body = resp.into_body().collect().await.expect("body").to_bytes();
         Got {
             status,
             content_type,
+            retry_after,
             body: String::from_utf8_lossy(&body).into_owned(),
         }
     }

@@ -1,0 +1,80 @@
+//! Limits of the request path (spec §1.6, §2.8): `--max-requests-inflight` (429 with
+//! `Retry-After` beyond it; `system:masters` and health probes are exempt, so the aggregator's
+//! availability checks and the kubelet's probes never get throttled) and `--request-timeout`
+//! (504 `Timeout` when authentication, authorization and the handler take longer).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::api::status::{Details, Status};
+
+/// Seconds a throttled client is told to wait.
+pub const RETRY_AFTER_SECONDS: u32 = 1;
+
+/// The in-flight limit and the per-request deadline.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    inflight: Option<Arc<Semaphore>>,
+    pub request_timeout: Duration,
+}
+
+impl Limits {
+    /// `max_inflight` 0 means unlimited.
+    pub fn new(max_inflight: u32, request_timeout: Duration) -> Self {
+        let inflight = (max_inflight > 0)
+            .then(|| Arc::new(Semaphore::new(usize::try_from(max_inflight).unwrap_or(usize::MAX))));
+        Limits {
+            inflight,
+            request_timeout,
+        }
+    }
+
+    /// A slot for one request, held until the permit drops; 429 when none is free.
+    pub fn admit(&self) -> Result<Option<OwnedSemaphorePermit>, Status> {
+        match &self.inflight {
+            None => Ok(None),
+            Some(sem) => sem
+                .clone()
+                .try_acquire_owned()
+                .map(Some)
+                .map_err(|_| Status::too_many_requests(RETRY_AFTER_SECONDS)),
+        }
+    }
+
+    /// The apiserver's 504 for a request that ran out of time.
+    pub fn timeout_status() -> Status {
+        Status {
+            code: 504,
+            reason: "Timeout",
+            message: "Timeout: request did not complete within the allotted timeout".to_owned(),
+            details: Some(Details::default()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_beyond_the_limit_get_429_until_a_slot_frees() {
+        let limits = Limits::new(2, Duration::from_secs(60));
+        let a = limits.admit().unwrap();
+        let _b = limits.admit().unwrap();
+        let err = limits.admit().unwrap_err();
+        assert_eq!((err.code, err.reason), (429, "TooManyRequests"));
+        assert!(String::from_utf8(err.to_json()).unwrap().contains("\"retryAfterSeconds\":1"));
+        drop(a);
+        assert!(limits.admit().is_ok());
+    }
+
+    #[test]
+    fn zero_means_unlimited() {
+        let limits = Limits::new(0, Duration::from_secs(1));
+        let permits: Vec<_> = (0..1000).map(|_| limits.admit().unwrap()).collect();
+        assert!(permits.iter().all(Option::is_none));
+        assert_eq!(Limits::timeout_status().code, 504);
+    }
+}

@@ -1,0 +1,189 @@
+//! The serving TLS configuration of the request path (spec §1.3): `--tls-min-version`,
+//! `--tls-cipher-suites`, client certificates requested but verified per request by the
+//! authenticators (like the Go apiserver's `RequestClientCert`: a certificate from an unknown
+//! CA gets 401, not a failed handshake, and a rotated client CA needs no new TLS config), and a
+//! serving certificate that can be replaced at run time: the files of `--tls-cert-file` /
+//! `--tls-private-key-file` are polled and reloaded when their content changes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::pki_types::{CertificateDer, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use rustls::{
+    CertificateError, DigitallySignedStruct, DistinguishedName, ServerConfig, SignatureScheme,
+    SupportedCipherSuite,
+};
+
+use super::tls::{TlsError, parse_chain, parse_key};
+use crate::config::{CertKeyFiles, TlsMinVersion, TlsPolicy};
+use crate::pki::PemPair;
+
+/// How often the serving certificate files are checked for changes.
+pub const RELOAD_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The serving certificate in use; replaced atomically, picked per handshake.
+#[derive(Debug)]
+pub struct ServingCert {
+    current: ArcSwap<CertifiedKey>,
+}
+
+impl ServingCert {
+    pub fn new(pair: &PemPair) -> Result<Arc<Self>, TlsError> {
+        Ok(Arc::new(ServingCert {
+            current: ArcSwap::from_pointee(certified_key(pair)?),
+        }))
+    }
+
+    /// Serves `pair` from the next handshake on.
+    pub fn replace(&self, pair: &PemPair) -> Result<(), TlsError> {
+        self.current.store(Arc::new(certified_key(pair)?));
+        Ok(())
+    }
+
+    /// The leaf certificate currently served.
+    pub fn leaf(&self) -> Option<CertificateDer<'static>> {
+        self.current.load().cert.first().cloned()
+    }
+}
+
+impl ResolvesServerCert for ServingCert {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.current.load_full())
+    }
+}
+
+/// Checks that the key fits the certificate and builds the signing key.
+pub fn certified_key(pair: &PemPair) -> Result<CertifiedKey, TlsError> {
+    let chain = parse_chain(&pair.cert_pem).map_err(TlsError::Serving)?;
+    let key = parse_key(&pair.key_pem).map_err(TlsError::Serving)?;
+    let provider = rustls::crypto::ring::default_provider();
+    CertifiedKey::from_der(chain, key, &provider).map_err(|e| TlsError::Serving(e.to_string()))
+}
+
+/// The ring provider restricted to the policy's TLS 1.2 suites (TLS 1.3 suites always stay).
+fn provider(policy: &TlsPolicy) -> CryptoProvider {
+    let mut provider = rustls::crypto::ring::default_provider();
+    provider.cipher_suites.retain(|s| match s {
+        SupportedCipherSuite::Tls13(_) => true,
+        SupportedCipherSuite::Tls12(_) => {
+            policy.tls12_suites.is_empty() || policy.tls12_suites.contains(&s.suite())
+        }
+    });
+    provider
+}
+
+/// The server configuration: policy versions and suites, ALPN `h2` then `http/1.1`, client
+/// certificates requested (never required), the certificate from `cert`.
+pub fn server_config(policy: &TlsPolicy, cert: Arc<ServingCert>) -> Result<Arc<ServerConfig>, TlsError> {
+    let provider = Arc::new(provider(policy));
+    let versions: &[&rustls::SupportedProtocolVersion] = match policy.min_version {
+        TlsMinVersion::Tls12 => &[&rustls::version::TLS13, &rustls::version::TLS12],
+        TlsMinVersion::Tls13 => &[&rustls::version::TLS13],
+    };
+    let verifier = RequestClientCert(provider.signature_verification_algorithms);
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions)
+        .map_err(|e| TlsError::Serving(e.to_string()))?
+        .with_client_cert_verifier(Arc::new(verifier))
+        .with_cert_resolver(cert);
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// Asks for a client certificate and checks that the client holds its key (the handshake
+/// signature); which CA signed it is decided per request (`server::auth`).
+#[derive(Debug)]
+struct RequestClientCert(WebPkiSupportedAlgorithms);
+
+impl ClientCertVerifier for RequestClientCert {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        match super::auth::x509_name::subject_of(end_entity) {
+            Some(_) => Ok(ClientCertVerified::assertion()),
+            None => Err(rustls::Error::InvalidCertificate(CertificateError::BadEncoding)),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_schemes()
+    }
+}
+
+/// Polls the certificate and key files; when either changes and the pair is valid, serves it
+/// from the next handshake. A half-written or mismatched pair is logged and retried.
+pub async fn reload_on_change(files: CertKeyFiles, cert: Arc<ServingCert>, interval: Duration) {
+    let read = |files: &CertKeyFiles| -> Option<(String, String)> {
+        Some((
+            std::fs::read_to_string(&files.cert).ok()?,
+            std::fs::read_to_string(&files.key).ok()?,
+        ))
+    };
+    let mut last = read(&files);
+    let mut rejected = None;
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let now = read(&files);
+        if now.is_none() || now == last || now == rejected {
+            continue;
+        }
+        let Some((cert_pem, key_pem)) = now.clone() else {
+            continue;
+        };
+        match cert.replace(&PemPair { cert_pem, key_pem }) {
+            Ok(()) => {
+                tracing::info!(cert = %files.cert.display(), "Serving certificate changed on disk; now serving the new one.");
+                last = now;
+            }
+            Err(e) => {
+                tracing::warn!(cert = %files.cert.display(), error = %e, "Serving certificate files changed but are not usable; keeping the current certificate.");
+                rejected = now;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "serving_tests.rs"]
+mod tests;
