@@ -2,11 +2,14 @@
 //! self-signed serving pair of `--cert-dir`, and every certificate of the simulated cluster.
 
 use std::net::IpAddr;
+use std::time::Duration;
 
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, KeyUsagePurpose, SanType,
 };
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
 
 /// A certificate and its private key, both PEM.
 #[derive(Clone, Debug)]
@@ -15,42 +18,75 @@ pub struct PemPair {
     pub key_pem: String,
 }
 
-/// Failure to build a certificate.
+/// Failure to build or load a certificate.
 #[derive(Debug, thiserror::Error)]
-#[error("failed to generate certificate: {0}")]
-pub struct PkiError(#[from] rcgen::Error);
+pub enum PkiError {
+    #[error("failed to generate certificate: {0}")]
+    Generate(#[from] rcgen::Error),
+    #[error("invalid CA certificate or key: {0}")]
+    Load(String),
+}
+
+/// One year, the default validity of generated certificates.
+pub const DEFAULT_VALIDITY: Duration = Duration::from_secs(365 * 86_400);
 
 /// A CA that can issue leaf certificates.
 pub struct CertAuthority {
     params: CertificateParams,
     key: KeyPair,
     cert_pem: String,
+    /// Validity of the leaves it issues.
+    leaf_validity: Duration,
 }
 
 impl CertAuthority {
     /// A new self-signed CA with the given common name, valid from one hour ago for a year.
     pub fn new(common_name: &str) -> Result<Self, PkiError> {
-        let mut params = CertificateParams::new(Vec::<String>::new())?;
-        params.distinguished_name = name(common_name, &[]);
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        set_validity(&mut params);
+        Self::with_validity(common_name, DEFAULT_VALIDITY, DEFAULT_VALIDITY)
+    }
+
+    /// A new self-signed CA valid for `validity`, issuing leaves valid for `leaf_validity`.
+    pub fn with_validity(
+        common_name: &str,
+        validity: Duration,
+        leaf_validity: Duration,
+    ) -> Result<Self, PkiError> {
+        let params = ca_params(common_name, validity)?;
         let key = KeyPair::generate()?;
         let cert_pem = params.self_signed(&key)?.pem();
         Ok(CertAuthority {
             params,
             key,
             cert_pem,
+            leaf_validity,
+        })
+    }
+
+    /// A CA made earlier (by this module: its subject is a common name only), from its
+    /// certificate and key PEM, issuing leaves valid for a year.
+    pub fn from_pem(cert_pem: &str, key_pem: &str) -> Result<Self, PkiError> {
+        let key = KeyPair::from_pem(key_pem).map_err(|e| PkiError::Load(format!("key: {e}")))?;
+        let der = CertificateDer::from_pem_slice(cert_pem.as_bytes())
+            .map_err(|e| PkiError::Load(format!("certificate: {e}")))?;
+        let subject = crate::server::auth::x509_name::subject_of(&der)
+            .ok_or_else(|| PkiError::Load("certificate subject does not parse".into()))?;
+        let params = ca_params(&subject.common_name, DEFAULT_VALIDITY)?;
+        Ok(CertAuthority {
+            params,
+            key,
+            cert_pem: cert_pem.to_owned(),
+            leaf_validity: DEFAULT_VALIDITY,
         })
     }
 
     /// The CA certificate, PEM.
     pub fn cert_pem(&self) -> &str {
         &self.cert_pem
+    }
+
+    /// The CA's private key, PEM (PKCS#8).
+    pub fn key_pem(&self) -> String {
+        self.key.serialize_pem()
     }
 
     /// A serving certificate for the given DNS names and IP addresses.
@@ -80,7 +116,8 @@ impl CertAuthority {
         self.sign(params)
     }
 
-    fn sign(&self, params: CertificateParams) -> Result<PemPair, PkiError> {
+    fn sign(&self, mut params: CertificateParams) -> Result<PemPair, PkiError> {
+        set_validity(&mut params, self.leaf_validity);
         let key = KeyPair::generate()?;
         let issuer = Issuer::from_params(&self.params, &self.key);
         let cert = params.signed_by(&key, &issuer)?;
@@ -89,6 +126,19 @@ impl CertAuthority {
             key_pem: key.serialize_pem(),
         })
     }
+}
+
+fn ca_params(common_name: &str, validity: Duration) -> Result<CertificateParams, PkiError> {
+    let mut params = CertificateParams::new(Vec::<String>::new())?;
+    params.distinguished_name = name(common_name, &[]);
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    set_validity(&mut params, validity);
+    Ok(params)
 }
 
 fn name(common_name: &str, orgs: &[&str]) -> DistinguishedName {
@@ -107,15 +157,15 @@ fn leaf_params(common_name: &str, orgs: &[&str]) -> Result<CertificateParams, Pk
         KeyUsagePurpose::DigitalSignature,
         KeyUsagePurpose::KeyEncipherment,
     ];
-    set_validity(&mut params);
     Ok(params)
 }
 
-fn set_validity(params: &mut CertificateParams) {
+/// Valid from an hour ago (clock skew) for `validity`.
+fn set_validity(params: &mut CertificateParams, validity: Duration) {
     let since_epoch = u64::try_from(crate::time::Timestamp::now().secs()).unwrap_or(0);
-    let now = rcgen::date_time_ymd(1970, 1, 1) + std::time::Duration::from_secs(since_epoch);
-    params.not_before = now - std::time::Duration::from_secs(3600);
-    params.not_after = now + std::time::Duration::from_secs(365 * 86_400);
+    let now = rcgen::date_time_ymd(1970, 1, 1) + Duration::from_secs(since_epoch);
+    params.not_before = now - Duration::from_secs(3600);
+    params.not_after = now + validity;
 }
 
 #[cfg(test)]
@@ -136,5 +186,18 @@ mod tests {
             assert!(p.key_pem.contains("PRIVATE KEY"));
         }
         assert!(ca.cert_pem().starts_with("-----BEGIN CERTIFICATE-----"));
+    }
+
+    #[test]
+    fn a_reloaded_ca_issues_certificates_that_chain_to_the_original() {
+        let ca = CertAuthority::new("kept-ca").unwrap();
+        let again = CertAuthority::from_pem(ca.cert_pem(), &ca.key_pem()).unwrap();
+        let leaf = again.issue_client("someone", &[]).unwrap();
+        let bundle = crate::server::auth::CaBundle::from_pem(ca.cert_pem()).unwrap();
+        let chain = CertificateDer::pem_slice_iter(leaf.cert_pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        assert_eq!(bundle.verify(&chain).unwrap().common_name, "someone");
+        assert!(CertAuthority::from_pem("junk", &ca.key_pem()).is_err());
     }
 }

@@ -15,6 +15,7 @@ use hyper_util::rt::TokioExecutor;
 use super::address::{self, NoAddress};
 use super::decode::Source;
 use super::token::TokenSource;
+use super::verify::{NodeNames, TlsFailure};
 use crate::cluster::NodeInfo;
 use crate::config::MetricsSource;
 use crate::time::Timestamp;
@@ -30,6 +31,8 @@ pub struct KubeletClientConfig {
     pub max_body_bytes: usize,
     pub source: MetricsSource,
     pub token: TokenSource,
+    /// Shared with the TLS verifier: which node names an IP-dialled kubelet may present.
+    pub node_names: Arc<NodeNames>,
 }
 
 /// Why one node's scrape failed. `reason()` is the short label used in logs and metrics.
@@ -39,8 +42,8 @@ pub enum ScrapeError {
     NoAddress(#[from] NoAddress),
     #[error("timeout after {0:?} waiting for the kubelet")]
     Timeout(Duration),
-    #[error("TLS handshake with the kubelet failed: {0}")]
-    Tls(String),
+    #[error("TLS handshake with the kubelet failed ({}): {detail}; {}", .failure.label(), .failure.fix())]
+    Tls { failure: TlsFailure, detail: String },
     #[error("cannot connect to the kubelet: {0}")]
     Connect(String),
     #[error("request failed, status: \"{0}\"")]
@@ -61,12 +64,23 @@ impl ScrapeError {
     pub fn reason(&self) -> &'static str {
         match self {
             ScrapeError::Timeout(_) => "timeout",
-            ScrapeError::Tls(_) => "tls",
+            ScrapeError::Tls { .. } => "tls",
             ScrapeError::NoAddress(_) | ScrapeError::Connect(_) => "connect",
             ScrapeError::HttpStatus(_) => "http_status",
             ScrapeError::BodyTooLarge(_) | ScrapeError::Body(_) | ScrapeError::Decode { .. } => {
                 "decode"
             }
+        }
+    }
+}
+
+impl ScrapeError {
+    /// For TLS failures, which check failed: `unknown_ca`, `name_mismatch`, `expired`,
+    /// `not_yet_valid`, `client_cert_rejected` or `other` (a metric label).
+    pub fn tls_failure(&self) -> Option<&'static str> {
+        match self {
+            ScrapeError::Tls { failure, .. } => Some(failure.label()),
+            _ => None,
         }
     }
 }
@@ -124,6 +138,7 @@ impl KubeletClient {
 
     async fn fetch_inner(&self, node: &NodeInfo) -> Result<Fetched, ScrapeError> {
         let host = address::resolve_address(node, &self.cfg.preferred_address_types)?;
+        self.remember_names(node, host);
         let port = address::resolve_port(node, self.cfg.port, self.cfg.use_node_status_port);
         let request_time = Timestamp::now();
         if self.use_summary(node) {
@@ -161,6 +176,21 @@ impl KubeletClient {
                 request_time,
             }),
         }
+    }
+
+    /// When dialling an IP, tells the verifier the node's name and hostnames.
+    fn remember_names(&self, node: &NodeInfo, host: &str) {
+        let Ok(ip) = host.trim_start_matches('[').trim_end_matches(']').parse() else {
+            return;
+        };
+        let mut names: Vec<&str> = vec![&node.name];
+        names.extend(
+            node.addresses
+                .iter()
+                .filter(|(t, _)| t == "Hostname" || t == "InternalDNS" || t == "ExternalDNS")
+                .map(|(_, a)| a.as_str()),
+        );
+        self.cfg.node_names.remember(ip, &names);
     }
 
     fn use_summary(&self, node: &NodeInfo) -> bool {
@@ -206,21 +236,36 @@ impl KubeletClient {
     }
 }
 
-/// Tells TLS failures from plain connection failures by walking the error chain.
+/// Tells TLS failures from plain connection failures by walking the error chain; a rustls
+/// error (directly or inside an `io::Error`) says which check failed.
 fn classify_request_error(err: hyper_util::client::legacy::Error) -> ScrapeError {
     let mut msg = err.to_string();
     let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(&err);
-    let mut tls = false;
+    let mut tls = None;
     while let Some(s) = source {
         msg = s.to_string();
-        if s.is::<rustls::Error>() || msg.contains("certificate") || msg.contains("tls") {
-            tls = true;
+        if let Some(e) = find_rustls_error(s) {
+            tls = Some(TlsFailure::classify(e));
+        } else if tls.is_none() && (msg.contains("certificate") || msg.contains("tls")) {
+            tls = Some(TlsFailure::Other);
         }
         source = s.source();
     }
-    if tls {
-        ScrapeError::Tls(msg)
-    } else {
-        ScrapeError::Connect(msg)
+    match tls {
+        Some(failure) => ScrapeError::Tls {
+            failure,
+            detail: msg,
+        },
+        None => ScrapeError::Connect(msg),
     }
+}
+
+/// The rustls error behind `err`, looking inside (possibly nested) `io::Error`s, whose
+/// `source()` skips the error they wrap.
+fn find_rustls_error<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    if let Some(e) = err.downcast_ref::<rustls::Error>() {
+        return Some(e);
+    }
+    let inner = err.downcast_ref::<std::io::Error>()?.get_ref()?;
+    find_rustls_error(inner)
 }

@@ -6,5 +6,6 @@ pub mod client;
 pub mod decode;
 pub mod tls;
 pub mod token;
+pub mod verify;
 
 pub use client::{Fetched, KubeletClient, KubeletClientConfig, ScrapeError};

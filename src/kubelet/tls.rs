@@ -1,12 +1,16 @@
-//! TLS towards kubelets: the CA to verify them, the optional client certificate, and the
-//! explicit opt-out (`--kubelet-insecure-tls`). Ring provider only.
+//! TLS towards kubelets: the CA to verify them (with the node-name fallback of
+//! [`super::verify`]), the optional client certificate, and the explicit opt-out
+//! (`--kubelet-insecure-tls`). Ring provider only.
 
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::client::WebPkiServerVerifier;
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+
+use super::verify::{KubeletVerifier, NodeNames};
 
 /// What to trust and what to present.
 pub struct KubeletTls {
@@ -29,8 +33,12 @@ pub enum KubeletTlsError {
     Setup(rustls::Error),
 }
 
-/// Builds the rustls client configuration, ALPN left to the HTTPS connector.
-pub fn client_config(tls: KubeletTls) -> Result<ClientConfig, KubeletTlsError> {
+/// Builds the rustls client configuration, ALPN left to the HTTPS connector. `names` maps the
+/// IPs the client dials to the node names a certificate may carry instead.
+pub fn client_config(
+    tls: KubeletTls,
+    names: Arc<NodeNames>,
+) -> Result<ClientConfig, KubeletTlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -45,7 +53,12 @@ pub fn client_config(tls: KubeletTls) -> Result<ClientConfig, KubeletTlsError> {
         for cert in tls.roots {
             roots.add(cert).map_err(KubeletTlsError::BadCa)?;
         }
-        builder.with_root_certificates(roots)
+        let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+            .build()
+            .map_err(|e| KubeletTlsError::Setup(rustls::Error::General(e.to_string())))?;
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(KubeletVerifier::new(webpki, names)))
     };
     match tls.identity {
         Some((chain, key)) => builder

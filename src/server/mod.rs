@@ -76,6 +76,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     let mut background = vec![tokio::spawn(watch_fut)];
     background.extend(auth.watch.map(tokio::spawn));
 
+    let node_names = crate::kubelet::verify::NodeNames::new();
     let kubelet = KubeletClient::new(
         KubeletClientConfig {
             port: cfg.kubelet.port,
@@ -85,8 +86,9 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
             max_body_bytes: usize::try_from(cfg.kubelet.max_body_bytes).unwrap_or(usize::MAX),
             source: cfg.kubelet.metrics_source,
             token,
+            node_names: node_names.clone(),
         },
-        crate::kubelet::tls::client_config(kubelet_tls)?,
+        crate::kubelet::tls::client_config(kubelet_tls, node_names)?,
     );
     let snapshot = Arc::new(ArcSwap::from_pointee(Snapshot::empty()));
     let clock = Arc::new(ScrapeClock::default());
