@@ -13,6 +13,13 @@ fn main() -> std::process::ExitCode {
         }
     };
     let result = match cli.command {
+        Some(Command::Certs(args)) => match metrics_server::certs::run(&args) {
+            Ok(written) => {
+                println!("{}", metrics_server::certs::instructions(&written, &args));
+                Ok(())
+            }
+            Err(err) => Err(err),
+        },
         Some(Command::Demo(args)) => {
             init_logging("info");
             runtime.block_on(metrics_server::sim::demo::run(args))

@@ -5,6 +5,7 @@
 //! [`ServeArgs::validate`] turns the parsed flags into a checked [`Config`].
 
 pub mod auth;
+pub mod certs;
 mod go_duration;
 mod validate;
 
@@ -52,6 +53,8 @@ pub struct Cli {
 pub enum Command {
     /// Run a simulated cluster plus this server on loopback
     Demo(DemoArgs),
+    /// Write a CA and a serving certificate for the Service's DNS names, and print the caBundle
+    Certs(certs::CertsArgs),
 }
 
 /// Where kubelet CPU and memory come from (spec §3.1).
