@@ -79,6 +79,12 @@ impl CertAuthority {
         })
     }
 
+    /// The same CA, issuing leaves valid for `validity`.
+    pub fn with_leaf_validity(mut self, validity: Duration) -> Self {
+        self.leaf_validity = validity;
+        self
+    }
+
     /// The CA certificate, PEM.
     pub fn cert_pem(&self) -> &str {
         &self.cert_pem

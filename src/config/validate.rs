@@ -110,6 +110,8 @@ pub enum ConfigError {
     BodyLimitTooSmall(u64),
     #[error(transparent)]
     Auth(#[from] AuthFlagError),
+    #[error("--self-managed-ca issues the serving certificate; do not pass --tls-cert-file with it")]
+    SelfManagedCaWithCertFiles,
 }
 
 impl ServeArgs {
@@ -145,6 +147,9 @@ impl ServeArgs {
             return Err(ConfigError::BodyLimitTooSmall(self.kubelet_max_body_bytes));
         }
         let auth = self.auth.validate()?;
+        if auth.self_managed_ca && serving_files.is_some() {
+            return Err(ConfigError::SelfManagedCaWithCertFiles);
+        }
         let extra_ips = if self.bind_address.is_unspecified() {
             Vec::new()
         } else {

@@ -8,6 +8,7 @@ pub mod health;
 pub mod http;
 pub mod kube_setup;
 pub mod limits;
+pub mod self_ca;
 pub mod serving;
 pub mod tls;
 
@@ -72,6 +73,10 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     let client = kube::Client::try_from(api_cfg).context("building the Kubernetes API client")?;
 
     let auth = auth_setup::build(&cfg.auth, &client).await?;
+    let self_managed = match cfg.auth.self_managed_ca {
+        true => Some(self_ca::SelfManaged::setup(client.clone(), &self_ca::own_namespace()).await?),
+        false => None,
+    };
     let (cluster, watch_fut) = crate::cluster::watch(client);
     let mut background = vec![tokio::spawn(watch_fut)];
     background.extend(auth.watch.map(tokio::spawn));
@@ -107,8 +112,17 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     };
     background.push(tokio::spawn(scraper.run()));
 
-    let pair = tls::load_or_generate_serving_cert(&cfg.serving.cert)?;
+    let pair = match &self_managed {
+        Some(ca) => ca.issue_serving()?,
+        None => tls::load_or_generate_serving_cert(&cfg.serving.cert)?,
+    };
     let serving_cert = serving::ServingCert::new(&pair)?;
+    if let Some(ca) = self_managed {
+        if let Err(e) = ca.publish_ca_bundle().await {
+            tracing::warn!(error = %format!("{e:#}"), "Could not set the APIService caBundle (grant apiservices get/patch, see manifests/self-managed-ca).");
+        }
+        background.push(tokio::spawn(ca.maintain(serving_cert.clone())));
+    }
     let tls_config = serving::server_config(&cfg.auth.tls, serving_cert.clone())?;
     if let Some(files) = cfg.serving.cert.files.clone() {
         let reload = serving::reload_on_change(files, serving_cert, serving::RELOAD_INTERVAL);

@@ -15,6 +15,7 @@ mod auth;
 mod discovery;
 mod objects;
 mod proxy;
+mod registry;
 mod respond;
 mod select;
 mod watch;
@@ -95,6 +96,7 @@ struct State {
     addr: SocketAddr,
     backend: RwLock<Option<Arc<proxy::Backend>>>,
     auth: auth::AuthState,
+    registry: registry::Registry,
 }
 
 /// The running apiserver. Dropping it stops it.
@@ -130,6 +132,11 @@ impl ApiServerHandle {
     /// it); watchers get the change.
     pub fn set_extension_auth(&self, data: Option<BTreeMap<String, String>>) {
         self.state.auth.set_configmap(data);
+    }
+
+    /// An object of the writable store (Secrets, APIServices) by its API path, as JSON.
+    pub fn stored_object(&self, path: &str) -> Option<serde_json::Value> {
+        self.state.registry.get(path)
     }
 
     /// Stops serving and waits for the listener to close.
@@ -172,6 +179,7 @@ pub async fn spawn_apiserver(opts: ApiServerOptions) -> Result<ApiServerHandle, 
         addr,
         backend: RwLock::new(backend.map(Arc::new)),
         auth: auth::AuthState::new(tokens, opts.extension_auth),
+        registry: registry::Registry::new(),
     });
     let (shutdown, stop_rx) = signal::channel(false);
     let service_state = state.clone();
@@ -207,6 +215,10 @@ fn authorized(state: &State, headers: &HeaderMap) -> bool {
 async fn route(state: &State, req: Request<Incoming>) -> Response<Body> {
     if !authorized(state, req.headers()) {
         return respond::unauthorized();
+    }
+    if registry::Registry::serves(req.uri().path()) {
+        let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+        return state.registry.handle(&method, &path, req.into_body()).await;
     }
     if req.method() == Method::POST {
         return match req.uri().path() {
