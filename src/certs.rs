@@ -148,12 +148,17 @@ mod tests {
         let w = run(&args).unwrap();
         assert_eq!(w.dns_names[2], "metrics-server.kube-system.svc");
         let ca = std::fs::read_to_string(args.out_dir.join("ca.crt")).unwrap();
-        let decoded = base64::engine::general_purpose::STANDARD.decode(&w.ca_bundle).unwrap();
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(&w.ca_bundle)
+            .unwrap();
         assert_eq!(decoded, ca.as_bytes());
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(args.out_dir.join("tls.key")).unwrap().permissions().mode();
+            let mode = std::fs::metadata(args.out_dir.join("tls.key"))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         // A second run refuses to overwrite.

@@ -22,7 +22,8 @@ const PODS: &str = "/apis/metrics.k8s.io/v1/namespaces/team-a/pods";
 #[track_caller]
 fn denied(r: &Got, code: u16) -> Value {
     assert_eq!(r.status, code, "{}", r.body);
-    let body: Value = serde_json::from_str(&r.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", r.body));
+    let body: Value =
+        serde_json::from_str(&r.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", r.body));
     assert_eq!(body["kind"], "Status", "{}", r.body);
     assert_eq!(body["code"], code);
     for leak in ["usage", "items", "sim-node", "\"cpu\"", "memory"] {
@@ -32,7 +33,12 @@ fn denied(r: &Got, code: u16) -> Value {
 }
 
 /// A client certificate and key written into `dir`, issued by `ca`.
-fn client_files(dir: &Path, ca: &CertAuthority, cn: &str, orgs: &[&str]) -> (std::path::PathBuf, std::path::PathBuf) {
+fn client_files(
+    dir: &Path,
+    ca: &CertAuthority,
+    cn: &str,
+    orgs: &[&str],
+) -> (std::path::PathBuf, std::path::PathBuf) {
     let pair = ca.issue_client(cn, orgs).unwrap();
     let (cert, key) = (dir.join(format!("{cn}.crt")), dir.join(format!("{cn}.key")));
     std::fs::write(&cert, pair.cert_pem).unwrap();
@@ -70,7 +76,10 @@ async fn strangers_are_denied_and_nothing_leaks() {
     assert_eq!(anonymous.get(&url("/healthz"), None).await.status, 200);
 
     // 2. Forged X-Remote-User without a client certificate: still anonymous, 403.
-    let forged = [("X-Remote-User", "system:admin"), ("X-Remote-Group", "system:masters")];
+    let forged = [
+        ("X-Remote-User", "system:admin"),
+        ("X-Remote-Group", "system:masters"),
+    ];
     let s = denied(&anonymous.get_with(&url(NODES), &forged).await, 403);
     assert!(s["message"].as_str().unwrap().contains("system:anonymous"));
 
@@ -86,10 +95,11 @@ async fn strangers_are_denied_and_nothing_leaks() {
     // The demo front-proxy CA's key is not on disk; rotate to a CA this test owns instead,
     // keeping the allowed name.
     let fp_ca = CertAuthority::new("test-front-proxy-ca").unwrap();
-    demo.apiserver.set_extension_auth(Some(demo::extension_auth_data(
-        &std::fs::read_to_string(&ca).unwrap(),
-        fp_ca.cert_pem(),
-    )));
+    demo.apiserver
+        .set_extension_auth(Some(demo::extension_auth_data(
+            &std::fs::read_to_string(&ca).unwrap(),
+            fp_ca.cert_pem(),
+        )));
     let (cert, key) = client_files(d, &fp_ca, "front-proxy-client", &[]);
     let rotated = Https::with_identity(&ca, &cert, &key, &[("X-Remote-User", "demo-user")]);
     // Rotation applies without a restart: the new CA's certificate soon works…
@@ -100,7 +110,10 @@ async fn strangers_are_denied_and_nothing_leaks() {
             break;
         }
         denied(&r, 401);
-        assert!(tokio::time::Instant::now() < deadline, "rotated front-proxy CA not applied");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "rotated front-proxy CA not applied"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // …and the old aggregator certificate no longer does.
@@ -115,29 +128,55 @@ async fn strangers_are_denied_and_nothing_leaks() {
 
     // 6. A valid token whose user RBAC does not allow: 403; with RBAC: 200.
     let no_rbac = format!("Bearer {NO_RBAC_TOKEN}");
-    let s = denied(&anonymous.get_with(&url(PODS), &[("Authorization", no_rbac.as_str())]).await, 403);
+    let s = denied(
+        &anonymous
+            .get_with(&url(PODS), &[("Authorization", no_rbac.as_str())])
+            .await,
+        403,
+    );
     assert_eq!(
         s["message"],
         "pods.metrics.k8s.io is forbidden: User \"no-rbac-user\" cannot list resource \"pods\" in API group \"metrics.k8s.io\" in the namespace \"team-a\""
     );
     let good = format!("Bearer {DEMO_TOKEN}");
-    let r = anonymous.get_with(&url(PODS), &[("Authorization", good.as_str())]).await;
+    let r = anonymous
+        .get_with(&url(PODS), &[("Authorization", good.as_str())])
+        .await;
     assert_eq!(r.status, 200, "{}", r.body);
 
     // 7. An oversized header: refused before any handler runs.
     let huge = "x".repeat(80 * 1024);
-    let r = anonymous.get_with(&url(NODES), &[("X-Padding", huge.as_str())]).await;
+    let r = anonymous
+        .get_with(&url(NODES), &[("X-Padding", huge.as_str())])
+        .await;
     assert_eq!(r.status, 431, "{}", r.body);
     assert!(!r.body.contains("sim-node"));
 
     // 8. The apiserver is unreachable for the access review: denied (500), never allowed.
-    let demo::Demo { server, apiserver, kubelets, .. } = demo;
+    let demo::Demo {
+        server,
+        apiserver,
+        kubelets,
+        ..
+    } = demo;
     apiserver.shutdown().await;
     let fresh_user = [("X-Remote-User", "never-reviewed-user")];
-    let (cert, key) = (d.join("front-proxy-client.crt"), d.join("front-proxy-client.key"));
-    let r = Https::with_identity(&ca, &cert, &key, &fresh_user).get(&url(NODES), None).await;
+    let (cert, key) = (
+        d.join("front-proxy-client.crt"),
+        d.join("front-proxy-client.key"),
+    );
+    let r = Https::with_identity(&ca, &cert, &key, &fresh_user)
+        .get(&url(NODES), None)
+        .await;
     let s = denied(&r, 500);
-    assert!(s["message"].as_str().unwrap().contains("authorization could not be checked"), "{}", r.body);
+    assert!(
+        s["message"]
+            .as_str()
+            .unwrap()
+            .contains("authorization could not be checked"),
+        "{}",
+        r.body
+    );
     server.shutdown().await;
     kubelets.shutdown().await;
 }
@@ -172,7 +211,9 @@ async fn tls_below_1_2_is_refused() {
     })
     .await
     .unwrap();
-    let mut tcp = tokio::net::TcpStream::connect(demo.server.local_addr).await.unwrap();
+    let mut tcp = tokio::net::TcpStream::connect(demo.server.local_addr)
+        .await
+        .unwrap();
     tcp.write_all(&tls11_client_hello()).await.unwrap();
     let mut answer = Vec::new();
     let read = tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut answer)).await;
@@ -182,7 +223,10 @@ async fn tls_below_1_2_is_refused() {
     if answer.len() >= 7 {
         assert_eq!(answer[5], 2, "fatal");
         eprintln!("TLS 1.1 ClientHello answered with alert {}", answer[6]);
-        assert!([70, 40].contains(&answer[6]), "protocol_version or handshake_failure alert");
+        assert!(
+            [70, 40].contains(&answer[6]),
+            "protocol_version or handshake_failure alert"
+        );
     }
     demo.shutdown().await;
 }

@@ -465,3 +465,64 @@ fn help_lists_upstream_flag_names() {
         assert!(help.contains(flag), "{flag} missing from --help");
     }
 }
+
+#[test]
+fn request_path_flags_have_upstream_defaults_and_list_syntax() {
+    let cfg = config(&[]).auth;
+    assert_eq!(cfg.always_allow_paths, ["/healthz", "/readyz", "/livez"]);
+    assert_eq!(cfg.requestheader.username_headers, ["x-remote-user"]);
+    assert_eq!(cfg.requestheader.group_headers, ["x-remote-group"]);
+    assert_eq!(cfg.requestheader.extra_headers_prefix, ["x-remote-extra-"]);
+    assert!(cfg.requestheader.allowed_names.is_empty());
+    assert_eq!(cfg.token_cache_ttl, Duration::from_secs(10));
+    assert_eq!(cfg.authorized_ttl, Duration::from_secs(10));
+    assert_eq!(cfg.unauthorized_ttl, Duration::from_secs(10));
+    assert_eq!(cfg.max_requests_inflight, 400);
+    assert_eq!(cfg.request_timeout, Duration::from_secs(60));
+    assert!(!cfg.skip_lookup && !cfg.tolerate_lookup_failure && !cfg.self_managed_ca);
+
+    let cfg = config(&[
+        "--authorization-always-allow-paths=/metrics",
+        "--requestheader-allowed-names=front-proxy-client,aggregator",
+        "--requestheader-client-ca-file=/ca.crt",
+        "--authentication-skip-lookup",
+        "--max-requests-inflight=0",
+        "--request-timeout=30s",
+        "--tls-min-version=VersionTLS13",
+    ])
+    .auth;
+    assert_eq!(
+        cfg.always_allow_paths,
+        ["/metrics"],
+        "setting the flag replaces the list"
+    );
+    assert_eq!(
+        cfg.requestheader.allowed_names,
+        ["front-proxy-client", "aggregator"]
+    );
+    assert_eq!(
+        cfg.requestheader.client_ca_file,
+        Some(PathBuf::from("/ca.crt"))
+    );
+    assert!(cfg.skip_lookup);
+    assert_eq!(cfg.max_requests_inflight, 0);
+    assert_eq!(cfg.request_timeout, Duration::from_secs(30));
+}
+
+#[test]
+fn request_path_flags_are_validated() {
+    assert_eq!(
+        validation_error(&["--tls-cipher-suites=TLS_RSA_WITH_RC4_128_SHA"]),
+        "--tls-cipher-suites: TLS_RSA_WITH_RC4_128_SHA is insecure and not offered by this server; use ECDHE suites with AES-GCM or ChaCha20-Poly1305"
+    );
+    assert!(validation_error(&["--tls-min-version=TLS12"]).contains("VersionTLS12"));
+    assert!(validation_error(&["--request-timeout=0s"]).contains("--request-timeout"));
+    assert!(
+        validation_error(&[
+            "--self-managed-ca",
+            "--tls-cert-file=a",
+            "--tls-private-key-file=b"
+        ])
+        .contains("--self-managed-ca")
+    );
+}

@@ -43,7 +43,11 @@ async fn kubelet(serving: &PemPair, client_ca: Option<&CertAuthority>) -> Socket
         Some(ca) => {
             let mut roots = rustls::RootCertStore::empty();
             roots.add(certs(ca.cert_pem()).remove(0)).unwrap();
-            builder.with_client_cert_verifier(WebPkiClientVerifier::builder(Arc::new(roots)).build().unwrap())
+            builder.with_client_cert_verifier(
+                WebPkiClientVerifier::builder(Arc::new(roots))
+                    .build()
+                    .unwrap(),
+            )
         }
         None => builder.with_no_client_auth(),
     };
@@ -56,12 +60,18 @@ async fn kubelet(serving: &PemPair, client_ca: Option<&CertAuthority>) -> Socket
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         loop {
-            let Ok((tcp, _)) = listener.accept().await else { return };
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
             let acceptor = acceptor.clone();
             tokio::spawn(async move {
-                let Ok(tls) = acceptor.accept(tcp).await else { return };
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
                 let service = hyper::service::service_fn(|_req| async {
-                    Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(Bytes::from_static(b"ok"))))
+                    Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(
+                        Bytes::from_static(b"ok"),
+                    )))
                 });
                 let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                     .serve_connection(TokioIo::new(tls), service)
@@ -127,7 +137,9 @@ async fn an_ip_dialled_kubelet_with_only_its_hostname_in_the_cert_is_verified_by
     let addr = kubelet(&by_name, None).await;
     assert_eq!(fetch(&client(&ca, None), addr).await.unwrap(), "ok");
 
-    let with_ip = ca.issue_server(NODE, &[], &[IpAddr::V4(Ipv4Addr::LOCALHOST)]).unwrap();
+    let with_ip = ca
+        .issue_server(NODE, &[], &[IpAddr::V4(Ipv4Addr::LOCALHOST)])
+        .unwrap();
     let addr = kubelet(&with_ip, None).await;
     assert_eq!(fetch(&client(&ca, None), addr).await.unwrap(), "ok");
 }
@@ -137,7 +149,11 @@ async fn a_certificate_for_another_name_is_a_name_mismatch() {
     let ca = CertAuthority::new("kubelet-ca").unwrap();
     let other = ca.issue_server("other", &["some-other-node"], &[]).unwrap();
     let addr = kubelet(&other, None).await;
-    tls_failure(fetch(&client(&ca, None), addr).await, "name_mismatch", "--kubelet-preferred-address-types");
+    tls_failure(
+        fetch(&client(&ca, None), addr).await,
+        "name_mismatch",
+        "--kubelet-preferred-address-types",
+    );
 }
 
 #[tokio::test]
@@ -148,7 +164,11 @@ async fn a_self_signed_kubelet_is_an_unknown_authority() {
         .issue_server(NODE, &[NODE], &[IpAddr::V4(Ipv4Addr::LOCALHOST)])
         .unwrap();
     let addr = kubelet(&self_signed, None).await;
-    tls_failure(fetch(&client(&ca, None), addr).await, "unknown_ca", "--kubelet-certificate-authority");
+    tls_failure(
+        fetch(&client(&ca, None), addr).await,
+        "unknown_ca",
+        "--kubelet-certificate-authority",
+    );
 }
 
 /// A CA and a serving certificate that expired yesterday.
@@ -156,34 +176,61 @@ fn expired_pair() -> (CertAuthority, PemPair) {
     // The CA must be one the client trusts, so build both with rcgen here.
     let ca_key = KeyPair::generate().unwrap();
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.distinguished_name.push(DnType::CommonName, "expiring-ca");
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "expiring-ca");
     ca_params.is_ca = IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
     let ca_cert = ca_params.self_signed(&ca_key).unwrap();
     let mut params = CertificateParams::new(vec![NODE.to_string()]).unwrap();
-    params.subject_alt_names.push(SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+    params
+        .subject_alt_names
+        .push(SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)));
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     params.not_before = rcgen::date_time_ymd(2020, 1, 1);
     params.not_after = rcgen::date_time_ymd(2021, 1, 1);
     let key = KeyPair::generate().unwrap();
-    let cert = params.signed_by(&key, &Issuer::from_params(&ca_params, &ca_key)).unwrap();
+    let cert = params
+        .signed_by(&key, &Issuer::from_params(&ca_params, &ca_key))
+        .unwrap();
     let trust = CertAuthority::from_pem(&ca_cert.pem(), &ca_key.serialize_pem()).unwrap();
-    (trust, PemPair { cert_pem: cert.pem(), key_pem: key.serialize_pem() })
+    (
+        trust,
+        PemPair {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        },
+    )
 }
 
 #[tokio::test]
 async fn an_expired_kubelet_certificate_says_so() {
     let (ca, expired) = expired_pair();
     let addr = kubelet(&expired, None).await;
-    tls_failure(fetch(&client(&ca, None), addr).await, "expired", "has expired");
+    tls_failure(
+        fetch(&client(&ca, None), addr).await,
+        "expired",
+        "has expired",
+    );
 }
 
 #[tokio::test]
 async fn kubelet_client_certificates_are_presented() {
     let ca = CertAuthority::new("kubelet-ca").unwrap();
     let client_ca = CertAuthority::new("kubelet-client-ca").unwrap();
-    let serving = ca.issue_server(NODE, &[NODE], &[IpAddr::V4(Ipv4Addr::LOCALHOST)]).unwrap();
+    let serving = ca
+        .issue_server(NODE, &[NODE], &[IpAddr::V4(Ipv4Addr::LOCALHOST)])
+        .unwrap();
     let addr = kubelet(&serving, Some(&client_ca)).await;
-    let identity = client_ca.issue_client("system:metrics-server", &[]).unwrap();
-    assert_eq!(fetch(&client(&ca, Some(&identity)), addr).await.unwrap(), "ok");
-    tls_failure(fetch(&client(&ca, None), addr).await, "client_cert_rejected", "--kubelet-client-certificate");
+    let identity = client_ca
+        .issue_client("system:metrics-server", &[])
+        .unwrap();
+    assert_eq!(
+        fetch(&client(&ca, Some(&identity)), addr).await.unwrap(),
+        "ok"
+    );
+    tls_failure(
+        fetch(&client(&ca, None), addr).await,
+        "client_cert_rejected",
+        "--kubelet-client-certificate",
+    );
 }

@@ -29,9 +29,12 @@ async fn the_ca_is_kept_in_a_secret_and_published_to_the_apiservices() {
     })
     .await
     .unwrap();
-    let client = kube::Client::try_from(kube_config(Some(&demo.kubeconfig)).await.unwrap()).unwrap();
+    let client =
+        kube::Client::try_from(kube_config(Some(&demo.kubeconfig)).await.unwrap()).unwrap();
 
-    let managed = SelfManaged::setup(client.clone(), "kube-system").await.unwrap();
+    let managed = SelfManaged::setup(client.clone(), "kube-system")
+        .await
+        .unwrap();
     let secret = demo
         .apiserver
         .stored_object("/api/v1/namespaces/kube-system/secrets/metrics-server-ca")
@@ -39,17 +42,26 @@ async fn the_ca_is_kept_in_a_secret_and_published_to_the_apiservices() {
     assert!(secret["data"]["ca.key"].is_string());
     assert_eq!(
         managed.dns_names()[..3],
-        ["metrics-server", "metrics-server.kube-system", "metrics-server.kube-system.svc"]
+        [
+            "metrics-server",
+            "metrics-server.kube-system",
+            "metrics-server.kube-system.svc"
+        ]
     );
 
     // The serving chain verifies for the Service name against the CA alone.
     let pair = managed.issue_serving().unwrap();
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pair.cert_pem.as_bytes())
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let chain: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(pair.cert_pem.as_bytes())
+            .collect::<Result<_, _>>()
+            .unwrap();
     let mut roots = rustls::RootCertStore::empty();
-    roots.add(CertificateDer::from_pem_slice(managed.ca_pem().as_bytes()).unwrap()).unwrap();
-    let verifier = WebPkiServerVerifier::builder(Arc::new(roots)).build().unwrap();
+    roots
+        .add(CertificateDer::from_pem_slice(managed.ca_pem().as_bytes()).unwrap())
+        .unwrap();
+    let verifier = WebPkiServerVerifier::builder(Arc::new(roots))
+        .build()
+        .unwrap();
     let name = ServerName::try_from("metrics-server.kube-system.svc").unwrap();
     verifier
         .verify_server_cert(&chain[0], &chain[1..], &name, &[], UnixTime::now())
@@ -60,10 +72,15 @@ async fn the_ca_is_kept_in_a_secret_and_published_to_the_apiservices() {
     for name in API_SERVICES {
         let svc = demo
             .apiserver
-            .stored_object(&format!("/apis/apiregistration.k8s.io/v1/apiservices/{name}"))
+            .stored_object(&format!(
+                "/apis/apiregistration.k8s.io/v1/apiservices/{name}"
+            ))
             .unwrap();
         assert_eq!(svc["spec"]["caBundle"], bundle.as_str(), "{name}");
-        assert!(svc["spec"].get("insecureSkipTLSVerify").is_none(), "{name}: {svc}");
+        assert!(
+            svc["spec"].get("insecureSkipTLSVerify").is_none(),
+            "{name}: {svc}"
+        );
     }
 
     // A second replica (or a restart) reuses the same CA.

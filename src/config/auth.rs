@@ -46,13 +46,28 @@ pub struct AuthArgs {
     #[arg(long, value_name = "NAMES", value_delimiter = ',')]
     pub requestheader_allowed_names: Vec<String>,
     /// List of request headers to inspect for usernames. X-Remote-User is common.
-    #[arg(long, value_name = "HEADERS", value_delimiter = ',', default_value = "x-remote-user")]
+    #[arg(
+        long,
+        value_name = "HEADERS",
+        value_delimiter = ',',
+        default_value = "x-remote-user"
+    )]
     pub requestheader_username_headers: Vec<String>,
     /// List of request headers to inspect for groups. X-Remote-Group is suggested.
-    #[arg(long, value_name = "HEADERS", value_delimiter = ',', default_value = "x-remote-group")]
+    #[arg(
+        long,
+        value_name = "HEADERS",
+        value_delimiter = ',',
+        default_value = "x-remote-group"
+    )]
     pub requestheader_group_headers: Vec<String>,
     /// List of request header prefixes to inspect. X-Remote-Extra- is suggested.
-    #[arg(long, value_name = "PREFIXES", value_delimiter = ',', default_value = "x-remote-extra-")]
+    #[arg(
+        long,
+        value_name = "PREFIXES",
+        value_delimiter = ',',
+        default_value = "x-remote-extra-"
+    )]
     pub requestheader_extra_headers_prefix: Vec<String>,
     /// List of request headers to inspect for UIDs. X-Remote-Uid is suggested.
     #[arg(long, value_name = "HEADERS", value_delimiter = ',')]
@@ -63,7 +78,12 @@ pub struct AuthArgs {
     pub authorization_kubeconfig: Option<PathBuf>,
     /// A list of HTTP paths to skip during authorization, i.e. these are authorized without
     /// contacting the 'core' kubernetes server. A trailing '*' matches a prefix.
-    #[arg(long, value_name = "PATHS", value_delimiter = ',', default_value = "/healthz,/readyz,/livez")]
+    #[arg(
+        long,
+        value_name = "PATHS",
+        value_delimiter = ',',
+        default_value = "/healthz,/readyz,/livez"
+    )]
     pub authorization_always_allow_paths: Vec<String>,
     /// The duration to cache 'authorized' responses from the webhook authorizer.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = GoDuration::parse)]
@@ -144,7 +164,10 @@ pub struct TlsPolicy {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthFlagError {
     #[error("--{flag} must not be negative, but value {value} provided")]
-    NegativeDuration { flag: &'static str, value: GoDuration },
+    NegativeDuration {
+        flag: &'static str,
+        value: GoDuration,
+    },
     #[error("--request-timeout should be positive, but value {0} provided")]
     RequestTimeoutNotPositive(GoDuration),
     #[error(
@@ -190,7 +213,9 @@ impl AuthArgs {
             .request_timeout
             .to_std()
             .filter(|d| !d.is_zero())
-            .ok_or(AuthFlagError::RequestTimeoutNotPositive(self.request_timeout))?;
+            .ok_or(AuthFlagError::RequestTimeoutNotPositive(
+                self.request_timeout,
+            ))?;
         let tls = tls_policy(&self.tls_min_version, &self.tls_cipher_suites)?;
         Ok(AuthConfig {
             authentication_kubeconfig: non_empty(self.authentication_kubeconfig),
@@ -271,7 +296,8 @@ fn go_cipher_suite(name: &str) -> Result<GoSuite, AuthFlagError> {
         "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256" => C::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
         "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384" => C::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
         "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384" => C::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-        "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305" | "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256" => {
+        "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305"
+        | "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256" => {
             C::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256
         }
         "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305" | "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256" => {
@@ -309,7 +335,10 @@ mod tests {
 
     #[test]
     fn tls_versions_map_to_what_rustls_speaks() {
-        assert_eq!(tls_policy("", &[]).unwrap().min_version, TlsMinVersion::Tls12);
+        assert_eq!(
+            tls_policy("", &[]).unwrap().min_version,
+            TlsMinVersion::Tls12
+        );
         assert_eq!(
             tls_policy("VersionTLS10", &[]).unwrap().min_version,
             TlsMinVersion::Tls12

@@ -110,7 +110,9 @@ pub enum ConfigError {
     BodyLimitTooSmall(u64),
     #[error(transparent)]
     Auth(#[from] AuthFlagError),
-    #[error("--self-managed-ca issues the serving certificate; do not pass --tls-cert-file with it")]
+    #[error(
+        "--self-managed-ca issues the serving certificate; do not pass --tls-cert-file with it"
+    )]
     SelfManagedCaWithCertFiles,
 }
 

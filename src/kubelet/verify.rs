@@ -81,9 +81,13 @@ impl ServerCertVerifier for KubeletVerifier {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let first = self
-            .inner
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now);
+        let first = self.inner.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        );
         let ServerName::IpAddress(ip) = server_name else {
             return first;
         };
@@ -91,9 +95,13 @@ impl ServerCertVerifier for KubeletVerifier {
             Err(e) if is_name_mismatch(&e) => {
                 let ip = IpAddr::from(*ip);
                 for name in self.names.names(ip) {
-                    let retry = self
-                        .inner
-                        .verify_server_cert(end_entity, intermediates, &name, ocsp_response, now);
+                    let retry = self.inner.verify_server_cert(
+                        end_entity,
+                        intermediates,
+                        &name,
+                        ocsp_response,
+                        now,
+                    );
                     if retry.is_ok() {
                         tracing::debug!(%ip, name = ?name, "Kubelet certificate has no IP SAN; verified against the node's name.");
                         return retry;
@@ -147,17 +155,22 @@ impl TlsFailure {
         match err {
             rustls::Error::InvalidCertificate(c) => match c {
                 CertificateError::UnknownIssuer => TlsFailure::UnknownAuthority,
-                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
-                    TlsFailure::NameMismatch
+                CertificateError::NotValidForName
+                | CertificateError::NotValidForNameContext { .. } => TlsFailure::NameMismatch,
+                CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+                    TlsFailure::Expired
                 }
-                CertificateError::Expired | CertificateError::ExpiredContext { .. } => TlsFailure::Expired,
                 CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
                     TlsFailure::NotYetValid
                 }
                 _ => TlsFailure::Other,
             },
             rustls::Error::AlertReceived(
-                A::BadCertificate | A::UnknownCA | A::CertificateRequired | A::CertificateUnknown | A::AccessDenied,
+                A::BadCertificate
+                | A::UnknownCA
+                | A::CertificateRequired
+                | A::CertificateUnknown
+                | A::AccessDenied,
             ) => TlsFailure::ClientCertRejected,
             _ => TlsFailure::Other,
         }

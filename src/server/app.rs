@@ -88,7 +88,11 @@ impl App {
 }
 
 impl super::http::Router for App {
-    async fn route(&self, req: http::request::Parts, conn: &ConnInfo) -> http::Response<Full<Bytes>> {
+    async fn route(
+        &self,
+        req: http::request::Parts,
+        conn: &ConnInfo,
+    ) -> http::Response<Full<Bytes>> {
         let deadline = self.limits.request_timeout;
         match tokio::time::timeout(deadline, self.admitted(req, conn)).await {
             Ok(resp) => resp,
@@ -99,7 +103,11 @@ impl super::http::Router for App {
 
 impl App {
     /// Authenticates and authorizes, then serves within the in-flight limit.
-    async fn admitted(&self, req: http::request::Parts, conn: &ConnInfo) -> http::Response<Full<Bytes>> {
+    async fn admitted(
+        &self,
+        req: http::request::Parts,
+        conn: &ConnInfo,
+    ) -> http::Response<Full<Bytes>> {
         let identity = match self.gate.admit(&req, conn.client_certs.as_deref()).await {
             Ok(id) => id,
             Err(status) => return status_response(&status),
@@ -114,7 +122,7 @@ impl App {
         } else {
             match self.limits.admit() {
                 Ok(slot) => slot,
-                Err(status) => return status_response(&status),
+                Err(throttled) => return status_response(&throttled.status()),
             }
         };
         reply_to_response(crate::api::routes::handle(&self.api, &req))
@@ -126,7 +134,11 @@ fn status_response(status: &Status) -> http::Response<Full<Bytes>> {
     let mut builder = http::Response::builder()
         .status(status.code)
         .header(http::header::CONTENT_TYPE, "application/json");
-    if let Some(d) = status.details.as_ref().filter(|d| d.retry_after_seconds > 0) {
+    if let Some(d) = status
+        .details
+        .as_ref()
+        .filter(|d| d.retry_after_seconds > 0)
+    {
         builder = builder.header(http::header::RETRY_AFTER, d.retry_after_seconds);
     }
     builder

@@ -10,8 +10,8 @@ use anyhow::Context;
 use futures::future::BoxFuture;
 
 use super::auth::{
-    Authenticator, Authorizer, CachedAccessReviewer, CachedTokenReviewer, Gate,
-    KubeAccessReviewer, KubeTokenReviewer, source,
+    Authenticator, Authorizer, CachedAccessReviewer, CachedTokenReviewer, Gate, KubeAccessReviewer,
+    KubeTokenReviewer, source,
 };
 use crate::config::AuthConfig;
 
@@ -23,10 +23,23 @@ pub struct AuthSetup {
 
 /// Builds the gate; fails when the settings cannot be loaded (see `auth::source`).
 pub async fn build(cfg: &AuthConfig, default_client: &kube::Client) -> anyhow::Result<AuthSetup> {
-    let authn_client = client_for(cfg.authentication_kubeconfig.as_deref(), default_client, "--authentication-kubeconfig").await?;
-    let authz_client = client_for(cfg.authorization_kubeconfig.as_deref(), default_client, "--authorization-kubeconfig").await?;
+    let authn_client = client_for(
+        cfg.authentication_kubeconfig.as_deref(),
+        default_client,
+        "--authentication-kubeconfig",
+    )
+    .await?;
+    let authz_client = client_for(
+        cfg.authorization_kubeconfig.as_deref(),
+        default_client,
+        "--authorization-kubeconfig",
+    )
+    .await?;
     let loaded = source::load(cfg, Some(authn_client.clone())).await?;
-    let tokens = CachedTokenReviewer::new(Arc::new(KubeTokenReviewer::new(authn_client)), cfg.token_cache_ttl);
+    let tokens = CachedTokenReviewer::new(
+        Arc::new(KubeTokenReviewer::new(authn_client)),
+        cfg.token_cache_ttl,
+    );
     let reviewer = CachedAccessReviewer::new(
         Arc::new(KubeAccessReviewer::new(authz_client)),
         cfg.authorized_ttl,
@@ -42,11 +55,17 @@ pub async fn build(cfg: &AuthConfig, default_client: &kube::Client) -> anyhow::R
     })
 }
 
-async fn client_for(path: Option<&Path>, default: &kube::Client, flag: &str) -> anyhow::Result<kube::Client> {
+async fn client_for(
+    path: Option<&Path>,
+    default: &kube::Client,
+    flag: &str,
+) -> anyhow::Result<kube::Client> {
     match path {
         None => Ok(default.clone()),
         Some(p) => {
-            let cfg = super::kube_setup::kube_config(Some(p)).await.with_context(|| format!("loading {flag}"))?;
+            let cfg = super::kube_setup::kube_config(Some(p))
+                .await
+                .with_context(|| format!("loading {flag}"))?;
             kube::Client::try_from(cfg).with_context(|| format!("building the client of {flag}"))
         }
     }

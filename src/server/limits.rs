@@ -13,6 +13,17 @@ use crate::api::status::{Details, Status};
 /// Seconds a throttled client is told to wait.
 pub const RETRY_AFTER_SECONDS: u32 = 1;
 
+/// Every in-flight slot is taken.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Throttled;
+
+impl Throttled {
+    /// The apiserver's 429, telling the client when to retry.
+    pub fn status(&self) -> Status {
+        Status::too_many_requests(RETRY_AFTER_SECONDS)
+    }
+}
+
 /// The in-flight limit and the per-request deadline.
 #[derive(Clone, Debug)]
 pub struct Limits {
@@ -23,23 +34,26 @@ pub struct Limits {
 impl Limits {
     /// `max_inflight` 0 means unlimited.
     pub fn new(max_inflight: u32, request_timeout: Duration) -> Self {
-        let inflight = (max_inflight > 0)
-            .then(|| Arc::new(Semaphore::new(usize::try_from(max_inflight).unwrap_or(usize::MAX))));
+        let inflight = (max_inflight > 0).then(|| {
+            Arc::new(Semaphore::new(
+                usize::try_from(max_inflight).unwrap_or(usize::MAX),
+            ))
+        });
         Limits {
             inflight,
             request_timeout,
         }
     }
 
-    /// A slot for one request, held until the permit drops; 429 when none is free.
-    pub fn admit(&self) -> Result<Option<OwnedSemaphorePermit>, Status> {
+    /// A slot for one request, held until the permit drops; [`Throttled`] when none is free.
+    pub fn admit(&self) -> Result<Option<OwnedSemaphorePermit>, Throttled> {
         match &self.inflight {
             None => Ok(None),
             Some(sem) => sem
                 .clone()
                 .try_acquire_owned()
                 .map(Some)
-                .map_err(|_| Status::too_many_requests(RETRY_AFTER_SECONDS)),
+                .map_err(|_| Throttled),
         }
     }
 
@@ -63,9 +77,13 @@ mod tests {
         let limits = Limits::new(2, Duration::from_secs(60));
         let a = limits.admit().unwrap();
         let _b = limits.admit().unwrap();
-        let err = limits.admit().unwrap_err();
+        let err = limits.admit().unwrap_err().status();
         assert_eq!((err.code, err.reason), (429, "TooManyRequests"));
-        assert!(String::from_utf8(err.to_json()).unwrap().contains("\"retryAfterSeconds\":1"));
+        assert!(
+            String::from_utf8(err.to_json())
+                .unwrap()
+                .contains("\"retryAfterSeconds\":1")
+        );
         drop(a);
         assert!(limits.admit().is_ok());
     }

@@ -91,19 +91,28 @@ impl SelfManaged {
                 .await
                 .with_context(|| format!("reading APIService {name}"))?;
             let Some(current) = current else {
-                tracing::warn!(apiservice = name, "APIService not found; its caBundle cannot be set.");
+                tracing::warn!(
+                    apiservice = name,
+                    "APIService not found; its caBundle cannot be set."
+                );
                 continue;
             };
             let spec = current.spec.unwrap_or_default();
             let current_bundle = spec.ca_bundle.as_ref().map(|b| b.0.as_slice());
-            if current_bundle == Some(self.ca.cert_pem().as_bytes()) && spec.insecure_skip_tls_verify != Some(true) {
+            if current_bundle == Some(self.ca.cert_pem().as_bytes())
+                && spec.insecure_skip_tls_verify != Some(true)
+            {
                 continue;
             }
-            let patch = serde_json::json!({"spec": {"caBundle": bundle, "insecureSkipTLSVerify": null}});
+            let patch =
+                serde_json::json!({"spec": {"caBundle": bundle, "insecureSkipTLSVerify": null}});
             api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
                 .await
                 .with_context(|| format!("patching the caBundle of APIService {name}"))?;
-            tracing::info!(apiservice = name, "Set the APIService caBundle to the self-managed CA.");
+            tracing::info!(
+                apiservice = name,
+                "Set the APIService caBundle to the self-managed CA."
+            );
         }
         Ok(())
     }
@@ -126,17 +135,28 @@ impl SelfManaged {
                     tracing::info!("Renewed the serving certificate from the self-managed CA.");
                     renew_at = tokio::time::Instant::now() + renew_every;
                 }
-                Ok(Err(e)) => tracing::warn!(error = %e, "Renewing the serving certificate failed."),
-                Err(e) => tracing::warn!(error = %format!("{e:#}"), "Renewing the serving certificate failed."),
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "Renewing the serving certificate failed.")
+                }
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), "Renewing the serving certificate failed.")
+                }
             }
         }
     }
 }
 
-async fn load_or_create_ca(client: &kube::Client, namespace: &str) -> anyhow::Result<CertAuthority> {
+async fn load_or_create_ca(
+    client: &kube::Client,
+    namespace: &str,
+) -> anyhow::Result<CertAuthority> {
     let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
     let place = format!("Secret {namespace}/{SECRET_NAME}");
-    if let Some(secret) = api.get_opt(SECRET_NAME).await.with_context(|| format!("reading {place}"))? {
+    if let Some(secret) = api
+        .get_opt(SECRET_NAME)
+        .await
+        .with_context(|| format!("reading {place}"))?
+    {
         return ca_from_secret(&secret).with_context(|| format!("loading the CA from {place}"));
     }
     let ca = CertAuthority::with_validity(
@@ -145,7 +165,10 @@ async fn load_or_create_ca(client: &kube::Client, namespace: &str) -> anyhow::Re
         SERVING_VALIDITY,
     )?;
     let data: BTreeMap<String, ByteString> = [
-        ("ca.crt".to_owned(), ByteString(ca.cert_pem().as_bytes().to_vec())),
+        (
+            "ca.crt".to_owned(),
+            ByteString(ca.cert_pem().as_bytes().to_vec()),
+        ),
         ("ca.key".to_owned(), ByteString(ca.key_pem().into_bytes())),
     ]
     .into();
@@ -165,7 +188,10 @@ async fn load_or_create_ca(client: &kube::Client, namespace: &str) -> anyhow::Re
         }
         // Another replica was first: use its CA.
         Err(kube::Error::Api(e)) if e.code == 409 => {
-            let secret = api.get(SECRET_NAME).await.with_context(|| format!("reading {place}"))?;
+            let secret = api
+                .get(SECRET_NAME)
+                .await
+                .with_context(|| format!("reading {place}"))?;
             ca_from_secret(&secret).with_context(|| format!("loading the CA from {place}"))
         }
         Err(e) => Err(e).with_context(|| format!("creating {place}")),

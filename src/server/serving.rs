@@ -80,7 +80,10 @@ fn provider(policy: &TlsPolicy) -> CryptoProvider {
 
 /// The server configuration: policy versions and suites, ALPN `h2` then `http/1.1`, client
 /// certificates requested (never required), the certificate from `cert`.
-pub fn server_config(policy: &TlsPolicy, cert: Arc<ServingCert>) -> Result<Arc<ServerConfig>, TlsError> {
+pub fn server_config(
+    policy: &TlsPolicy,
+    cert: Arc<ServingCert>,
+) -> Result<Arc<ServerConfig>, TlsError> {
     let provider = Arc::new(provider(policy));
     let versions: &[&rustls::SupportedProtocolVersion] = match policy.min_version {
         TlsMinVersion::Tls12 => &[&rustls::version::TLS13, &rustls::version::TLS12],
@@ -122,7 +125,9 @@ impl ClientCertVerifier for RequestClientCert {
     ) -> Result<ClientCertVerified, rustls::Error> {
         match super::auth::x509_name::subject_of(end_entity) {
             Some(_) => Ok(ClientCertVerified::assertion()),
-            None => Err(rustls::Error::InvalidCertificate(CertificateError::BadEncoding)),
+            None => Err(rustls::Error::InvalidCertificate(
+                CertificateError::BadEncoding,
+            )),
         }
     }
 

@@ -38,7 +38,9 @@ fn client(
 ) -> rustls::ClientConfig {
     let mut provider = rustls::crypto::ring::default_provider();
     if let Some(suites) = suites {
-        provider.cipher_suites.retain(|s| suites.contains(&s.suite()));
+        provider
+            .cipher_suites
+            .retain(|s| suites.contains(&s.suite()));
     }
     let mut roots = RootCertStore::empty();
     roots
@@ -50,7 +52,10 @@ fn client(
         .with_root_certificates(roots);
     match identity {
         Some(p) => builder
-            .with_client_auth_cert(parse_chain(&p.cert_pem).unwrap(), parse_key(&p.key_pem).unwrap())
+            .with_client_auth_cert(
+                parse_chain(&p.cert_pem).unwrap(),
+                parse_key(&p.key_pem).unwrap(),
+            )
             .unwrap(),
         None => builder.with_no_client_auth(),
     }
@@ -72,8 +77,13 @@ async fn handshake(
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     let name = ServerName::try_from("localhost").unwrap();
     let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
-    let tls = connector.connect(name, tcp).await.map_err(|e| e.to_string())?;
-    let leaf = tls.get_ref().1.peer_certificates().unwrap()[0].clone().into_owned();
+    let tls = connector
+        .connect(name, tcp)
+        .await
+        .map_err(|e| e.to_string())?;
+    let leaf = tls.get_ref().1.peer_certificates().unwrap()[0]
+        .clone()
+        .into_owned();
     let saw_client_cert = server_side.await.unwrap()?;
     Ok((leaf, saw_client_cert))
 }
@@ -84,35 +94,84 @@ const TLS13: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS13];
 #[tokio::test]
 async fn min_version_1_3_refuses_tls_1_2_clients() {
     let p = pki();
-    let strict = server_config(&policy(TlsMinVersion::Tls13, vec![]), ServingCert::new(&p.pair).unwrap()).unwrap();
-    assert!(handshake(strict.clone(), client(&p.ca, TLS12, None, None)).await.is_err());
-    assert!(handshake(strict, client(&p.ca, TLS13, None, None)).await.is_ok());
-    let default = server_config(&policy(TlsMinVersion::Tls12, vec![]), ServingCert::new(&p.pair).unwrap()).unwrap();
-    assert!(handshake(default, client(&p.ca, TLS12, None, None)).await.is_ok());
+    let strict = server_config(
+        &policy(TlsMinVersion::Tls13, vec![]),
+        ServingCert::new(&p.pair).unwrap(),
+    )
+    .unwrap();
+    assert!(
+        handshake(strict.clone(), client(&p.ca, TLS12, None, None))
+            .await
+            .is_err()
+    );
+    assert!(
+        handshake(strict, client(&p.ca, TLS13, None, None))
+            .await
+            .is_ok()
+    );
+    let default = server_config(
+        &policy(TlsMinVersion::Tls12, vec![]),
+        ServingCert::new(&p.pair).unwrap(),
+    )
+    .unwrap();
+    assert!(
+        handshake(default, client(&p.ca, TLS12, None, None))
+            .await
+            .is_ok()
+    );
 }
 
 #[tokio::test]
 async fn only_the_listed_tls_1_2_suites_are_offered() {
     use rustls::CipherSuite as C;
     let p = pki();
-    let cfg = policy(TlsMinVersion::Tls12, vec![C::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384]);
+    let cfg = policy(
+        TlsMinVersion::Tls12,
+        vec![C::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384],
+    );
     let server = server_config(&cfg, ServingCert::new(&p.pair).unwrap()).unwrap();
     let other = [C::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256];
-    assert!(handshake(server.clone(), client(&p.ca, TLS12, Some(&other), None)).await.is_err());
+    assert!(
+        handshake(server.clone(), client(&p.ca, TLS12, Some(&other), None))
+            .await
+            .is_err()
+    );
     let listed = [C::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384];
-    assert!(handshake(server.clone(), client(&p.ca, TLS12, Some(&listed), None)).await.is_ok());
+    assert!(
+        handshake(server.clone(), client(&p.ca, TLS12, Some(&listed), None))
+            .await
+            .is_ok()
+    );
     // TLS 1.3 suites are never restricted.
-    assert!(handshake(server, client(&p.ca, TLS13, None, None)).await.is_ok());
+    assert!(
+        handshake(server, client(&p.ca, TLS13, None, None))
+            .await
+            .is_ok()
+    );
 }
 
 #[tokio::test]
 async fn client_certificates_are_requested_not_required_and_judged_later() {
     let p = pki();
-    let server = server_config(&policy(TlsMinVersion::Tls12, vec![]), ServingCert::new(&p.pair).unwrap()).unwrap();
-    let stranger = CertAuthority::new("any-ca").unwrap().issue_client("x", &[]).unwrap();
-    let (_, saw) = handshake(server.clone(), client(&p.ca, TLS13, None, Some(&stranger))).await.unwrap();
-    assert!(saw, "the chain reaches the authenticators, which decide per request");
-    let (_, saw) = handshake(server, client(&p.ca, TLS13, None, None)).await.unwrap();
+    let server = server_config(
+        &policy(TlsMinVersion::Tls12, vec![]),
+        ServingCert::new(&p.pair).unwrap(),
+    )
+    .unwrap();
+    let stranger = CertAuthority::new("any-ca")
+        .unwrap()
+        .issue_client("x", &[])
+        .unwrap();
+    let (_, saw) = handshake(server.clone(), client(&p.ca, TLS13, None, Some(&stranger)))
+        .await
+        .unwrap();
+    assert!(
+        saw,
+        "the chain reaches the authenticators, which decide per request"
+    );
+    let (_, saw) = handshake(server, client(&p.ca, TLS13, None, None))
+        .await
+        .unwrap();
     assert!(!saw);
 }
 
@@ -128,8 +187,14 @@ async fn replaced_certificate_files_are_served_without_a_restart() {
     std::fs::write(&files.key, &p.pair.key_pem).unwrap();
     let cert = ServingCert::new(&p.pair).unwrap();
     let server = server_config(&policy(TlsMinVersion::Tls12, vec![]), cert.clone()).unwrap();
-    let reload = tokio::spawn(reload_on_change(files.clone(), cert.clone(), Duration::from_millis(50)));
-    let (first, _) = handshake(server.clone(), client(&p.ca, TLS13, None, None)).await.unwrap();
+    let reload = tokio::spawn(reload_on_change(
+        files.clone(),
+        cert.clone(),
+        Duration::from_millis(50),
+    ));
+    let (first, _) = handshake(server.clone(), client(&p.ca, TLS13, None, None))
+        .await
+        .unwrap();
 
     // A half-written pair (new cert, old key) is not taken.
     let next = p.ca.issue_server("srv-2", &["localhost"], &[]).unwrap();
@@ -139,10 +204,15 @@ async fn replaced_certificate_files_are_served_without_a_restart() {
     std::fs::write(&files.key, &next.key_pem).unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while cert.leaf().unwrap() == first {
-        assert!(tokio::time::Instant::now() < deadline, "new certificate not picked up");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "new certificate not picked up"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let (second, _) = handshake(server, client(&p.ca, TLS13, None, None)).await.unwrap();
+    let (second, _) = handshake(server, client(&p.ca, TLS13, None, None))
+        .await
+        .unwrap();
     assert_ne!(first, second);
     assert_eq!(second, parse_chain(&next.cert_pem).unwrap()[0]);
     reload.abort();

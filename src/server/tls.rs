@@ -1,16 +1,13 @@
 //! Serving TLS (spec §1.3): the certificate from `--tls-cert-file`/`--tls-private-key-file`, or
 //! the self-signed pair kept in `--cert-dir` (`apiserver.crt`, `apiserver.key`), generated on
-//! first start like the apiserver library's `MaybeDefaultWithSelfSignedCerts`; and the rustls
-//! server configuration (ring, TLS 1.2+, ALPN `h2` and `http/1.1`, optional client certificates).
+//! first start like the apiserver library's `MaybeDefaultWithSelfSignedCerts`. The rustls
+//! server configuration is built in `serving`.
 
 use std::fs;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use rustls::server::WebPkiClientVerifier;
-use rustls::{RootCertStore, ServerConfig};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -34,8 +31,6 @@ pub enum TlsError {
     Generate(#[from] PkiError),
     #[error("invalid serving certificate or key: {0}")]
     Serving(String),
-    #[error("invalid client CA bundle: {0}")]
-    ClientCa(String),
 }
 
 /// Reads the serving pair from the flags, else reuses `<cert-dir>/apiserver.{crt,key}`, else
@@ -177,47 +172,6 @@ fn write_atomically(path: &Path, contents: &str, mode: u32) -> Result<(), TlsErr
         path: path.to_owned(),
         source,
     })
-}
-
-/// The rustls server configuration for `pair`: ring, TLS 1.2 and 1.3, ALPN `h2` then
-/// `http/1.1`. With `client_ca_pem`, client certificates are requested and verified against it,
-/// but clients without one are still accepted (the request path decides what they may do).
-pub fn server_config(
-    pair: &PemPair,
-    client_ca_pem: Option<&str>,
-) -> Result<Arc<ServerConfig>, TlsError> {
-    let chain = parse_chain(&pair.cert_pem).map_err(TlsError::Serving)?;
-    let key = parse_key(&pair.key_pem).map_err(TlsError::Serving)?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = ServerConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| TlsError::Serving(e.to_string()))?;
-    let builder = match client_ca_pem {
-        None => builder.with_no_client_auth(),
-        Some(ca_pem) => {
-            let roots = client_roots(ca_pem)?;
-            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
-                .allow_unauthenticated()
-                .build()
-                .map_err(|e| TlsError::ClientCa(e.to_string()))?;
-            builder.with_client_cert_verifier(verifier)
-        }
-    };
-    let mut config = builder
-        .with_single_cert(chain, key)
-        .map_err(|e| TlsError::Serving(e.to_string()))?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
-}
-
-fn client_roots(ca_pem: &str) -> Result<RootCertStore, TlsError> {
-    let mut roots = RootCertStore::empty();
-    for cert in parse_chain(ca_pem).map_err(TlsError::ClientCa)? {
-        roots
-            .add(cert)
-            .map_err(|e| TlsError::ClientCa(e.to_string()))?;
-    }
-    Ok(roots)
 }
 
 #[cfg(test)]

@@ -254,7 +254,10 @@ async fn route(state: &State, req: Request<Incoming>) -> Response<Body> {
             .forward(target, req.headers().get(header::ACCEPT), DEMO_USER)
             .await;
     }
-    let configmaps = format!("/api/v1/namespaces/{}/configmaps", auth::CONFIGMAP_NAMESPACE);
+    let configmaps = format!(
+        "/api/v1/namespaces/{}/configmaps",
+        auth::CONFIGMAP_NAMESPACE
+    );
     if let Some(rest) = path.strip_prefix(configmaps.as_str()) {
         return match select::parse_query(req.uri().query()) {
             Ok(params) => auth::configmap(&state.auth, rest, &params),

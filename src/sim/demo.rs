@@ -90,7 +90,10 @@ pub async fn start(opts: DemoOptions) -> anyhow::Result<Demo> {
         user: NO_RBAC_USER.to_owned(),
         groups: vec!["system:authenticated".to_owned()],
     }];
-    api_opts.extension_auth = Some(extension_auth_data(ca.cert_pem(), front_proxy_ca.cert_pem()));
+    api_opts.extension_auth = Some(extension_auth_data(
+        ca.cert_pem(),
+        front_proxy_ca.cert_pem(),
+    ));
     let apiserver = spawn_apiserver(api_opts).await?;
 
     let dir = opts
@@ -135,11 +138,26 @@ pub fn extension_auth_data(
 ) -> std::collections::BTreeMap<String, String> {
     [
         ("client-ca-file", client_ca_pem.to_owned()),
-        ("requestheader-client-ca-file", front_proxy_ca_pem.to_owned()),
-        ("requestheader-allowed-names", format!("[\"{FRONT_PROXY_CN}\"]")),
-        ("requestheader-username-headers", "[\"X-Remote-User\"]".to_owned()),
-        ("requestheader-group-headers", "[\"X-Remote-Group\"]".to_owned()),
-        ("requestheader-extra-headers-prefix", "[\"X-Remote-Extra-\"]".to_owned()),
+        (
+            "requestheader-client-ca-file",
+            front_proxy_ca_pem.to_owned(),
+        ),
+        (
+            "requestheader-allowed-names",
+            format!("[\"{FRONT_PROXY_CN}\"]"),
+        ),
+        (
+            "requestheader-username-headers",
+            "[\"X-Remote-User\"]".to_owned(),
+        ),
+        (
+            "requestheader-group-headers",
+            "[\"X-Remote-Group\"]".to_owned(),
+        ),
+        (
+            "requestheader-extra-headers-prefix",
+            "[\"X-Remote-Extra-\"]".to_owned(),
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))

@@ -12,8 +12,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use metrics_server::config::MetricsSource;
 use metrics_server::sim::demo::{self, Demo, DemoOptions};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 /// A response, read whole.
 pub struct Got {
@@ -37,8 +37,16 @@ impl Https {
     }
 
     /// Presents `cert`/`key` in the handshake and sends `headers` with every request.
-    pub fn with_identity(ca_file: &Path, cert: &Path, key: &Path, headers: &[(&str, &str)]) -> Self {
-        let headers = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    pub fn with_identity(
+        ca_file: &Path,
+        cert: &Path,
+        key: &Path,
+        headers: &[(&str, &str)],
+    ) -> Self {
+        let headers = headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Self::build(ca_file, Some((cert, key)), headers)
     }
 
@@ -48,11 +56,18 @@ impl Https {
             &demo_dir.join("demo-ca.crt"),
             &demo_dir.join("demo-front-proxy-client.crt"),
             &demo_dir.join("demo-front-proxy-client.key"),
-            &[("X-Remote-User", "demo-user"), ("X-Remote-Group", "system:authenticated")],
+            &[
+                ("X-Remote-User", "demo-user"),
+                ("X-Remote-Group", "system:authenticated"),
+            ],
         )
     }
 
-    fn build(ca_file: &Path, identity: Option<(&Path, &Path)>, headers: Vec<(String, String)>) -> Self {
+    fn build(
+        ca_file: &Path,
+        identity: Option<(&Path, &Path)>,
+        headers: Vec<(String, String)>,
+    ) -> Self {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut roots = rustls::RootCertStore::empty();
         for cert in CertificateDer::pem_file_iter(ca_file).expect("CA file") {
@@ -66,7 +81,9 @@ impl Https {
                     .collect::<Result<Vec<_>, _>>()
                     .expect("client cert");
                 let key = PrivateKeyDer::from_pem_file(key).expect("client key");
-                builder.with_client_auth_cert(chain, key).expect("client identity")
+                builder
+                    .with_client_auth_cert(chain, key)
+                    .expect("client identity")
             }
             None => builder.with_no_client_auth(),
         };

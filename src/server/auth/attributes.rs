@@ -71,7 +71,11 @@ impl RequestAttributes {
     pub fn forbidden_message(&self, user: &str) -> String {
         let user = go_quote(user);
         let Some(r) = &self.resource else {
-            return format!("User {user} cannot {} path {}", self.verb, go_quote(&self.path));
+            return format!(
+                "User {user} cannot {} path {}",
+                self.verb,
+                go_quote(&self.path)
+            );
         };
         let resource = if r.subresource.is_empty() {
             r.resource.clone()
@@ -84,7 +88,10 @@ impl RequestAttributes {
         } else {
             format!("in the namespace {}", go_quote(&r.namespace))
         };
-        format!("User {user} cannot {} resource {resource} in API group {group} {scope}", self.verb)
+        format!(
+            "User {user} cannot {} resource {resource} in API group {group} {scope}",
+            self.verb
+        )
     }
 }
 
@@ -123,7 +130,10 @@ mod tests {
 
     #[test]
     fn metrics_resources_are_resource_requests() {
-        let a = attrs("/apis/metrics.k8s.io/v1beta1/namespaces/team-a/pods/web-1", None);
+        let a = attrs(
+            "/apis/metrics.k8s.io/v1beta1/namespaces/team-a/pods/web-1",
+            None,
+        );
         assert_eq!(a.verb, "get");
         let r = a.resource.unwrap();
         assert_eq!(
@@ -137,16 +147,31 @@ mod tests {
         assert_eq!(a.resource.unwrap().resource, "nodes");
         let a = attrs("/apis/metrics.k8s.io/v1/pods", Some("watch=true"));
         assert_eq!(a.verb, "watch");
-        let a = attrs("/apis/metrics.k8s.io/v1/namespaces/x/pods", Some("watch=false"));
+        let a = attrs(
+            "/apis/metrics.k8s.io/v1/namespaces/x/pods",
+            Some("watch=false"),
+        );
         assert_eq!(a.verb, "list");
         assert_eq!(a.resource.unwrap().namespace, "x");
     }
 
     #[test]
     fn discovery_and_other_paths_are_non_resource_requests() {
-        for p in ["/apis", "/apis/metrics.k8s.io", "/apis/metrics.k8s.io/v1beta1", "/metrics", "/version", "/openapi/v2", "/"] {
+        for p in [
+            "/apis",
+            "/apis/metrics.k8s.io",
+            "/apis/metrics.k8s.io/v1beta1",
+            "/metrics",
+            "/version",
+            "/openapi/v2",
+            "/",
+        ] {
             let a = attrs(p, None);
-            assert_eq!((a.verb.as_str(), a.resource.is_none()), ("get", true), "{p}");
+            assert_eq!(
+                (a.verb.as_str(), a.resource.is_none()),
+                ("get", true),
+                "{p}"
+            );
             assert_eq!(a.path, p);
         }
         let head = RequestAttributes::from_request(&http::Method::HEAD, "/metrics", None);

@@ -87,10 +87,9 @@ pub fn authenticate(bundle: &CaBundle, chain: Option<&[CertificateDer<'_>]>) -> 
     };
     match bundle.verify(chain) {
         Ok(subject) if subject.common_name.is_empty() => Outcome::Skipped,
-        Ok(subject) => Outcome::Authenticated(Identity::new(
-            subject.common_name,
-            subject.organizations,
-        )),
+        Ok(subject) => {
+            Outcome::Authenticated(Identity::new(subject.common_name, subject.organizations))
+        }
         Err(e) => Outcome::Failed(format!("verifying certificate: {e}")),
     }
 }
@@ -144,6 +143,9 @@ mod tests {
     #[test]
     fn bundles_need_a_certificate() {
         assert!(CaBundle::from_pem("").is_err());
-        assert!(CaBundle::from_pem("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n").is_err());
+        assert!(
+            CaBundle::from_pem("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
+                .is_err()
+        );
     }
 }

@@ -37,8 +37,8 @@ impl Identity {
 
     /// Adds `system:authenticated` unless present (or the user is anonymous).
     pub fn with_authenticated_group(mut self) -> Self {
-        let anonymous = self.name == ANONYMOUS_USER
-            || self.groups.iter().any(|g| g == UNAUTHENTICATED_GROUP);
+        let anonymous =
+            self.name == ANONYMOUS_USER || self.groups.iter().any(|g| g == UNAUTHENTICATED_GROUP);
         if !anonymous && !self.groups.iter().any(|g| g == AUTHENTICATED_GROUP) {
             self.groups.push(AUTHENTICATED_GROUP.to_owned());
         }

@@ -101,7 +101,10 @@ impl Authorizer {
             match p.strip_suffix('*') {
                 Some(prefix) if !prefix.contains('*') => prefixes.push(prefix.to_owned()),
                 _ if p.contains('*') => {
-                    tracing::warn!(path = p, "Ignoring an always-allow path with a '*' before its end.");
+                    tracing::warn!(
+                        path = p,
+                        "Ignoring an always-allow path with a '*' before its end."
+                    );
                 }
                 _ => exact_paths.push(p.to_owned()),
             }
@@ -118,7 +121,8 @@ impl Authorizer {
             return false;
         }
         let path = attributes.path.trim_start_matches('/');
-        self.exact_paths.iter().any(|p| p == path) || self.prefixes.iter().any(|p| path.starts_with(p.as_str()))
+        self.exact_paths.iter().any(|p| p == path)
+            || self.prefixes.iter().any(|p| path.starts_with(p.as_str()))
     }
 
     /// The decision; an error when the review could not be made.
@@ -157,13 +161,16 @@ impl Gate {
                 return Err(Status::unauthorized());
             }
         };
-        let attributes = RequestAttributes::from_request(&req.method, req.uri.path(), req.uri.query());
+        let attributes =
+            RequestAttributes::from_request(&req.method, req.uri.path(), req.uri.query());
         match self.authorizer.authorize(&identity, &attributes).await {
             Ok(d) if d.allowed => Ok(identity),
             Ok(d) => Err(forbidden(&identity, &attributes, &d.reason)),
             Err(e) => {
                 tracing::warn!(user = %identity.name, path = req.uri.path(), error = %e, "Authorization review failed; denying the request.");
-                Err(Status::internal(&format!("authorization could not be checked: {e}")))
+                Err(Status::internal(&format!(
+                    "authorization could not be checked: {e}"
+                )))
             }
         }
     }

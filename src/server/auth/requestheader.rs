@@ -38,9 +38,7 @@ impl RequestHeaderConfig {
             Ok(s) => s,
             Err(e) => return Outcome::Failed(format!("verifying front-proxy certificate: {e}")),
         };
-        if !self.allowed_names.is_empty()
-            && !self.allowed_names.iter().any(|n| *n == subject.common_name)
-        {
+        if !self.allowed_names.is_empty() && !self.allowed_names.contains(&subject.common_name) {
             return Outcome::Failed(format!(
                 "front-proxy certificate common name {:?} is not allowed (allowed: {:?})",
                 subject.common_name, self.allowed_names
@@ -162,7 +160,10 @@ mod tests {
     #[test]
     fn headers_without_a_certificate_are_ignored() {
         let ca = CertAuthority::new("front-proxy-ca").unwrap();
-        let h = headers(&[("X-Remote-User", "system:admin"), ("X-Remote-Group", "system:masters")]);
+        let h = headers(&[
+            ("X-Remote-User", "system:admin"),
+            ("X-Remote-Group", "system:masters"),
+        ]);
         assert_eq!(config(&ca, &[]).authenticate(None, &h), Outcome::Skipped);
     }
 
@@ -178,7 +179,9 @@ mod tests {
         ));
         let wrong_cn = ca.issue_client("somebody-else", &[]).unwrap();
         match config(&ca, &["front-proxy-client"]).authenticate(Some(&chain(&wrong_cn)), &h) {
-            Outcome::Failed(why) => assert!(why.contains("\"somebody-else\" is not allowed"), "{why}"),
+            Outcome::Failed(why) => {
+                assert!(why.contains("\"somebody-else\" is not allowed"), "{why}")
+            }
             other => panic!("{other:?}"),
         }
         // An empty allow-list accepts any CN the CA signed.

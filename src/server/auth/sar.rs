@@ -63,7 +63,10 @@ impl KubeAccessReviewer {
 }
 
 /// The review object the apiserver's webhook authorizer would send.
-pub fn review_object(identity: &Identity, attributes: &RequestAttributes) -> authz::SubjectAccessReview {
+pub fn review_object(
+    identity: &Identity,
+    attributes: &RequestAttributes,
+) -> authz::SubjectAccessReview {
     let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
     let (resource_attributes, non_resource_attributes) = match &attributes.resource {
         Some(r) => (
@@ -109,16 +112,26 @@ impl AccessReviewer for KubeAccessReviewer {
         Box::pin(async move {
             let api: Api<authz::SubjectAccessReview> = Api::all(self.client.clone());
             let review = review_object(identity, attributes);
-            let answer = tokio::time::timeout(REVIEW_TIMEOUT, api.create(&PostParams::default(), &review))
-                .await
-                .map_err(|_| ReviewError(format!("subject access review timed out after {REVIEW_TIMEOUT:?}")))?
-                .map_err(|e| ReviewError(format!("subject access review failed: {e}")))?;
+            let answer =
+                tokio::time::timeout(REVIEW_TIMEOUT, api.create(&PostParams::default(), &review))
+                    .await
+                    .map_err(|_| {
+                        ReviewError(format!(
+                            "subject access review timed out after {REVIEW_TIMEOUT:?}"
+                        ))
+                    })?
+                    .map_err(|e| ReviewError(format!("subject access review failed: {e}")))?;
             let Some(status) = answer.status else {
-                return Err(ReviewError("subject access review answered without a status".into()));
+                return Err(ReviewError(
+                    "subject access review answered without a status".into(),
+                ));
             };
             let reason = status.reason.unwrap_or_default();
             if status.allowed && status.denied != Some(true) {
-                Ok(Decision { allowed: true, reason })
+                Ok(Decision {
+                    allowed: true,
+                    reason,
+                })
             } else {
                 Ok(Decision::deny(reason))
             }
@@ -135,7 +148,11 @@ pub struct CachedAccessReviewer {
 }
 
 impl CachedAccessReviewer {
-    pub fn new(inner: Arc<dyn AccessReviewer>, allowed_ttl: Duration, denied_ttl: Duration) -> Self {
+    pub fn new(
+        inner: Arc<dyn AccessReviewer>,
+        allowed_ttl: Duration,
+        denied_ttl: Duration,
+    ) -> Self {
         CachedAccessReviewer {
             inner,
             allowed_ttl,
@@ -154,8 +171,13 @@ impl CachedAccessReviewer {
             return Ok(hit);
         }
         let decision = self.inner.review(identity, attributes).await?;
-        let ttl = if decision.allowed { self.allowed_ttl } else { self.denied_ttl };
-        self.cache.insert(key, decision.clone(), ttl, Instant::now());
+        let ttl = if decision.allowed {
+            self.allowed_ttl
+        } else {
+            self.denied_ttl
+        };
+        self.cache
+            .insert(key, decision.clone(), ttl, Instant::now());
         Ok(decision)
     }
 }
@@ -184,13 +206,18 @@ mod tests {
     }
 
     fn attrs() -> RequestAttributes {
-        RequestAttributes::from_request(&http::Method::GET, "/apis/metrics.k8s.io/v1beta1/nodes", None)
+        RequestAttributes::from_request(
+            &http::Method::GET,
+            "/apis/metrics.k8s.io/v1beta1/nodes",
+            None,
+        )
     }
 
     #[tokio::test]
     async fn allowed_and_denied_answers_use_their_own_ttl() {
         let inner = Arc::new(Counting(AtomicUsize::new(0)));
-        let cached = CachedAccessReviewer::new(inner.clone(), Duration::from_secs(60), Duration::ZERO);
+        let cached =
+            CachedAccessReviewer::new(inner.clone(), Duration::from_secs(60), Duration::ZERO);
         let (alice, bob) = (Identity::new("alice", vec![]), Identity::new("bob", vec![]));
         for _ in 0..3 {
             assert!(cached.review(&alice, &attrs()).await.unwrap().allowed);
@@ -218,8 +245,14 @@ mod tests {
         assert_eq!(ra.verb.as_deref(), Some("get"));
         assert_eq!(r.user.as_deref(), Some("bob"));
         assert_eq!(r.uid.as_deref(), Some("u"));
-        let n = review_object(&id, &RequestAttributes::from_request(&http::Method::GET, "/metrics", None));
+        let n = review_object(
+            &id,
+            &RequestAttributes::from_request(&http::Method::GET, "/metrics", None),
+        );
         let na = n.spec.non_resource_attributes.unwrap();
-        assert_eq!((na.path.as_deref(), na.verb.as_deref()), (Some("/metrics"), Some("get")));
+        assert_eq!(
+            (na.path.as_deref(), na.verb.as_deref()),
+            (Some("/metrics"), Some("get"))
+        );
     }
 }

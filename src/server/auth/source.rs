@@ -118,12 +118,12 @@ pub fn from_configmap(data: &BTreeMap<String, String>) -> Result<AuthnConfig, So
     };
     let list = |key: &'static str| -> Result<Vec<String>, SourceError> {
         match data.get(key).map(|s| s.trim()).filter(|s| !s.is_empty()) {
-            Some(text) => serde_json::from_str::<Vec<String>>(text).map_err(|e| {
-                SourceError::ConfigMapKey {
+            Some(text) => {
+                serde_json::from_str::<Vec<String>>(text).map_err(|e| SourceError::ConfigMapKey {
                     key,
                     problem: format!("not a JSON list of strings: {e}"),
-                }
-            }),
+                })
+            }
             None => Ok(Vec::new()),
         }
     };
@@ -193,7 +193,11 @@ pub async fn load(cfg: &AuthConfig, client: Option<kube::Client>) -> Result<Load
 }
 
 /// Applies every change of the ConfigMap; a broken update keeps the previous settings.
-async fn watch_configmap(api: Api<ConfigMap>, flags: FlagSettings, current: Arc<ArcSwap<AuthnConfig>>) {
+async fn watch_configmap(
+    api: Api<ConfigMap>,
+    flags: FlagSettings,
+    current: Arc<ArcSwap<AuthnConfig>>,
+) {
     let stream = kube::runtime::watcher::watch_object(api, CONFIGMAP_NAME).default_backoff();
     let mut stream = std::pin::pin!(stream);
     while let Some(event) = stream.next().await {
@@ -214,7 +218,9 @@ async fn watch_configmap(api: Api<ConfigMap>, flags: FlagSettings, current: Arc<
                 current.store(Arc::new(next));
             }
             Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "Ignoring an unusable update of the authentication ConfigMap."),
+            Err(e) => {
+                tracing::warn!(error = %e, "Ignoring an unusable update of the authentication ConfigMap.")
+            }
         }
     }
 }
@@ -234,7 +240,10 @@ mod tests {
             ("requestheader-allowed-names", "[\"front-proxy-client\"]"),
             ("requestheader-username-headers", "[\"X-Remote-User\"]"),
             ("requestheader-group-headers", "[\"X-Remote-Group\"]"),
-            ("requestheader-extra-headers-prefix", "[\"X-Remote-Extra-\"]"),
+            (
+                "requestheader-extra-headers-prefix",
+                "[\"X-Remote-Extra-\"]",
+            ),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -249,9 +258,13 @@ mod tests {
 
     #[test]
     fn broken_configmap_data_is_an_error_naming_the_key() {
-        let data: BTreeMap<String, String> = [("requestheader-client-ca-file".to_owned(), "junk".to_owned())].into();
+        let data: BTreeMap<String, String> =
+            [("requestheader-client-ca-file".to_owned(), "junk".to_owned())].into();
         let err = from_configmap(&data).unwrap_err().to_string();
         assert!(err.contains("requestheader-client-ca-file"), "{err}");
-        assert_eq!(from_configmap(&BTreeMap::new()).unwrap(), AuthnConfig::default());
+        assert_eq!(
+            from_configmap(&BTreeMap::new()).unwrap(),
+            AuthnConfig::default()
+        );
     }
 }

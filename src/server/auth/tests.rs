@@ -13,7 +13,10 @@ use crate::pki::{CertAuthority, PemPair};
 struct FakeTokens;
 
 impl TokenReviewer for FakeTokens {
-    fn review<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<Option<Identity>, ReviewError>> {
+    fn review<'a>(
+        &'a self,
+        token: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Identity>, ReviewError>> {
         Box::pin(async move {
             match token {
                 "alice-token" => Ok(Some(Identity::new("alice", vec![]))),
@@ -77,7 +80,12 @@ fn gate(pki: &Pki) -> Gate {
             Some(CachedTokenReviewer::new(Arc::new(FakeTokens), ttl)),
         ),
         authorizer: Authorizer::new(
-            &["/healthz".into(), "/readyz".into(), "/livez".into(), "/debug/*".into()],
+            &[
+                "/healthz".into(),
+                "/readyz".into(),
+                "/livez".into(),
+                "/debug/*".into(),
+            ],
             Some(CachedAccessReviewer::new(Arc::new(FakeAccess), ttl, ttl)),
         ),
     }
@@ -99,7 +107,12 @@ fn request(path: &str, headers: &[(&str, &str)]) -> http::request::Parts {
 
 const NODES: &str = "/apis/metrics.k8s.io/v1beta1/nodes";
 
-async fn admit(gate: &Gate, path: &str, headers: &[(&str, &str)], cert: Option<&PemPair>) -> Result<Identity, Status> {
+async fn admit(
+    gate: &Gate,
+    path: &str,
+    headers: &[(&str, &str)],
+    cert: Option<&PemPair>,
+) -> Result<Identity, Status> {
     let chain = cert.map(chain);
     gate.admit(&request(path, headers), chain.as_deref()).await
 }
@@ -108,15 +121,36 @@ async fn admit(gate: &Gate, path: &str, headers: &[(&str, &str)], cert: Option<&
 async fn front_proxy_client_certs_and_tokens_authenticate() {
     let pki = pki();
     let gate = gate(&pki);
-    let fp = pki.front_proxy_ca.issue_client("front-proxy-client", &[]).unwrap();
-    let id = admit(&gate, NODES, &[("X-Remote-User", "alice")], Some(&fp)).await.unwrap();
-    assert_eq!((id.name.as_str(), id.groups.as_slice()), ("alice", &["system:authenticated".to_owned()][..]));
+    let fp = pki
+        .front_proxy_ca
+        .issue_client("front-proxy-client", &[])
+        .unwrap();
+    let id = admit(&gate, NODES, &[("X-Remote-User", "alice")], Some(&fp))
+        .await
+        .unwrap();
+    assert_eq!(
+        (id.name.as_str(), id.groups.as_slice()),
+        ("alice", &["system:authenticated".to_owned()][..])
+    );
 
-    let admin = pki.client_ca.issue_client("root", &["system:masters"]).unwrap();
+    let admin = pki
+        .client_ca
+        .issue_client("root", &["system:masters"])
+        .unwrap();
     let id = admit(&gate, NODES, &[], Some(&admin)).await.unwrap();
-    assert!(id.is_privileged(), "system:masters is allowed without a review");
+    assert!(
+        id.is_privileged(),
+        "system:masters is allowed without a review"
+    );
 
-    let id = admit(&gate, NODES, &[("Authorization", "Bearer alice-token")], None).await.unwrap();
+    let id = admit(
+        &gate,
+        NODES,
+        &[("Authorization", "Bearer alice-token")],
+        None,
+    )
+    .await
+    .unwrap();
     assert_eq!(id.name, "alice");
 }
 
@@ -125,9 +159,19 @@ async fn health_paths_are_open_to_anonymous_callers_and_nothing_else_is() {
     let pki = pki();
     let gate = gate(&pki);
     for p in ["/healthz", "/readyz", "/livez", "/debug/anything"] {
-        assert_eq!(admit(&gate, p, &[], None).await.unwrap().name, "system:anonymous", "{p}");
+        assert_eq!(
+            admit(&gate, p, &[], None).await.unwrap().name,
+            "system:anonymous",
+            "{p}"
+        );
     }
-    for p in ["/metrics", "/apis", "/version", "/readyz/ping", "/openapi/v2"] {
+    for p in [
+        "/metrics",
+        "/apis",
+        "/version",
+        "/readyz/ping",
+        "/openapi/v2",
+    ] {
         let err = admit(&gate, p, &[], None).await.unwrap_err();
         assert_eq!(err.code, 403, "{p}");
     }
@@ -147,7 +191,10 @@ async fn no_credentials_on_a_resource_path_is_forbidden() {
 #[tokio::test]
 async fn forged_remote_user_without_a_client_cert_is_anonymous() {
     let pki = pki();
-    let headers = [("X-Remote-User", "system:admin"), ("X-Remote-Group", "system:masters")];
+    let headers = [
+        ("X-Remote-User", "system:admin"),
+        ("X-Remote-Group", "system:masters"),
+    ];
     let err = admit(&gate(&pki), NODES, &headers, None).await.unwrap_err();
     assert_eq!(err.code, 403);
     assert!(err.message.contains("system:anonymous"), "{}", err.message);
@@ -156,17 +203,35 @@ async fn forged_remote_user_without_a_client_cert_is_anonymous() {
 #[tokio::test]
 async fn a_client_cert_from_the_wrong_ca_with_headers_is_unauthorized() {
     let pki = pki();
-    let forged = pki.other_ca.issue_client("front-proxy-client", &["system:masters"]).unwrap();
-    let headers = [("X-Remote-User", "system:admin"), ("X-Remote-Group", "system:masters")];
-    let err = admit(&gate(&pki), NODES, &headers, Some(&forged)).await.unwrap_err();
+    let forged = pki
+        .other_ca
+        .issue_client("front-proxy-client", &["system:masters"])
+        .unwrap();
+    let headers = [
+        ("X-Remote-User", "system:admin"),
+        ("X-Remote-Group", "system:masters"),
+    ];
+    let err = admit(&gate(&pki), NODES, &headers, Some(&forged))
+        .await
+        .unwrap_err();
     assert_eq!(err.code, 401);
 }
 
 #[tokio::test]
 async fn a_front_proxy_cert_with_a_disallowed_cn_is_unauthorized() {
     let pki = pki();
-    let wrong_cn = pki.front_proxy_ca.issue_client("not-the-aggregator", &[]).unwrap();
-    let err = admit(&gate(&pki), NODES, &[("X-Remote-User", "alice")], Some(&wrong_cn)).await.unwrap_err();
+    let wrong_cn = pki
+        .front_proxy_ca
+        .issue_client("not-the-aggregator", &[])
+        .unwrap();
+    let err = admit(
+        &gate(&pki),
+        NODES,
+        &[("X-Remote-User", "alice")],
+        Some(&wrong_cn),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.code, 401);
 }
 
@@ -175,10 +240,14 @@ async fn a_token_the_review_rejects_is_unauthorized() {
     let pki = pki();
     let gate = gate(&pki);
     for token in ["Bearer nope", "Bearer down"] {
-        let err = admit(&gate, NODES, &[("Authorization", token)], None).await.unwrap_err();
+        let err = admit(&gate, NODES, &[("Authorization", token)], None)
+            .await
+            .unwrap_err();
         assert_eq!(err.code, 401, "{token}");
         // Even on health paths: bad credentials are never treated as anonymous.
-        let err = admit(&gate, "/healthz", &[("Authorization", token)], None).await.unwrap_err();
+        let err = admit(&gate, "/healthz", &[("Authorization", token)], None)
+            .await
+            .unwrap_err();
         assert_eq!(err.code, 401, "{token}");
     }
 }
@@ -187,24 +256,41 @@ async fn a_token_the_review_rejects_is_unauthorized() {
 async fn access_review_denial_is_forbidden_and_review_failure_is_an_error() {
     let pki = pki();
     let gate = gate(&pki);
-    let err = admit(&gate, "/apis/metrics.k8s.io/v1/namespaces/a/pods/p", &[("Authorization", "Bearer bob-token")], None)
-        .await
-        .unwrap_err();
+    let err = admit(
+        &gate,
+        "/apis/metrics.k8s.io/v1/namespaces/a/pods/p",
+        &[("Authorization", "Bearer bob-token")],
+        None,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.code, 403);
     assert_eq!(
         err.message,
         "pods.metrics.k8s.io \"p\" is forbidden: User \"bob\" cannot get resource \"pods\" in API group \"metrics.k8s.io\" in the namespace \"a\""
     );
-    let fp = pki.front_proxy_ca.issue_client("front-proxy-client", &[]).unwrap();
-    let err = admit(&gate, NODES, &[("X-Remote-User", "unreachable")], Some(&fp)).await.unwrap_err();
+    let fp = pki
+        .front_proxy_ca
+        .issue_client("front-proxy-client", &[])
+        .unwrap();
+    let err = admit(&gate, NODES, &[("X-Remote-User", "unreachable")], Some(&fp))
+        .await
+        .unwrap_err();
     assert_eq!((err.code, err.reason), (500, "InternalError"));
-    assert!(err.message.contains("authorization could not be checked"), "{}", err.message);
+    assert!(
+        err.message.contains("authorization could not be checked"),
+        "{}",
+        err.message
+    );
 }
 
 #[tokio::test]
 async fn without_a_reviewer_everything_but_always_allowed_is_denied() {
     let gate = Gate {
-        authenticator: Authenticator::new(Arc::new(ArcSwap::from_pointee(AuthnConfig::default())), None),
+        authenticator: Authenticator::new(
+            Arc::new(ArcSwap::from_pointee(AuthnConfig::default())),
+            None,
+        ),
         authorizer: Authorizer::new(&["/healthz".into()], None),
     };
     assert!(admit(&gate, "/healthz", &[], None).await.is_ok());
@@ -218,11 +304,23 @@ async fn a_rotated_front_proxy_ca_applies_to_the_next_request() {
     let new_ca = CertAuthority::new("front-proxy-ca-2").unwrap();
     let new_cert = new_ca.issue_client("front-proxy-client", &[]).unwrap();
     let headers = [("X-Remote-User", "alice")];
-    assert_eq!(admit(&gate, NODES, &headers, Some(&new_cert)).await.unwrap_err().code, 401);
+    assert_eq!(
+        admit(&gate, NODES, &headers, Some(&new_cert))
+            .await
+            .unwrap_err()
+            .code,
+        401
+    );
     let mut next = (**gate.authenticator.config.load()).clone();
     if let Some(rh) = next.requestheader.as_mut() {
         rh.ca = CaBundle::from_pem(new_ca.cert_pem()).unwrap();
     }
     gate.authenticator.config.store(Arc::new(next));
-    assert_eq!(admit(&gate, NODES, &headers, Some(&new_cert)).await.unwrap().name, "alice");
+    assert_eq!(
+        admit(&gate, NODES, &headers, Some(&new_cert))
+            .await
+            .unwrap()
+            .name,
+        "alice"
+    );
 }

@@ -26,7 +26,8 @@ pub struct ReviewError(pub String);
 /// Answers whether a token is valid and for whom.
 pub trait TokenReviewer: Send + Sync {
     /// `Some(identity)` for a valid token, `None` for a rejected one.
-    fn review<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<Option<Identity>, ReviewError>>;
+    fn review<'a>(&'a self, token: &'a str)
+    -> BoxFuture<'a, Result<Option<Identity>, ReviewError>>;
 }
 
 /// TokenReviews through kube-rs.
@@ -41,7 +42,10 @@ impl KubeTokenReviewer {
 }
 
 impl TokenReviewer for KubeTokenReviewer {
-    fn review<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<Option<Identity>, ReviewError>> {
+    fn review<'a>(
+        &'a self,
+        token: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Identity>, ReviewError>> {
         Box::pin(async move {
             let review = TokenReview {
                 spec: TokenReviewSpec {
@@ -51,10 +55,13 @@ impl TokenReviewer for KubeTokenReviewer {
                 ..TokenReview::default()
             };
             let api: Api<TokenReview> = Api::all(self.client.clone());
-            let answer = tokio::time::timeout(REVIEW_TIMEOUT, api.create(&PostParams::default(), &review))
-                .await
-                .map_err(|_| ReviewError(format!("token review timed out after {REVIEW_TIMEOUT:?}")))?
-                .map_err(|e| ReviewError(format!("token review failed: {e}")))?;
+            let answer =
+                tokio::time::timeout(REVIEW_TIMEOUT, api.create(&PostParams::default(), &review))
+                    .await
+                    .map_err(|_| {
+                        ReviewError(format!("token review timed out after {REVIEW_TIMEOUT:?}"))
+                    })?
+                    .map_err(|e| ReviewError(format!("token review failed: {e}")))?;
             let Some(status) = answer.status else {
                 return Err(ReviewError("token review answered without a status".into()));
             };
@@ -98,7 +105,8 @@ impl CachedTokenReviewer {
             return Ok(hit);
         }
         let answer = self.inner.review(token).await?;
-        self.cache.insert(key, answer.clone(), self.ttl, Instant::now());
+        self.cache
+            .insert(key, answer.clone(), self.ttl, Instant::now());
         Ok(answer)
     }
 }
@@ -126,7 +134,10 @@ mod tests {
     struct Counting(AtomicUsize);
 
     impl TokenReviewer for Counting {
-        fn review<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<Option<Identity>, ReviewError>> {
+        fn review<'a>(
+            &'a self,
+            token: &'a str,
+        ) -> BoxFuture<'a, Result<Option<Identity>, ReviewError>> {
             self.0.fetch_add(1, Ordering::SeqCst);
             Box::pin(async move {
                 match token {

@@ -87,7 +87,7 @@ fn decode_string(tag: u8, bytes: &[u8]) -> Option<String> {
     match tag {
         0x0c | 0x13 | 0x16 => String::from_utf8(bytes.to_vec()).ok(),
         0x14 => Some(bytes.iter().map(|b| char::from(*b)).collect()),
-        0x1e if bytes.len() % 2 == 0 => {
+        0x1e if bytes.len().is_multiple_of(2) => {
             let units: Vec<u16> = bytes
                 .chunks_exact(2)
                 .map(|c| u16::from_be_bytes([c[0], c[1]]))
@@ -114,9 +114,7 @@ mod tests {
     #[test]
     fn reads_common_name_and_organizations_of_generated_certs() {
         let ca = CertAuthority::new("test-ca").unwrap();
-        let client = ca
-            .issue_client("jane", &["system:masters"])
-            .unwrap();
+        let client = ca.issue_client("jane", &["system:masters"]).unwrap();
         let s = subject_of(&der(&client.cert_pem)).unwrap();
         assert_eq!(s.common_name, "jane");
         assert_eq!(s.organizations, ["system:masters"]);

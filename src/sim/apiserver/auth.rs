@@ -70,7 +70,8 @@ async fn read_json(body: Incoming) -> Result<Value, Response<Body>> {
         .await
         .map_err(|_| respond::bad_request("request body too large or unreadable"))?
         .to_bytes();
-    serde_json::from_slice(&bytes).map_err(|e| respond::bad_request(&format!("invalid JSON body: {e}")))
+    serde_json::from_slice(&bytes)
+        .map_err(|e| respond::bad_request(&format!("invalid JSON body: {e}")))
 }
 
 /// `POST …/tokenreviews`.
@@ -80,7 +81,11 @@ pub(crate) async fn token_review(state: &AuthState, body: Incoming) -> Response<
         Err(resp) => return resp,
     };
     let token = review["spec"]["token"].as_str().unwrap_or("");
-    let status = match state.tokens.iter().find(|t| t.token == token && !token.is_empty()) {
+    let status = match state
+        .tokens
+        .iter()
+        .find(|t| t.token == token && !token.is_empty())
+    {
         Some(t) => json!({"authenticated": true, "user": {"username": t.user, "groups": t.groups}}),
         None => json!({"authenticated": false, "error": "invalid bearer token"}),
     };
@@ -122,7 +127,11 @@ fn configmap_object(rv: u64, data: &BTreeMap<String, String>) -> Value {
 }
 
 /// GET of the ConfigMap (`rest` = path after `/api/v1/namespaces/kube-system/configmaps`).
-pub(crate) fn configmap(state: &AuthState, rest: &str, params: &std::collections::HashMap<String, String>) -> Response<Body> {
+pub(crate) fn configmap(
+    state: &AuthState,
+    rest: &str,
+    params: &std::collections::HashMap<String, String>,
+) -> Response<Body> {
     let (rv, data) = state.configmap.borrow().clone();
     let name = rest.trim_matches('/');
     if !name.is_empty() {
@@ -135,7 +144,9 @@ pub(crate) fn configmap(state: &AuthState, rest: &str, params: &std::collections
     let selected = |d: &BTreeMap<String, String>| -> Vec<Value> {
         match wanted {
             None | Some("") => vec![configmap_object(rv, d)],
-            Some(sel) if sel == format!("metadata.name={CONFIGMAP_NAME}") => vec![configmap_object(rv, d)],
+            Some(sel) if sel == format!("metadata.name={CONFIGMAP_NAME}") => {
+                vec![configmap_object(rv, d)]
+            }
             Some(_) => Vec::new(),
         }
     };
@@ -163,31 +174,40 @@ fn event(kind: &str, object: &Value) -> Bytes {
 }
 
 /// Streams the changes after `since`, until the timeout (at most a minute).
-fn watch_configmap(rx: watch::Receiver<ConfigMapState>, since: u64, timeout: Option<u64>) -> Response<Body> {
-    let open_for = timeout.map_or(MAX_WATCH, Duration::from_secs).min(MAX_WATCH);
+fn watch_configmap(
+    rx: watch::Receiver<ConfigMapState>,
+    since: u64,
+    timeout: Option<u64>,
+) -> Response<Body> {
+    let open_for = timeout
+        .map_or(MAX_WATCH, Duration::from_secs)
+        .min(MAX_WATCH);
     let deadline = tokio::time::Instant::now() + open_for;
     let state = (rx, since, true);
-    let events = futures::stream::unfold(state, move |(mut rx, mut seen, mut present)| async move {
-        loop {
-            let (rv, data) = rx.borrow_and_update().clone();
-            if rv > seen {
-                seen = rv;
-                let line = match (&data, present) {
-                    (Some(d), true) => event("MODIFIED", &configmap_object(rv, d)),
-                    (Some(d), false) => event("ADDED", &configmap_object(rv, d)),
-                    (None, _) => event("DELETED", &configmap_object(rv, &BTreeMap::new())),
-                };
-                present = data.is_some();
-                return Some((Ok::<_, BoxError>(Frame::data(line)), (rx, seen, present)));
+    let events =
+        futures::stream::unfold(state, move |(mut rx, mut seen, mut present)| async move {
+            loop {
+                let (rv, data) = rx.borrow_and_update().clone();
+                if rv > seen {
+                    seen = rv;
+                    let line = match (&data, present) {
+                        (Some(d), true) => event("MODIFIED", &configmap_object(rv, d)),
+                        (Some(d), false) => event("ADDED", &configmap_object(rv, d)),
+                        (None, _) => event("DELETED", &configmap_object(rv, &BTreeMap::new())),
+                    };
+                    present = data.is_some();
+                    return Some((Ok::<_, BoxError>(Frame::data(line)), (rx, seen, present)));
+                }
+                match tokio::time::timeout_at(deadline, rx.changed()).await {
+                    Ok(Ok(())) => continue,
+                    _ => return None,
+                }
             }
-            match tokio::time::timeout_at(deadline, rx.changed()).await {
-                Ok(Ok(())) => continue,
-                _ => return None,
-            }
-        }
-    });
+        });
     let mut resp = Response::new(BodyExt::boxed(StreamBody::new(events)));
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(respond::JSON));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(respond::JSON),
+    );
     resp
 }

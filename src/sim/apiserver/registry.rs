@@ -43,7 +43,10 @@ impl Registry {
     pub(crate) fn new() -> Self {
         let mut objects = BTreeMap::new();
         for (version, priority) in [("v1beta1", 100), ("v1", 50)] {
-            objects.insert(format!("{APISERVICES}/{version}.metrics.k8s.io"), apiservice(version, priority));
+            objects.insert(
+                format!("{APISERVICES}/{version}.metrics.k8s.io"),
+                apiservice(version, priority),
+            );
         }
         Registry {
             objects: Mutex::new(objects),
@@ -53,7 +56,8 @@ impl Registry {
     /// Whether this store serves `path`.
     pub(crate) fn serves(path: &str) -> bool {
         path.starts_with(APISERVICES)
-            || (path.starts_with("/api/v1/namespaces/") && path.split('/').nth(5) == Some("secrets"))
+            || (path.starts_with("/api/v1/namespaces/")
+                && path.split('/').nth(5) == Some("secrets"))
     }
 
     /// The object stored at `path`, if any.
@@ -65,7 +69,12 @@ impl Registry {
         self.objects.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub(crate) async fn handle(&self, method: &Method, path: &str, body: Incoming) -> Response<Body> {
+    pub(crate) async fn handle(
+        &self,
+        method: &Method,
+        path: &str,
+        body: Incoming,
+    ) -> Response<Body> {
         let path = path.trim_end_matches('/');
         match *method {
             Method::GET => match self.get(path) {
@@ -127,7 +136,8 @@ async fn read_json(body: Incoming) -> Result<Value, Response<Body>> {
         .await
         .map_err(|_| respond::bad_request("request body too large or unreadable"))?
         .to_bytes();
-    serde_json::from_slice(&bytes).map_err(|e| respond::bad_request(&format!("invalid JSON body: {e}")))
+    serde_json::from_slice(&bytes)
+        .map_err(|e| respond::bad_request(&format!("invalid JSON body: {e}")))
 }
 
 /// RFC 7386 JSON merge patch: objects merge, `null` removes, anything else replaces.
@@ -156,7 +166,10 @@ mod tests {
     #[test]
     fn merge_patch_sets_and_removes() {
         let mut doc = apiservice("v1", 50);
-        merge_patch(&mut doc, &json!({"spec": {"caBundle": "Zm9v", "insecureSkipTLSVerify": null}}));
+        merge_patch(
+            &mut doc,
+            &json!({"spec": {"caBundle": "Zm9v", "insecureSkipTLSVerify": null}}),
+        );
         assert_eq!(doc["spec"]["caBundle"], "Zm9v");
         assert!(doc["spec"].get("insecureSkipTLSVerify").is_none());
         assert_eq!(doc["spec"]["service"]["name"], "metrics-server");
