@@ -5,6 +5,7 @@
 //! [`ServeArgs::validate`] turns the parsed flags into a checked [`Config`].
 
 mod go_duration;
+mod sim_nodes;
 mod validate;
 
 use std::net::IpAddr;
@@ -14,6 +15,7 @@ use clap::builder::TypedValueParser;
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 pub use go_duration::{DurationError, GoDuration};
+pub use sim_nodes::SimNodesArgs;
 pub use validate::{
     CertKeyFiles, Config, ConfigError, KubeletConfig, ServingCertConfig, ServingConfig,
     verbosity_filter,
@@ -50,6 +52,8 @@ pub struct Cli {
 pub enum Command {
     /// Run a simulated cluster plus this server on loopback
     Demo(DemoArgs),
+    /// Register simulated nodes on a real Kubernetes API and act as their kubelets
+    SimNodes(SimNodesArgs),
 }
 
 /// Where kubelet CPU and memory come from (spec §3.1).
