@@ -20,7 +20,8 @@ k8s_version="$(awk '/^require k8s.io\/kubernetes / {print $3}' "$module_dir/go.m
 if [ -z "$k8s_version" ]; then
   k8s_version="$(awk '$1 == "k8s.io/kubernetes" {print $2; exit}' "$module_dir/go.mod")"
 fi
-pin_hash="$(cat "$module_dir/go.mod" "$module_dir/go.sum" | sha256sum | cut -c1-12)"
+# The cache key covers the pins and this script (its flags).
+pin_hash="$(cat "$module_dir/go.mod" "$module_dir/go.sum" "$0" | sha256sum | cut -c1-12)"
 out_dir="$repo_root/target/e2e-controlplane/${k8s_version}-${pin_hash}"
 bin_dir="$out_dir/bin"
 
@@ -30,14 +31,25 @@ if [ -f "$out_dir/complete" ]; then
 fi
 
 echo "building Kubernetes ${k8s_version} control plane and etcd into $bin_dir (cold: many minutes on 2 cores)" >&2
-rm -rf "$out_dir"
+# Builds for other pins or flags are stale: drop them (about 500 MB each).
+rm -rf "$repo_root/target/e2e-controlplane"
 mkdir -p "$bin_dir"
 start="$(date +%s)"
+# Version stamps a release build gets from hack/lib/version.sh (else the binaries report
+# v0.0.0-master and clients see no server version).
+minor="${k8s_version#v1.}"
+minor="${minor%%.*}"
+build_date="$(cd "$module_dir" && GOFLAGS=-mod=readonly go list -m -json k8s.io/kubernetes | jq -r '.Time // "1970-01-01T00:00:00Z"')"
+ldflags="-s -w"
+for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+  ldflags+=" -X $pkg.gitVersion=$k8s_version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+  ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=$build_date"
+done
 (
   cd "$module_dir"
   # One `go build` for all five commands so shared packages compile once.
   # -mod=readonly: go.mod and go.sum are pinned; a mismatch is an error, not an update.
-  CGO_ENABLED=0 GOFLAGS=-mod=readonly go build -trimpath -ldflags='-s -w' -o "$bin_dir/" \
+  CGO_ENABLED=0 GOFLAGS=-mod=readonly go build -trimpath -ldflags="$ldflags" -o "$bin_dir/" \
     go.etcd.io/etcd/server/v3 \
     k8s.io/kubernetes/cmd/kube-apiserver \
     k8s.io/kubernetes/cmd/kube-controller-manager \

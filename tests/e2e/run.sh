@@ -18,6 +18,7 @@ source "$E2E/lib/cluster.sh"
 source "$E2E/lib/cases.sh"
 
 NODES=2
+export NO_COLOR=1 # plain logs from our processes
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/metrics-server-e2e.XXXXXX")"
 PKI="$WORK/pki"
 LOGS="$WORK/logs"
@@ -27,6 +28,12 @@ FAILED=()
 cleanup() {
   local code=$?
   trap - EXIT INT TERM
+  if [ "$code" != 0 ] && [ "${CASES_DONE:-0}" != 1 ]; then
+    echo "FAIL setup: the e2e stopped before its cases finished (exit $code); last log lines:"
+    for log in "$LOGS"/*.log; do
+      [ -f "$log" ] && { echo "--- $(basename "$log")"; tail -n 5 "$log"; }
+    done
+  fi
   stop_all
   if [ "${E2E_KEEP:-0}" = 1 ] || [ "$code" != 0 ]; then
     echo "e2e: logs and certificates kept in $WORK" >&2
@@ -74,7 +81,9 @@ echo "e2e: control plane up in $((SECONDS - started))s"
 #    Deployment), an EndpointSlice to our server on the host, and our server.
 start_sim_nodes
 kc apply -k "$E2E/manifests" >/dev/null
-sed "s/\${METRICS_SERVER_PORT}/$METRICS_SERVER_PORT/" "$E2E/manifests/endpointslice.yaml" | kc apply -f - >/dev/null
+# (kubectl warns that FQDN slices are deprecated: see endpointslice.yaml for why it is one.)
+sed "s/\${METRICS_SERVER_PORT}/$METRICS_SERVER_PORT/" "$E2E/manifests/endpointslice.yaml" |
+  kc apply -f - >"$LOGS/endpointslice.log" 2>&1 || { cat "$LOGS/endpointslice.log" >&2; exit 1; }
 start_metrics_server
 
 # 4. Test workloads (wait for the namespaces' default ServiceAccounts first).
@@ -98,6 +107,7 @@ run_case kubelet-authz case_kubelet_authz
 run_case hpa-scale-up case_hpa_scale_up
 run_case hpa-scale-down case_hpa_scale_down
 
+CASES_DONE=1
 for name in etcd kube-apiserver kube-controller-manager kube-scheduler sim-nodes metrics-server; do
   alive "$name" || FAILED+=("process-$name")
 done

@@ -157,11 +157,13 @@ case_raw_v1beta1() { raw_version v1beta1; }
 
 # hpa_row T0: one line of the HPA timeline.
 hpa_row() {
-  local s
+  local s ready
   s=$(kc get hpa busy -n e2e-hpa -o json 2>/dev/null) || return 0
-  echo "$s" | jq -r --arg t "$((SECONDS - $1))" \
-    '"    t=+\($t)s replicas current=\(.status.currentReplicas // 0) desired=\(.status.desiredReplicas // 0) cpu=" +
-     ((.status.currentMetrics // [])[0].resource.current | if . == null then "<unknown>" else "\(.averageUtilization)% (avg \(.averageValue))" end)'
+  ready=$(kc get deploy busy -n e2e-hpa -o jsonpath='{.status.readyReplicas}' 2>/dev/null)
+  echo "$s" | jq -r --arg t "$((SECONDS - $1))" --arg ready "${ready:-0}" \
+    '"    t=+\($t)s hpa current=\(.status.currentReplicas // 0) desired=\(.status.desiredReplicas // 0) cpu=" +
+     ((.status.currentMetrics // [])[0].resource.current | if . == null then "<unknown>" else "\(.averageUtilization)% (avg \(.averageValue))" end) +
+     "; deployment ready=\($ready)"'
 }
 
 # hpa_until DESCRIPTION TIMEOUT_S JQ_CONDITION: prints the timeline every 5 s until the

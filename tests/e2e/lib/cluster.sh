@@ -14,21 +14,17 @@ start() {
   eval "PID_${name//-/_}=$!"
 }
 
-# stop_all: TERM every process started, wait up to 10 s, then KILL what is left.
+# stop_all: stops the processes in reverse start order (our server first, etcd last), each
+# with TERM, then KILL if it is still there after 5 s.
 stop_all() {
-  local pid i
+  local i pid
   for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
-    kill -TERM "${PIDS[$i]}" 2>/dev/null || true
-  done
-  for _ in $(seq 1 100); do
-    local alive=0
-    for pid in "${PIDS[@]}"; do
-      if kill -0 "$pid" 2>/dev/null; then alive=1; fi
+    pid=${PIDS[$i]}
+    kill -TERM "$pid" 2>/dev/null || continue
+    for _ in $(seq 1 50); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
     done
-    [ "$alive" = 0 ] && break
-    sleep 0.1
-  done
-  for pid in "${PIDS[@]}"; do
     kill -KILL "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
   done
