@@ -24,6 +24,10 @@ fn main() -> std::process::ExitCode {
             init_logging("info");
             runtime.block_on(metrics_server::sim::demo::run(args))
         }
+        Some(Command::SimNodes(args)) => {
+            init_logging("info");
+            runtime.block_on(metrics_server::sim::agent::run(args))
+        }
         None => match cli.serve.validate() {
             Ok(cfg) => {
                 init_logging(&cfg.log_filter());

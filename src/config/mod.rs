@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod certs;
 mod go_duration;
+mod sim_nodes;
 mod validate;
 
 use std::net::IpAddr;
@@ -17,6 +18,7 @@ use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 pub use auth::{AuthArgs, AuthConfig, AuthFlagError, RequestHeaderFlags, TlsMinVersion, TlsPolicy};
 pub use go_duration::{DurationError, GoDuration};
+pub use sim_nodes::SimNodesArgs;
 pub use validate::{
     CertKeyFiles, Config, ConfigError, KubeletConfig, ServingCertConfig, ServingConfig,
     verbosity_filter,
@@ -55,6 +57,8 @@ pub enum Command {
     Demo(DemoArgs),
     /// Write a CA and a serving certificate for the Service's DNS names, and print the caBundle
     Certs(certs::CertsArgs),
+    /// Register simulated nodes on a real Kubernetes API and act as their kubelets
+    SimNodes(SimNodesArgs),
 }
 
 /// Where kubelet CPU and memory come from (spec §3.1).

@@ -8,7 +8,12 @@
 //! run time ([`KubeletFleet::set_fault`]). All listeners and connections close when the fleet
 //! is dropped or [`KubeletFleet::shutdown`] is called. One tokio task per listener and per
 //! connection, no thread per node: thousands of nodes fit in one process (mind `ulimit -n`).
+//!
+//! A live fleet ([`spawn_live_kubelets`]) reads a workload that is replaced as pods come and
+//! go, and can authorize each request like a real kubelet does (webhook mode: the bearer token
+//! through a TokenReview, then a SubjectAccessReview for `nodes/<subresource>`), see [`auth`].
 
+pub mod auth;
 mod resource;
 mod summary;
 
@@ -17,12 +22,13 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 
+use arc_swap::ArcSwap;
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode, header};
 use tokio::sync::watch;
 
 use super::net::{self, Body, SimError};
-use super::workload::{PodPhase, Workload};
+use super::workload::{NodeSample, Workload};
 use crate::pki::CertAuthority;
 use crate::time::Timestamp;
 
@@ -125,14 +131,13 @@ impl Drop for KubeletFleet {
 
 /// What one kubelet's request handler needs.
 struct NodeCtx {
-    workload: Arc<Workload>,
+    /// The current workload (replaced over time in a live fleet; the nodes never change).
+    workload: Arc<ArcSwap<Workload>>,
     index: usize,
     token: Option<String>,
+    authorizer: Option<Arc<dyn auth::KubeletAuthorizer>>,
     resource_404: bool,
     faults: Arc<[AtomicU8]>,
-    /// Running containers in the order the kubelet prints them, as (position among the node's
-    /// running pods, container index), sorted by (container name, namespace, pod name).
-    container_order: Vec<(usize, usize)>,
 }
 
 /// Starts one HTTPS kubelet per node of `workload` on `<node ip>:<ephemeral port>`.
@@ -140,6 +145,18 @@ pub async fn spawn_kubelets(
     workload: Arc<Workload>,
     opts: KubeletOptions,
 ) -> Result<KubeletFleet, SimError> {
+    spawn_live_kubelets(Arc::new(ArcSwap::new(workload)), opts, None).await
+}
+
+/// Like [`spawn_kubelets`], for a workload whose pods change: each request reads the workload
+/// `source` holds at that moment (its nodes must stay the same). With an `authorizer`, every
+/// request but `/healthz` must pass it (401 or 403 otherwise, as a real kubelet answers).
+pub async fn spawn_live_kubelets(
+    source: Arc<ArcSwap<Workload>>,
+    opts: KubeletOptions,
+    authorizer: Option<Arc<dyn auth::KubeletAuthorizer>>,
+) -> Result<KubeletFleet, SimError> {
+    let workload = source.load_full();
     let (w, ca) = (workload.clone(), opts.ca.clone());
     let tls_configs = tokio::task::spawn_blocking(move || issue_certificates(&w, &ca))
         .await
@@ -163,10 +180,10 @@ pub async fn spawn_kubelets(
             })?
             .port();
         let ctx = Arc::new(NodeCtx {
-            container_order: container_order(&workload, index),
-            workload: workload.clone(),
+            workload: source.clone(),
             index,
             token: opts.required_bearer_token.clone(),
+            authorizer: authorizer.clone(),
             resource_404: opts.resource_endpoint_404,
             faults: faults.clone(),
         });
@@ -204,14 +221,11 @@ fn issue_certificates(
         .collect()
 }
 
-fn container_order(workload: &Workload, index: usize) -> Vec<(usize, usize)> {
+/// The sample's containers in the order the kubelet prints them, as (position in
+/// `sample.pods`, container index), sorted by (container name, namespace, pod name).
+fn container_order(workload: &Workload, sample: &NodeSample) -> Vec<(usize, usize)> {
     let pods = workload.pods();
-    let running: Vec<usize> = workload.nodes()[index]
-        .pods
-        .iter()
-        .copied()
-        .filter(|&p| pods[p].phase == PodPhase::Running)
-        .collect();
+    let running: Vec<usize> = sample.pods.iter().map(|(p, _)| *p).collect();
     let mut order: Vec<(usize, usize)> = running
         .iter()
         .enumerate()
@@ -257,7 +271,8 @@ fn authorized(ctx: &NodeCtx, req: &Request<Incoming>) -> bool {
 }
 
 async fn handle(ctx: &NodeCtx, req: Request<Incoming>) -> Response<Body> {
-    let node = &ctx.workload.nodes()[ctx.index].name;
+    let workload = ctx.workload.load_full();
+    let node = &workload.nodes()[ctx.index].name;
     tracing::debug!(%node, method = %req.method(), uri = %req.uri(), "kubelet request");
     let fault = Fault::from_u8(ctx.faults[ctx.index].load(Ordering::Relaxed));
     match fault {
@@ -274,6 +289,12 @@ async fn handle(ctx: &NodeCtx, req: Request<Incoming>) -> Response<Body> {
     if !authorized(ctx, &req) {
         return text(StatusCode::UNAUTHORIZED, PLAIN, "Unauthorized");
     }
+    if let Some(authorizer) = &ctx.authorizer
+        && req.uri().path() != "/healthz"
+        && let Err(denied) = auth::check(authorizer.as_ref(), node, &req).await
+    {
+        return text(denied.status(), PLAIN, denied.to_string());
+    }
     if req.method() != Method::GET {
         return text(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -288,14 +309,15 @@ async fn handle(ctx: &NodeCtx, req: Request<Incoming>) -> Response<Body> {
             text(StatusCode::OK, resource::CONTENT_TYPE, resource::GARBAGE)
         }
         "/metrics/resource" => {
-            let sample = ctx.workload.sample_node(ctx.index, sample_time(ctx));
-            let body = resource::render(&ctx.workload, &sample, &ctx.container_order);
+            let sample = workload.sample_node(ctx.index, sample_time(&workload, ctx.index));
+            let order = container_order(&workload, &sample);
+            let body = resource::render(&workload, &sample, &order);
             text(StatusCode::OK, resource::CONTENT_TYPE, body)
         }
         "/stats/summary" if garbage => text(StatusCode::OK, "application/json", summary::GARBAGE),
         "/stats/summary" => {
-            let sample = ctx.workload.sample_node(ctx.index, sample_time(ctx));
-            let body = summary::render(&ctx.workload, ctx.index, &sample);
+            let sample = workload.sample_node(ctx.index, sample_time(&workload, ctx.index));
+            let body = summary::render(&workload, ctx.index, &sample);
             text(StatusCode::OK, "application/json", body)
         }
         "/healthz" => text(StatusCode::OK, PLAIN, "ok"),
@@ -308,8 +330,8 @@ fn not_found() -> Response<Body> {
     text(StatusCode::NOT_FOUND, PLAIN, "404 page not found\n")
 }
 
-fn sample_time(ctx: &NodeCtx) -> Timestamp {
+fn sample_time(workload: &Workload, index: usize) -> Timestamp {
     let now_ms = Timestamp::now().0 / 1_000_000;
-    let lag = ctx.workload.nodes()[ctx.index].sample_lag_ms;
+    let lag = workload.nodes()[index].sample_lag_ms;
     Timestamp::from_millis(now_ms - lag)
 }

@@ -1,5 +1,6 @@
 //! The simulated cluster: kubelets with known true usage and a minimal Kubernetes API.
 
+pub mod agent;
 pub mod apiserver;
 pub mod demo;
 pub mod kubelet;

@@ -4,7 +4,9 @@
 //! Pure (no tokio, no I/O). Built once by [`Workload::generate`], shared as `Arc<Workload>`
 //! between the simulated kubelets and the simulated apiserver. The objects never change; only
 //! the true usage can be overridden at run time ([`Workload::set_pod_usage`]), behind a
-//! `std::sync::RwLock`.
+//! `std::sync::RwLock`. A live workload (pods that come and go, as on a real apiserver) is a
+//! sequence of workloads, each derived from the previous one by [`Workload::with_live_pods`]
+//! so that counters stay continuous.
 //!
 //! Counters follow the kubelet's `/metrics/resource` semantics (upstream spec §3.3): a
 //! container's CPU counter is `rate × (t − start)` since its latest (re)start, so the rate a
@@ -17,12 +19,14 @@
 //! `127.0.61.1`; never `127.0.0.x`. Linux routes all of 127.0.0.0/8 to the loopback device.
 
 mod generate;
+mod live;
 mod model;
 mod track;
 
 use std::collections::HashMap;
 use std::sync::{PoisonError, RwLock};
 
+pub use self::live::{LiveContainer, LivePod};
 pub use self::model::{ContainerId, PodPhase, SimContainer, SimNode, SimPod, TrueUsage};
 use self::track::{
     RateSegment, UsageTrack, current_usage, integral, latest_start, sample_container, to_ns,
@@ -55,6 +59,9 @@ pub struct Workload {
     pod_index: HashMap<(String, String), usize>,
     created: Timestamp,
     tracks: RwLock<Vec<UsageTrack>>,
+    /// Per node, the CPU (millicore-nanoseconds) of pods that left it, so that the node
+    /// counter never goes backwards when a live workload drops a pod.
+    retired_milli_ns: Vec<u128>,
 }
 
 /// A container's state at one instant, as a kubelet would report it.
@@ -101,6 +108,7 @@ impl Workload {
         Workload {
             node_index: node_index.collect(),
             pod_index: pod_index.collect(),
+            retired_milli_ns: vec![0; nodes.len()],
             nodes,
             pods,
             created: now,
@@ -232,12 +240,15 @@ impl Workload {
         let node = &self.nodes[index.min(self.nodes.len() - 1)];
         let tracks = self.read_tracks();
         let since_boot = u128::try_from(at.nanos_since(node.boot).max(0)).unwrap_or(0);
-        let mut milli_ns = u128::from(node.overhead.cpu_millicores) * since_boot;
+        let retired = self.retired_milli_ns.get(index).copied().unwrap_or(0);
+        let mut milli_ns = u128::from(node.overhead.cpu_millicores) * since_boot + retired;
         let mut usage = node.overhead;
         let mut pods = Vec::with_capacity(node.pods.len());
         for &pi in &node.pods {
             let pod = &self.pods[pi];
-            if pod.phase != PodPhase::Running {
+            // A pod whose containers start after the sample time is not known to it yet.
+            let not_started = pod.containers.iter().any(|c| c.first_start > at);
+            if pod.phase != PodPhase::Running || not_started {
                 continue;
             }
             let samples = pod.containers.iter().map(|c| {

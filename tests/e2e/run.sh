@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# End-to-end test on a real Kubernetes control plane, all on 127.0.0.0/8:
+#   etcd, kube-apiserver (RBAC, service-account keys, front-proxy CA and --requestheader-*
+#   flags, aggregator routing), kube-controller-manager (HPA sync every 5 s) and
+#   kube-scheduler, built from Go modules by build-controlplane.sh (cached under target/);
+#   simulated nodes (`metrics-server sim-nodes`) that act as the kubelets of the pods the
+#   scheduler binds to them; the project's manifests applied with kubectl; and our server on
+#   the host with the metrics-server ServiceAccount's token.
+# Prints PASS <case> or FAIL <case>: <why> per case; exits 0 only if every case passed.
+# Every process it starts is stopped on exit, failure or interrupt.
+# Environment: E2E_KEEP=1 keeps the work directory (logs, certificates, kubeconfigs).
+set -euo pipefail
+
+REPO="$(cd "$(dirname "$0")/../.." && pwd)"
+E2E="$REPO/tests/e2e"
+source "$E2E/lib/pki.sh"
+source "$E2E/lib/cluster.sh"
+source "$E2E/lib/cases.sh"
+
+NODES=2
+export NO_COLOR=1 # plain logs from our processes
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/metrics-server-e2e.XXXXXX")"
+PKI="$WORK/pki"
+LOGS="$WORK/logs"
+mkdir -p "$LOGS"
+FAILED=()
+
+cleanup() {
+  local code=$?
+  trap - EXIT INT TERM
+  if [ "$code" != 0 ] && [ "${CASES_DONE:-0}" != 1 ]; then
+    echo "FAIL setup: the e2e stopped before its cases finished (exit $code); last log lines:"
+    for log in "$LOGS"/*.log; do
+      [ -f "$log" ] && { echo "--- $(basename "$log")"; tail -n 5 "$log"; }
+    done
+  fi
+  stop_all
+  if [ "${E2E_KEEP:-0}" = 1 ] || [ "$code" != 0 ]; then
+    echo "e2e: logs and certificates kept in $WORK" >&2
+  else
+    rm -rf "$WORK"
+  fi
+  exit "$code"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# kc ARGS...: the built kubectl as cluster admin.
+kc() { "$KUBECTL" --kubeconfig "$ADMIN" "$@"; }
+
+for tool in curl jq openssl python3; do
+  command -v "$tool" >/dev/null || { echo "error: the e2e test needs $tool" >&2; exit 1; }
+done
+
+# 1. Binaries: the control plane (cached by version) and our server.
+BIN="$("$E2E/build-controlplane.sh")"
+KUBECTL="$BIN/kubectl"
+(cd "$REPO" && cargo build --locked --quiet --bin metrics-server)
+METRICS_SERVER="$(cd "$REPO" && cargo metadata --format-version 1 --no-deps |
+  jq -r .target_directory)/debug/metrics-server"
+echo "e2e: Kubernetes $("$KUBECTL" version --client -o json | jq -r .clientVersion.gitVersion), work dir $WORK"
+
+# 2. Control plane.
+read -r ETCD_PORT ETCD_PEER_PORT APISERVER_PORT CM_PORT SCHEDULER_PORT METRICS_SERVER_PORT \
+  <<<"$(free_ports 6)"
+APISERVER_URL="https://127.0.0.1:$APISERVER_PORT"
+ADMIN="$WORK/admin.kubeconfig"
+make_pki
+kubeconfig_cert "$ADMIN" admin
+kubeconfig_cert "$WORK/controller-manager.kubeconfig" controller-manager
+kubeconfig_cert "$WORK/scheduler.kubeconfig" scheduler
+started=$SECONDS
+start_etcd
+start_apiserver
+start_controller_manager
+start_scheduler
+echo "e2e: control plane up in $((SECONDS - started))s"
+
+# 3. Simulated nodes, then the project's manifests the way users apply them (without the
+#    Deployment), an EndpointSlice to our server on the host, and our server.
+start_sim_nodes
+kc apply -k "$E2E/manifests" >/dev/null
+# (kubectl warns that FQDN slices are deprecated: see endpointslice.yaml for why it is one.)
+sed "s/\${METRICS_SERVER_PORT}/$METRICS_SERVER_PORT/" "$E2E/manifests/endpointslice.yaml" |
+  kc apply -f - >"$LOGS/endpointslice.log" 2>&1 || { cat "$LOGS/endpointslice.log" >&2; exit 1; }
+start_metrics_server
+
+# 4. Test workloads (wait for the namespaces' default ServiceAccounts first).
+kc apply -f "$E2E/manifests/workloads.yaml" -f "$E2E/manifests/hpa.yaml" >/dev/null 2>&1 || true
+for ns in e2e-top e2e-other e2e-hpa; do
+  wait_for "ServiceAccount default in $ns" 60 kc get serviceaccount default -n "$ns"
+done
+kc apply -f "$E2E/manifests/workloads.yaml" -f "$E2E/manifests/hpa.yaml" >/dev/null
+HPA_T0=$SECONDS
+
+# 5. Cases.
+run_case apiservice-available case_apiservice_available
+wait_for "metrics of every node and test pod" 120 metrics_ready || true
+run_case top-nodes case_top_nodes
+run_case top-pods case_top_pods
+run_case top-all-kubectl-versions case_top_all_kubectl_versions
+run_case raw-v1 case_raw_v1
+run_case raw-v1beta1 case_raw_v1beta1
+run_case rbac-denied case_rbac_denied
+run_case kubelet-authz case_kubelet_authz
+run_case hpa-scale-up case_hpa_scale_up
+run_case hpa-scale-down case_hpa_scale_down
+
+CASES_DONE=1
+for name in etcd kube-apiserver kube-controller-manager kube-scheduler sim-nodes metrics-server; do
+  alive "$name" || FAILED+=("process-$name")
+done
+if [ "${#FAILED[@]}" -gt 0 ]; then
+  echo "e2e: FAILED: ${FAILED[*]} (total $((SECONDS))s)"
+  exit 1
+fi
+echo "e2e: all cases passed (total $((SECONDS))s)"
