@@ -2,7 +2,7 @@
 //! cluster objects, apply selectors, encode. Port of metrics-server `pkg/api/node.go`,
 //! `pod.go` and `filter.go`, plus `spec.nodeName` field selection and the reason in 404s.
 
-use super::encode::{ApiVersion, NodeItem, ObjectMeta, PodItem, json, table};
+use super::encode::{ApiVersion, NodeItem, ObjectMeta, PodItem, json, protobuf, table};
 use super::negotiate::Representation;
 use super::query::ListOptions;
 use super::routes::ApiContext;
@@ -81,6 +81,7 @@ pub fn list_nodes(
         Representation::Table(tv) => {
             table::write_node_table(&mut out, tv, &items, opts.include_object, v)
         }
+        Representation::Protobuf => protobuf::write_node_metrics_list(&mut out, v, &items),
         _ => json::write_node_metrics_list(&mut out, v, &items),
     }
     Ok(out)
@@ -117,6 +118,7 @@ pub fn get_node(
         Representation::Table(tv) => {
             table::write_node_table(&mut out, tv, &[item], opts.include_object, v)
         }
+        Representation::Protobuf => protobuf::write_node_metrics(&mut out, v, &item),
         _ => json::write_node_metrics(&mut out, v, &item),
     }
     Ok(out)
@@ -170,6 +172,7 @@ pub fn list_pods(
         Representation::Table(tv) => {
             table::write_pod_table(&mut out, tv, &items, opts.include_object, v)
         }
+        Representation::Protobuf => protobuf::write_pod_metrics_list(&mut out, v, &items),
         _ => json::write_pod_metrics_list(&mut out, v, &items),
     }
     Ok(out)
@@ -211,6 +214,7 @@ pub fn get_pod(
         Representation::Table(tv) => {
             table::write_pod_table(&mut out, tv, &[item], opts.include_object, v)
         }
+        Representation::Protobuf => protobuf::write_pod_metrics(&mut out, v, &item),
         _ => json::write_pod_metrics(&mut out, v, &item),
     }
     Ok(out)

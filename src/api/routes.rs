@@ -6,7 +6,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 use super::discovery::{self, GROUP};
-use super::encode::{ApiVersion, json};
+use super::encode::{ApiVersion, json, protobuf};
 use super::negotiate::{self, Endpoint, Representation};
 use super::query::{ListOptions, parse_query};
 use super::resources;
@@ -117,7 +117,7 @@ fn group_version(
         ["namespaces", ns, "pods", name] => Target::Pod(v, ns, name),
         _ => return Reply::status(&Status::not_found_path()),
     };
-    let repr = match negotiate::choose(accept, Endpoint::Resource, false) {
+    let repr = match negotiate::choose(accept, Endpoint::Resource, true) {
         Ok(r) => r,
         Err(e) => return Reply::status(&e.to_status()),
     };
@@ -129,6 +129,11 @@ fn group_version(
     };
     match result {
         Ok(body) => Reply::ok(repr.content_type(), body),
+        Err(status) if repr == Representation::Protobuf => Reply {
+            status: status.code,
+            content_type: negotiate::PROTOBUF_CONTENT_TYPE,
+            body: protobuf::status(&status),
+        },
         Err(status) => Reply::status(&status),
     }
 }

@@ -48,6 +48,27 @@ impl Https {
         }
     }
 
+    /// A GET whose body is kept as bytes: (status, content type, body).
+    pub async fn get_bytes(&self, url: &str, accept: Option<&str>) -> (u16, String, Bytes) {
+        let mut req = http::Request::get(url);
+        if let Some(a) = accept {
+            req = req.header(http::header::ACCEPT, a);
+        }
+        let resp = self
+            .client
+            .request(req.body(Empty::new()).unwrap())
+            .await
+            .expect("request");
+        let status = resp.status().as_u16();
+        let content_type = resp
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        let body = resp.into_body().collect().await.expect("body").to_bytes();
+        (status, content_type, body)
+    }
+
     pub async fn get(&self, url: &str, accept: Option<&str>) -> Got {
         let mut req = http::Request::get(url);
         if let Some(a) = accept {
