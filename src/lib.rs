@@ -23,5 +23,6 @@ pub mod scraper;
 pub mod server;
 pub mod sim;
 pub mod store;
+pub mod telemetry;
 pub mod time;
 pub mod usage;

@@ -76,6 +76,7 @@ pub fn list_nodes(
             usage,
         })
         .collect();
+    observe_freshness(ctx, now, items.iter().map(|i| i.usage.timestamp));
     let mut out = Vec::with_capacity(256 + items.len() * 320);
     match repr {
         Representation::Table(tv) => {
@@ -113,6 +114,7 @@ pub fn get_node(
         },
         usage,
     };
+    observe_freshness(ctx, item.meta.creation_timestamp, [item.usage.timestamp]);
     let mut out = Vec::with_capacity(512);
     match repr {
         Representation::Table(tv) => {
@@ -167,6 +169,7 @@ pub fn list_pods(
             usage,
         })
         .collect();
+    observe_freshness(ctx, now, items.iter().map(|i| i.usage.timestamp));
     let mut out = Vec::with_capacity(256 + items.len() * 400);
     match repr {
         Representation::Table(tv) => {
@@ -209,6 +212,7 @@ pub fn get_pod(
         },
         usage,
     };
+    observe_freshness(ctx, item.meta.creation_timestamp, [item.usage.timestamp]);
     let mut out = Vec::with_capacity(1024);
     match repr {
         Representation::Table(tv) => {
@@ -218,4 +222,15 @@ pub fn get_pod(
         _ => json::write_pod_metrics(&mut out, v, &item),
     }
     Ok(out)
+}
+
+/// Upstream's `metrics_server_api_metric_freshness_seconds`: one observation per item served.
+fn observe_freshness(
+    ctx: &ApiContext,
+    now: Timestamp,
+    samples: impl IntoIterator<Item = Timestamp>,
+) {
+    for sample in samples {
+        ctx.metrics.observe_freshness(now, sample);
+    }
 }

@@ -21,6 +21,8 @@ pub struct ApiContext {
     pub cluster: ClusterCache,
     /// `--node-selector`, ANDed into node lists (not into single-node GETs, as upstream).
     pub node_selector: LabelSelector,
+    /// Self-metrics (the freshness of every item served).
+    pub metrics: Arc<crate::telemetry::Metrics>,
 }
 
 /// A finished response.

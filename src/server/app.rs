@@ -25,6 +25,8 @@ pub struct AppState {
     pub clock: Arc<ScrapeClock>,
     pub resolution: Duration,
     pub shutting_down: Arc<AtomicBool>,
+    /// Self-metrics served at `/metrics`.
+    pub metrics: Arc<crate::telemetry::Metrics>,
 }
 
 /// The router with its health checks built once.
@@ -44,6 +46,7 @@ impl App {
             snapshot: state.snapshot,
             cluster: state.cluster,
             node_selector: state.node_selector,
+            metrics: state.metrics,
         };
         App {
             api,
@@ -82,7 +85,27 @@ impl super::http::Router for App {
         if let Some((endpoint, sub_path)) = Endpoint::from_path(path) {
             return self.health(endpoint, sub_path, query);
         }
+        if path == "/metrics" {
+            return self.self_metrics();
+        }
         reply_to_response(crate::api::routes::handle(&self.api, &req))
+    }
+}
+
+impl App {
+    /// `/metrics`: coverage refreshed from the current snapshot, then every family as text.
+    fn self_metrics(&self) -> http::Response<Full<Bytes>> {
+        let api = &self.api;
+        crate::telemetry::coverage::refresh(
+            &api.metrics.coverage,
+            &api.snapshot.load(),
+            &api.cluster,
+            &api.node_selector,
+        );
+        http::Response::builder()
+            .header(http::header::CONTENT_TYPE, crate::telemetry::CONTENT_TYPE)
+            .body(Full::new(Bytes::from(api.metrics.encode())))
+            .unwrap_or_default()
     }
 }
 

@@ -83,6 +83,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         crate::kubelet::tls::client_config(kubelet_tls)?,
     );
     let snapshot = Arc::new(ArcSwap::from_pointee(Snapshot::empty()));
+    let metrics = Arc::new(crate::telemetry::Metrics::new(cfg.metric_resolution));
     let clock = Arc::new(ScrapeClock::default());
     let store = Store::new(StoreConfig {
         ring_depth: cfg.storage_ring_depth,
@@ -96,6 +97,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         store,
         published: snapshot.clone(),
         clock: clock.clone(),
+        metrics: metrics.clone(),
     };
     background.push(tokio::spawn(scraper.run()));
 
@@ -114,6 +116,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         clock,
         resolution: cfg.metric_resolution,
         shutting_down: shutting_down.clone(),
+        metrics,
     }));
     let (stop, mut stop_rx) = watch::channel(false);
     let stopped = async move {
