@@ -4,6 +4,7 @@
 //! `--flag value`, bool flags as `--flag` or `--flag=true|false`, comma-separated lists.
 //! [`ServeArgs::validate`] turns the parsed flags into a checked [`Config`].
 
+mod compat;
 mod go_duration;
 mod validate;
 
@@ -13,6 +14,7 @@ use std::path::PathBuf;
 use clap::builder::TypedValueParser;
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
+pub use compat::{CompatArgs, CompatConfig, CompatError, IGNORED, IgnoredFlags, LoggingFormat};
 pub use go_duration::{DurationError, GoDuration};
 pub use validate::{
     CertKeyFiles, Config, ConfigError, KubeletConfig, ServingCertConfig, ServingConfig,
@@ -167,6 +169,9 @@ pub struct ServeArgs {
     /// scrape.
     #[arg(long, value_name = "BYTES", default_value_t = 16 * 1024 * 1024)]
     pub kubelet_max_body_bytes: u64,
+    /// The rest of upstream's flags (compat.rs).
+    #[command(flatten)]
+    pub compat: CompatArgs,
 }
 
 /// A path flag that, like pflag's string flags, also accepts an empty value (`--flag=`),

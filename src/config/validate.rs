@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{GoDuration, MetricsSource, ServeArgs};
+use super::{CompatConfig, CompatError, GoDuration, MetricsSource, ServeArgs};
 
 /// Shortest `--metric-resolution` upstream accepts.
 const MIN_RESOLUTION: GoDuration = GoDuration::from_secs(10);
@@ -32,6 +32,8 @@ pub struct Config {
     pub storage_ring_depth: usize,
     /// `-v/--v` klog verbosity.
     pub verbosity: i32,
+    /// Logging format, shutdown delay, listener and HTTP/2 options, ignored flags.
+    pub compat: CompatConfig,
 }
 
 /// The kubelet client part of [`Config`] (spec §1.2).
@@ -106,6 +108,8 @@ pub enum ConfigError {
     RingDepthOutOfRange(u32),
     #[error("--kubelet-max-body-bytes must be at least 1024, but value {0} provided")]
     BodyLimitTooSmall(u64),
+    #[error(transparent)]
+    Compat(#[from] CompatError),
 }
 
 impl ServeArgs {
@@ -140,6 +144,8 @@ impl ServeArgs {
         if self.kubelet_max_body_bytes < MIN_BODY_BYTES {
             return Err(ConfigError::BodyLimitTooSmall(self.kubelet_max_body_bytes));
         }
+        let kubelet_tls_flags = self.kubelet_insecure_tls || ca.is_some() || client_cert.is_some();
+        let compat = self.compat.validate(kubelet_tls_flags)?;
         let extra_ips = if self.bind_address.is_unspecified() {
             Vec::new()
         } else {
@@ -172,6 +178,7 @@ impl ServeArgs {
             },
             storage_ring_depth: self.storage_ring_depth as usize,
             verbosity: self.verbosity,
+            compat,
         })
     }
 }
