@@ -48,6 +48,13 @@ impl Https {
         }
     }
 
+    /// The status of a GET, or `None` when the server cannot be reached.
+    pub async fn try_status(&self, url: &str) -> Option<u16> {
+        let req = http::Request::get(url).body(Empty::new()).unwrap();
+        let resp = self.client.request(req).await.ok()?;
+        Some(resp.status().as_u16())
+    }
+
     /// A GET whose body is kept as bytes: (status, content type, body).
     pub async fn get_bytes(&self, url: &str, accept: Option<&str>) -> (u16, String, Bytes) {
         let mut req = http::Request::get(url);
