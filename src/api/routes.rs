@@ -8,6 +8,7 @@ use arc_swap::ArcSwap;
 use super::discovery::{self, GROUP};
 use super::encode::{ApiVersion, json, protobuf};
 use super::negotiate::{self, Endpoint, Representation};
+use super::openapi;
 use super::query::{ListOptions, parse_query};
 use super::resources;
 use super::selector::LabelSelector;
@@ -99,6 +100,12 @@ fn route(ctx: &ApiContext, path: &str, accept: Option<&str>, opts: &ListOptions)
             None => Reply::status(&Status::not_found_path()),
         },
         ["version"] => json_reply(version_info()),
+        ["openapi", "v2"] => json_reply(openapi::v2().to_vec()),
+        ["openapi", "v3"] => json_reply(openapi::v3_index().to_vec()),
+        ["openapi", "v3", "apis", GROUP, version] => match ApiVersion::from_segment(version) {
+            Some(v) => json_reply(openapi::v3_group_version(v).to_vec()),
+            None => Reply::status(&Status::not_found_path()),
+        },
         _ => Reply::status(&Status::not_found_path()),
     }
 }
