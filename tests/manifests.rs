@@ -151,7 +151,10 @@ fn high_availability_runs_two_spread_replicas_with_a_budget() {
     assert_eq!(container(&objects)["securityContext"]["runAsNonRoot"], true);
 }
 
-fn rules(object: &Value) -> Vec<(Vec<String>, Vec<String>, Vec<String>, Vec<String>)> {
+/// One RBAC rule: (apiGroups, resources, resourceNames, verbs).
+type Rule = (Vec<String>, Vec<String>, Vec<String>, Vec<String>);
+
+fn rules(object: &Value) -> Vec<Rule> {
     let strings = |v: &Value| -> Vec<String> {
         v.as_array()
             .map(|a| a.iter().map(|s| s.as_str().unwrap().to_owned()).collect())
