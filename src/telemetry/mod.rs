@@ -21,7 +21,7 @@ use std::time::Duration;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use crate::time::Timestamp;
@@ -48,6 +48,18 @@ pub fn scrape_duration_buckets(resolution: Duration) -> Vec<f64> {
     let res = resolution.as_secs_f64();
     if res > 10.0 {
         buckets.extend([10.0 + (res - 10.0) / 2.0, res, res * 1.5, res * 2.0]);
+    }
+    buckets
+}
+
+/// Go's `prometheus.ExponentialBuckets`: repeated multiplication (not `powf`), so the `le`
+/// labels are bit-for-bit upstream's.
+pub fn go_exponential_buckets(start: f64, factor: f64, count: usize) -> Vec<f64> {
+    let mut buckets = Vec::with_capacity(count);
+    let mut next = start;
+    for _ in 0..count {
+        buckets.push(next);
+        next *= factor;
     }
     buckets
 }
@@ -81,7 +93,7 @@ impl Metrics {
     /// Registers every family; `resolution` sizes the tick-duration buckets.
     pub fn new(resolution: Duration) -> Self {
         let mut registry = Registry::default();
-        let freshness = Histogram::new(exponential_buckets(1.0, 1.364, 20));
+        let freshness = Histogram::new(go_exponential_buckets(1.0, 1.364, 20));
         registry.register(
             "metrics_server_api_metric_freshness_seconds",
             "[ALPHA] Freshness of metrics exported",

@@ -75,6 +75,8 @@ fn buckets_are_upstreams() {
     assert_eq!(fresh[0], 1.0);
     assert!((fresh[1] - 1.364).abs() < 1e-9);
     assert!((fresh[19] - 364.31).abs() < 0.01, "{}", fresh[19]);
+    // The label text is Go's: 1.364 * 1.364 computed by multiplication is 1.8604960000000004.
+    assert!(text.contains("le=\"1.8604960000000004\""), "{text}");
     assert_eq!(
         bucket_bounds(&text, "metrics_server_kubelet_request_duration_seconds"),
         DEF_BUCKETS
