@@ -24,5 +24,6 @@ pub mod scraper;
 pub mod server;
 pub mod sim;
 pub mod store;
+pub mod telemetry;
 pub mod time;
 pub mod usage;

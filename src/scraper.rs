@@ -16,6 +16,7 @@ use crate::cluster::{ClusterCache, NodeInfo, node_info};
 use crate::kubelet::decode::{self, Source};
 use crate::kubelet::{Fetched, KubeletClient, ScrapeError};
 use crate::store::{Snapshot, Store};
+use crate::telemetry::Metrics;
 use crate::time::Timestamp;
 
 /// Upper bound of the per-node start jitter, and its per-node increment (upstream values).
@@ -58,10 +59,12 @@ pub struct Scraper {
     pub store: Store,
     pub published: Arc<ArcSwap<Snapshot>>,
     pub clock: Arc<ScrapeClock>,
+    /// Self-metrics: recorded once per node result and once per cycle.
+    pub metrics: Arc<Metrics>,
 }
 
-/// Outcome of one node in one cycle.
-type NodeResult = (NodeInfo, Result<Fetched, ScrapeError>);
+/// Outcome of one node in one cycle, and how long the request took.
+type NodeResult = (NodeInfo, Result<Fetched, ScrapeError>, Duration);
 
 impl Scraper {
     /// Runs cycles until the task is dropped. The first cycle starts once the node watch has
@@ -88,7 +91,7 @@ impl Scraper {
         let started = tokio::time::Instant::now();
         self.clock.tick_started(Timestamp::now());
         let nodes = self.selected_nodes();
-        let live: HashSet<&str> = nodes.iter().map(|n| &*n.name).collect();
+        let live: HashSet<String> = nodes.iter().map(|n| n.name.to_string()).collect();
         self.store.retain_nodes(|name| live.contains(name));
         let node_count = nodes.len();
         let mut tasks = self.spawn_fetches(nodes);
@@ -132,6 +135,10 @@ impl Scraper {
             tasks.abort_all();
         }
         let snap = self.published.load();
+        self.metrics
+            .set_storage_points(snap.servable_nodes(), snap.servable_containers());
+        self.metrics
+            .record_cycle(started.elapsed(), &|name| live.contains(name));
         tracing::debug!(
             duration = ?started.elapsed(), node_count, ok, failed,
             pod_count = snap.servable_pods(), "Scrape finished."
@@ -155,18 +162,33 @@ impl Scraper {
             let jitter = random_below(max_jitter);
             tasks.spawn(async move {
                 tokio::time::sleep(jitter).await;
+                let asked = tokio::time::Instant::now();
                 let result = client.fetch(&node).await;
-                (node, result)
+                (node, result, asked.elapsed())
             });
         }
         tasks
     }
 
     /// Decodes and stores one node's result; true when the node's data was accepted.
-    fn apply(&mut self, (node, result): NodeResult) -> bool {
+    fn apply(&mut self, (node, result, took): NodeResult) -> bool {
+        let outcome = self.apply_fetched(&node, result);
+        if outcome.is_ok() {
+            self.metrics.record_tls_check(&node.name, None);
+        }
+        self.metrics.record_scrape(&node.name, took, outcome);
+        outcome.is_ok()
+    }
+
+    /// Decodes and stores one node's fetch; the error is the failure's reason label.
+    fn apply_fetched(
+        &mut self,
+        node: &NodeInfo,
+        result: Result<Fetched, ScrapeError>,
+    ) -> Result<(), &'static str> {
         let fetched = match result {
             Ok(f) => f,
-            Err(err) => return self.fail(&node, err),
+            Err(err) => return Err(self.fail(node, err)),
         };
         let decoded = match fetched.source {
             Source::Resource => decode::decode_resource(&fetched.body, fetched.request_time),
@@ -175,22 +197,24 @@ impl Scraper {
         match decoded {
             Ok(batch) => {
                 self.store.apply_node(&node.name, &batch);
-                true
+                Ok(())
             }
             Err(error) => {
                 let endpoint = match fetched.source {
                     Source::Resource => "/metrics/resource",
                     Source::Summary => "/stats/summary",
                 };
-                self.fail(&node, ScrapeError::Decode { endpoint, error })
+                Err(self.fail(node, ScrapeError::Decode { endpoint, error }))
             }
         }
     }
 
-    fn fail(&mut self, node: &NodeInfo, err: ScrapeError) -> bool {
+    /// Logs the failure (one line per node per cycle) and returns its reason.
+    fn fail(&mut self, node: &NodeInfo, err: ScrapeError) -> &'static str {
         tracing::warn!(node = %node.name, reason = err.reason(), error = %err, "Failed to scrape node.");
         self.store.node_failed(&node.name);
-        false
+        self.metrics.record_tls_check(&node.name, err.tls_failure());
+        err.reason()
     }
 }
 

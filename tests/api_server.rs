@@ -168,6 +168,23 @@ async fn api_surface_over_tls() {
          [+]metadata-informer-sync ok\nlivez check passed\n"
     );
     assert_eq!(get("/healthz", None).await.body, "ok");
+
+    // OpenAPI documents the aggregator pulls.
+    let r = get("/openapi/v2", None).await;
+    assert_eq!(
+        (r.status, r.content_type.as_str()),
+        (200, "application/json")
+    );
+    assert_eq!(json(&r.body)["info"]["title"], "Kubernetes metrics-server");
+    let index = json(&get("/openapi/v3", None).await.body);
+    let url = index["paths"]["apis/metrics.k8s.io/v1"]["serverRelativeURL"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let doc = json(&get(&url, None).await.body);
+    assert!(
+        doc["components"]["schemas"]["io.k8s.metrics.pkg.apis.metrics.v1.PodMetrics"].is_object()
+    );
     demo.shutdown().await;
 }
 

@@ -238,6 +238,52 @@ fn check_get_podmetrics(k: &Kubectl<'_>, demo: &Demo) {
     }
 }
 
+/// A canonical CPU quantity cell (`"8"`, `"250m"`, `"2500u"`, `"67330954n"`) in millicores.
+fn quantity_millicores(cell: &str) -> u64 {
+    let (digits, per_milli) = match cell.as_bytes().last() {
+        Some(b'n') => (&cell[..cell.len() - 1], 0.000_001),
+        Some(b'u') => (&cell[..cell.len() - 1], 0.001),
+        Some(b'm') => (&cell[..cell.len() - 1], 1.0),
+        _ => (cell, 1000.0),
+    };
+    let n: f64 = digits
+        .parse()
+        .unwrap_or_else(|_| panic!("not a quantity: {cell}"));
+    (n * per_milli).round() as u64
+}
+
+fn check_get_nodemetrics(k: &Kubectl<'_>, demo: &Demo) {
+    let out = k.run(&["get", "nodemetrics"]);
+    let header: Vec<&str> = out
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(header, ["NAME", "CPU", "MEMORY", "WINDOW"]);
+    let shown = rows(&out, 1);
+    assert_eq!(shown.len(), NODES, "get nodemetrics rows");
+    for node in demo.workload.nodes() {
+        let cells = shown
+            .get(&node.name)
+            .unwrap_or_else(|| panic!("node {} missing", node.name));
+        let truth = demo.workload.node_truth(&node.name).expect("truth");
+        assert_cpu_close(
+            &node.name,
+            quantity_millicores(&cells[0]),
+            truth.cpu_millicores,
+        );
+        assert!(
+            cells[1].ends_with("Ki") || cells[1].ends_with("Mi"),
+            "memory: {cells:?}"
+        );
+        assert!(
+            cells[2].ends_with('s'),
+            "window is a Go duration: {cells:?}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_installed_kubectl_sees_every_node_and_pod() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -258,6 +304,7 @@ async fn every_installed_kubectl_sees_every_node_and_pod() {
             check_containers(&k, &demo);
             check_raw_v1(&k);
             check_get_podmetrics(&k, &demo);
+            check_get_nodemetrics(&k, &demo);
         }
         kubectls.len()
     });

@@ -99,6 +99,7 @@ fn client(ca: &CertAuthority, identity: Option<&PemPair>) -> KubeletClient {
             source: MetricsSource::Resource,
             token: TokenSource::None,
             node_names: names.clone(),
+            plain_http: false,
         },
         client_config(tls, names).unwrap(),
     )

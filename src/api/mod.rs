@@ -4,6 +4,7 @@
 pub mod discovery;
 pub mod encode;
 pub mod negotiate;
+pub mod openapi;
 pub mod query;
 pub mod resources;
 pub mod routes;

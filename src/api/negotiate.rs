@@ -3,8 +3,9 @@
 //!
 //! The list is honoured in order (entries with `q=0` are excluded; other weights keep list
 //! order). Media-type parameters (`as`, `g`, `v`) may come in any order, with or without
-//! spaces. Protobuf is chosen only when the caller says it can produce it; otherwise that
-//! entry is skipped, so `application/vnd.kubernetes.protobuf, */*` gives JSON.
+//! spaces. Protobuf is chosen only when the caller says it can produce it (the metrics
+//! resources can, so the HPA's `application/vnd.kubernetes.protobuf, */*` gets protobuf there);
+//! elsewhere that entry is skipped and the same header gives JSON.
 
 use crate::api::discovery::{DiscoveryVersion, JSON_CONTENT_TYPE};
 use crate::api::encode::TableVersion;

@@ -2,7 +2,7 @@
 //! cluster objects, apply selectors, encode. Port of metrics-server `pkg/api/node.go`,
 //! `pod.go` and `filter.go`, plus `spec.nodeName` field selection and the reason in 404s.
 
-use super::encode::{ApiVersion, NodeItem, ObjectMeta, PodItem, json, table};
+use super::encode::{ApiVersion, NodeItem, ObjectMeta, PodItem, json, protobuf, table};
 use super::negotiate::Representation;
 use super::query::ListOptions;
 use super::routes::ApiContext;
@@ -76,11 +76,13 @@ pub fn list_nodes(
             usage,
         })
         .collect();
+    observe_freshness(ctx, now, items.iter().map(|i| i.usage.timestamp));
     let mut out = Vec::with_capacity(256 + items.len() * 320);
     match repr {
         Representation::Table(tv) => {
             table::write_node_table(&mut out, tv, &items, opts.include_object, v)
         }
+        Representation::Protobuf => protobuf::write_node_metrics_list(&mut out, v, &items),
         _ => json::write_node_metrics_list(&mut out, v, &items),
     }
     Ok(out)
@@ -112,11 +114,13 @@ pub fn get_node(
         },
         usage,
     };
+    observe_freshness(ctx, item.meta.creation_timestamp, [item.usage.timestamp]);
     let mut out = Vec::with_capacity(512);
     match repr {
         Representation::Table(tv) => {
             table::write_node_table(&mut out, tv, &[item], opts.include_object, v)
         }
+        Representation::Protobuf => protobuf::write_node_metrics(&mut out, v, &item),
         _ => json::write_node_metrics(&mut out, v, &item),
     }
     Ok(out)
@@ -165,11 +169,13 @@ pub fn list_pods(
             usage,
         })
         .collect();
+    observe_freshness(ctx, now, items.iter().map(|i| i.usage.timestamp));
     let mut out = Vec::with_capacity(256 + items.len() * 400);
     match repr {
         Representation::Table(tv) => {
             table::write_pod_table(&mut out, tv, &items, opts.include_object, v)
         }
+        Representation::Protobuf => protobuf::write_pod_metrics_list(&mut out, v, &items),
         _ => json::write_pod_metrics_list(&mut out, v, &items),
     }
     Ok(out)
@@ -206,12 +212,25 @@ pub fn get_pod(
         },
         usage,
     };
+    observe_freshness(ctx, item.meta.creation_timestamp, [item.usage.timestamp]);
     let mut out = Vec::with_capacity(1024);
     match repr {
         Representation::Table(tv) => {
             table::write_pod_table(&mut out, tv, &[item], opts.include_object, v)
         }
+        Representation::Protobuf => protobuf::write_pod_metrics(&mut out, v, &item),
         _ => json::write_pod_metrics(&mut out, v, &item),
     }
     Ok(out)
+}
+
+/// Upstream's `metrics_server_api_metric_freshness_seconds`: one observation per item served.
+fn observe_freshness(
+    ctx: &ApiContext,
+    now: Timestamp,
+    samples: impl IntoIterator<Item = Timestamp>,
+) {
+    for sample in samples {
+        ctx.metrics.observe_freshness(now, sample);
+    }
 }

@@ -6,8 +6,9 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 use super::discovery::{self, GROUP};
-use super::encode::{ApiVersion, json};
+use super::encode::{ApiVersion, json, protobuf};
 use super::negotiate::{self, Endpoint, Representation};
+use super::openapi;
 use super::query::{ListOptions, parse_query};
 use super::resources;
 use super::selector::LabelSelector;
@@ -21,6 +22,8 @@ pub struct ApiContext {
     pub cluster: ClusterCache,
     /// `--node-selector`, ANDed into node lists (not into single-node GETs, as upstream).
     pub node_selector: LabelSelector,
+    /// Self-metrics (the freshness of every item served).
+    pub metrics: Arc<crate::telemetry::Metrics>,
 }
 
 /// A finished response.
@@ -97,6 +100,12 @@ fn route(ctx: &ApiContext, path: &str, accept: Option<&str>, opts: &ListOptions)
             None => Reply::status(&Status::not_found_path()),
         },
         ["version"] => json_reply(version_info()),
+        ["openapi", "v2"] => json_reply(openapi::v2().to_vec()),
+        ["openapi", "v3"] => json_reply(openapi::v3_index().to_vec()),
+        ["openapi", "v3", "apis", GROUP, version] => match ApiVersion::from_segment(version) {
+            Some(v) => json_reply(openapi::v3_group_version(v).to_vec()),
+            None => Reply::status(&Status::not_found_path()),
+        },
         _ => Reply::status(&Status::not_found_path()),
     }
 }
@@ -117,7 +126,7 @@ fn group_version(
         ["namespaces", ns, "pods", name] => Target::Pod(v, ns, name),
         _ => return Reply::status(&Status::not_found_path()),
     };
-    let repr = match negotiate::choose(accept, Endpoint::Resource, false) {
+    let repr = match negotiate::choose(accept, Endpoint::Resource, true) {
         Ok(r) => r,
         Err(e) => return Reply::status(&e.to_status()),
     };
@@ -129,6 +138,11 @@ fn group_version(
     };
     match result {
         Ok(body) => Reply::ok(repr.content_type(), body),
+        Err(status) if repr == Representation::Protobuf => Reply {
+            status: status.code,
+            content_type: negotiate::PROTOBUF_CONTENT_TYPE,
+            body: protobuf::status(&status),
+        },
         Err(status) => Reply::status(&status),
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod certs;
+mod compat;
 mod go_duration;
 mod sim_nodes;
 mod validate;
@@ -17,6 +18,7 @@ use clap::builder::TypedValueParser;
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 pub use auth::{AuthArgs, AuthConfig, AuthFlagError, RequestHeaderFlags, TlsMinVersion, TlsPolicy};
+pub use compat::{CompatArgs, CompatConfig, CompatError, IGNORED, IgnoredFlags, LoggingFormat};
 pub use go_duration::{DurationError, GoDuration};
 pub use sim_nodes::SimNodesArgs;
 pub use validate::{
@@ -179,6 +181,9 @@ pub struct ServeArgs {
     /// Authentication, authorization, TLS policy and request limits.
     #[command(flatten)]
     pub auth: AuthArgs,
+    /// The rest of upstream's flags (compat.rs).
+    #[command(flatten)]
+    pub compat: CompatArgs,
 }
 
 /// A path flag that, like pflag's string flags, also accepts an empty value (`--flag=`),

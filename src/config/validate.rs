@@ -6,7 +6,9 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{AuthConfig, AuthFlagError, GoDuration, MetricsSource, ServeArgs};
+use super::{
+    AuthConfig, AuthFlagError, CompatConfig, CompatError, GoDuration, MetricsSource, ServeArgs,
+};
 
 /// Shortest `--metric-resolution` upstream accepts.
 const MIN_RESOLUTION: GoDuration = GoDuration::from_secs(10);
@@ -34,6 +36,8 @@ pub struct Config {
     pub verbosity: i32,
     /// Authentication, authorization, TLS policy and request limits.
     pub auth: AuthConfig,
+    /// Logging format, shutdown delay, listener and HTTP/2 options, ignored flags.
+    pub compat: CompatConfig,
 }
 
 /// The kubelet client part of [`Config`] (spec §1.2).
@@ -114,6 +118,8 @@ pub enum ConfigError {
         "--self-managed-ca issues the serving certificate; do not pass --tls-cert-file with it"
     )]
     SelfManagedCaWithCertFiles,
+    #[error(transparent)]
+    Compat(#[from] CompatError),
 }
 
 impl ServeArgs {
@@ -152,6 +158,8 @@ impl ServeArgs {
         if auth.self_managed_ca && serving_files.is_some() {
             return Err(ConfigError::SelfManagedCaWithCertFiles);
         }
+        let kubelet_tls_flags = self.kubelet_insecure_tls || ca.is_some() || client_cert.is_some();
+        let compat = self.compat.validate(kubelet_tls_flags)?;
         let extra_ips = if self.bind_address.is_unspecified() {
             Vec::new()
         } else {
@@ -185,6 +193,7 @@ impl ServeArgs {
             storage_ring_depth: self.storage_ring_depth as usize,
             verbosity: self.verbosity,
             auth,
+            compat,
         })
     }
 }

@@ -33,6 +33,8 @@ pub struct KubeletClientConfig {
     pub token: TokenSource,
     /// Shared with the TLS verifier: which node names an IP-dialled kubelet may present.
     pub node_names: Arc<NodeNames>,
+    /// `--deprecated-kubelet-completely-insecure`: plain HTTP, no bearer token.
+    pub plain_http: bool,
 }
 
 /// Why one node's scrape failed. `reason()` is the short label used in logs and metrics.
@@ -105,12 +107,13 @@ pub struct KubeletClient {
 impl KubeletClient {
     /// Builds the pooled HTTPS client.
     pub fn new(cfg: KubeletClientConfig, tls: rustls::ClientConfig) -> Self {
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_only()
-            .enable_http1()
-            .enable_http2()
-            .build();
+        let builder = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls);
+        let builder = if cfg.plain_http {
+            builder.https_or_http()
+        } else {
+            builder.https_only()
+        };
+        let connector = builder.enable_http1().enable_http2().build();
         let http = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(2)
@@ -120,6 +123,10 @@ impl KubeletClient {
             cfg,
             summary_nodes: Mutex::new(HashSet::new()),
         }
+    }
+
+    fn scheme(&self) -> &'static str {
+        if self.cfg.plain_http { "http" } else { "https" }
     }
 
     /// The per-node deadline (`--kubelet-request-timeout`).
@@ -142,7 +149,7 @@ impl KubeletClient {
         let port = address::resolve_port(node, self.cfg.port, self.cfg.use_node_status_port);
         let request_time = Timestamp::now();
         if self.use_summary(node) {
-            let url = address::url("https", host, port, address::SUMMARY_PATH);
+            let url = address::url(self.scheme(), host, port, address::SUMMARY_PATH);
             let body = self.get(&url).await?;
             return Ok(Fetched {
                 body,
@@ -154,14 +161,14 @@ impl KubeletClient {
             .metrics_path
             .as_deref()
             .unwrap_or(address::RESOURCE_PATH);
-        let url = address::url("https", host, port, path);
+        let url = address::url(self.scheme(), host, port, path);
         match self.get(&url).await {
             Err(ScrapeError::HttpStatus(http::StatusCode::NOT_FOUND))
                 if self.cfg.source == MetricsSource::Auto =>
             {
                 tracing::info!(node = %node.name, "Kubelet has no /metrics/resource; using /stats/summary for this node.");
                 self.lock_summary_nodes().insert(node.name.clone());
-                let url = address::url("https", host, port, address::SUMMARY_PATH);
+                let url = address::url(self.scheme(), host, port, address::SUMMARY_PATH);
                 let body = self.get(&url).await?;
                 Ok(Fetched {
                     body,
@@ -207,7 +214,7 @@ impl KubeletClient {
 
     async fn get(&self, url: &str) -> Result<Bytes, ScrapeError> {
         let mut req = http::Request::get(url);
-        if let Some(token) = self.cfg.token.current() {
+        if let Some(token) = self.cfg.token.current().filter(|_| !self.cfg.plain_http) {
             req = req.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
         }
         let req = req

@@ -33,6 +33,8 @@ pub struct AppState {
     /// Who may call what.
     pub gate: Arc<Gate>,
     pub limits: Limits,
+    /// Self-metrics served at `/metrics`.
+    pub metrics: Arc<crate::telemetry::Metrics>,
 }
 
 /// The router with its health checks built once.
@@ -54,6 +56,7 @@ impl App {
             snapshot: state.snapshot,
             cluster: state.cluster,
             node_selector: state.node_selector,
+            metrics: state.metrics,
         };
         App {
             api,
@@ -125,6 +128,9 @@ impl App {
                 Err(throttled) => return status_response(&throttled.status()),
             }
         };
+        if path == "/metrics" {
+            return self.self_metrics();
+        }
         reply_to_response(crate::api::routes::handle(&self.api, &req))
     }
 }
@@ -144,6 +150,23 @@ fn status_response(status: &Status) -> http::Response<Full<Bytes>> {
     builder
         .body(Full::new(Bytes::from(status.to_json())))
         .unwrap_or_default()
+}
+
+impl App {
+    /// `/metrics`: coverage refreshed from the current snapshot, then every family as text.
+    fn self_metrics(&self) -> http::Response<Full<Bytes>> {
+        let api = &self.api;
+        crate::telemetry::coverage::refresh(
+            &api.metrics.coverage,
+            &api.snapshot.load(),
+            &api.cluster,
+            &api.node_selector,
+        );
+        http::Response::builder()
+            .header(http::header::CONTENT_TYPE, crate::telemetry::CONTENT_TYPE)
+            .body(Full::new(Bytes::from(api.metrics.encode())))
+            .unwrap_or_default()
+    }
 }
 
 fn reply_to_response(reply: Reply) -> http::Response<Full<Bytes>> {

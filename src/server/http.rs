@@ -43,14 +43,23 @@ pub trait Router: Send + Sync + 'static {
     ) -> impl Future<Output = http::Response<Full<Bytes>>> + Send;
 }
 
+/// Connection settings (`--disable-http2-serving`, `--http2-max-streams-per-connection`) and
+/// how long open connections may take to drain after shutdown.
+#[derive(Copy, Clone, Debug)]
+pub struct ServeOptions {
+    pub drain: Duration,
+    pub http2: bool,
+    pub http2_max_streams: u32,
+}
+
 /// Serves `router` on `listener` until `shutdown` completes, then drains open connections
-/// (bounded by `drain`).
+/// (bounded by `opts.drain`).
 pub async fn serve<R: Router>(
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
     router: Arc<R>,
     shutdown: impl Future<Output = ()>,
-    drain: Duration,
+    opts: ServeOptions,
 ) {
     let acceptor = TlsAcceptor::from(tls);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -98,7 +107,13 @@ pub async fn serve<R: Router>(
                 .max_buf_size(MAX_HEADER_BYTES);
             builder
                 .http2()
-                .max_header_list_size(MAX_HEADER_BYTES as u32);
+                .max_header_list_size(MAX_HEADER_BYTES as u32)
+                .max_concurrent_streams(opts.http2_max_streams);
+            let builder = if opts.http2 {
+                builder
+            } else {
+                builder.http1_only()
+            };
             let conn = builder.serve_connection(TokioIo::new(tls), service);
             if let Err(err) = watcher.watch(conn.into_owned()).await {
                 tracing::debug!(%peer, error = %err, "Connection ended with an error.");
@@ -107,6 +122,6 @@ pub async fn serve<R: Router>(
     }
     tokio::select! {
         () = graceful.shutdown() => {}
-        () = tokio::time::sleep(drain) => tracing::info!("Shutdown drain timed out."),
+        () = tokio::time::sleep(opts.drain) => tracing::info!("Shutdown drain timed out."),
     }
 }

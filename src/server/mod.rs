@@ -44,6 +44,11 @@ pub struct Running {
 }
 
 impl Running {
+    /// Makes `/readyz` fail while everything keeps serving (the start of a graceful shutdown).
+    pub fn fail_readiness(&self) {
+        self.shutting_down.store(true, Ordering::Release);
+    }
+
     /// Fails readiness at once, stops accepting, drains in-flight requests, stops the loops.
     pub async fn shutdown(self) {
         self.shutting_down.store(true, Ordering::Release);
@@ -58,6 +63,7 @@ impl Running {
 /// Starts everything and returns once the HTTPS listener is bound.
 pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    warn_ignored_flags(&cfg);
     let node_selector = match cfg.node_selector.as_deref() {
         Some(s) => {
             LabelSelector::parse(s).map_err(|e| anyhow::anyhow!("invalid --node-selector: {e}"))?
@@ -92,10 +98,12 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
             source: cfg.kubelet.metrics_source,
             token,
             node_names: node_names.clone(),
+            plain_http: cfg.compat.kubelet_plain_http,
         },
         crate::kubelet::tls::client_config(kubelet_tls, node_names)?,
     );
     let snapshot = Arc::new(ArcSwap::from_pointee(Snapshot::empty()));
+    let metrics = Arc::new(crate::telemetry::Metrics::new(cfg.metric_resolution));
     let clock = Arc::new(ScrapeClock::default());
     let store = Store::new(StoreConfig {
         ring_depth: cfg.storage_ring_depth,
@@ -109,6 +117,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         store,
         published: snapshot.clone(),
         clock: clock.clone(),
+        metrics: metrics.clone(),
     };
     background.push(tokio::spawn(scraper.run()));
 
@@ -123,15 +132,19 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         }
         background.push(tokio::spawn(ca.maintain(serving_cert.clone())));
     }
-    let tls_config = serving::server_config(&cfg.auth.tls, serving_cert.clone())?;
+    let mut tls_config = serving::server_config(&cfg.auth.tls, serving_cert.clone())?;
+    if cfg.compat.disable_http2 {
+        let mut http1_only = (*tls_config).clone();
+        http1_only.alpn_protocols = vec![b"http/1.1".to_vec()];
+        tls_config = Arc::new(http1_only);
+    }
     if let Some(files) = cfg.serving.cert.files.clone() {
         let reload = serving::reload_on_change(files, serving_cert, serving::RELOAD_INTERVAL);
         background.push(tokio::spawn(reload));
     }
     let addr = SocketAddr::new(cfg.serving.bind_address, cfg.serving.secure_port);
-    let listener = TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("binding {addr}"))?;
+    let listener =
+        bind(addr, cfg.compat.permit_port_sharing).with_context(|| format!("binding {addr}"))?;
     let local_addr = listener.local_addr()?;
     let shutting_down = Arc::new(AtomicBool::new(false));
     let app = Arc::new(app::App::new(app::AppState {
@@ -143,18 +156,18 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         shutting_down: shutting_down.clone(),
         gate: auth.gate,
         limits: limits::Limits::new(cfg.auth.max_requests_inflight, cfg.auth.request_timeout),
+        metrics,
     }));
     let (stop, mut stop_rx) = watch::channel(false);
     let stopped = async move {
         let _ = stop_rx.wait_for(|s| *s).await;
     };
-    let serving = tokio::spawn(http::serve(
-        listener,
-        tls_config,
-        app,
-        stopped,
-        DRAIN_TIMEOUT,
-    ));
+    let serve_opts = http::ServeOptions {
+        drain: DRAIN_TIMEOUT,
+        http2: !cfg.compat.disable_http2,
+        http2_max_streams: cfg.compat.http2_max_streams,
+    };
+    let serving = tokio::spawn(http::serve(listener, tls_config, app, stopped, serve_opts));
     tracing::info!(address = %local_addr, "Serving metrics.k8s.io.");
     Ok(Running {
         local_addr,
@@ -168,11 +181,42 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
 
 /// Runs until SIGTERM or Ctrl-C, then shuts down gracefully.
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
+    let delay = cfg.compat.shutdown_delay;
     let running = start(cfg).await?;
     wait_for_signal().await;
+    running.fail_readiness();
+    if !delay.is_zero() {
+        tracing::info!(delay = ?delay, "Shutdown requested; readiness fails, serving continues for --shutdown-delay-duration.");
+        tokio::time::sleep(delay).await;
+    }
     tracing::info!("Shutting down.");
     running.shutdown().await;
     Ok(())
+}
+
+/// Binds the HTTPS listener: SO_REUSEADDR as std does on Unix, SO_REUSEPORT with
+/// `--permit-port-sharing`.
+fn bind(addr: SocketAddr, reuse_port: bool) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    #[cfg(unix)]
+    socket.set_reuseport(reuse_port)?;
+    #[cfg(not(unix))]
+    let _ = reuse_port;
+    socket.bind(addr)?;
+    socket.listen(1024)
+}
+
+/// Logs one warning per upstream flag given that has no effect here.
+fn warn_ignored_flags(cfg: &Config) {
+    for warning in cfg.compat.ignored.warnings() {
+        tracing::warn!("{warning}.");
+    }
 }
 
 /// Completes on SIGTERM or SIGINT.

@@ -99,6 +99,41 @@ impl Https {
         }
     }
 
+    /// The status of a GET, or `None` when the server cannot be reached.
+    pub async fn try_status(&self, url: &str) -> Option<u16> {
+        let mut req = http::Request::get(url);
+        for (name, value) in &self.headers {
+            req = req.header(name.as_str(), value.as_str());
+        }
+        let req = req.body(Empty::new()).unwrap();
+        let resp = self.client.request(req).await.ok()?;
+        Some(resp.status().as_u16())
+    }
+
+    /// A GET whose body is kept as bytes: (status, content type, body).
+    pub async fn get_bytes(&self, url: &str, accept: Option<&str>) -> (u16, String, Bytes) {
+        let mut req = http::Request::get(url);
+        for (name, value) in &self.headers {
+            req = req.header(name.as_str(), value.as_str());
+        }
+        if let Some(a) = accept {
+            req = req.header(http::header::ACCEPT, a);
+        }
+        let resp = self
+            .client
+            .request(req.body(Empty::new()).unwrap())
+            .await
+            .expect("request");
+        let status = resp.status().as_u16();
+        let content_type = resp
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        let body = resp.into_body().collect().await.expect("body").to_bytes();
+        (status, content_type, body)
+    }
+
     pub async fn get(&self, url: &str, accept: Option<&str>) -> Got {
         let accept: Vec<(&str, &str)> = accept.map(|a| ("Accept", a)).into_iter().collect();
         self.get_with(url, &accept).await

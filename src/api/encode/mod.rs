@@ -11,6 +11,7 @@ use crate::usage::{NodeUsage, PodUsage};
 
 pub mod duration;
 pub mod json;
+pub mod protobuf;
 pub mod quantity;
 pub mod table;
 

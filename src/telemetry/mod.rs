@@ -1,0 +1,295 @@
+//! Self-metrics served at `/metrics` in the Prometheus text format 0.0.4 (upstream spec §2.10).
+//!
+//! Upstream's six families keep their names, types, labels and buckets so existing dashboards
+//! and alerts work unchanged:
+//! `metrics_server_api_metric_freshness_seconds`, `metrics_server_kubelet_request_duration_seconds`,
+//! `metrics_server_kubelet_request_total`, `metrics_server_kubelet_last_request_time_seconds`,
+//! `metrics_server_manager_tick_duration_seconds`, `metrics_server_storage_points`.
+//!
+//! Ours use the `metrics_rs_` prefix, because upstream's e2e test asserts that the
+//! `metrics_server_*` families are exactly those six: the last scrape result of each node with
+//! its reason, scrape failures by reason, nodes and pods known vs served, and the items without
+//! metrics by reason ([`coverage`]). Unlike upstream, series of nodes that left the cluster
+//! (or the `--node-selector`) are removed.
+
+pub mod coverage;
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+use crate::time::Timestamp;
+
+/// Content-Type of the `/metrics` answer (what Go's `expfmt.FmtText` sends).
+pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
+
+/// Go's `prometheus.DefBuckets`.
+pub const DEF_BUCKETS: [f64; 11] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Label set of one-label families.
+type Labels = Vec<(&'static str, String)>;
+type DurationFamily = Family<Labels, Histogram, fn() -> Histogram>;
+
+/// The result label of a successful scrape in `metrics_rs_node_scrape_result`.
+pub const SCRAPE_OK: &str = "ok";
+
+/// Upstream's `BucketsForScrapeDuration`: DefBuckets, plus halfway between 10s and the
+/// resolution, the resolution, 1.5× and 2× it when the resolution exceeds 10s.
+pub fn scrape_duration_buckets(resolution: Duration) -> Vec<f64> {
+    let mut buckets = DEF_BUCKETS.to_vec();
+    let res = resolution.as_secs_f64();
+    if res > 10.0 {
+        buckets.extend([10.0 + (res - 10.0) / 2.0, res, res * 1.5, res * 2.0]);
+    }
+    buckets
+}
+
+/// Go's `prometheus.ExponentialBuckets`: repeated multiplication (not `powf`), so the `le`
+/// labels are bit-for-bit upstream's.
+pub fn go_exponential_buckets(start: f64, factor: f64, count: usize) -> Vec<f64> {
+    let mut buckets = Vec::with_capacity(count);
+    let mut next = start;
+    for _ in 0..count {
+        buckets.push(next);
+        next *= factor;
+    }
+    buckets
+}
+
+fn def_histogram() -> Histogram {
+    Histogram::new(DEF_BUCKETS)
+}
+
+fn label(key: &'static str, value: &str) -> Labels {
+    vec![(key, value.to_owned())]
+}
+
+/// Every self-metric; share it behind an `Arc`. Recording never blocks for long (atomic
+/// updates, short-lived locks inside the families).
+pub struct Metrics {
+    registry: Registry,
+    freshness: Histogram,
+    request_duration: DurationFamily,
+    request_total: Family<Labels, Counter>,
+    last_request_time: Family<Labels, Gauge>,
+    tick_duration: Histogram,
+    storage_points: Family<Labels, Gauge>,
+    scrape_result: Family<Labels, Gauge>,
+    scrape_failures: Family<Labels, Counter>,
+    tls_check: Family<Labels, Gauge>,
+    /// The reason label currently exported for each node (to replace or drop its series).
+    last_result: Mutex<HashMap<String, &'static str>>,
+    /// The failed TLS check currently exported for each node whose last scrape failed on TLS.
+    last_tls_check: Mutex<HashMap<String, &'static str>>,
+    pub coverage: coverage::CoverageGauges,
+}
+
+impl Metrics {
+    /// Registers every family; `resolution` sizes the tick-duration buckets.
+    pub fn new(resolution: Duration) -> Self {
+        let mut registry = Registry::default();
+        let freshness = Histogram::new(go_exponential_buckets(1.0, 1.364, 20));
+        registry.register(
+            "metrics_server_api_metric_freshness_seconds",
+            "[ALPHA] Freshness of metrics exported",
+            freshness.clone(),
+        );
+        let request_duration = DurationFamily::new_with_constructor(def_histogram);
+        registry.register(
+            "metrics_server_kubelet_request_duration_seconds",
+            "[ALPHA] Duration of requests to Kubelet API in seconds",
+            request_duration.clone(),
+        );
+        let request_total = Family::<Labels, Counter>::default();
+        registry.register(
+            "metrics_server_kubelet_request",
+            "[ALPHA] Number of requests sent to Kubelet API",
+            request_total.clone(),
+        );
+        let last_request_time = Family::<Labels, Gauge>::default();
+        registry.register(
+            "metrics_server_kubelet_last_request_time_seconds",
+            "[ALPHA] Time of last request performed to Kubelet API since unix epoch in seconds",
+            last_request_time.clone(),
+        );
+        let tick_duration = Histogram::new(scrape_duration_buckets(resolution));
+        registry.register(
+            "metrics_server_manager_tick_duration_seconds",
+            "[ALPHA] The total time spent collecting and storing metrics in seconds",
+            tick_duration.clone(),
+        );
+        let storage_points = Family::<Labels, Gauge>::default();
+        registry.register(
+            "metrics_server_storage_points",
+            "[ALPHA] Number of metrics points stored",
+            storage_points.clone(),
+        );
+        let scrape_result = Family::<Labels, Gauge>::default();
+        registry.register(
+            "metrics_rs_node_scrape_result",
+            "Result of the latest scrape of each node: 1 for the current result \
+             (ok, timeout, connect, tls, http_status, decode)",
+            scrape_result.clone(),
+        );
+        let scrape_failures = Family::<Labels, Counter>::default();
+        registry.register(
+            "metrics_rs_kubelet_scrape_failures",
+            "Failed node scrapes by reason",
+            scrape_failures.clone(),
+        );
+        let tls_check = Family::<Labels, Gauge>::default();
+        registry.register(
+            "metrics_rs_kubelet_tls_check_failed",
+            "Nodes whose latest scrape failed the TLS handshake, by the check that failed \
+             (unknown_ca, name_mismatch, expired, not_yet_valid, client_cert_rejected, other)",
+            tls_check.clone(),
+        );
+        let coverage = coverage::CoverageGauges::register(&mut registry);
+        Metrics {
+            registry,
+            freshness,
+            request_duration,
+            request_total,
+            last_request_time,
+            tick_duration,
+            storage_points,
+            scrape_result,
+            scrape_failures,
+            tls_check,
+            last_result: Mutex::new(HashMap::new()),
+            last_tls_check: Mutex::new(HashMap::new()),
+            coverage,
+        }
+    }
+
+    /// One item returned by a GET or list: how old its sample is.
+    pub fn observe_freshness(&self, now: Timestamp, sample: Timestamp) {
+        let age_ns = now.0.saturating_sub(sample.0).max(0);
+        self.freshness.observe(age_ns as f64 / 1e9);
+    }
+
+    /// One node's scrape: how long it took, and `Ok` or the failure reason
+    /// (`ScrapeError::reason()`).
+    pub fn record_scrape(&self, node: &str, took: Duration, result: Result<(), &'static str>) {
+        let node_label = label("node", node);
+        self.request_duration
+            .get_or_create(&node_label)
+            .observe(took.as_secs_f64());
+        self.last_request_time
+            .get_or_create(&node_label)
+            .set(Timestamp::now().secs());
+        let success = if result.is_ok() { "true" } else { "false" };
+        self.request_total
+            .get_or_create(&label("success", success))
+            .inc();
+        let reason = result.err().unwrap_or(SCRAPE_OK);
+        if let Err(reason) = result {
+            self.scrape_failures
+                .get_or_create(&label("reason", reason))
+                .inc();
+        }
+        let previous = match self.last_result.lock() {
+            Ok(mut last) => last.insert(node.to_owned(), reason),
+            Err(_) => None,
+        };
+        if let Some(old) = previous.filter(|old| *old != reason) {
+            self.scrape_result.remove(&result_labels(node, old));
+        }
+        self.scrape_result
+            .get_or_create(&result_labels(node, reason))
+            .set(1);
+    }
+
+    /// The TLS check that failed on the node's latest scrape (`None`: no TLS failure), exported
+    /// as `metrics_rs_kubelet_tls_check_failed{node,check} 1`.
+    pub fn record_tls_check(&self, node: &str, check: Option<&'static str>) {
+        let previous = match self.last_tls_check.lock() {
+            Ok(mut last) => match check {
+                Some(c) => last.insert(node.to_owned(), c),
+                None => last.remove(node),
+            },
+            Err(_) => None,
+        };
+        if let Some(old) = previous.filter(|old| Some(*old) != check) {
+            self.tls_check.remove(&tls_labels(node, old));
+        }
+        if let Some(c) = check {
+            self.tls_check.get_or_create(&tls_labels(node, c)).set(1);
+        }
+    }
+
+    /// One scrape cycle finished after `took`; nodes not in `live` lose their series.
+    pub fn record_cycle(&self, took: Duration, live: &dyn Fn(&str) -> bool) {
+        self.tick_duration.observe(took.as_secs_f64());
+        let gone: Vec<(String, &'static str)> = match self.last_result.lock() {
+            Ok(mut last) => {
+                let gone = last
+                    .iter()
+                    .filter(|(node, _)| !live(node))
+                    .map(|(node, reason)| (node.clone(), *reason))
+                    .collect();
+                last.retain(|node, _| live(node));
+                gone
+            }
+            Err(_) => Vec::new(),
+        };
+        let gone_tls: Vec<(String, &'static str)> = match self.last_tls_check.lock() {
+            Ok(mut last) => {
+                let gone = last
+                    .iter()
+                    .filter(|(node, _)| !live(node))
+                    .map(|(node, check)| (node.clone(), *check))
+                    .collect();
+                last.retain(|node, _| live(node));
+                gone
+            }
+            Err(_) => Vec::new(),
+        };
+        for (node, check) in gone_tls {
+            self.tls_check.remove(&tls_labels(&node, check));
+        }
+        for (node, reason) in gone {
+            let node_label = label("node", &node);
+            self.request_duration.remove(&node_label);
+            self.last_request_time.remove(&node_label);
+            self.scrape_result.remove(&result_labels(&node, reason));
+        }
+    }
+
+    /// `metrics_server_storage_points{type=node|container}`.
+    pub fn set_storage_points(&self, nodes: usize, containers: usize) {
+        for (kind, n) in [("node", nodes), ("container", containers)] {
+            self.storage_points
+                .get_or_create(&label("type", kind))
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// The whole registry in the text format 0.0.4.
+    pub fn encode(&self) -> String {
+        let mut out = String::with_capacity(8 * 1024);
+        if prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry).is_err() {
+            tracing::warn!("Encoding self-metrics failed.");
+        }
+        out
+    }
+}
+
+fn tls_labels(node: &str, check: &'static str) -> Labels {
+    vec![("node", node.to_owned()), ("check", check.to_owned())]
+}
+
+fn result_labels(node: &str, reason: &'static str) -> Labels {
+    vec![("node", node.to_owned()), ("result", reason.to_owned())]
+}
+
+#[cfg(test)]
+mod tests;
