@@ -16,11 +16,15 @@ E2E="$REPO/tests/e2e"
 source "$E2E/lib/pki.sh"
 source "$E2E/lib/cluster.sh"
 source "$E2E/lib/cases.sh"
+source "$E2E/lib/cases_direct.sh"
+source "$E2E/lib/cases_certs.sh"
 
 NODES=2
 export NO_COLOR=1 # plain logs from our processes
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/metrics-server-e2e.XXXXXX")"
 PKI="$WORK/pki"
+SERVING_CA="$WORK/serving-ca"   # what `metrics-server certs` wrote
+SERVING_TLS="$WORK/serving-tls" # the serving pair, laid out like a mounted Secret
 LOGS="$WORK/logs"
 mkdir -p "$LOGS"
 FAILED=()
@@ -78,13 +82,15 @@ start_scheduler
 echo "e2e: control plane up in $((SECONDS - started))s"
 
 # 3. Simulated nodes, then the project's manifests the way users apply them (without the
-#    Deployment), an EndpointSlice to our server on the host, and our server.
+#    Deployment), an EndpointSlice to our server on the host, and our server with a serving
+#    certificate for the Service's names made by `metrics-server certs`.
 start_sim_nodes
 kc apply -k "$E2E/manifests" >/dev/null
 # (kubectl warns that FQDN slices are deprecated: see endpointslice.yaml for why it is one.)
 sed "s/\${METRICS_SERVER_PORT}/$METRICS_SERVER_PORT/" "$E2E/manifests/endpointslice.yaml" |
   kc apply -f - >"$LOGS/endpointslice.log" 2>&1 || { cat "$LOGS/endpointslice.log" >&2; exit 1; }
-start_metrics_server
+make_serving_certs
+start_metrics_server --tls-cert-file "$SERVING_TLS/tls.crt" --tls-private-key-file "$SERVING_TLS/tls.key"
 
 # 4. Test workloads (wait for the namespaces' default ServiceAccounts first).
 kc apply -f "$E2E/manifests/workloads.yaml" -f "$E2E/manifests/hpa.yaml" >/dev/null 2>&1 || true
@@ -103,9 +109,14 @@ run_case top-all-kubectl-versions case_top_all_kubectl_versions
 run_case raw-v1 case_raw_v1
 run_case raw-v1beta1 case_raw_v1beta1
 run_case rbac-denied case_rbac_denied
+run_case direct-anonymous-denied case_direct_anonymous_denied
+run_case direct-forged-headers case_direct_forged_headers
+run_case direct-token-rbac case_direct_token_rbac
 run_case kubelet-authz case_kubelet_authz
 run_case hpa-scale-up case_hpa_scale_up
 run_case hpa-scale-down case_hpa_scale_down
+run_case cert-rotation case_cert_rotation
+run_case self-managed-ca case_self_managed_ca # restarts our server: last
 
 CASES_DONE=1
 for name in etcd kube-apiserver kube-controller-manager kube-scheduler sim-nodes metrics-server; do

@@ -138,7 +138,8 @@ start_sim_nodes() {
   kc wait --for=condition=Ready node -l sim.metrics-server-rs.io/simulated=true --timeout=60s >/dev/null
 }
 
-# start_metrics_server: our server on the host, with the ServiceAccount's token.
+# start_metrics_server ARGS...: our server on the host, with the ServiceAccount's token;
+# ARGS choose its serving certificate.
 start_metrics_server() {
   local token
   token=$(kc create token metrics-server -n kube-system --duration=2h)
@@ -151,5 +152,36 @@ start_metrics_server() {
     --kubelet-request-timeout 5s \
     --metric-resolution 10s \
     --bind-address 127.0.0.1 --secure-port "$METRICS_SERVER_PORT" \
-    --cert-dir "$WORK/metrics-server-certs"
+    "$@"
+  wait_for "our server to listen" 30 curl -sk "https://127.0.0.1:$METRICS_SERVER_PORT/healthz" || {
+    alive metrics-server
+    return 1
+  }
+}
+
+# stop_process NAME: stops one started process (TERM, then KILL after 10 s) and forgets it.
+stop_process() {
+  local var="PID_${1//-/_}" i
+  local pid=${!var}
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 100); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  for i in "${!PIDS[@]}"; do
+    [ "${PIDS[$i]}" = "$pid" ] && unset 'PIDS[i]'
+  done
+  PIDS=("${PIDS[@]}")
+}
+
+# restart_metrics_server ARGS...: our server again with other serving ARGS (the previous
+# log is kept as metrics-server.N.log).
+restart_metrics_server() {
+  stop_process metrics-server
+  local n=1
+  while [ -e "$LOGS/metrics-server.$n.log" ]; do n=$((n + 1)); done
+  mv "$LOGS/metrics-server.log" "$LOGS/metrics-server.$n.log"
+  start_metrics_server "$@"
 }

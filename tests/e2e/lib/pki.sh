@@ -85,3 +85,50 @@ contexts:
 current-context: e2e
 YAML
 }
+
+# The Service name the aggregator verifies our serving certificate for.
+SERVICE_HOST=metrics-server.kube-system.svc
+
+# make_serving_certs: a CA and a serving certificate for the Service's DNS names made by
+# `metrics-server certs` into $SERVING_CA (ca.crt, ca.key, tls.crt, tls.key), the pair
+# installed into $SERVING_TLS the way the kubelet mounts a Secret; our server reads
+# $SERVING_TLS/tls.crt and tls.key.
+make_serving_certs() {
+  "$METRICS_SERVER" certs --service-name metrics-server --namespace kube-system \
+    --out-dir "$SERVING_CA" --validity 48h --ca-validity 96h >"$LOGS/certs.log" 2>&1 ||
+    { cat "$LOGS/certs.log" >&2; return 1; }
+  secret_volume_write "$SERVING_TLS" "$SERVING_CA/tls.crt" "$SERVING_CA/tls.key"
+}
+
+# secret_volume_write DIR CERT KEY: puts CERT and KEY into DIR as tls.crt and tls.key the way
+# the kubelet updates a mounted Secret (its AtomicWriter): the files go into a new
+# timestamped directory, the `..data` symlink is swapped to it with one rename, and
+# tls.crt/tls.key are symlinks through `..data`, so a reader sees the old pair or the new one.
+secret_volume_write() {
+  local dir=$1 cert=$2 key=$3 old="" stamp
+  mkdir -p "$dir"
+  [ -L "$dir/..data" ] && old=$(readlink "$dir/..data")
+  stamp="..$(date +%Y_%m_%d_%H_%M_%S.%N)"
+  mkdir "$dir/$stamp"
+  cp "$cert" "$dir/$stamp/tls.crt"
+  cp "$key" "$dir/$stamp/tls.key"
+  chmod 0600 "$dir/$stamp/tls.key"
+  ln -s "$stamp" "$dir/..data_tmp"
+  mv -T "$dir/..data_tmp" "$dir/..data"
+  [ -L "$dir/tls.crt" ] || ln -s ..data/tls.crt "$dir/tls.crt"
+  [ -L "$dir/tls.key" ] || ln -s ..data/tls.key "$dir/tls.key"
+  if [ -n "$old" ]; then rm -rf "${dir:?}/$old"; fi
+}
+
+# serving_ca_bundle: the APIService caBundle for $SERVING_CA/ca.crt.
+serving_ca_bundle() { base64 -w0 <"$SERVING_CA/ca.crt"; }
+
+# issue_serving_cert NAME: a new serving certificate ($PKI/NAME.crt, .key) for the Service's
+# DNS names from the CA `metrics-server certs` made (the next certificate a user issues with
+# the ca.key they kept).
+issue_serving_cert() {
+  cp "$SERVING_CA/ca.crt" "$PKI/serving-ca.crt"
+  cp "$SERVING_CA/ca.key" "$PKI/serving-ca.key"
+  new_cert "$1" serving-ca "/CN=$SERVICE_HOST" serverAuth \
+    "DNS:metrics-server,DNS:metrics-server.kube-system,DNS:$SERVICE_HOST,DNS:$SERVICE_HOST.cluster.local"
+}
