@@ -128,7 +128,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     let serving_cert = serving::ServingCert::new(&pair)?;
     if let Some(ca) = self_managed {
         if let Err(e) = ca.publish_ca_bundle().await {
-            tracing::warn!(error = %format!("{e:#}"), "Could not set the APIService caBundle (grant apiservices get/patch, see manifests/self-managed-ca).");
+            tracing::warn!(error = %format!("{e:#}"), "Could not set the APIService caBundle (grant apiservices get/patch, see manifests/overlays/self-managed-ca).");
         }
         background.push(tokio::spawn(ca.maintain(serving_cert.clone())));
     }

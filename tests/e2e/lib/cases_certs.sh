@@ -127,14 +127,14 @@ case_cert_rotation() {
   echo "    aggregator on a new connection (caBundle re-encoded): nodes listed, Available"
 }
 
-# Our server restarted with --self-managed-ca (and the RBAC of manifests/self-managed-ca)
+# Our server restarted with --self-managed-ca (and the RBAC of manifests/overlays/self-managed-ca)
 # takes over an APIService that skips verification: it writes the CA of its Secret into the
 # caBundle, removes insecureSkipTLSVerify, and the aggregator verifies it.
 case_self_managed_ca() {
   patch_apiservices '{"caBundle":null,"insecureSkipTLSVerify":true}' ||
     { fail "cannot reset the APIServices"; return 1; }
-  kc apply -f "$REPO/manifests/self-managed-ca/rbac.yaml" >/dev/null ||
-    { fail "cannot apply manifests/self-managed-ca/rbac.yaml"; return 1; }
+  kc apply -f "$REPO/manifests/overlays/self-managed-ca/rbac-ca.yaml" >/dev/null ||
+    { fail "cannot apply manifests/overlays/self-managed-ca/rbac-ca.yaml"; return 1; }
   restart_metrics_server --self-managed-ca || { fail "our server did not start with --self-managed-ca"; return 1; }
   local bundle code out
   wait_for "Secret kube-system/metrics-server-ca" 30 kc get secret metrics-server-ca -n kube-system ||
