@@ -15,6 +15,7 @@
 
 pub mod api;
 pub mod batch;
+pub mod bench;
 pub mod cluster;
 pub mod config;
 pub mod kubelet;

@@ -4,6 +4,7 @@
 //! `--flag value`, bool flags as `--flag` or `--flag=true|false`, comma-separated lists.
 //! [`ServeArgs::validate`] turns the parsed flags into a checked [`Config`].
 
+mod bench;
 mod go_duration;
 mod validate;
 
@@ -13,6 +14,7 @@ use std::path::PathBuf;
 use clap::builder::TypedValueParser;
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
+pub use bench::{BenchArgs, RawFetchArgs, SimClusterArgs};
 pub use go_duration::{DurationError, GoDuration};
 pub use validate::{
     CertKeyFiles, Config, ConfigError, KubeletConfig, ServingCertConfig, ServingConfig,
@@ -50,6 +52,14 @@ pub struct Cli {
 pub enum Command {
     /// Run a simulated cluster plus this server on loopback
     Demo(DemoArgs),
+    /// Measure the server at scale against a simulated cluster and write a report
+    Bench(BenchArgs),
+    /// (bench helper) run only the simulated cluster
+    #[command(hide = true)]
+    SimCluster(SimClusterArgs),
+    /// (bench helper) fetch every kubelet's payload and discard it
+    #[command(hide = true)]
+    RawFetch(RawFetchArgs),
 }
 
 /// Where kubelet CPU and memory come from (spec §3.1).
