@@ -135,6 +135,13 @@ pub fn list_pods(
     }
     let sel = selectors(opts, POD_FIELDS)?;
     let snapshot = ctx.snapshot.load();
+    let unfiltered = opts.label_selector.is_none() && opts.field_selector.is_none();
+    if unfiltered && repr == Representation::Json {
+        let cached = ctx.pod_lists.get(&snapshot, &ctx.cluster);
+        if let Some(body) = cached.render(v, namespace, Timestamp::now()) {
+            return Ok(body);
+        }
+    }
     let pods: Vec<_> = snapshot
         .pods(namespace)
         .filter_map(|(key, usage)| {

@@ -21,6 +21,8 @@ pub struct ApiContext {
     pub cluster: ClusterCache,
     /// `--node-selector`, ANDed into node lists (not into single-node GETs, as upstream).
     pub node_selector: LabelSelector,
+    /// Pod lists encoded once per snapshot (selector-free JSON lists).
+    pub pod_lists: super::list_cache::PodListCache,
 }
 
 /// A finished response.

@@ -6,7 +6,6 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
-use anyhow::Context;
 use super::manifest::{ClusterManifest, KubeletAddr, POD_SAMPLE};
 use crate::config::SimClusterArgs;
 use crate::pki::CertAuthority;
@@ -14,6 +13,7 @@ use crate::sim::apiserver::{ApiServerOptions, spawn_apiserver};
 use crate::sim::demo::{DEMO_TOKEN, DemoFiles, write_kubeconfig};
 use crate::sim::kubelet::{KubeletOptions, spawn_kubelets};
 use crate::sim::workload::{Workload, WorkloadSpec};
+use anyhow::Context;
 
 /// Runs the simulated cluster until the harness goes away.
 pub async fn run(args: SimClusterArgs) -> anyhow::Result<()> {

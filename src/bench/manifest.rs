@@ -47,8 +47,7 @@ impl ClusterManifest {
     }
 
     pub fn read(path: &Path) -> anyhow::Result<Self> {
-        let text =
-            std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let text = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
         serde_json::from_slice(&text).with_context(|| format!("parsing {}", path.display()))
     }
 }

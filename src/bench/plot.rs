@@ -107,7 +107,14 @@ impl Canvas {
     }
 
     /// One panel at horizontal offset `left`: axes, ticks, the series, an optional target.
-    fn panel(&mut self, left: usize, title: &str, points: &[(f64, f64)], color: [u8; 3], target: Option<f64>) {
+    fn panel(
+        &mut self,
+        left: usize,
+        title: &str,
+        points: &[(f64, f64)],
+        color: [u8; 3],
+        target: Option<f64>,
+    ) {
         let (x0, x1) = (left as i64 + 90, (left + WIDTH / 2) as i64 - 20);
         let (y0, y1) = (HEIGHT as i64 - 50, 50i64);
         self.text(left as i64 + 20, 15, title, BLACK);
@@ -138,7 +145,12 @@ impl Canvas {
             self.text(x1 - 84, py(t) - 18, "TARGET", RED);
         }
         for pair in points.windows(2) {
-            self.line((px(pair[0].0), py(pair[0].1)), (px(pair[1].0), py(pair[1].1)), color, 0);
+            self.line(
+                (px(pair[0].0), py(pair[0].1)),
+                (px(pair[1].0), py(pair[1].1)),
+                color,
+                0,
+            );
         }
         for &(x, y) in points {
             for d in -3..=3 {

@@ -53,7 +53,11 @@ pub async fn run(args: RawFetchArgs) -> anyhow::Result<()> {
     }
 }
 
-async fn cycle(client: &HttpsClient, urls: &Arc<Vec<String>>, auth: &'static str) -> (usize, usize) {
+async fn cycle(
+    client: &HttpsClient,
+    urls: &Arc<Vec<String>>,
+    auth: &'static str,
+) -> (usize, usize) {
     let jitter_ms = u64::try_from(max_jitter(urls.len()).as_millis()).unwrap_or(0);
     let mut tasks = JoinSet::new();
     for i in 0..urls.len() {

@@ -93,7 +93,11 @@ impl Report {
                 60.0,
                 self.list_all_pods_protobuf_p50_ms,
             ),
-            at_most("scrape_cycle_p99_seconds", 2.0, self.scrape_cycle_p99_seconds),
+            at_most(
+                "scrape_cycle_p99_seconds",
+                2.0,
+                self.scrape_cycle_p99_seconds,
+            ),
             at_most("missed_cycles", 0.0, Some(self.missed_cycles as f64)),
         ];
     }
@@ -112,18 +116,78 @@ impl Report {
             self.metric_resolution_seconds
         );
         let rows = [
-            ("server CPU (mcores)", format!("{:.1}", self.server_cpu_mcores)),
-            ("  per node", format!("{:.4}", self.server_cpu_mcores_per_node)),
-            ("raw fetch CPU (mcores)", format!("{:.1}", self.raw_fetch_cpu_mcores)),
+            (
+                "server CPU (mcores)",
+                format!("{:.1}", self.server_cpu_mcores),
+            ),
+            (
+                "  per node",
+                format!("{:.4}", self.server_cpu_mcores_per_node),
+            ),
+            (
+                "raw fetch CPU (mcores)",
+                format!("{:.1}", self.raw_fetch_cpu_mcores),
+            ),
             ("  server / raw fetch", opt(self.cpu_vs_raw_fetch)),
-            ("server RSS peak (MiB)", format!("{:.1}", self.server_rss_mib)),
+            (
+                "server RSS peak (MiB)",
+                format!("{:.1}", self.server_rss_mib),
+            ),
             ("  per node", format!("{:.4}", self.rss_mib_per_node)),
-            ("scrape cycle p50/p99 (s)", format!("{} / {}", opt(self.scrape_cycle_p50_seconds), opt(self.scrape_cycle_p99_seconds))),
-            ("cycles / missed / failed nodes", format!("{} / {} / {}", self.cycles, self.missed_cycles, self.failed_node_scrapes)),
-            ("list pods JSON p50/p99 (ms)", format!("{} / {} ({} items, {} KiB)", opt(self.list_all_pods_json_p50_ms), opt(self.list_all_pods_json_p99_ms), self.list_all_pods_json_items, self.list_all_pods_json_bytes / 1024)),
-            ("list pods protobuf p50/p99 (ms)", format!("{} / {}", opt(self.list_all_pods_protobuf_p50_ms), opt(self.list_all_pods_protobuf_p99_ms))),
-            ("get pod p50/p99 (ms)", format!("{} / {} ({} clients, {} requests, {} errors)", opt(self.get_pod_p50_ms), opt(self.get_pod_p99_ms), self.get_pod_clients, self.get_pod_requests, self.request_errors)),
-            ("machine busy (cores)", format!("{:.2} of {} (other work {:.2}, simulator {:.0} m)", self.machine_busy_cores, self.machine_cpus, self.machine_other_busy_cores, self.simulator_cpu_mcores)),
+            (
+                "scrape cycle p50/p99 (s)",
+                format!(
+                    "{} / {}",
+                    opt(self.scrape_cycle_p50_seconds),
+                    opt(self.scrape_cycle_p99_seconds)
+                ),
+            ),
+            (
+                "cycles / missed / failed nodes",
+                format!(
+                    "{} / {} / {}",
+                    self.cycles, self.missed_cycles, self.failed_node_scrapes
+                ),
+            ),
+            (
+                "list pods JSON p50/p99 (ms)",
+                format!(
+                    "{} / {} ({} items, {} KiB)",
+                    opt(self.list_all_pods_json_p50_ms),
+                    opt(self.list_all_pods_json_p99_ms),
+                    self.list_all_pods_json_items,
+                    self.list_all_pods_json_bytes / 1024
+                ),
+            ),
+            (
+                "list pods protobuf p50/p99 (ms)",
+                format!(
+                    "{} / {}",
+                    opt(self.list_all_pods_protobuf_p50_ms),
+                    opt(self.list_all_pods_protobuf_p99_ms)
+                ),
+            ),
+            (
+                "get pod p50/p99 (ms)",
+                format!(
+                    "{} / {} ({} clients, {} requests, {} errors)",
+                    opt(self.get_pod_p50_ms),
+                    opt(self.get_pod_p99_ms),
+                    self.get_pod_clients,
+                    self.get_pod_requests,
+                    self.request_errors
+                ),
+            ),
+            (
+                "machine busy (cores)",
+                format!(
+                    "{:.2} of {} (other work {:.2}, simulator {:.0} m)",
+                    self.machine_busy_cores,
+                    self.machine_cpus,
+                    self.machine_other_busy_cores,
+                    self.simulator_cpu_mcores
+                ),
+            ),
         ];
         for (name, value) in rows {
             let _ = writeln!(t, "  {name:<34} {value}");

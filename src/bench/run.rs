@@ -49,7 +49,11 @@ impl Drop for Proc {
     }
 }
 
-fn spawn(name: &'static str, args: &[String], configure: impl FnOnce(&mut Command)) -> anyhow::Result<Proc> {
+fn spawn(
+    name: &'static str,
+    args: &[String],
+    configure: impl FnOnce(&mut Command),
+) -> anyhow::Result<Proc> {
     let exe = std::env::current_exe().context("locating this executable")?;
     let mut cmd = Command::new("/bin/sh");
     cmd.arg("-c").arg(RAISE_NOFILE).arg(&exe).args(args);
@@ -91,14 +95,21 @@ pub async fn run_once(args: &BenchArgs, nodes: u32) -> anyhow::Result<Report> {
         .metric_resolution
         .to_std()
         .context("--metric-resolution must be positive")?;
-    let duration = args.duration.to_std().context("--duration must be positive")?;
+    let duration = args
+        .duration
+        .to_std()
+        .context("--duration must be positive")?;
     let warmup = args.warmup.to_std().unwrap_or_default();
     let work = args
         .out
         .parent()
         .unwrap_or(Path::new("."))
         .join(format!("work-{nodes}"));
-    tracing::info!(nodes, pods_per_node = args.pods_per_node, "Starting the simulated cluster.");
+    tracing::info!(
+        nodes,
+        pods_per_node = args.pods_per_node,
+        "Starting the simulated cluster."
+    );
     let (mut sim, manifest) = start_cluster(nodes, args.pods_per_node, &work).await?;
     let started = Instant::now();
 
@@ -125,10 +136,21 @@ pub async fn run_once(args: &BenchArgs, nodes: u32) -> anyhow::Result<Report> {
     });
     let clients = usize::try_from(args.get_clients).unwrap_or(0);
     let list_client = https::client(&manifest.ca, Some(&target.identity), Protocols::Http1, 2)?;
-    let get_client = https::client(&manifest.ca, Some(&target.identity), Protocols::Http1, clients)?;
+    let get_client = https::client(
+        &manifest.ca,
+        Some(&target.identity),
+        Protocols::Http1,
+        clients,
+    )?;
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let before = read_cpu(&server, &raw, &sim);
-    let load = tokio::spawn(loadgen::run(target, list_client, get_client, clients, stop_rx));
+    let load = tokio::spawn(loadgen::run(
+        target,
+        list_client,
+        get_client,
+        clients,
+        stop_rx,
+    ));
     let mut rss_peak_kib = 0u64;
     while before.at.elapsed() < duration {
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -136,7 +158,10 @@ pub async fn run_once(args: &BenchArgs, nodes: u32) -> anyhow::Result<Report> {
             rss_peak_kib = rss_peak_kib.max(mem.rss_kib);
         }
         if let Some(status) = server.exited() {
-            bail!("the server exited during the run ({status}):\n{}", server_log::lock(&log).tail.join("\n"));
+            bail!(
+                "the server exited during the run ({status}):\n{}",
+                server_log::lock(&log).tail.join("\n")
+            );
         }
     }
     let after = read_cpu(&server, &raw, &sim);
@@ -156,7 +181,11 @@ pub async fn run_once(args: &BenchArgs, nodes: u32) -> anyhow::Result<Report> {
     Ok(report)
 }
 
-async fn start_cluster(nodes: u32, pods_per_node: u32, work: &Path) -> anyhow::Result<(Proc, ClusterManifest)> {
+async fn start_cluster(
+    nodes: u32,
+    pods_per_node: u32,
+    work: &Path,
+) -> anyhow::Result<(Proc, ClusterManifest)> {
     let mut sim = spawn(
         "sim-cluster",
         &[
@@ -193,7 +222,12 @@ fn free_port() -> anyhow::Result<u16> {
 }
 
 /// The server with the flags an operator would use.
-fn start_server(m: &ClusterManifest, port: u16, args: &BenchArgs, log: &SharedLog) -> anyhow::Result<Proc> {
+fn start_server(
+    m: &ClusterManifest,
+    port: u16,
+    args: &BenchArgs,
+    log: &SharedLog,
+) -> anyhow::Result<Proc> {
     let mut flags = vec![
         format!("--kubeconfig={}", m.kubeconfig.display()),
         format!("--kubelet-certificate-authority={}", m.ca.display()),
@@ -218,7 +252,12 @@ fn start_server(m: &ClusterManifest, port: u16, args: &BenchArgs, log: &SharedLo
 }
 
 /// Waits until the warm-up is over and the server has completed two cycles serving pods.
-async fn wait_ready(log: &SharedLog, server: &mut Proc, sim: &mut Proc, warm_until: Instant) -> anyhow::Result<()> {
+async fn wait_ready(
+    log: &SharedLog,
+    server: &mut Proc,
+    sim: &mut Proc,
+    warm_until: Instant,
+) -> anyhow::Result<()> {
     let deadline = warm_until + READY_TIMEOUT;
     loop {
         let cycles_with_pods = server_log::lock(log)
@@ -230,13 +269,19 @@ async fn wait_ready(log: &SharedLog, server: &mut Proc, sim: &mut Proc, warm_unt
             return Ok(());
         }
         if let Some(status) = server.exited() {
-            bail!("the server exited ({status}):\n{}", server_log::lock(log).tail.join("\n"));
+            bail!(
+                "the server exited ({status}):\n{}",
+                server_log::lock(log).tail.join("\n")
+            );
         }
         if let Some(status) = sim.exited() {
             bail!("the simulated cluster exited ({status})");
         }
         if Instant::now() >= deadline {
-            bail!("the server did not serve pods in time:\n{}", server_log::lock(log).tail.join("\n"));
+            bail!(
+                "the server did not serve pods in time:\n{}",
+                server_log::lock(log).tail.join("\n")
+            );
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
@@ -278,7 +323,11 @@ fn build_report(
         .windows(2)
         .map(|w| {
             let gap = (w[1].seen - w[0].seen).as_secs_f64() / resolution.as_secs_f64();
-            if gap > 1.5 { gap.round() as usize - 1 } else { 0 }
+            if gap > 1.5 {
+                gap.round() as usize - 1
+            } else {
+                0
+            }
         })
         .sum();
     let get = &load.get_pod_ms;

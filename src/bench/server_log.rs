@@ -78,7 +78,13 @@ fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
 
 /// `Duration`'s `Debug` form: `1.5s`, `812.3ms`, `15µs`, `100ns`.
 pub fn parse_debug_duration(text: &str) -> Option<Duration> {
-    let units = [("ms", 1e-3), ("µs", 1e-6), ("us", 1e-6), ("ns", 1e-9), ("s", 1.0)];
+    let units = [
+        ("ms", 1e-3),
+        ("µs", 1e-6),
+        ("us", 1e-6),
+        ("ns", 1e-9),
+        ("s", 1.0),
+    ];
     for (suffix, scale) in units {
         if let Some(number) = text.strip_suffix(suffix) {
             let value: f64 = number.parse().ok()?;
@@ -120,8 +126,14 @@ mod tests {
 
     #[test]
     fn debug_durations_and_colours() {
-        assert_eq!(parse_debug_duration("812.5ms"), Some(Duration::from_micros(812_500)));
-        assert_eq!(parse_debug_duration("15µs"), Some(Duration::from_micros(15)));
+        assert_eq!(
+            parse_debug_duration("812.5ms"),
+            Some(Duration::from_micros(812_500))
+        );
+        assert_eq!(
+            parse_debug_duration("15µs"),
+            Some(Duration::from_micros(15))
+        );
         assert_eq!(parse_debug_duration("2s"), Some(Duration::from_secs(2)));
         assert_eq!(parse_debug_duration("x"), None);
         assert_eq!(strip_ansi("\u{1b}[3mok\u{1b}[0m=1"), "ok=1");

@@ -44,6 +44,7 @@ impl App {
             snapshot: state.snapshot,
             cluster: state.cluster,
             node_selector: state.node_selector,
+            pod_lists: Default::default(),
         };
         App {
             api,
