@@ -1,5 +1,5 @@
 //! The sweep plot: two panels, server CPU per node (mcores) and peak RSS per node (MiB)
-//! against the node count, with the CPU target as a dashed line. Drawn on an RGB canvas with
+//! against the node count (log scale), with the CPU target as a dashed line. Drawn on an RGB canvas with
 //! a built-in 5×7 font and written by png.rs: no plotting or font crates.
 
 use std::path::Path;
@@ -115,17 +115,20 @@ impl Canvas {
         color: [u8; 3],
         target: Option<f64>,
     ) {
-        let (x0, x1) = (left as i64 + 90, (left + WIDTH / 2) as i64 - 20);
+        let (x0, x1) = (left as i64 + 90, (left + WIDTH / 2) as i64 - 40);
         let (y0, y1) = (HEIGHT as i64 - 50, 50i64);
         self.text(left as i64 + 20, 15, title, BLACK);
-        let max_x = points.iter().map(|p| p.0).fold(1.0, f64::max);
+        // Node counts span decades: a logarithmic x axis with a margin on both ends.
+        let max_x = points.iter().map(|p| p.0).fold(1.0, f64::max) * 1.25;
+        let min_x = points.iter().map(|p| p.0).fold(max_x, f64::min).max(1.0) / 1.25;
         let max_y = points
             .iter()
             .map(|p| p.1)
             .chain(target)
             .fold(1e-9, f64::max)
             * 1.15;
-        let px = |x: f64| x0 + ((x / max_x) * (x1 - x0) as f64) as i64;
+        let span = (max_x.ln() - min_x.ln()).max(1e-9);
+        let px = |x: f64| x0 + (((x.max(1.0).ln() - min_x.ln()) / span) * (x1 - x0) as f64) as i64;
         let py = |y: f64| y0 - ((y / max_y) * (y0 - y1) as f64) as i64;
         for i in 0..=4 {
             let v = max_y * f64::from(i) / 4.0;
@@ -139,7 +142,7 @@ impl Canvas {
             let label = format!("{x:.0}");
             self.text(px(x) - label.len() as i64 * 6, y0 + 12, &label, BLACK);
         }
-        self.text((x0 + x1) / 2 - 30, y0 + 32, "NODES", BLACK);
+        self.text((x0 + x1) / 2 - 66, y0 + 32, "NODES (LOG)", BLACK);
         if let Some(t) = target {
             self.line((x0, py(t)), (x1, py(t)), RED, 6);
             self.text(x1 - 84, py(t) - 18, "TARGET", RED);

@@ -105,6 +105,7 @@ pub async fn run_once(args: &BenchArgs, nodes: u32) -> anyhow::Result<Report> {
         .parent()
         .unwrap_or(Path::new("."))
         .join(format!("work-{nodes}"));
+    warn_if_too_few_files(nodes);
     tracing::info!(
         nodes,
         pods_per_node = args.pods_per_node,
@@ -214,6 +215,26 @@ async fn start_cluster(
     };
     let manifest = ClusterManifest::read(&path)?;
     Ok((sim, manifest))
+}
+
+/// The simulator holds, per kubelet, its listener plus the server's and the raw fetcher's
+/// connections: it needs about three descriptors per node under its hard limit.
+fn warn_if_too_few_files(nodes: u32) {
+    let hard = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|text| {
+            let line = text.lines().find(|l| l.starts_with("Max open files"))?;
+            line.split_whitespace().nth(4)?.parse::<u64>().ok()
+        });
+    let needed = u64::from(nodes) * 3 + 1000;
+    if let Some(hard) = hard.filter(|&h| h < needed) {
+        tracing::warn!(
+            hard_limit = hard,
+            needed,
+            "The open-files hard limit is too low for this many simulated kubelets; \
+             expect failed scrapes (raise it with `ulimit -Hn` as root)."
+        );
+    }
 }
 
 fn free_port() -> anyhow::Result<u16> {
