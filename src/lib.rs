@@ -15,6 +15,7 @@
 
 pub mod api;
 pub mod batch;
+pub mod bench;
 pub mod certs;
 pub mod cluster;
 pub mod config;

@@ -28,6 +28,18 @@ fn main() -> std::process::ExitCode {
             init_logging("info", LoggingFormat::Text, false);
             runtime.block_on(metrics_server::sim::agent::run(args))
         }
+        Some(Command::Bench(args)) => {
+            init_logging("info", LoggingFormat::Text, false);
+            runtime.block_on(metrics_server::bench::run(args))
+        }
+        Some(Command::SimCluster(args)) => {
+            init_logging("warn", LoggingFormat::Text, false);
+            runtime.block_on(metrics_server::bench::cluster::run(args))
+        }
+        Some(Command::RawFetch(args)) => {
+            init_logging("warn", LoggingFormat::Text, false);
+            runtime.block_on(metrics_server::bench::raw_fetch::run(args))
+        }
         None => match cli.serve.validate() {
             Ok(cfg) => {
                 init_logging(

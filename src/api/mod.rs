@@ -3,6 +3,7 @@
 
 pub mod discovery;
 pub mod encode;
+pub mod list_cache;
 pub mod negotiate;
 pub mod openapi;
 pub mod query;

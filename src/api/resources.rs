@@ -139,6 +139,16 @@ pub fn list_pods(
     }
     let sel = selectors(opts, POD_FIELDS)?;
     let snapshot = ctx.snapshot.load();
+    let unfiltered = opts.label_selector.is_none() && opts.field_selector.is_none();
+    if unfiltered && repr == Representation::Json {
+        let cached = ctx.pod_lists.get(&snapshot, &ctx.cluster);
+        let now = Timestamp::now();
+        if let Some(body) = cached.render(v, namespace, now) {
+            // The cached body holds the snapshot's pods that the cluster cache knows.
+            observe_freshness(ctx, now, snapshot.pods(namespace).map(|(_, u)| u.timestamp));
+            return Ok(body);
+        }
+    }
     let pods: Vec<_> = snapshot
         .pods(namespace)
         .filter_map(|(key, usage)| {

@@ -24,6 +24,8 @@ pub struct ApiContext {
     pub node_selector: LabelSelector,
     /// Self-metrics (the freshness of every item served).
     pub metrics: Arc<crate::telemetry::Metrics>,
+    /// Pod lists encoded once per snapshot (selector-free JSON lists).
+    pub pod_lists: super::list_cache::PodListCache,
 }
 
 /// A finished response.

@@ -5,6 +5,7 @@
 //! [`ServeArgs::validate`] turns the parsed flags into a checked [`Config`].
 
 pub mod auth;
+mod bench;
 pub mod certs;
 mod compat;
 mod go_duration;
@@ -18,6 +19,7 @@ use clap::builder::TypedValueParser;
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 pub use auth::{AuthArgs, AuthConfig, AuthFlagError, RequestHeaderFlags, TlsMinVersion, TlsPolicy};
+pub use bench::{BenchArgs, RawFetchArgs, SimClusterArgs};
 pub use compat::{CompatArgs, CompatConfig, CompatError, IGNORED, IgnoredFlags, LoggingFormat};
 pub use go_duration::{DurationError, GoDuration};
 pub use sim_nodes::SimNodesArgs;
@@ -61,6 +63,14 @@ pub enum Command {
     Certs(certs::CertsArgs),
     /// Register simulated nodes on a real Kubernetes API and act as their kubelets
     SimNodes(SimNodesArgs),
+    /// Measure the server at scale against a simulated cluster and write a report
+    Bench(BenchArgs),
+    /// (bench helper) run only the simulated cluster
+    #[command(hide = true)]
+    SimCluster(SimClusterArgs),
+    /// (bench helper) fetch every kubelet's payload and discard it
+    #[command(hide = true)]
+    RawFetch(RawFetchArgs),
 }
 
 /// Where kubelet CPU and memory come from (spec §3.1).

@@ -57,6 +57,7 @@ impl App {
             cluster: state.cluster,
             node_selector: state.node_selector,
             metrics: state.metrics,
+            pod_lists: Default::default(),
         };
         App {
             api,

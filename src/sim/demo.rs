@@ -196,17 +196,17 @@ fn server_config(opts: &DemoOptions, files: &DemoFiles) -> anyhow::Result<crate:
 }
 
 /// Files written beside the kubeconfig, so a person can also reach the server directly.
-struct DemoFiles {
-    ca: PathBuf,
-    front_proxy_ca: PathBuf,
-    front_proxy_cert: PathBuf,
-    front_proxy_key: PathBuf,
-    serving_cert: PathBuf,
-    serving_key: PathBuf,
+pub(crate) struct DemoFiles {
+    pub(crate) ca: PathBuf,
+    pub(crate) front_proxy_ca: PathBuf,
+    pub(crate) front_proxy_cert: PathBuf,
+    pub(crate) front_proxy_key: PathBuf,
+    pub(crate) serving_cert: PathBuf,
+    pub(crate) serving_key: PathBuf,
 }
 
 impl DemoFiles {
-    fn new(dir: &Path) -> Self {
+    pub(crate) fn new(dir: &Path) -> Self {
         DemoFiles {
             ca: dir.join("demo-ca.crt"),
             front_proxy_ca: dir.join("demo-front-proxy-ca.crt"),
@@ -217,7 +217,7 @@ impl DemoFiles {
         }
     }
 
-    fn write(
+    pub(crate) fn write(
         &self,
         ca: &CertAuthority,
         fp_ca: &CertAuthority,
@@ -238,7 +238,7 @@ impl DemoFiles {
     }
 }
 
-fn write_kubeconfig(path: &Path, server: &str, ca_pem: &str) -> anyhow::Result<()> {
+pub(crate) fn write_kubeconfig(path: &Path, server: &str, ca_pem: &str) -> anyhow::Result<()> {
     let ca = base64::engine::general_purpose::STANDARD.encode(ca_pem);
     let text = format!(
         "apiVersion: v1\nkind: Config\nclusters:\n- name: demo\n  cluster:\n    server: {server}\n    \

@@ -1,0 +1,129 @@
+//! HTTPS clients of the harness: the load generator's (trusting the bench CA, presenting the
+//! front-proxy client identity like the aggregator does) and the raw fetcher's (bearer token to
+//! the kubelets). hyper-util's pooled client, as the server's own kubelet client uses.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use super::manifest::ClusterManifest;
+
+pub type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>;
+
+/// Who the load generator says it is: a TLS client certificate plus request headers. The
+/// front-proxy identity is what kube-aggregator sends; add a header here to change the user.
+pub struct Identity {
+    pub cert_pem: String,
+    pub key_pem: String,
+    pub headers: Vec<(&'static str, &'static str)>,
+}
+
+impl Identity {
+    /// The aggregator's identity: front-proxy client certificate, user and group headers.
+    pub fn front_proxy(manifest: &ClusterManifest) -> anyhow::Result<Identity> {
+        Ok(Identity {
+            cert_pem: read(&manifest.front_proxy_cert)?,
+            key_pem: read(&manifest.front_proxy_key)?,
+            headers: vec![
+                ("X-Remote-User", "system:admin"),
+                ("X-Remote-Group", "system:masters"),
+            ],
+        })
+    }
+}
+
+fn read(path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+/// What a client may negotiate.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Protocols {
+    /// HTTP/1.1 only: one connection per concurrent request (many independent clients).
+    Http1,
+    /// h2 preferred through ALPN, as the server's kubelet client does.
+    Http2,
+}
+
+/// A pooled HTTPS client trusting `ca`, presenting `identity` when given.
+pub fn client(
+    ca: &Path,
+    identity: Option<&Identity>,
+    protocols: Protocols,
+    max_idle_per_host: usize,
+) -> anyhow::Result<HttpsClient> {
+    let ca_pem = read(ca)?;
+    let tls = crate::sim::net::client_tls(
+        &ca_pem,
+        identity.map(|i| (i.cert_pem.as_str(), i.key_pem.as_str())),
+    )?;
+    let builder = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_only();
+    let connector = match protocols {
+        Protocols::Http1 => builder.enable_http1().build(),
+        Protocols::Http2 => builder.enable_http1().enable_http2().build(),
+    };
+    Ok(Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_max_idle_per_host(max_idle_per_host)
+        .build(connector))
+}
+
+/// The outcome of one timed GET.
+pub struct Timed {
+    pub status: u16,
+    pub content_type: String,
+    pub bytes: usize,
+    /// From sending the request to the last body byte.
+    pub elapsed: Duration,
+    pub body: Option<Bytes>,
+}
+
+/// GETs `url` with `headers`, reads the whole body, and times it. `keep_body` keeps the
+/// body for the caller (else it is dropped as it is counted).
+pub async fn timed_get(
+    client: &HttpsClient,
+    url: &str,
+    headers: &[(&str, &str)],
+    keep_body: bool,
+) -> anyhow::Result<Timed> {
+    let mut req = http::Request::get(url);
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    let req = req.body(Empty::new())?;
+    let started = Instant::now();
+    let resp = client.request(req).await?;
+    let status = resp.status().as_u16();
+    let content_type = resp
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let mut body = resp.into_body();
+    let mut bytes = 0usize;
+    let mut kept = Vec::new();
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame?.into_data() {
+            bytes += data.len();
+            if keep_body {
+                kept.extend_from_slice(&data);
+            }
+        }
+    }
+    Ok(Timed {
+        status,
+        content_type,
+        bytes,
+        elapsed: started.elapsed(),
+        body: keep_body.then(|| Bytes::from(kept)),
+    })
+}

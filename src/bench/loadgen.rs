@@ -1,0 +1,190 @@
+//! The API load during the measured window: a JSON list of all pods and a protobuf list of all
+//! pods, each every [`LIST_INTERVAL`] (what `kubectl top pods -A` and dashboards do), and
+//! `clients` concurrent clients each getting one random pod every [`GET_INTERVAL`] on its own
+//! connection (what many HPAs and VPAs do). Latencies are measured to the last body byte.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use super::https::{HttpsClient, Identity, timed_get};
+
+pub const LIST_INTERVAL: Duration = Duration::from_secs(2);
+pub const GET_INTERVAL: Duration = Duration::from_secs(1);
+const PROTOBUF: &str = "application/vnd.kubernetes.protobuf";
+const PODS_PATH: &str = "/apis/metrics.k8s.io/v1beta1/pods";
+
+/// What the load generator saw.
+#[derive(Debug, Default)]
+pub struct LoadResults {
+    pub list_json_ms: Vec<f64>,
+    pub list_json_bytes: usize,
+    pub list_json_items: usize,
+    /// Empty when the server does not answer protobuf.
+    pub list_protobuf_ms: Vec<f64>,
+    pub list_protobuf_bytes: usize,
+    pub protobuf_supported: bool,
+    pub get_pod_ms: Vec<f64>,
+    pub errors: usize,
+}
+
+/// Everything the load needs to reach the server.
+pub struct Target {
+    pub base_url: String,
+    pub identity: Identity,
+    pub pods: Vec<(String, String)>,
+}
+
+/// Runs the load until `stop` turns true.
+pub async fn run(
+    target: Arc<Target>,
+    list_client: HttpsClient,
+    get_client: HttpsClient,
+    clients: usize,
+    stop: watch::Receiver<bool>,
+) -> LoadResults {
+    let mut results = LoadResults::default();
+    let lists = tokio::spawn(list_loop(target.clone(), list_client, stop.clone()));
+    let mut gets = JoinSet::new();
+    for i in 0..clients {
+        let offset = GET_INTERVAL * u32::try_from(i).unwrap_or(0) / clients.max(1) as u32;
+        gets.spawn(get_loop(
+            target.clone(),
+            get_client.clone(),
+            offset,
+            stop.clone(),
+        ));
+    }
+    while let Some(done) = gets.join_next().await {
+        if let Ok((ms, errors)) = done {
+            results.get_pod_ms.extend(ms);
+            results.errors += errors;
+        }
+    }
+    if let Ok(list) = lists.await {
+        let errors = results.errors;
+        results = LoadResults {
+            get_pod_ms: std::mem::take(&mut results.get_pod_ms),
+            errors: errors + list.errors,
+            ..list
+        };
+    }
+    results
+}
+
+async fn list_loop(
+    target: Arc<Target>,
+    client: HttpsClient,
+    mut stop: watch::Receiver<bool>,
+) -> LoadResults {
+    let mut out = LoadResults::default();
+    let url = format!("{}{PODS_PATH}", target.base_url);
+    let mut tick = tokio::time::interval(LIST_INTERVAL / 2);
+    let mut protobuf_turn = false;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.wait_for(|s| *s) => break,
+        }
+        let wants_json = !protobuf_turn;
+        let accept = if protobuf_turn {
+            "application/vnd.kubernetes.protobuf,application/json"
+        } else {
+            "application/json"
+        };
+        protobuf_turn = !protobuf_turn;
+        let mut headers = target.identity.headers.clone();
+        headers.push(("Accept", accept));
+        let keep_body = wants_json && out.list_json_items == 0;
+        match timed_get(&client, &url, &headers, keep_body).await {
+            Ok(t) if t.status == 200 && t.content_type.starts_with(PROTOBUF) => {
+                out.protobuf_supported = true;
+                out.list_protobuf_ms.push(ms(t.elapsed));
+                out.list_protobuf_bytes = t.bytes;
+            }
+            Ok(t) if t.status == 200 && wants_json => {
+                out.list_json_ms.push(ms(t.elapsed));
+                out.list_json_bytes = t.bytes;
+                if let Some(body) = t.body {
+                    out.list_json_items = memchr::memmem::find_iter(&body, b"\"metadata\"")
+                        .count()
+                        .saturating_sub(1);
+                }
+            }
+            Ok(t) if t.status == 200 => {} // protobuf asked, JSON answered: not supported
+            Ok(t) => {
+                tracing::warn!(status = t.status, "list pods failed");
+                out.errors += 1;
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "list pods failed");
+                out.errors += 1;
+            }
+        }
+    }
+    out
+}
+
+async fn get_loop(
+    target: Arc<Target>,
+    client: HttpsClient,
+    offset: Duration,
+    mut stop: watch::Receiver<bool>,
+) -> (Vec<f64>, usize) {
+    let (mut latencies, mut errors) = (Vec::new(), 0usize);
+    if target.pods.is_empty() {
+        return (latencies, errors);
+    }
+    tokio::time::sleep(offset).await;
+    let mut tick = tokio::time::interval(GET_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.wait_for(|s| *s) => break,
+        }
+        let (ns, name) = &target.pods[fastrand::usize(..target.pods.len())];
+        let url = format!(
+            "{}/apis/metrics.k8s.io/v1beta1/namespaces/{ns}/pods/{name}",
+            target.base_url
+        );
+        let mut headers = target.identity.headers.clone();
+        headers.push(("Accept", "application/json"));
+        match timed_get(&client, &url, &headers, false).await {
+            Ok(t) if t.status == 200 => latencies.push(ms(t.elapsed)),
+            _ => errors += 1,
+        }
+    }
+    (latencies, errors)
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// The `p`-th percentile (0–100) by nearest rank; `None` for no samples.
+pub fn percentile(samples: &[f64], p: f64) -> Option<f64> {
+    if samples.is_empty() {
+        return None;
+    }
+    let mut sorted = samples.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted.get(rank.clamp(1, sorted.len()) - 1).copied()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let s: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&s, 50.0), Some(50.0));
+        assert_eq!(percentile(&s, 99.0), Some(99.0));
+        assert_eq!(percentile(&s, 100.0), Some(100.0));
+        assert_eq!(percentile(&[7.0], 99.0), Some(7.0));
+        assert_eq!(percentile(&[], 50.0), None);
+    }
+}

@@ -1,0 +1,212 @@
+//! The bench report: the JSON document (field names are the contract other tools read) and
+//! the short human table, with each target of the scale goal checked.
+
+use std::fmt::Write;
+
+use serde::Serialize;
+
+/// One run of the harness.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Report {
+    pub nodes: usize,
+    pub pods: usize,
+    pub containers: usize,
+    pub duration_seconds: f64,
+    pub metric_resolution_seconds: f64,
+    /// Average CPU of the server process over the measured window (scraping and serving).
+    pub server_cpu_mcores: f64,
+    pub server_cpu_mcores_per_node: f64,
+    /// Peak resident set of the server process since it started (`VmHWM`).
+    pub server_rss_mib: f64,
+    /// Highest resident set sampled once a second during the measured window.
+    pub server_rss_sampled_peak_mib: f64,
+    pub rss_mib_per_node: f64,
+    pub scrape_cycle_p50_seconds: Option<f64>,
+    /// Tick to last node stored (and published), over the cycles of the measured window.
+    pub scrape_cycle_p99_seconds: Option<f64>,
+    pub cycles: usize,
+    pub missed_cycles: usize,
+    pub failed_node_scrapes: usize,
+    /// Pods the server held after the last cycle.
+    pub servable_pods: usize,
+    /// Plain HTTPS client fetching and discarding the same payloads: the floor.
+    pub raw_fetch_cpu_mcores: f64,
+    pub cpu_vs_raw_fetch: Option<f64>,
+    pub list_all_pods_json_p50_ms: Option<f64>,
+    pub list_all_pods_json_p99_ms: Option<f64>,
+    pub list_all_pods_json_bytes: usize,
+    pub list_all_pods_json_items: usize,
+    /// `null` when the server does not answer protobuf.
+    pub list_all_pods_protobuf_p50_ms: Option<f64>,
+    pub list_all_pods_protobuf_p99_ms: Option<f64>,
+    pub list_all_pods_protobuf_bytes: Option<usize>,
+    pub get_pod_p50_ms: Option<f64>,
+    pub get_pod_p99_ms: Option<f64>,
+    pub get_pod_clients: usize,
+    pub get_pod_requests: usize,
+    pub request_errors: usize,
+    /// How busy the machine was: all CPUs, averaged over the window, in cores.
+    pub machine_cpus: usize,
+    pub machine_busy_cores: f64,
+    /// Busy cores not accounted to the server, the simulator, the raw fetcher or the harness:
+    /// other work on the machine.
+    pub machine_other_busy_cores: f64,
+    pub simulator_cpu_mcores: f64,
+    pub harness_cpu_mcores: f64,
+    pub load_average_1m: f64,
+    pub targets: Vec<TargetCheck>,
+}
+
+/// One goal of the scale target and whether the run met it.
+#[derive(Clone, Debug, Serialize)]
+pub struct TargetCheck {
+    pub metric: &'static str,
+    pub limit: f64,
+    pub value: Option<f64>,
+    pub met: Option<bool>,
+}
+
+impl Report {
+    /// Fills [`Report::targets`] from the values.
+    pub fn check_targets(&mut self) {
+        let at_most = |metric, limit, value: Option<f64>| TargetCheck {
+            metric,
+            limit,
+            value,
+            met: value.map(|v| v <= limit),
+        };
+        self.targets = vec![
+            at_most(
+                "server_cpu_mcores_per_node",
+                0.05,
+                Some(self.server_cpu_mcores_per_node),
+            ),
+            at_most("server_rss_mib", 200.0, Some(self.server_rss_mib)),
+            at_most("cpu_vs_raw_fetch", 3.0, self.cpu_vs_raw_fetch),
+            at_most(
+                "list_all_pods_json_p50_ms",
+                100.0,
+                self.list_all_pods_json_p50_ms,
+            ),
+            at_most(
+                "list_all_pods_protobuf_p50_ms",
+                60.0,
+                self.list_all_pods_protobuf_p50_ms,
+            ),
+            at_most(
+                "scrape_cycle_p99_seconds",
+                2.0,
+                self.scrape_cycle_p99_seconds,
+            ),
+            at_most("missed_cycles", 0.0, Some(self.missed_cycles as f64)),
+        ];
+    }
+
+    /// The short human summary.
+    pub fn table(&self) -> String {
+        let mut t = String::new();
+        let opt = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.2}"));
+        let _ = writeln!(
+            t,
+            "{} nodes, {} pods, {} containers; {:.0}s measured at {:.0}s resolution",
+            self.nodes,
+            self.pods,
+            self.containers,
+            self.duration_seconds,
+            self.metric_resolution_seconds
+        );
+        let rows = [
+            (
+                "server CPU (mcores)",
+                format!("{:.1}", self.server_cpu_mcores),
+            ),
+            (
+                "  per node",
+                format!("{:.4}", self.server_cpu_mcores_per_node),
+            ),
+            (
+                "raw fetch CPU (mcores)",
+                format!("{:.1}", self.raw_fetch_cpu_mcores),
+            ),
+            ("  server / raw fetch", opt(self.cpu_vs_raw_fetch)),
+            (
+                "server RSS peak (MiB)",
+                format!("{:.1}", self.server_rss_mib),
+            ),
+            ("  per node", format!("{:.4}", self.rss_mib_per_node)),
+            (
+                "scrape cycle p50/p99 (s)",
+                format!(
+                    "{} / {}",
+                    opt(self.scrape_cycle_p50_seconds),
+                    opt(self.scrape_cycle_p99_seconds)
+                ),
+            ),
+            (
+                "cycles / missed / failed nodes",
+                format!(
+                    "{} / {} / {}",
+                    self.cycles, self.missed_cycles, self.failed_node_scrapes
+                ),
+            ),
+            (
+                "list pods JSON p50/p99 (ms)",
+                format!(
+                    "{} / {} ({} items, {} KiB)",
+                    opt(self.list_all_pods_json_p50_ms),
+                    opt(self.list_all_pods_json_p99_ms),
+                    self.list_all_pods_json_items,
+                    self.list_all_pods_json_bytes / 1024
+                ),
+            ),
+            (
+                "list pods protobuf p50/p99 (ms)",
+                format!(
+                    "{} / {}",
+                    opt(self.list_all_pods_protobuf_p50_ms),
+                    opt(self.list_all_pods_protobuf_p99_ms)
+                ),
+            ),
+            (
+                "get pod p50/p99 (ms)",
+                format!(
+                    "{} / {} ({} clients, {} requests, {} errors)",
+                    opt(self.get_pod_p50_ms),
+                    opt(self.get_pod_p99_ms),
+                    self.get_pod_clients,
+                    self.get_pod_requests,
+                    self.request_errors
+                ),
+            ),
+            (
+                "machine busy (cores)",
+                format!(
+                    "{:.2} of {} (other work {:.2}, simulator {:.0} m)",
+                    self.machine_busy_cores,
+                    self.machine_cpus,
+                    self.machine_other_busy_cores,
+                    self.simulator_cpu_mcores
+                ),
+            ),
+        ];
+        for (name, value) in rows {
+            let _ = writeln!(t, "  {name:<34} {value}");
+        }
+        let _ = writeln!(t, "  targets:");
+        for target in &self.targets {
+            let verdict = match target.met {
+                Some(true) => "met",
+                Some(false) => "MISSED",
+                None => "not measured",
+            };
+            let _ = writeln!(
+                t,
+                "    {:<32} <= {:<8} {:<10} {verdict}",
+                target.metric,
+                target.limit,
+                opt(target.value)
+            );
+        }
+        t
+    }
+}

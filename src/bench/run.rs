@@ -1,0 +1,397 @@
+//! One harness run: start the simulated cluster, the server and the raw fetcher as separate
+//! processes, wait for the warm-up, measure for the duration under load, stop everything.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+use super::https::{self, Identity, Protocols};
+use super::loadgen::{self, LoadResults, Target, percentile};
+use super::manifest::ClusterManifest;
+use super::procstat::{self, MachineCpu};
+use super::report::Report;
+use super::server_log::{self, SharedLog};
+use crate::config::BenchArgs;
+
+/// Raises the soft open-files limit to the hard one, then runs the command (`$0 "$@"`):
+/// every simulated kubelet and every kubelet connection is a file descriptor.
+const RAISE_NOFILE: &str = "ulimit -n \"$(ulimit -Hn)\" 2>/dev/null; exec \"$0\" \"$@\"";
+/// How long the simulated cluster may take to start (certificates for every node).
+const SIM_START_TIMEOUT: Duration = Duration::from_secs(600);
+/// How long the server may take to finish its first two cycles after the warm-up.
+const READY_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// A child process killed when dropped.
+struct Proc {
+    name: &'static str,
+    child: Child,
+}
+
+impl Proc {
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        tracing::debug!(process = self.name, "stopped");
+    }
+}
+
+fn spawn(
+    name: &'static str,
+    args: &[String],
+    configure: impl FnOnce(&mut Command),
+) -> anyhow::Result<Proc> {
+    let exe = std::env::current_exe().context("locating this executable")?;
+    let mut cmd = Command::new("/bin/sh");
+    cmd.arg("-c").arg(RAISE_NOFILE).arg(&exe).args(args);
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    configure(&mut cmd);
+    let child = cmd
+        .spawn()
+        .with_context(|| format!("starting the {name} process"))?;
+    Ok(Proc { name, child })
+}
+
+/// CPU readings of every process at one instant.
+struct CpuReading {
+    at: Instant,
+    server: Duration,
+    raw: Duration,
+    sim: Duration,
+    harness: Duration,
+    machine: MachineCpu,
+}
+
+fn read_cpu(server: &Proc, raw: &Proc, sim: &Proc) -> CpuReading {
+    let cpu = |pid| procstat::cpu_time(pid).unwrap_or_default();
+    CpuReading {
+        at: Instant::now(),
+        server: cpu(server.pid()),
+        raw: cpu(raw.pid()),
+        sim: cpu(sim.pid()),
+        harness: cpu(std::process::id()),
+        machine: procstat::machine_cpu(),
+    }
+}
+
+/// Runs the whole measurement for `nodes` nodes.
+pub async fn run_once(args: &BenchArgs, nodes: u32) -> anyhow::Result<Report> {
+    let resolution = args
+        .metric_resolution
+        .to_std()
+        .context("--metric-resolution must be positive")?;
+    let duration = args
+        .duration
+        .to_std()
+        .context("--duration must be positive")?;
+    let warmup = args.warmup.to_std().unwrap_or_default();
+    let work = args
+        .out
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join(format!("work-{nodes}"));
+    warn_if_too_few_files(nodes);
+    tracing::info!(
+        nodes,
+        pods_per_node = args.pods_per_node,
+        "Starting the simulated cluster."
+    );
+    let (mut sim, manifest) = start_cluster(nodes, args.pods_per_node, &work).await?;
+    let started = Instant::now();
+
+    let port = free_port()?;
+    let log: SharedLog = Default::default();
+    let mut server = start_server(&manifest, port, args, &log)?;
+    let raw = spawn(
+        "raw-fetch",
+        &[
+            "raw-fetch".into(),
+            format!("--cluster={}", work.join("cluster.json").display()),
+            format!("--interval={}s", resolution.as_secs_f64()),
+        ],
+        |_| {},
+    )?;
+    tracing::info!(port, "Server started; warming up.");
+    wait_ready(&log, &mut server, &mut sim, started + warmup).await?;
+
+    tracing::info!(seconds = duration.as_secs(), "Measuring under load.");
+    let target = Arc::new(Target {
+        base_url: format!("https://127.0.0.1:{port}"),
+        identity: Identity::front_proxy(&manifest)?,
+        pods: manifest.pod_sample.clone(),
+    });
+    let clients = usize::try_from(args.get_clients).unwrap_or(0);
+    let list_client = https::client(&manifest.ca, Some(&target.identity), Protocols::Http1, 2)?;
+    let get_client = https::client(
+        &manifest.ca,
+        Some(&target.identity),
+        Protocols::Http1,
+        clients,
+    )?;
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let before = read_cpu(&server, &raw, &sim);
+    let load = tokio::spawn(loadgen::run(
+        target,
+        list_client,
+        get_client,
+        clients,
+        stop_rx,
+    ));
+    let mut rss_peak_kib = 0u64;
+    while before.at.elapsed() < duration {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if let Some(mem) = procstat::memory(server.pid()) {
+            rss_peak_kib = rss_peak_kib.max(mem.rss_kib);
+        }
+        if let Some(status) = server.exited() {
+            bail!(
+                "the server exited during the run ({status}):\n{}",
+                server_log::lock(&log).tail.join("\n")
+            );
+        }
+    }
+    let after = read_cpu(&server, &raw, &sim);
+    let _ = stop.send(true);
+    let results = load.await.unwrap_or_default();
+    let hwm_kib = procstat::memory(server.pid()).map_or(0, |m| m.hwm_kib);
+    drop(raw);
+    drop(server);
+    drop(sim);
+
+    let mut report = build_report(&manifest, &before, &after, &log, &results, resolution);
+    report.server_rss_mib = hwm_kib as f64 / 1024.0;
+    report.server_rss_sampled_peak_mib = rss_peak_kib as f64 / 1024.0;
+    report.rss_mib_per_node = report.server_rss_mib / report.nodes.max(1) as f64;
+    report.get_pod_clients = clients;
+    report.check_targets();
+    Ok(report)
+}
+
+async fn start_cluster(
+    nodes: u32,
+    pods_per_node: u32,
+    work: &Path,
+) -> anyhow::Result<(Proc, ClusterManifest)> {
+    let mut sim = spawn(
+        "sim-cluster",
+        &[
+            "sim-cluster".into(),
+            format!("--nodes={nodes}"),
+            format!("--pods-per-node={pods_per_node}"),
+            format!("--dir={}", work.display()),
+        ],
+        |cmd| {
+            cmd.stdout(Stdio::piped());
+        },
+    )?;
+    let stdout = sim.child.stdout.take().context("simulator stdout")?;
+    let ready = tokio::task::spawn_blocking(move || -> Option<PathBuf> {
+        for line in BufReader::new(stdout).lines() {
+            if let Some(path) = line.ok()?.strip_prefix("READY ") {
+                return Some(PathBuf::from(path));
+            }
+        }
+        None
+    });
+    let path = match tokio::time::timeout(SIM_START_TIMEOUT, ready).await {
+        Ok(Ok(Some(path))) => path,
+        Ok(_) => bail!("the simulated cluster exited before it was ready"),
+        Err(_) => bail!("the simulated cluster did not start within {SIM_START_TIMEOUT:?}"),
+    };
+    let manifest = ClusterManifest::read(&path)?;
+    Ok((sim, manifest))
+}
+
+/// The simulator holds, per kubelet, its listener plus the server's and the raw fetcher's
+/// connections: it needs about three descriptors per node under its hard limit.
+fn warn_if_too_few_files(nodes: u32) {
+    let hard = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|text| {
+            let line = text.lines().find(|l| l.starts_with("Max open files"))?;
+            line.split_whitespace().nth(4)?.parse::<u64>().ok()
+        });
+    let needed = u64::from(nodes) * 3 + 1000;
+    if let Some(hard) = hard.filter(|&h| h < needed) {
+        tracing::warn!(
+            hard_limit = hard,
+            needed,
+            "The open-files hard limit is too low for this many simulated kubelets; \
+             expect failed scrapes (raise it with `ulimit -Hn` as root)."
+        );
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// The server with the flags an operator would use.
+fn start_server(
+    m: &ClusterManifest,
+    port: u16,
+    args: &BenchArgs,
+    log: &SharedLog,
+) -> anyhow::Result<Proc> {
+    let mut flags = vec![
+        format!("--kubeconfig={}", m.kubeconfig.display()),
+        format!("--kubelet-certificate-authority={}", m.ca.display()),
+        "--kubelet-use-node-status-port".to_string(),
+        "--kubelet-preferred-address-types=InternalIP".to_string(),
+        format!("--metric-resolution={}", args.metric_resolution),
+        "--bind-address=127.0.0.1".to_string(),
+        format!("--secure-port={port}"),
+        format!("--tls-cert-file={}", m.serving_cert.display()),
+        format!("--tls-private-key-file={}", m.serving_key.display()),
+    ];
+    flags.extend(args.server_args.iter().cloned());
+    let mut server = spawn("server", &flags, |cmd| {
+        cmd.env("RUST_LOG", "info,metrics_server::scraper=debug")
+            .env("NO_COLOR", "1")
+            .stderr(Stdio::piped());
+    })?;
+    let stderr = server.child.stderr.take().context("server stderr")?;
+    let log = log.clone();
+    std::thread::spawn(move || server_log::follow(stderr, log));
+    Ok(server)
+}
+
+/// Waits until the warm-up is over and the server has completed two cycles serving pods.
+async fn wait_ready(
+    log: &SharedLog,
+    server: &mut Proc,
+    sim: &mut Proc,
+    warm_until: Instant,
+) -> anyhow::Result<()> {
+    let deadline = warm_until + READY_TIMEOUT;
+    loop {
+        let cycles_with_pods = server_log::lock(log)
+            .cycles
+            .iter()
+            .filter(|c| c.pods > 0 && c.ok > 0)
+            .count();
+        if Instant::now() >= warm_until && cycles_with_pods >= 2 {
+            return Ok(());
+        }
+        if let Some(status) = server.exited() {
+            bail!(
+                "the server exited ({status}):\n{}",
+                server_log::lock(log).tail.join("\n")
+            );
+        }
+        if let Some(status) = sim.exited() {
+            bail!("the simulated cluster exited ({status})");
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "the server did not serve pods in time:\n{}",
+                server_log::lock(log).tail.join("\n")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+fn mcores(cpu: Duration, wall: Duration) -> f64 {
+    cpu.as_secs_f64() / wall.as_secs_f64().max(1e-9) * 1000.0
+}
+
+fn build_report(
+    m: &ClusterManifest,
+    before: &CpuReading,
+    after: &CpuReading,
+    log: &SharedLog,
+    load: &LoadResults,
+    resolution: Duration,
+) -> Report {
+    let wall = after.at - before.at;
+    let server = mcores(after.server.saturating_sub(before.server), wall);
+    let raw = mcores(after.raw.saturating_sub(before.raw), wall);
+    let sim = mcores(after.sim.saturating_sub(before.sim), wall);
+    let harness = mcores(after.harness.saturating_sub(before.harness), wall);
+    let busy = procstat::busy_cores(before.machine, after.machine);
+    let state = server_log::lock(log);
+    let in_window: Vec<_> = state
+        .cycles
+        .iter()
+        .filter(|c| c.seen >= before.at && c.seen <= after.at)
+        .copied()
+        .collect();
+    let durations: Vec<f64> = in_window.iter().map(|c| c.duration.as_secs_f64()).collect();
+    let overruns = state
+        .overruns
+        .iter()
+        .filter(|t| **t >= before.at && **t <= after.at)
+        .count();
+    // A cycle that started late (the previous one overran its tick) leaves a gap.
+    let skipped: usize = in_window
+        .windows(2)
+        .map(|w| {
+            let gap = (w[1].seen - w[0].seen).as_secs_f64() / resolution.as_secs_f64();
+            if gap > 1.5 {
+                gap.round() as usize - 1
+            } else {
+                0
+            }
+        })
+        .sum();
+    let get = &load.get_pod_ms;
+    Report {
+        nodes: m.nodes,
+        pods: m.running_pods,
+        containers: m.containers,
+        duration_seconds: wall.as_secs_f64(),
+        metric_resolution_seconds: resolution.as_secs_f64(),
+        server_cpu_mcores: server,
+        server_cpu_mcores_per_node: server / m.nodes.max(1) as f64,
+        scrape_cycle_p50_seconds: percentile(&durations, 50.0),
+        scrape_cycle_p99_seconds: percentile(&durations, 99.0),
+        cycles: in_window.len(),
+        missed_cycles: overruns + skipped,
+        failed_node_scrapes: in_window.iter().map(|c| c.failed).sum(),
+        servable_pods: state.cycles.last().map_or(0, |c| c.pods),
+        raw_fetch_cpu_mcores: raw,
+        cpu_vs_raw_fetch: (raw > 0.0).then(|| server / raw),
+        list_all_pods_json_p50_ms: percentile(&load.list_json_ms, 50.0),
+        list_all_pods_json_p99_ms: percentile(&load.list_json_ms, 99.0),
+        list_all_pods_json_bytes: load.list_json_bytes,
+        list_all_pods_json_items: load.list_json_items,
+        list_all_pods_protobuf_p50_ms: percentile(&load.list_protobuf_ms, 50.0),
+        list_all_pods_protobuf_p99_ms: percentile(&load.list_protobuf_ms, 99.0),
+        list_all_pods_protobuf_bytes: load.protobuf_supported.then_some(load.list_protobuf_bytes),
+        get_pod_p50_ms: percentile(get, 50.0),
+        get_pod_p99_ms: percentile(get, 99.0),
+        get_pod_requests: get.len(),
+        request_errors: load.errors,
+        machine_cpus: procstat::cpu_count(),
+        machine_busy_cores: busy,
+        machine_other_busy_cores: (busy - (server + raw + sim + harness) / 1000.0).max(0.0),
+        simulator_cpu_mcores: sim,
+        harness_cpu_mcores: harness,
+        load_average_1m: load_average(),
+        ..Report::default()
+    }
+}
+
+fn load_average() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0)
+}

@@ -1,0 +1,65 @@
+//! Flags of `metrics-server bench` (the scale harness) and of the two hidden helper processes
+//! it starts by re-executing this binary: `sim-cluster` (the simulated cluster) and
+//! `raw-fetch` (the plain HTTPS client that sets the CPU floor).
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::GoDuration;
+
+/// Flags of `metrics-server bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Number of simulated nodes (one kubelet per loopback address, at most 15000)
+    #[arg(long, default_value_t = 1000)]
+    pub nodes: u32,
+    /// Running pods on each node
+    #[arg(long, default_value_t = 30)]
+    pub pods_per_node: u32,
+    /// How long to measure, after the warm-up
+    #[arg(long, value_name = "DURATION", default_value = "120s", value_parser = GoDuration::parse)]
+    pub duration: GoDuration,
+    /// How long to run before measuring (at least two scrape cycles are waited for as well)
+    #[arg(long, value_name = "DURATION", default_value = "20s", value_parser = GoDuration::parse)]
+    pub warmup: GoDuration,
+    /// The server's --metric-resolution
+    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = GoDuration::parse)]
+    pub metric_resolution: GoDuration,
+    /// Where to write the JSON report (the human table goes to stdout; a sweep also writes a
+    /// PNG next to it)
+    #[arg(long, value_name = "PATH", default_value = "target/bench/scale.json")]
+    pub out: PathBuf,
+    /// Run once per node count (comma-separated) and plot CPU and RSS per node against nodes
+    #[arg(long, value_name = "NODES", value_delimiter = ',')]
+    pub sweep: Vec<u32>,
+    /// Concurrent clients of the get-pod load
+    #[arg(long, default_value_t = 200)]
+    pub get_clients: u32,
+    /// Extra flags passed to the server (repeatable), e.g. --server-arg=--v=2
+    #[arg(long = "server-arg", value_name = "FLAG", allow_hyphen_values = true)]
+    pub server_args: Vec<String>,
+}
+
+/// Flags of the hidden `sim-cluster` process.
+#[derive(Debug, Args)]
+pub struct SimClusterArgs {
+    #[arg(long)]
+    pub nodes: u32,
+    #[arg(long)]
+    pub pods_per_node: u32,
+    /// Directory for the kubeconfig, certificates and `cluster.json`
+    #[arg(long, value_name = "DIR")]
+    pub dir: PathBuf,
+}
+
+/// Flags of the hidden `raw-fetch` process.
+#[derive(Debug, Args)]
+pub struct RawFetchArgs {
+    /// The `cluster.json` written by `sim-cluster`
+    #[arg(long, value_name = "PATH")]
+    pub cluster: PathBuf,
+    /// Fetch interval (the server's resolution)
+    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = GoDuration::parse)]
+    pub interval: GoDuration,
+}
