@@ -144,7 +144,10 @@ fn container_args(objects: &[Value]) -> Vec<String> {
 #[test]
 fn helm_renders_the_upstream_value_shapes() {
     let Some(helm) = helm() else {
-        assert!(std::env::var_os("CI").is_none(), "CI must install helm (.ci/run does)");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install helm (.ci/run does)"
+        );
         eprintln!("helm not installed: only the static chart checks ran");
         return;
     };
