@@ -25,7 +25,17 @@ pin_hash="$(cat "$module_dir/go.mod" "$module_dir/go.sum" "$0" | sha256sum | cut
 out_dir="$repo_root/target/e2e-controlplane/${k8s_version}-${pin_hash}"
 bin_dir="$out_dir/bin"
 
-if [ -f "$out_dir/complete" ]; then
+# complete_build: the marker is there and every binary is non-empty (a copy of target/ made
+# while the disk was full once left the marker next to empty binaries, which "run" silently).
+complete_build() {
+  local binary
+  [ -f "$out_dir/complete" ] || return 1
+  for binary in etcd kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+    [ -s "$bin_dir/$binary" ] || return 1
+  done
+}
+
+if complete_build; then
   echo "$bin_dir"
   exit 0
 fi

@@ -4,7 +4,8 @@
 #   flags, aggregator routing), kube-controller-manager (HPA sync every 5 s) and
 #   kube-scheduler, built from Go modules by build-controlplane.sh (cached under target/);
 #   simulated nodes (`metrics-server sim-nodes`) that act as the kubelets of the pods the
-#   scheduler binds to them; the project's manifests applied with kubectl; and our server on
+#   scheduler binds to them; the rendered manifests/components.yaml (minus its Deployment)
+#   applied with kubectl; and our server on
 #   the host with the metrics-server ServiceAccount's token.
 # Prints PASS <case> or FAIL <case>: <why> per case; exits 0 only if every case passed.
 # Every process it starts is stopped on exit, failure or interrupt.
@@ -18,6 +19,7 @@ source "$E2E/lib/cluster.sh"
 source "$E2E/lib/cases.sh"
 source "$E2E/lib/cases_direct.sh"
 source "$E2E/lib/cases_certs.sh"
+source "$E2E/lib/cases_api.sh"
 
 NODES=2
 export NO_COLOR=1 # plain logs from our processes
@@ -81,11 +83,13 @@ start_controller_manager
 start_scheduler
 echo "e2e: control plane up in $((SECONDS - started))s"
 
-# 3. Simulated nodes, then the project's manifests the way users apply them (without the
-#    Deployment), an EndpointSlice to our server on the host, and our server with a serving
-#    certificate for the Service's names made by `metrics-server certs`.
+# 3. Simulated nodes, then the rendered release manifest users apply
+#    (manifests/components.yaml) without its Deployment, an EndpointSlice to our server on the
+#    host, and our server with a serving certificate for the Service's names made by
+#    `metrics-server certs`.
 start_sim_nodes
-kc apply -k "$E2E/manifests" >/dev/null
+kc kustomize --load-restrictor LoadRestrictionsNone "$E2E/manifests" >"$WORK/install.yaml"
+kc apply -f "$WORK/install.yaml" >/dev/null
 # (kubectl warns that FQDN slices are deprecated: see endpointslice.yaml for why it is one.)
 sed "s/\${METRICS_SERVER_PORT}/$METRICS_SERVER_PORT/" "$E2E/manifests/endpointslice.yaml" |
   kc apply -f - >"$LOGS/endpointslice.log" 2>&1 || { cat "$LOGS/endpointslice.log" >&2; exit 1; }
@@ -108,6 +112,10 @@ run_case top-pods case_top_pods
 run_case top-all-kubectl-versions case_top_all_kubectl_versions
 run_case raw-v1 case_raw_v1
 run_case raw-v1beta1 case_raw_v1beta1
+run_case get-nodemetrics case_get_nodemetrics
+run_case get-podmetrics case_get_podmetrics
+run_case explain-podmetrics case_explain_podmetrics
+run_case protobuf-through-aggregator case_protobuf_through_aggregator
 run_case rbac-denied case_rbac_denied
 run_case direct-anonymous-denied case_direct_anonymous_denied
 run_case direct-forged-headers case_direct_forged_headers
