@@ -129,6 +129,15 @@ pub async fn run_once(args: &BenchArgs, nodes: u32) -> anyhow::Result<Report> {
     tracing::info!(port, "Server started; warming up.");
     wait_ready(&log, &mut server, &mut sim, started + warmup).await?;
 
+    let no_load_window = resolution * 2;
+    tracing::info!(
+        seconds = no_load_window.as_secs(),
+        "Measuring the scrape pipeline without API load."
+    );
+    let quiet_before = read_cpu(&server, &raw, &sim);
+    tokio::time::sleep(no_load_window).await;
+    let quiet_after = read_cpu(&server, &raw, &sim);
+
     tracing::info!(seconds = duration.as_secs(), "Measuring under load.");
     let target = Arc::new(Target {
         base_url: format!("https://127.0.0.1:{port}"),
@@ -178,6 +187,15 @@ pub async fn run_once(args: &BenchArgs, nodes: u32) -> anyhow::Result<Report> {
     report.server_rss_sampled_peak_mib = rss_peak_kib as f64 / 1024.0;
     report.rss_mib_per_node = report.server_rss_mib / report.nodes.max(1) as f64;
     report.get_pod_clients = clients;
+    let quiet_wall = quiet_after.at - quiet_before.at;
+    report.server_cpu_no_load_mcores = mcores(
+        quiet_after.server.saturating_sub(quiet_before.server),
+        quiet_wall,
+    );
+    report.raw_fetch_cpu_no_load_mcores =
+        mcores(quiet_after.raw.saturating_sub(quiet_before.raw), quiet_wall);
+    report.cpu_vs_raw_fetch_no_load = (report.raw_fetch_cpu_no_load_mcores > 0.0)
+        .then(|| report.server_cpu_no_load_mcores / report.raw_fetch_cpu_no_load_mcores);
     report.check_targets();
     Ok(report)
 }
