@@ -113,9 +113,12 @@ fn bench_encode(c: &mut Criterion) {
         // The protobuf placeholder is any time whose seconds varint is 5 bytes long.
         let pb_placeholder = Timestamp::from_secs(1 << 28);
         group.bench_function("protobuf_list_cache_build", |b| {
-            b.iter(|| EncodedPods::encode(ListFormat::Protobuf, items(&p, pb_placeholder).into_iter()))
+            b.iter(|| {
+                EncodedPods::encode(ListFormat::Protobuf, items(&p, pb_placeholder).into_iter())
+            })
         });
-        let cached_pb = EncodedPods::encode(ListFormat::Protobuf, items(&p, pb_placeholder).into_iter());
+        let cached_pb =
+            EncodedPods::encode(ListFormat::Protobuf, items(&p, pb_placeholder).into_iter());
         group.bench_function("protobuf_list_cached_render", |b| {
             b.iter(|| cached_pb.render(ApiVersion::V1beta1, None, black_box(now)))
         });

@@ -251,7 +251,7 @@ impl Publisher {
         if !self.dirty || (!force && self.next_allowed.is_some_and(|at| now < at)) {
             return;
         }
-        out.store(Arc::new(store.publish()));
+        out.store(Arc::new(crate::offload::cpu_heavy(|| store.publish())));
         let took = now.elapsed();
         self.next_allowed = Some(tokio::time::Instant::now() + (took * 10).min(Self::MAX_SPACING));
         self.dirty = false;

@@ -77,6 +77,25 @@ impl PodListCache {
         }
         // Built without the lock: a concurrent request may build the same entry once more,
         // but no handler ever waits for another's encode.
+        let built = crate::offload::cpu_heavy(|| Self::build(snapshot, cluster, format, key));
+        let mut latest = self.lock(format);
+        let newer = latest
+            .as_ref()
+            .and_then(|e| e.key)
+            .is_none_or(|k| k.generation <= key.generation);
+        if newer {
+            *latest = Some(built.clone());
+        }
+        built
+    }
+
+    /// Encodes the snapshot's pods that the cluster cache knows.
+    fn build(
+        snapshot: &Snapshot,
+        cluster: &ClusterCache,
+        format: ListFormat,
+        entry_key: Key,
+    ) -> Arc<EncodedPods> {
         let pods = snapshot.pods(None).filter_map(|(key, usage)| {
             let meta = cluster.pod(&key.namespace, &key.name)?;
             Some((key.namespace.clone(), key.name.clone(), usage.clone(), meta))
@@ -95,17 +114,8 @@ impl PodListCache {
             usage,
         });
         let mut built = EncodedPods::encode(format, items);
-        built.key = Some(key);
-        let built = Arc::new(built);
-        let mut latest = self.lock(format);
-        let newer = latest
-            .as_ref()
-            .and_then(|e| e.key)
-            .is_none_or(|k| k.generation <= key.generation);
-        if newer {
-            *latest = Some(built.clone());
-        }
-        built
+        built.key = Some(entry_key);
+        Arc::new(built)
     }
 
     fn lock(&self, format: ListFormat) -> std::sync::MutexGuard<'_, Option<Arc<EncodedPods>>> {

@@ -21,6 +21,8 @@ pub struct Report {
     /// Highest resident set sampled once a second during the measured window.
     pub server_rss_sampled_peak_mib: f64,
     pub rss_mib_per_node: f64,
+    /// Peak resident set of the raw fetcher: what its pooled connections alone cost.
+    pub raw_fetch_rss_mib: f64,
     pub scrape_cycle_p50_seconds: Option<f64>,
     /// Tick to last node stored (and published), over the cycles of the measured window.
     pub scrape_cycle_p99_seconds: Option<f64>,
@@ -150,6 +152,10 @@ impl Report {
                 format!("{:.1}", self.server_rss_mib),
             ),
             ("  per node", format!("{:.4}", self.rss_mib_per_node)),
+            (
+                "raw fetch RSS peak (MiB)",
+                format!("{:.1}", self.raw_fetch_rss_mib),
+            ),
             (
                 "scrape cycle p50/p99 (s)",
                 format!(

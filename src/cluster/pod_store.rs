@@ -53,7 +53,11 @@ impl PodStore {
     pub fn list(&self, namespace: Option<&str>) -> Vec<PodMeta> {
         let inner = self.read();
         match namespace {
-            None => inner.live.values().flat_map(|m| m.values().cloned()).collect(),
+            None => inner
+                .live
+                .values()
+                .flat_map(|m| m.values().cloned())
+                .collect(),
             Some(ns) => inner
                 .live
                 .get(ns)
@@ -238,7 +242,11 @@ mod tests {
     fn deletes_sweep_unused_label_sets() {
         let store = PodStore::default();
         for i in 0..SWEEP_EVERY {
-            store.apply(&Event::Apply(pod("default", &i.to_string(), &i.to_string())));
+            store.apply(&Event::Apply(pod(
+                "default",
+                &i.to_string(),
+                &i.to_string(),
+            )));
         }
         for i in 0..SWEEP_EVERY {
             store.apply(&Event::Delete(pod("default", &i.to_string(), "")));
