@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use metrics_server::api::encode::{ApiVersion, ObjectMeta, PodItem, json};
-use metrics_server::api::list_cache::EncodedPods;
+use metrics_server::api::encode::{ApiVersion, ObjectMeta, PodItem, json, protobuf};
+use metrics_server::api::list_cache::{EncodedPods, ListFormat};
 use metrics_server::time::Timestamp;
 use metrics_server::usage::{ContainerUsage, PodUsage, Usage};
 
@@ -94,14 +94,33 @@ fn bench_encode(c: &mut Criterion) {
             })
         });
         group.bench_function("json_list_cache_build", |b| {
-            b.iter(|| EncodedPods::encode(items(&p, Timestamp(0)).into_iter()))
+            b.iter(|| EncodedPods::encode(ListFormat::Json, items(&p, Timestamp(0)).into_iter()))
         });
-        let cached = EncodedPods::encode(items(&p, Timestamp(0)).into_iter());
+        let cached = EncodedPods::encode(ListFormat::Json, items(&p, Timestamp(0)).into_iter());
         group.bench_function("json_list_cached_render", |b| {
             b.iter(|| cached.render(ApiVersion::V1beta1, None, black_box(now)))
         });
         group.bench_function("json_list_cached_render_one_namespace", |b| {
             b.iter(|| cached.render(ApiVersion::V1beta1, Some("team-a"), black_box(now)))
+        });
+        group.bench_function("protobuf_list_fresh", |b| {
+            b.iter(|| {
+                let mut out = Vec::with_capacity(256 + n * 300);
+                protobuf::write_pod_metrics_list(&mut out, ApiVersion::V1beta1, black_box(&list));
+                out
+            })
+        });
+        // The protobuf placeholder is any time whose seconds varint is 5 bytes long.
+        let pb_placeholder = Timestamp::from_secs(1 << 28);
+        group.bench_function("protobuf_list_cache_build", |b| {
+            b.iter(|| {
+                EncodedPods::encode(ListFormat::Protobuf, items(&p, pb_placeholder).into_iter())
+            })
+        });
+        let cached_pb =
+            EncodedPods::encode(ListFormat::Protobuf, items(&p, pb_placeholder).into_iter());
+        group.bench_function("protobuf_list_cached_render", |b| {
+            b.iter(|| cached_pb.render(ApiVersion::V1beta1, None, black_box(now)))
         });
         group.finish();
     }

@@ -19,9 +19,17 @@ use crate::store::{Snapshot, Store};
 use crate::telemetry::Metrics;
 use crate::time::Timestamp;
 
-/// Upper bound of the per-node start jitter, and its per-node increment (upstream values).
-const MAX_JITTER: Duration = Duration::from_secs(4);
+/// Upper bound of the per-node start jitter. Upstream waits up to 4 s (spec §3.4), which makes
+/// every cycle of a cluster above 500 nodes last over 4 s; 1 s still spreads the requests of a
+/// 5,000-node cluster to 5 per millisecond, and clusters up to 125 nodes see upstream's jitter.
+const MAX_JITTER: Duration = Duration::from_secs(1);
+/// The jitter window grows by this per node (upstream's value).
 const JITTER_PER_NODE: Duration = Duration::from_millis(8);
+
+/// The start-jitter window for a cycle over `nodes` nodes: 8 ms per node, at most 1 s.
+pub fn max_jitter(nodes: usize) -> Duration {
+    (JITTER_PER_NODE * u32::try_from(nodes).unwrap_or(u32::MAX)).min(MAX_JITTER)
+}
 
 /// Scrape-loop timing the liveness probe reads.
 #[derive(Debug, Default)]
@@ -155,7 +163,7 @@ impl Scraper {
     }
 
     fn spawn_fetches(&self, nodes: Vec<NodeInfo>) -> JoinSet<NodeResult> {
-        let max_jitter = (JITTER_PER_NODE * nodes.len() as u32).min(MAX_JITTER);
+        let max_jitter = max_jitter(nodes.len());
         let mut tasks = JoinSet::new();
         for node in nodes {
             let client = self.client.clone();
@@ -243,7 +251,7 @@ impl Publisher {
         if !self.dirty || (!force && self.next_allowed.is_some_and(|at| now < at)) {
             return;
         }
-        out.store(Arc::new(store.publish()));
+        out.store(Arc::new(crate::offload::cpu_heavy(|| store.publish())));
         let took = now.elapsed();
         self.next_allowed = Some(tokio::time::Instant::now() + (took * 10).min(Self::MAX_SPACING));
         self.dirty = false;
@@ -274,6 +282,15 @@ mod tests {
         clock.tick_started(Timestamp::from_secs(1000));
         assert!(clock.check_timely(res, Timestamp::from_secs(1015)).is_ok());
         assert!(clock.check_timely(res, Timestamp::from_secs(1016)).is_err());
+    }
+
+    #[test]
+    fn jitter_window_is_upstreams_for_small_clusters_and_capped_at_one_second() {
+        assert_eq!(max_jitter(0), Duration::ZERO);
+        assert_eq!(max_jitter(10), Duration::from_millis(80));
+        assert_eq!(max_jitter(125), Duration::from_secs(1));
+        assert_eq!(max_jitter(5_000), Duration::from_secs(1));
+        assert_eq!(max_jitter(usize::MAX), Duration::from_secs(1));
     }
 
     #[test]

@@ -14,19 +14,37 @@
 //! Running pods are unchanged. Pod labels changed without a new snapshot show at the next
 //! publish (at most one `--metric-resolution` later, like the metrics themselves). Requests
 //! with a label or field selector, Tables and `?pretty` bypass the cache.
+//!
+//! Protobuf lists are cached the same way in a second entry, built on the first protobuf
+//! request of a snapshot: each item is a complete `items` entry of a PodMetricsList, and its
+//! `creationTimestamp` seconds are a 5-byte varint placeholder (every time from 1978 to 3058
+//! encodes in 5 bytes), so the request time is spliced in the same way.
 
 use std::ops::Range;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use super::encode::{ApiVersion, ObjectMeta, PodItem, json::Doc};
+use super::encode::{ApiVersion, ObjectMeta, PodItem, json::Doc, protobuf};
 use crate::cluster::ClusterCache;
 use crate::store::Snapshot;
 use crate::time::Timestamp;
 
 /// Length of an RFC 3339 seconds-precision UTC time (`2006-01-02T15:04:05Z`).
 const STAMP_LEN: usize = 20;
-/// What the cached items carry until a response splices the request time in.
+/// What the cached JSON items carry until a response splices the request time in.
 const PLACEHOLDER: Timestamp = Timestamp(0);
+/// Bytes of a protobuf `Time` seconds varint for every time in [`PB_SECS`].
+const PB_STAMP_LEN: usize = 5;
+/// Seconds whose varint is [`PB_STAMP_LEN`] bytes long.
+const PB_SECS: std::ops::Range<i64> = (1 << 28)..(1 << 35);
+/// The protobuf placeholder: `creationTimestamp` (field 8, 6 bytes) holding `Time{seconds: 2^28}`.
+const PB_MARKER: &[u8] = &[0x42, 0x06, 0x08, 0x80, 0x80, 0x80, 0x80, 0x01];
+
+/// The encoding a cached list is held in.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum ListFormat {
+    Json,
+    Protobuf,
+}
 
 /// What an entry was built from.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -38,39 +56,29 @@ struct Key {
 /// The latest encoded pod list, shared by all request handlers.
 #[derive(Default)]
 pub struct PodListCache {
-    latest: Mutex<Option<Arc<EncodedPods>>>,
+    json: Mutex<Option<Arc<EncodedPods>>>,
+    protobuf: Mutex<Option<Arc<EncodedPods>>>,
 }
 
 impl PodListCache {
     /// The encoded pods of `snapshot` joined with the watched pods, built on first use.
-    pub fn get(&self, snapshot: &Snapshot, cluster: &ClusterCache) -> Arc<EncodedPods> {
+    pub fn get(
+        &self,
+        snapshot: &Snapshot,
+        cluster: &ClusterCache,
+        format: ListFormat,
+    ) -> Arc<EncodedPods> {
         let key = Key {
             generation: snapshot.generation(),
             cluster_pods: cluster.pod_count(),
         };
-        if let Some(hit) = self.lock().as_ref().filter(|e| e.key == Some(key)) {
+        if let Some(hit) = self.lock(format).as_ref().filter(|e| e.key == Some(key)) {
             return hit.clone();
         }
         // Built without the lock: a concurrent request may build the same entry once more,
         // but no handler ever waits for another's encode.
-        let pods = snapshot.pods(None).filter_map(|(key, usage)| {
-            let meta = cluster.pod(&key.namespace, &key.name)?;
-            Some((key.namespace.clone(), key.name.clone(), usage.clone(), meta))
-        });
-        let collected: Vec<_> = pods.collect();
-        let items = collected.iter().map(|(ns, name, usage, meta)| PodItem {
-            meta: ObjectMeta {
-                name,
-                namespace: Some(ns),
-                labels: Some(meta.labels()),
-                creation_timestamp: PLACEHOLDER,
-            },
-            usage,
-        });
-        let mut built = EncodedPods::encode(items);
-        built.key = Some(key);
-        let built = Arc::new(built);
-        let mut latest = self.lock();
+        let built = crate::offload::cpu_heavy(|| Self::build(snapshot, cluster, format, key));
+        let mut latest = self.lock(format);
         let newer = latest
             .as_ref()
             .and_then(|e| e.key)
@@ -81,16 +89,50 @@ impl PodListCache {
         built
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Arc<EncodedPods>>> {
-        self.latest.lock().unwrap_or_else(PoisonError::into_inner)
+    /// Encodes the snapshot's pods that the cluster cache knows.
+    fn build(
+        snapshot: &Snapshot,
+        cluster: &ClusterCache,
+        format: ListFormat,
+        entry_key: Key,
+    ) -> Arc<EncodedPods> {
+        let pods = snapshot.pods(None).filter_map(|(key, usage)| {
+            let meta = cluster.pod(&key.namespace, &key.name)?;
+            Some((key.namespace.clone(), key.name.clone(), usage.clone(), meta))
+        });
+        let collected: Vec<_> = pods.collect();
+        let items = collected.iter().map(|(ns, name, usage, meta)| PodItem {
+            meta: ObjectMeta {
+                name,
+                namespace: Some(ns),
+                labels: Some(meta.labels()),
+                creation_timestamp: match format {
+                    ListFormat::Json => PLACEHOLDER,
+                    ListFormat::Protobuf => Timestamp::from_secs(PB_SECS.start),
+                },
+            },
+            usage,
+        });
+        let mut built = EncodedPods::encode(format, items);
+        built.key = Some(entry_key);
+        Arc::new(built)
+    }
+
+    fn lock(&self, format: ListFormat) -> std::sync::MutexGuard<'_, Option<Arc<EncodedPods>>> {
+        let slot = match format {
+            ListFormat::Json => &self.json,
+            ListFormat::Protobuf => &self.protobuf,
+        };
+        slot.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
 /// The items of one all-namespaces pod list, with where each item and timestamp is.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct EncodedPods {
     key: Option<Key>,
-    /// Items separated by `,`.
+    format: ListFormat,
+    /// JSON: items separated by `,`; protobuf: complete list entries.
     items: Vec<u8>,
     /// Byte range of each item in `items`.
     spans: Vec<Range<usize>>,
@@ -102,23 +144,43 @@ pub struct EncodedPods {
 
 impl EncodedPods {
     /// Encodes `items` (sorted by namespace, then name; timestamps are replaced per response).
-    pub fn encode<'a>(items: impl Iterator<Item = PodItem<'a>>) -> EncodedPods {
-        let mut out = EncodedPods::default();
-        let marker = b"\"creationTimestamp\":\"";
+    pub fn encode<'a>(format: ListFormat, items: impl Iterator<Item = PodItem<'a>>) -> EncodedPods {
+        let mut out = EncodedPods {
+            key: None,
+            format,
+            items: Vec::new(),
+            spans: Vec::new(),
+            stamps: Vec::new(),
+            namespaces: Vec::new(),
+        };
+        let marker: &[u8] = match format {
+            ListFormat::Json => b"\"creationTimestamp\":\"",
+            ListFormat::Protobuf => PB_MARKER,
+        };
+        // Where the stamp starts after the marker.
+        let skip = match format {
+            ListFormat::Json => marker.len(),
+            ListFormat::Protobuf => marker.len() - PB_STAMP_LEN,
+        };
         for item in items {
             let index = out.spans.len();
-            if index > 0 {
+            let separated = index > 0 && format == ListFormat::Json;
+            if separated {
                 out.items.push(b',');
             }
             let start = out.items.len();
-            Doc::new(&mut out.items).pod(&item, None);
-            // Names and namespaces are escaped, so the first marker is the field itself.
+            match format {
+                ListFormat::Json => Doc::new(&mut out.items).pod(&item, None),
+                ListFormat::Protobuf => protobuf::write_pod_list_entry(&mut out.items, &item),
+            }
+            // JSON names are escaped and protobuf names are ASCII while the protobuf marker
+            // holds bytes >= 0x80, so the first marker is the field itself.
             let Some(at) = memchr::memmem::find(&out.items[start..], marker) else {
                 out.items
-                    .truncate(start.saturating_sub(usize::from(index > 0)));
+                    .truncate(start.saturating_sub(usize::from(separated)));
                 continue;
             };
-            out.stamps.push(start + at + marker.len());
+            out.stamps.push(start + at + skip);
             out.spans.push(start..out.items.len());
             let namespace = item.meta.namespace.unwrap_or_default();
             match out.namespaces.last_mut() {
@@ -146,11 +208,20 @@ impl EncodedPods {
         namespace: Option<&str>,
         now: Timestamp,
     ) -> Option<Vec<u8>> {
-        let mut stamp = String::with_capacity(STAMP_LEN);
-        now.write_rfc3339_seconds(&mut stamp);
-        if stamp.len() != STAMP_LEN {
-            return None;
-        }
+        let stamp = match self.format {
+            ListFormat::Json => {
+                let mut stamp = String::with_capacity(STAMP_LEN);
+                now.write_rfc3339_seconds(&mut stamp);
+                (stamp.len() == STAMP_LEN).then_some(stamp.into_bytes())?
+            }
+            ListFormat::Protobuf => {
+                let secs = now.secs();
+                PB_SECS.contains(&secs).then_some(())?;
+                let mut stamp = Vec::with_capacity(PB_STAMP_LEN);
+                prost::encoding::encode_varint(secs.unsigned_abs(), &mut stamp);
+                stamp
+            }
+        };
         let range = match namespace {
             None => 0..self.spans.len(),
             Some(ns) => self
@@ -164,20 +235,25 @@ impl EncodedPods {
             (Some(first), Some(last)) => first.start..self.spans.get(last)?.end,
             _ => 0..0,
         };
-        let head = format!(
-            "{{\"kind\":\"PodMetricsList\",\"apiVersion\":\"{}\",\"metadata\":{{}},\"items\":[",
-            api.group_version()
-        );
+        let head = match self.format {
+            ListFormat::Json => format!(
+                "{{\"kind\":\"PodMetricsList\",\"apiVersion\":\"{}\",\"metadata\":{{}},\"items\":[",
+                api.group_version()
+            )
+            .into_bytes(),
+            ListFormat::Protobuf => protobuf::pod_list_head(api, bytes.len()),
+        };
         let mut out = Vec::with_capacity(head.len() + bytes.len() + 3);
-        out.extend_from_slice(head.as_bytes());
+        out.extend_from_slice(&head);
         let shift = head.len();
         out.extend_from_slice(self.items.get(bytes.clone())?);
         for &at in self.stamps.get(range)? {
             let at = at - bytes.start + shift;
-            out.get_mut(at..at + STAMP_LEN)?
-                .copy_from_slice(stamp.as_bytes());
+            out.get_mut(at..at + stamp.len())?.copy_from_slice(&stamp);
         }
-        out.extend_from_slice(b"]}\n");
+        if self.format == ListFormat::Json {
+            out.extend_from_slice(b"]}\n");
+        }
         Some(out)
     }
 }
@@ -206,7 +282,7 @@ mod tests {
     }
 
     #[test]
-    fn renders_byte_identical_to_a_fresh_encode_for_every_namespace() {
+    fn renders_json_and_protobuf_byte_identical_to_a_fresh_encode_for_every_namespace() {
         let mut labels = BTreeMap::new();
         labels.insert("app".to_string(), "web<&>".to_string());
         let pods = [
@@ -230,8 +306,13 @@ mod tests {
                 })
                 .collect()
         };
-        let cached = EncodedPods::encode(items(PLACEHOLDER).into_iter());
+        let cached = EncodedPods::encode(ListFormat::Json, items(PLACEHOLDER).into_iter());
         assert_eq!(cached.len(), 4);
+        let cached_pb = EncodedPods::encode(
+            ListFormat::Protobuf,
+            items(Timestamp::from_secs(PB_SECS.start)).into_iter(),
+        );
+        assert_eq!(cached_pb.len(), 4);
         let now = Timestamp::from_secs(1_750_000_123);
         for api in ApiVersion::ALL {
             for ns in [
@@ -253,6 +334,10 @@ mod tests {
                     String::from_utf8(want).unwrap(),
                     "{api:?} {ns:?}"
                 );
+                let mut want_pb = Vec::new();
+                protobuf::write_pod_metrics_list(&mut want_pb, api, &want_items);
+                let got_pb = cached_pb.render(api, ns, now).unwrap();
+                assert_eq!(got_pb, want_pb, "protobuf {api:?} {ns:?}");
             }
         }
     }

@@ -3,6 +3,7 @@
 //! `pod.go` and `filter.go`, plus `spec.nodeName` field selection and the reason in 404s.
 
 use super::encode::{ApiVersion, NodeItem, ObjectMeta, PodItem, json, protobuf, table};
+use super::list_cache::ListFormat;
 use super::negotiate::Representation;
 use super::query::ListOptions;
 use super::routes::ApiContext;
@@ -140,8 +141,13 @@ pub fn list_pods(
     let sel = selectors(opts, POD_FIELDS)?;
     let snapshot = ctx.snapshot.load();
     let unfiltered = opts.label_selector.is_none() && opts.field_selector.is_none();
-    if unfiltered && repr == Representation::Json {
-        let cached = ctx.pod_lists.get(&snapshot, &ctx.cluster);
+    let cached_format = match repr {
+        Representation::Json => Some(ListFormat::Json),
+        Representation::Protobuf => Some(ListFormat::Protobuf),
+        _ => None,
+    };
+    if let Some(format) = cached_format.filter(|_| unfiltered) {
+        let cached = ctx.pod_lists.get(&snapshot, &ctx.cluster, format);
         let now = Timestamp::now();
         if let Some(body) = cached.render(v, namespace, now) {
             // The cached body holds the snapshot's pods that the cluster cache knows.

@@ -10,7 +10,7 @@ use super::manifest::{ClusterManifest, KubeletAddr, POD_SAMPLE};
 use crate::config::SimClusterArgs;
 use crate::pki::CertAuthority;
 use crate::sim::apiserver::{ApiServerOptions, spawn_apiserver};
-use crate::sim::demo::{DEMO_TOKEN, DemoFiles, write_kubeconfig};
+use crate::sim::demo::{DEMO_TOKEN, DemoFiles, extension_auth_data, write_kubeconfig};
 use crate::sim::kubelet::{KubeletOptions, spawn_kubelets};
 use crate::sim::workload::{Workload, WorkloadSpec};
 use anyhow::Context;
@@ -44,6 +44,12 @@ pub async fn run(args: SimClusterArgs) -> anyhow::Result<()> {
         workload.clone(),
     );
     api_opts.kubelets = kubelets.triples();
+    // The front-proxy CA and headers, as kube-apiserver publishes them: the load generator
+    // calls the server as the aggregator does.
+    api_opts.extension_auth = Some(extension_auth_data(
+        ca.cert_pem(),
+        front_proxy_ca.cert_pem(),
+    ));
     let apiserver = spawn_apiserver(api_opts).await?;
 
     let files = DemoFiles::new(&args.dir);

@@ -46,9 +46,8 @@ fn read(path: &Path) -> anyhow::Result<String> {
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Protocols {
     /// HTTP/1.1 only: one connection per concurrent request (many independent clients).
+    /// (The server's kubelet client and the raw fetcher use HTTP/1.1 too.)
     Http1,
-    /// h2 preferred through ALPN, as the server's kubelet client does.
-    Http2,
 }
 
 /// A pooled HTTPS client trusting `ca`, presenting `identity` when given.
@@ -68,7 +67,6 @@ pub fn client(
         .https_only();
     let connector = match protocols {
         Protocols::Http1 => builder.enable_http1().build(),
-        Protocols::Http2 => builder.enable_http1().enable_http2().build(),
     };
     Ok(Client::builder(TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(90))

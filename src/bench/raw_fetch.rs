@@ -1,6 +1,6 @@
 //! The hidden `raw-fetch` process: the floor the server is compared with. Every interval it
 //! GETs `/metrics/resource` from every kubelet of the simulated cluster, with the server's
-//! start jitter, connection pooling (h2 or HTTP/1.1 keep-alive) and bearer token, reads each
+//! start jitter, connection pooling (HTTP/1.1 keep-alive, as the server) and bearer token, reads each
 //! body completely and drops it — no decoding, no storing. Its CPU is measured from outside,
 //! exactly like the server's. Prints one `CYCLE ok=… failed=… seconds=…` line per interval.
 
@@ -13,12 +13,7 @@ use tokio::task::JoinSet;
 use super::https::{self, HttpsClient, Protocols, timed_get};
 use super::manifest::ClusterManifest;
 use crate::config::RawFetchArgs;
-
-/// The server's start jitter: 8 ms per node, at most 4 s (scraper.rs).
-fn max_jitter(nodes: usize) -> Duration {
-    (Duration::from_millis(8) * u32::try_from(nodes).unwrap_or(u32::MAX))
-        .min(Duration::from_secs(4))
-}
+use crate::scraper::max_jitter;
 
 pub async fn run(args: RawFetchArgs) -> anyhow::Result<()> {
     let manifest = ClusterManifest::read(&args.cluster)?;
@@ -26,7 +21,7 @@ pub async fn run(args: RawFetchArgs) -> anyhow::Result<()> {
         .interval
         .to_std()
         .context("--interval must be positive")?;
-    let client = https::client(&manifest.ca, None, Protocols::Http2, 2)?;
+    let client = https::client(&manifest.ca, None, Protocols::Http1, 2)?;
     let auth = format!("Bearer {}", manifest.token);
     let auth: &'static str = Box::leak(auth.into_boxed_str());
     let urls: Arc<Vec<String>> = Arc::new(

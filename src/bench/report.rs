@@ -21,6 +21,8 @@ pub struct Report {
     /// Highest resident set sampled once a second during the measured window.
     pub server_rss_sampled_peak_mib: f64,
     pub rss_mib_per_node: f64,
+    /// Peak resident set of the raw fetcher: what its pooled connections alone cost.
+    pub raw_fetch_rss_mib: f64,
     pub scrape_cycle_p50_seconds: Option<f64>,
     /// Tick to last node stored (and published), over the cycles of the measured window.
     pub scrape_cycle_p99_seconds: Option<f64>,
@@ -31,7 +33,14 @@ pub struct Report {
     pub servable_pods: usize,
     /// Plain HTTPS client fetching and discarding the same payloads: the floor.
     pub raw_fetch_cpu_mcores: f64,
+    /// Server CPU under the API load divided by the floor (which serves nothing).
     pub cpu_vs_raw_fetch: Option<f64>,
+    /// Server CPU over a window of two scrape cycles before the load starts: the scrape
+    /// pipeline alone.
+    pub server_cpu_no_load_mcores: f64,
+    pub raw_fetch_cpu_no_load_mcores: f64,
+    /// The scrape pipeline against the floor: both measured in the no-load window.
+    pub cpu_vs_raw_fetch_no_load: Option<f64>,
     pub list_all_pods_json_p50_ms: Option<f64>,
     pub list_all_pods_json_p99_ms: Option<f64>,
     pub list_all_pods_json_bytes: usize,
@@ -130,10 +139,23 @@ impl Report {
             ),
             ("  server / raw fetch", opt(self.cpu_vs_raw_fetch)),
             (
+                "no API load: server / raw (mcores)",
+                format!(
+                    "{:.1} / {:.1} = {}",
+                    self.server_cpu_no_load_mcores,
+                    self.raw_fetch_cpu_no_load_mcores,
+                    opt(self.cpu_vs_raw_fetch_no_load)
+                ),
+            ),
+            (
                 "server RSS peak (MiB)",
                 format!("{:.1}", self.server_rss_mib),
             ),
             ("  per node", format!("{:.4}", self.rss_mib_per_node)),
+            (
+                "raw fetch RSS peak (MiB)",
+                format!("{:.1}", self.raw_fetch_rss_mib),
+            ),
             (
                 "scrape cycle p50/p99 (s)",
                 format!(

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-use super::https::{self, Identity, Protocols};
+use super::https::{self, Identity, Protocols, timed_get};
 use super::loadgen::{self, LoadResults, Target, percentile};
 use super::manifest::ClusterManifest;
 use super::procstat::{self, MachineCpu};
@@ -129,6 +129,16 @@ pub async fn run_once(args: &BenchArgs, nodes: u32) -> anyhow::Result<Report> {
     tracing::info!(port, "Server started; warming up.");
     wait_ready(&log, &mut server, &mut sim, started + warmup).await?;
 
+    wait_authorized(&manifest, port).await?;
+    let no_load_window = resolution * 2;
+    tracing::info!(
+        seconds = no_load_window.as_secs(),
+        "Measuring the scrape pipeline without API load."
+    );
+    let quiet_before = read_cpu(&server, &raw, &sim);
+    tokio::time::sleep(no_load_window).await;
+    let quiet_after = read_cpu(&server, &raw, &sim);
+
     tracing::info!(seconds = duration.as_secs(), "Measuring under load.");
     let target = Arc::new(Target {
         base_url: format!("https://127.0.0.1:{port}"),
@@ -169,6 +179,7 @@ pub async fn run_once(args: &BenchArgs, nodes: u32) -> anyhow::Result<Report> {
     let _ = stop.send(true);
     let results = load.await.unwrap_or_default();
     let hwm_kib = procstat::memory(server.pid()).map_or(0, |m| m.hwm_kib);
+    let raw_hwm_kib = procstat::memory(raw.pid()).map_or(0, |m| m.hwm_kib);
     drop(raw);
     drop(server);
     drop(sim);
@@ -177,7 +188,17 @@ pub async fn run_once(args: &BenchArgs, nodes: u32) -> anyhow::Result<Report> {
     report.server_rss_mib = hwm_kib as f64 / 1024.0;
     report.server_rss_sampled_peak_mib = rss_peak_kib as f64 / 1024.0;
     report.rss_mib_per_node = report.server_rss_mib / report.nodes.max(1) as f64;
+    report.raw_fetch_rss_mib = raw_hwm_kib as f64 / 1024.0;
     report.get_pod_clients = clients;
+    let quiet_wall = quiet_after.at - quiet_before.at;
+    report.server_cpu_no_load_mcores = mcores(
+        quiet_after.server.saturating_sub(quiet_before.server),
+        quiet_wall,
+    );
+    report.raw_fetch_cpu_no_load_mcores =
+        mcores(quiet_after.raw.saturating_sub(quiet_before.raw), quiet_wall);
+    report.cpu_vs_raw_fetch_no_load = (report.raw_fetch_cpu_no_load_mcores > 0.0)
+        .then(|| report.server_cpu_no_load_mcores / report.raw_fetch_cpu_no_load_mcores);
     report.check_targets();
     Ok(report)
 }
@@ -270,6 +291,34 @@ fn start_server(
     let log = log.clone();
     std::thread::spawn(move || server_log::follow(stderr, log));
     Ok(server)
+}
+
+/// Waits until the server accepts the front-proxy identity: it reads the front-proxy CA from
+/// the cluster, which a loaded simulated API server may answer a minute late.
+async fn wait_authorized(manifest: &ClusterManifest, port: u16) -> anyhow::Result<()> {
+    let identity = Identity::front_proxy(manifest)?;
+    let client = https::client(&manifest.ca, Some(&identity), Protocols::Http1, 1)?;
+    let Some((namespace, name)) = manifest.pod_sample.first() else {
+        return Ok(());
+    };
+    let url = format!(
+        "https://127.0.0.1:{port}/apis/metrics.k8s.io/v1beta1/namespaces/{namespace}/pods/{name}"
+    );
+    let deadline = Instant::now() + READY_TIMEOUT;
+    loop {
+        let status = timed_get(&client, &url, &identity.headers, false)
+            .await
+            .map_or(0, |t| t.status);
+        if status != 401 && status != 403 && status != 0 {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "the server did not accept the front-proxy identity in time (last status {status})"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 /// Waits until the warm-up is over and the server has completed two cycles serving pods.

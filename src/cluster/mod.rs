@@ -1,8 +1,10 @@
 //! The cluster watch: nodes (where and how to scrape them) and Running pods' metadata
-//! (labels, uid, creation time), kept in kube-rs reflector caches stripped of everything else.
+//! (labels, creation time): nodes in a kube-rs reflector cache stripped of what we never read,
+//! pods in our own compact map (pod_store.rs).
 //! Port of metrics-server `pkg/server/informer.go`.
 
 mod nodes;
+mod pod_store;
 mod pods;
 
 use std::collections::BTreeMap;
@@ -14,13 +16,14 @@ use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
 
 pub use nodes::{NodeInfo, RESOURCE_METRICS_PATH_ANNOTATION, node_info};
+pub use pod_store::PodStore;
 pub use pods::PodMeta;
 
 /// Read access to the watched cluster objects, shared by the scraper and the API.
 #[derive(Clone)]
 pub struct ClusterCache {
     nodes: Store<Node>,
-    pods: Store<PartialObjectMeta<Pod>>,
+    pods: PodStore,
     nodes_synced: Arc<AtomicBool>,
     pods_synced: Arc<AtomicBool>,
 }
@@ -29,7 +32,7 @@ impl ClusterCache {
     /// Wraps reflector stores; the flags turn true once each watch listed everything once.
     pub fn new(
         nodes: Store<Node>,
-        pods: Store<PartialObjectMeta<Pod>>,
+        pods: PodStore,
         nodes_synced: Arc<AtomicBool>,
         pods_synced: Arc<AtomicBool>,
     ) -> Self {
@@ -66,22 +69,12 @@ impl ClusterCache {
 
     /// One Running pod by namespace and name.
     pub fn pod(&self, namespace: &str, name: &str) -> Option<PodMeta> {
-        self.pods
-            .get(&ObjectRef::new(name).within(namespace))
-            .map(PodMeta)
+        self.pods.get(namespace, name)
     }
 
     /// Running pods, all namespaces or one.
     pub fn pods(&self, namespace: Option<&str>) -> Vec<PodMeta> {
-        match namespace {
-            None => self.pods.state().into_iter().map(PodMeta).collect(),
-            Some(ns) => self
-                .pods
-                .state_filter(|p| p.metadata.namespace.as_deref() == Some(ns))
-                .into_iter()
-                .map(PodMeta)
-                .collect(),
-        }
+        self.pods.list(namespace)
     }
 
     /// Number of Running pods known.
@@ -106,15 +99,16 @@ pub fn watch(
     ClusterCache,
     impl std::future::Future<Output = ()> + Send + 'static,
 ) {
+    use futures::StreamExt;
     use kube::runtime::{WatchStreamExt, reflector, watcher};
 
     let (node_reader, node_writer) = reflector::store::<Node>();
-    let (pod_reader, pod_writer) = reflector::store::<PartialObjectMeta<Pod>>();
+    let pod_store = PodStore::default();
     let nodes_synced = Arc::new(AtomicBool::new(false));
     let pods_synced = Arc::new(AtomicBool::new(false));
     let cache = ClusterCache::new(
         node_reader,
-        pod_reader,
+        pod_store.clone(),
         nodes_synced.clone(),
         pods_synced.clone(),
     );
@@ -129,7 +123,11 @@ pub fn watch(
     let pod_stream = watcher(pod_api, pod_cfg)
         .default_backoff()
         .modify(pods::strip)
-        .reflect(pod_writer);
+        .inspect(move |ev| {
+            if let Ok(ev) = ev {
+                pod_store.apply(ev);
+            }
+        });
 
     let drive = async move {
         let nodes = drive_watch("nodes", node_stream, nodes_synced);

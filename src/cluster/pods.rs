@@ -1,5 +1,6 @@
 //! Running pods, metadata only (`PartialObjectMetadata`), with everything but name, namespace,
-//! uid, labels and creation time stripped before caching (upstream keeps the same, §4.6).
+//! uid, labels and creation time stripped from the watch events (upstream keeps the same,
+//! §4.6); the cache itself (pod_store.rs) keeps less still.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -9,32 +10,64 @@ use kube::core::PartialObjectMeta;
 
 use crate::time::Timestamp;
 
-/// A cached Running pod's metadata.
+/// A cached Running pod's metadata: identity, labels (shared with the pods that have the same
+/// set) and creation time.
 #[derive(Clone, Debug)]
-pub struct PodMeta(pub Arc<PartialObjectMeta<Pod>>);
+pub struct PodMeta(Arc<Entry>);
+
+#[derive(Debug)]
+struct Entry {
+    namespace: Arc<str>,
+    name: Box<str>,
+    labels: Arc<BTreeMap<String, String>>,
+    created: Option<Timestamp>,
+}
 
 impl PodMeta {
+    pub fn new(
+        namespace: Arc<str>,
+        name: &str,
+        labels: Arc<BTreeMap<String, String>>,
+        created: Option<Timestamp>,
+    ) -> Self {
+        PodMeta(Arc::new(Entry {
+            namespace,
+            name: name.into(),
+            labels,
+            created,
+        }))
+    }
+
     pub fn name(&self) -> &str {
-        self.0.metadata.name.as_deref().unwrap_or_default()
+        &self.0.name
     }
 
     pub fn namespace(&self) -> &str {
-        self.0.metadata.namespace.as_deref().unwrap_or_default()
+        &self.0.namespace
+    }
+
+    pub(super) fn namespace_arc(&self) -> Arc<str> {
+        self.0.namespace.clone()
     }
 
     pub fn labels(&self) -> &BTreeMap<String, String> {
-        super::labels_of(&self.0.metadata)
+        &self.0.labels
     }
 
     pub fn creation_timestamp(&self) -> Option<Timestamp> {
-        let t = self.0.metadata.creation_timestamp.as_ref()?;
-        Some(Timestamp(t.0.as_nanosecond().try_into().ok()?))
+        self.0.created
     }
 }
 
 /// Drops what the server never reads, so a cached pod costs only its identity and labels.
+/// The resource version goes too: the watch tracks its own from the events (before this
+/// runs), and the cache key would otherwise hold a copy of it for every pod.
 pub fn strip(pod: &mut PartialObjectMeta<Pod>) {
+    pod.types = None;
     let m = &mut pod.metadata;
+    m.resource_version = None;
+    m.generation = None;
+    m.deletion_grace_period_seconds = None;
     m.annotations = None;
     m.managed_fields = None;
     m.owner_references = None;

@@ -113,7 +113,10 @@ impl KubeletClient {
         } else {
             builder.https_only()
         };
-        let connector = builder.enable_http1().enable_http2().build();
+        // HTTP/1.1 only: a scrape has one request per node in flight, so HTTP/2 multiplexing
+        // buys nothing, while each pooled HTTP/2 connection keeps ~50 KB of stream and
+        // connection buffers; at 5,000 nodes that alone was 250 MB.
+        let connector = builder.enable_http1().build();
         let http = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(2)

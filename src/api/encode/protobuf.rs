@@ -286,6 +286,32 @@ pub fn write_pod_metrics_list(out: &mut Vec<u8>, api: ApiVersion, items: &[PodIt
     envelope(out, api.group_version(), "PodMetricsList", &list);
 }
 
+/// Appends one `items` entry (field 2, length-delimited) of a PodMetricsList: the pieces a
+/// cached list is made of.
+pub fn write_pod_list_entry(out: &mut Vec<u8>, item: &PodItem<'_>) {
+    prost::encoding::message::encode(2, &pod(item), out);
+}
+
+/// The bytes of a PodMetricsList body before its entries, for entries of `entries_len` bytes:
+/// magic, `Unknown.typeMeta`, the `raw` key and length, and the list's empty `metadata`.
+/// Followed by the entries, this is byte-identical to [`write_pod_metrics_list`].
+pub fn pod_list_head(api: ApiVersion, entries_len: usize) -> Vec<u8> {
+    use prost::encoding::{WireType, encode_key, encode_varint};
+    let type_meta = TypeMeta {
+        api_version: api.group_version().to_owned(),
+        kind: "PodMetricsList".to_owned(),
+    };
+    let mut list_meta = Vec::new();
+    prost::encoding::message::encode(1, &ListMeta::default(), &mut list_meta);
+    let mut out = Vec::with_capacity(64);
+    out.extend_from_slice(MAGIC);
+    prost::encoding::message::encode(1, &type_meta, &mut out);
+    encode_key(2, WireType::LengthDelimited, &mut out);
+    encode_varint((list_meta.len() + entries_len) as u64, &mut out);
+    out.extend_from_slice(&list_meta);
+    out
+}
+
 /// A `Status` error body for a client that negotiated protobuf (the apiserver encodes errors
 /// with the negotiated serializer).
 pub fn status(status: &Status) -> Vec<u8> {

@@ -1,0 +1,274 @@
+//! The Running-pod cache: a compact map of (namespace, name) → (labels, creation time), filled
+//! from the pod watch's events. Port of the pod informer of metrics-server
+//! `pkg/server/informer.go` (upstream keeps a stripped `PartialObjectMetadata` per pod, §4.6).
+//!
+//! A kube-rs reflector store keeps the whole `PartialObjectMeta` per pod under an `ObjectRef`
+//! key (about 1 KB a pod); this keeps only what the API reads, with namespaces shared and
+//! identical label sets (every pod of a ReplicaSet) stored once, about 150 bytes a pod.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, PoisonError, RwLock};
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::core::PartialObjectMeta;
+use kube::runtime::watcher::Event;
+
+use super::pods::PodMeta;
+use crate::time::Timestamp;
+
+pub type Labels = BTreeMap<String, String>;
+
+/// Pods by namespace, then name.
+type PodMap = HashMap<Arc<str>, HashMap<Box<str>, PodMeta>>;
+
+/// The shared pod cache; clones read the same map.
+#[derive(Clone, Default)]
+pub struct PodStore {
+    inner: Arc<RwLock<Inner>>,
+}
+
+#[derive(Default)]
+struct Inner {
+    live: PodMap,
+    count: usize,
+    /// The next map while the watch (re)lists, swapped in when the list is complete.
+    relist: Option<(PodMap, usize)>,
+    /// Label sets and namespaces in use, shared between pods.
+    label_sets: HashSet<Arc<Labels>>,
+    namespaces: HashSet<Arc<str>>,
+    /// Deletes and replacements since the shared sets were last swept.
+    churn: usize,
+}
+
+/// Sweep the shared sets after this many deletes or replacements (and after each list).
+const SWEEP_EVERY: usize = 1024;
+
+impl PodStore {
+    /// One pod by namespace and name.
+    pub fn get(&self, namespace: &str, name: &str) -> Option<PodMeta> {
+        self.read().live.get(namespace)?.get(name).cloned()
+    }
+
+    /// All pods, or one namespace's.
+    pub fn list(&self, namespace: Option<&str>) -> Vec<PodMeta> {
+        let inner = self.read();
+        match namespace {
+            None => inner
+                .live
+                .values()
+                .flat_map(|m| m.values().cloned())
+                .collect(),
+            Some(ns) => inner
+                .live
+                .get(ns)
+                .map(|m| m.values().cloned().collect())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Number of pods.
+    pub fn len(&self) -> usize {
+        self.read().count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Applies one watch event.
+    pub fn apply(&self, event: &Event<PartialObjectMeta<Pod>>) {
+        let mut inner = self.inner.write().unwrap_or_else(PoisonError::into_inner);
+        match event {
+            Event::Init => inner.relist = Some((PodMap::new(), 0)),
+            Event::InitApply(pod) => {
+                let entry = inner.entry(pod);
+                if let (Some((map, count)), Some(entry)) = (inner.relist.as_mut(), entry) {
+                    *count += usize::from(insert(map, entry));
+                }
+            }
+            Event::InitDone => {
+                if let Some((map, count)) = inner.relist.take() {
+                    inner.live = map;
+                    inner.count = count;
+                    inner.forget_unused();
+                }
+            }
+            Event::Apply(pod) => {
+                if let Some(entry) = inner.entry(pod) {
+                    let added = insert(&mut inner.live, entry);
+                    inner.count += usize::from(added);
+                    inner.churned(usize::from(!added));
+                }
+            }
+            Event::Delete(pod) => {
+                let (ns, name) = ident(pod);
+                let removed = inner
+                    .live
+                    .get_mut(ns)
+                    .and_then(|m| m.remove(name))
+                    .is_some();
+                if removed {
+                    inner.count -= 1;
+                    if inner.live.get(ns).is_some_and(HashMap::is_empty) {
+                        inner.live.remove(ns);
+                    }
+                    inner.churned(1);
+                }
+            }
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
+        self.inner.read().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn ident(pod: &PartialObjectMeta<Pod>) -> (&str, &str) {
+    let m = &pod.metadata;
+    (
+        m.namespace.as_deref().unwrap_or_default(),
+        m.name.as_deref().unwrap_or_default(),
+    )
+}
+
+/// Inserts `entry`; true if the pod was new.
+fn insert(map: &mut PodMap, entry: PodMeta) -> bool {
+    map.entry(entry.namespace_arc())
+        .or_default()
+        .insert(entry.name().into(), entry)
+        .is_none()
+}
+
+impl Inner {
+    /// The compact entry for `pod`, sharing its namespace and label set; `None` without a name.
+    fn entry(&mut self, pod: &PartialObjectMeta<Pod>) -> Option<PodMeta> {
+        let (ns, name) = ident(pod);
+        if name.is_empty() {
+            return None;
+        }
+        let namespace = match self.namespaces.get(ns) {
+            Some(shared) => shared.clone(),
+            None => {
+                let shared: Arc<str> = ns.into();
+                self.namespaces.insert(shared.clone());
+                shared
+            }
+        };
+        let labels = pod.metadata.labels.clone().unwrap_or_default();
+        let labels = match self.label_sets.get(&labels) {
+            Some(shared) => shared.clone(),
+            None => {
+                let shared = Arc::new(labels);
+                self.label_sets.insert(shared.clone());
+                shared
+            }
+        };
+        let created = pod
+            .metadata
+            .creation_timestamp
+            .as_ref()
+            .and_then(|t| t.0.as_nanosecond().try_into().ok())
+            .map(Timestamp);
+        Some(PodMeta::new(namespace, name, labels, created))
+    }
+
+    /// Counts `n` dropped entries and sweeps the shared sets every [`SWEEP_EVERY`].
+    fn churned(&mut self, n: usize) {
+        self.churn += n;
+        if self.churn >= SWEEP_EVERY {
+            self.forget_unused();
+        }
+    }
+
+    /// Drops shared namespaces and label sets no pod holds any more.
+    fn forget_unused(&mut self) {
+        self.churn = 0;
+        // Each set holds one reference; a pod in a map holds another.
+        self.label_sets.retain(|l| Arc::strong_count(l) > 1);
+        self.namespaces.retain(|n| Arc::strong_count(n) > 1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(ns: &str, name: &str, app: &str) -> PartialObjectMeta<Pod> {
+        let mut p = PartialObjectMeta::<Pod>::default();
+        p.metadata.namespace = Some(ns.into());
+        p.metadata.name = Some(name.into());
+        p.metadata.labels = Some(BTreeMap::from([("app".to_string(), app.to_string())]));
+        p
+    }
+
+    #[test]
+    fn serves_applied_pods_and_forgets_deleted_ones() {
+        let store = PodStore::default();
+        store.apply(&Event::Apply(pod("default", "a", "web")));
+        store.apply(&Event::Apply(pod("default", "b", "web")));
+        store.apply(&Event::Apply(pod("team", "a", "db")));
+        store.apply(&Event::Apply(pod("default", "a", "web2")));
+        assert_eq!(store.len(), 3);
+        let a = store.get("default", "a").unwrap();
+        assert_eq!(a.labels()["app"], "web2");
+        assert_eq!((a.namespace(), a.name()), ("default", "a"));
+        assert_eq!(store.list(Some("default")).len(), 2);
+        assert_eq!(store.list(None).len(), 3);
+        store.apply(&Event::Delete(pod("default", "a", "web2")));
+        store.apply(&Event::Delete(pod("default", "zzz", "web")));
+        assert_eq!(store.len(), 2);
+        assert!(store.get("default", "a").is_none());
+        assert!(store.get("nope", "a").is_none());
+    }
+
+    #[test]
+    fn pods_with_equal_labels_share_one_label_set_until_none_is_left() {
+        let store = PodStore::default();
+        store.apply(&Event::Apply(pod("default", "a", "web")));
+        store.apply(&Event::Apply(pod("default", "b", "web")));
+        let a = store.get("default", "a").unwrap();
+        let b = store.get("default", "b").unwrap();
+        assert!(std::ptr::eq(a.labels(), b.labels()));
+        drop((a, b));
+        store.apply(&Event::Init);
+        store.apply(&Event::InitApply(pod("x", "c", "db")));
+        store.apply(&Event::InitDone);
+        let inner = store.inner.read().unwrap();
+        assert_eq!(inner.label_sets.len(), 1);
+        assert_eq!(inner.namespaces.len(), 1);
+    }
+
+    #[test]
+    fn deletes_sweep_unused_label_sets() {
+        let store = PodStore::default();
+        for i in 0..SWEEP_EVERY {
+            store.apply(&Event::Apply(pod(
+                "default",
+                &i.to_string(),
+                &i.to_string(),
+            )));
+        }
+        for i in 0..SWEEP_EVERY {
+            store.apply(&Event::Delete(pod("default", &i.to_string(), "")));
+        }
+        assert!(store.is_empty());
+        let inner = store.inner.read().unwrap();
+        assert!(inner.label_sets.is_empty());
+        assert!(inner.live.is_empty());
+    }
+
+    #[test]
+    fn a_relist_replaces_the_pods_only_when_complete() {
+        let store = PodStore::default();
+        store.apply(&Event::Apply(pod("default", "gone", "web")));
+        store.apply(&Event::Init);
+        store.apply(&Event::InitApply(pod("default", "new", "web")));
+        // Until the list is complete, readers see the old pods.
+        assert!(store.get("default", "gone").is_some());
+        assert!(store.get("default", "new").is_none());
+        store.apply(&Event::InitDone);
+        assert!(store.get("default", "gone").is_none());
+        assert!(store.get("default", "new").is_some());
+        assert_eq!(store.len(), 1);
+    }
+}
