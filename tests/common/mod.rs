@@ -99,38 +99,28 @@ impl Https {
         }
     }
 
+    /// A GET carrying the client's own headers, then `extra`.
+    fn request(&self, url: &str, extra: &[(&str, &str)]) -> http::Request<Empty<Bytes>> {
+        let mut req = http::Request::get(url);
+        for (k, v) in &self.headers {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        for (k, v) in extra {
+            req = req.header(*k, *v);
+        }
+        req.body(Empty::new()).unwrap()
+    }
+
     /// The status of a GET, or `None` when the server cannot be reached.
     pub async fn try_status(&self, url: &str) -> Option<u16> {
-        let mut req = http::Request::get(url);
-        for (name, value) in &self.headers {
-            req = req.header(name.as_str(), value.as_str());
-        }
-        let req = req.body(Empty::new()).unwrap();
-        let resp = self.client.request(req).await.ok()?;
+        let resp = self.client.request(self.request(url, &[])).await.ok()?;
         Some(resp.status().as_u16())
     }
 
     /// A GET whose body is kept as bytes: (status, content type, body).
     pub async fn get_bytes(&self, url: &str, accept: Option<&str>) -> (u16, String, Bytes) {
-        let mut req = http::Request::get(url);
-        for (name, value) in &self.headers {
-            req = req.header(name.as_str(), value.as_str());
-        }
-        if let Some(a) = accept {
-            req = req.header(http::header::ACCEPT, a);
-        }
-        let resp = self
-            .client
-            .request(req.body(Empty::new()).unwrap())
-            .await
-            .expect("request");
-        let status = resp.status().as_u16();
-        let content_type = resp
-            .headers()
-            .get(http::header::CONTENT_TYPE)
-            .map(|v| v.to_str().unwrap().to_string())
-            .unwrap_or_default();
-        let body = resp.into_body().collect().await.expect("body").to_bytes();
+        let accept: Vec<(&str, &str)> = accept.map(|a| ("Accept", a)).into_iter().collect();
+        let (status, content_type, _, body) = self.fetch(url, &accept).await;
         (status, content_type, body)
     }
 
@@ -141,35 +131,36 @@ impl Https {
 
     /// A GET with extra headers besides the client's own.
     pub async fn get_with(&self, url: &str, extra: &[(&str, &str)]) -> Got {
-        let mut req = http::Request::get(url);
-        for (k, v) in &self.headers {
-            req = req.header(k.as_str(), v.as_str());
-        }
-        for (k, v) in extra {
-            req = req.header(*k, *v);
-        }
-        let resp = self
-            .client
-            .request(req.body(Empty::new()).unwrap())
-            .await
-            .expect("request");
-        let status = resp.status().as_u16();
-        let content_type = resp
-            .headers()
-            .get(http::header::CONTENT_TYPE)
-            .map(|v| v.to_str().unwrap().to_string())
-            .unwrap_or_default();
-        let retry_after = resp
-            .headers()
-            .get(http::header::RETRY_AFTER)
-            .map(|v| v.to_str().unwrap().to_string());
-        let body = resp.into_body().collect().await.expect("body").to_bytes();
+        let (status, content_type, retry_after, body) = self.fetch(url, extra).await;
         Got {
             status,
             content_type,
             retry_after,
             body: String::from_utf8_lossy(&body).into_owned(),
         }
+    }
+
+    /// Status, Content-Type, Retry-After and the whole body of a GET.
+    async fn fetch(
+        &self,
+        url: &str,
+        extra: &[(&str, &str)],
+    ) -> (u16, String, Option<String>, Bytes) {
+        let resp = self
+            .client
+            .request(self.request(url, extra))
+            .await
+            .expect("request");
+        let header = |name| {
+            resp.headers()
+                .get(name)
+                .map(|v: &http::HeaderValue| v.to_str().unwrap().to_string())
+        };
+        let status = resp.status().as_u16();
+        let content_type = header(http::header::CONTENT_TYPE).unwrap_or_default();
+        let retry_after = header(http::header::RETRY_AFTER);
+        let body = resp.into_body().collect().await.expect("body").to_bytes();
+        (status, content_type, retry_after, body)
     }
 }
 
