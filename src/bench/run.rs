@@ -19,7 +19,9 @@ use crate::config::BenchArgs;
 
 /// Raises the soft open-files limit to the hard one, then runs the command (`$0 "$@"`):
 /// every simulated kubelet and every kubelet connection is a file descriptor.
-const RAISE_NOFILE: &str = "ulimit -n \"$(ulimit -Hn)\" 2>/dev/null; exec \"$0\" \"$@\"";
+/// `$METRICS_BENCH_WRAP` (unquoted, so split into words) is the optional `--server-wrapper` command.
+const RAISE_NOFILE: &str =
+    "ulimit -n \"$(ulimit -Hn)\" 2>/dev/null; exec $METRICS_BENCH_WRAP \"$0\" \"$@\"";
 /// How long the simulated cluster may take to start (certificates for every node).
 const SIM_START_TIMEOUT: Duration = Duration::from_secs(600);
 /// How long the server may take to finish its first two cycles after the warm-up.
@@ -59,7 +61,8 @@ fn spawn(
     cmd.arg("-c").arg(RAISE_NOFILE).arg(&exe).args(args);
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
+        .stderr(Stdio::inherit())
+        .env("METRICS_BENCH_WRAP", "");
     configure(&mut cmd);
     let child = cmd
         .spawn()
@@ -285,6 +288,10 @@ fn start_server(
     let mut server = spawn("server", &flags, |cmd| {
         cmd.env("RUST_LOG", "info,metrics_server::scraper=debug")
             .env("NO_COLOR", "1")
+            .env(
+                "METRICS_BENCH_WRAP",
+                args.server_wrapper.as_deref().unwrap_or_default(),
+            )
             .stderr(Stdio::piped());
     })?;
     let stderr = server.child.stderr.take().context("server stderr")?;

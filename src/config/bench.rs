@@ -39,6 +39,10 @@ pub struct BenchArgs {
     /// Extra flags passed to the server (repeatable), e.g. --server-arg=--v=2
     #[arg(long = "server-arg", value_name = "FLAG", allow_hyphen_values = true)]
     pub server_args: Vec<String>,
+    /// Runs the server under this command for profiling, e.g. "heaptrack -o target/bench/heap"
+    /// or "perf record -g -o target/bench/perf.data" (CPU and RSS then include the wrapper)
+    #[arg(long, value_name = "COMMAND")]
+    pub server_wrapper: Option<String>,
 }
 
 /// Flags of the hidden `sim-cluster` process.
