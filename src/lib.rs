@@ -20,6 +20,7 @@ pub mod certs;
 pub mod cluster;
 pub mod config;
 pub mod kubelet;
+pub mod memory;
 pub mod offload;
 pub mod pki;
 pub mod scraper;

@@ -4,6 +4,7 @@ use clap::Parser;
 use metrics_server::config::{Cli, Command, LoggingFormat};
 
 fn main() -> std::process::ExitCode {
+    metrics_server::memory::tune_allocator();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,

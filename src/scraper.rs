@@ -151,6 +151,7 @@ impl Scraper {
             duration = ?started.elapsed(), node_count, ok, failed,
             pod_count = snap.servable_pods(), "Scrape finished."
         );
+        crate::memory::release_free_memory();
     }
 
     fn selected_nodes(&self) -> Vec<NodeInfo> {

@@ -1,6 +1,7 @@
 //! The `metrics.k8s.io` API: request parsing, selectors, negotiation, encoding, errors, and
 //! the handlers that join the metric snapshot with the watched cluster objects.
 
+pub mod body;
 pub mod discovery;
 pub mod encode;
 pub mod list_cache;

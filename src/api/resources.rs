@@ -2,6 +2,7 @@
 //! cluster objects, apply selectors, encode. Port of metrics-server `pkg/api/node.go`,
 //! `pod.go` and `filter.go`, plus `spec.nodeName` field selection and the reason in 404s.
 
+use super::body::Body;
 use super::encode::{ApiVersion, NodeItem, ObjectMeta, PodItem, json, protobuf, table};
 use super::list_cache::ListFormat;
 use super::negotiate::Representation;
@@ -134,7 +135,7 @@ pub fn list_pods(
     namespace: Option<&str>,
     opts: &ListOptions,
     repr: Representation,
-) -> Result<Vec<u8>> {
+) -> Result<Body> {
     if opts.watch {
         return Err(Box::new(Status::watch_not_supported("pods.metrics.k8s.io")));
     }
@@ -152,7 +153,7 @@ pub fn list_pods(
         if let Some(body) = cached.render(v, namespace, now) {
             // The cached body holds the snapshot's pods that the cluster cache knows.
             observe_freshness(ctx, now, snapshot.pods(namespace).map(|(_, u)| u.timestamp));
-            return Ok(body);
+            return Ok(body.into());
         }
     }
     let pods: Vec<_> = snapshot
@@ -194,7 +195,7 @@ pub fn list_pods(
         Representation::Protobuf => protobuf::write_pod_metrics_list(&mut out, v, &items),
         _ => json::write_pod_metrics_list(&mut out, v, &items),
     }
-    Ok(out)
+    Ok(out.into())
 }
 
 /// `GET …/namespaces/{ns}/pods/{name}`.

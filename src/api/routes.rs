@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
+use super::body::Body;
 use super::discovery::{self, GROUP};
 use super::encode::{ApiVersion, json, protobuf};
 use super::negotiate::{self, Endpoint, Representation};
@@ -33,15 +34,15 @@ pub struct ApiContext {
 pub struct Reply {
     pub status: u16,
     pub content_type: &'static str,
-    pub body: Vec<u8>,
+    pub body: Body,
 }
 
 impl Reply {
-    pub fn ok(content_type: &'static str, body: Vec<u8>) -> Self {
+    pub fn ok(content_type: &'static str, body: impl Into<Body>) -> Self {
         Reply {
             status: 200,
             content_type,
-            body,
+            body: body.into(),
         }
     }
 
@@ -49,7 +50,7 @@ impl Reply {
         Reply {
             status: status.code,
             content_type: discovery::JSON_CONTENT_TYPE,
-            body: status.to_json(),
+            body: status.to_json().into(),
         }
     }
 }
@@ -87,7 +88,8 @@ pub fn handle(ctx: &ApiContext, req: &http::request::Parts) -> Reply {
         && reply.content_type == discovery::JSON_CONTENT_TYPE
         && opts.wants_pretty(user_agent)
     {
-        reply.body = json::indent(&reply.body);
+        let body = std::mem::take(&mut reply.body).into_vec();
+        reply.body = json::indent(&body).into();
     }
     reply
 }
@@ -133,17 +135,19 @@ fn group_version(
         Err(e) => return Reply::status(&e.to_status()),
     };
     let result = match target {
-        Target::Nodes(v) => resources::list_nodes(ctx, v, opts, repr),
-        Target::Node(v, name) => resources::get_node(ctx, v, name, opts, repr),
+        Target::Nodes(v) => resources::list_nodes(ctx, v, opts, repr).map(Body::from),
+        Target::Node(v, name) => resources::get_node(ctx, v, name, opts, repr).map(Body::from),
         Target::Pods(v, ns) => resources::list_pods(ctx, v, ns, opts, repr),
-        Target::Pod(v, ns, name) => resources::get_pod(ctx, v, ns, name, opts, repr),
+        Target::Pod(v, ns, name) => {
+            resources::get_pod(ctx, v, ns, name, opts, repr).map(Body::from)
+        }
     };
     match result {
         Ok(body) => Reply::ok(repr.content_type(), body),
         Err(status) if repr == Representation::Protobuf => Reply {
             status: status.code,
             content_type: negotiate::PROTOBUF_CONTENT_TYPE,
-            body: protobuf::status(&status),
+            body: protobuf::status(&status).into(),
         },
         Err(status) => Reply::status(&status),
     }

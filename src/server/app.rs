@@ -7,10 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use bytes::Bytes;
-use http_body_util::Full;
 
 use super::auth::Gate;
+use super::body::ResponseBody;
 use super::health::{self, Check, Endpoint};
 use super::http::ConnInfo;
 use super::limits::Limits;
@@ -74,7 +73,7 @@ impl App {
         endpoint: Endpoint,
         sub_path: &str,
         query: &str,
-    ) -> http::Response<Full<Bytes>> {
+    ) -> http::Response<ResponseBody> {
         let checks = match endpoint {
             Endpoint::Healthz => &self.healthz,
             Endpoint::Livez => &self.livez,
@@ -85,9 +84,7 @@ impl App {
         for (name, value) in health::HEADERS {
             builder = builder.header(name, value);
         }
-        builder
-            .body(Full::new(Bytes::from(r.body)))
-            .unwrap_or_default()
+        builder.body(ResponseBody::from(r.body)).unwrap_or_default()
     }
 }
 
@@ -96,7 +93,7 @@ impl super::http::Router for App {
         &self,
         req: http::request::Parts,
         conn: &ConnInfo,
-    ) -> http::Response<Full<Bytes>> {
+    ) -> http::Response<ResponseBody> {
         let deadline = self.limits.request_timeout;
         match tokio::time::timeout(deadline, self.admitted(req, conn)).await {
             Ok(resp) => resp,
@@ -111,7 +108,7 @@ impl App {
         &self,
         req: http::request::Parts,
         conn: &ConnInfo,
-    ) -> http::Response<Full<Bytes>> {
+    ) -> http::Response<ResponseBody> {
         let identity = match self.gate.admit(&req, conn.client_certs.as_deref()).await {
             Ok(id) => id,
             Err(status) => return status_response(&status),
@@ -137,7 +134,7 @@ impl App {
 }
 
 /// A Status as a response (`Retry-After` on 429, as the apiserver sends it).
-fn status_response(status: &Status) -> http::Response<Full<Bytes>> {
+fn status_response(status: &Status) -> http::Response<ResponseBody> {
     let mut builder = http::Response::builder()
         .status(status.code)
         .header(http::header::CONTENT_TYPE, "application/json");
@@ -149,13 +146,13 @@ fn status_response(status: &Status) -> http::Response<Full<Bytes>> {
         builder = builder.header(http::header::RETRY_AFTER, d.retry_after_seconds);
     }
     builder
-        .body(Full::new(Bytes::from(status.to_json())))
+        .body(ResponseBody::from(status.to_json()))
         .unwrap_or_default()
 }
 
 impl App {
     /// `/metrics`: coverage refreshed from the current snapshot, then every family as text.
-    fn self_metrics(&self) -> http::Response<Full<Bytes>> {
+    fn self_metrics(&self) -> http::Response<ResponseBody> {
         let api = &self.api;
         crate::telemetry::coverage::refresh(
             &api.metrics.coverage,
@@ -165,16 +162,16 @@ impl App {
         );
         http::Response::builder()
             .header(http::header::CONTENT_TYPE, crate::telemetry::CONTENT_TYPE)
-            .body(Full::new(Bytes::from(api.metrics.encode())))
+            .body(ResponseBody::from(api.metrics.encode()))
             .unwrap_or_default()
     }
 }
 
-fn reply_to_response(reply: Reply) -> http::Response<Full<Bytes>> {
+fn reply_to_response(reply: Reply) -> http::Response<ResponseBody> {
     http::Response::builder()
         .status(reply.status)
         .header(http::header::CONTENT_TYPE, reply.content_type)
-        .body(Full::new(Bytes::from(reply.body)))
+        .body(ResponseBody::from(reply.body))
         .unwrap_or_default()
 }
 

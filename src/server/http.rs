@@ -8,8 +8,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -40,7 +38,7 @@ pub trait Router: Send + Sync + 'static {
         &self,
         req: http::request::Parts,
         conn: &ConnInfo,
-    ) -> impl Future<Output = http::Response<Full<Bytes>>> + Send;
+    ) -> impl Future<Output = http::Response<super::body::ResponseBody>> + Send;
 }
 
 /// Connection settings (`--disable-http2-serving`, `--http2-max-streams-per-connection`) and

@@ -4,6 +4,7 @@
 pub mod app;
 pub mod auth;
 pub mod auth_setup;
+pub mod body;
 pub mod health;
 pub mod http;
 pub mod kube_setup;
