@@ -27,7 +27,10 @@ const SIM_START_TIMEOUT: Duration = Duration::from_secs(600);
 /// How long the server may take to finish its first two cycles after the warm-up.
 const READY_TIMEOUT: Duration = Duration::from_secs(600);
 
-/// A child process killed when dropped.
+/// How long a stopped process may take to exit before it is killed.
+const STOP_GRACE: Duration = Duration::from_secs(20);
+
+/// A child process stopped (SIGTERM, then SIGKILL) when dropped.
 struct Proc {
     name: &'static str,
     child: Child,
@@ -45,6 +48,15 @@ impl Proc {
 
 impl Drop for Proc {
     fn drop(&mut self) {
+        // SIGTERM first, so a `--server-wrapper` profiler can write its data; then SIGKILL.
+        let terminated = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        let deadline = Instant::now() + STOP_GRACE;
+        while terminated && Instant::now() < deadline && self.exited().is_none() {
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         tracing::debug!(process = self.name, "stopped");
