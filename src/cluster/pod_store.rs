@@ -19,7 +19,9 @@ use crate::time::Timestamp;
 pub type Labels = BTreeMap<String, String>;
 
 /// Pods by namespace, then name.
-type PodMap = HashMap<Arc<str>, HashMap<Box<str>, PodMeta>>;
+type PodMap = HashMap<Arc<str>, HashMap<Box<str>, PodMeta, FastHash>, FastHash>;
+/// Seeded per process; much faster than SipHash on short keys.
+type FastHash = foldhash::fast::RandomState;
 
 /// The shared pod cache; clones read the same map.
 #[derive(Clone, Default)]
@@ -79,7 +81,7 @@ impl PodStore {
     pub fn apply(&self, event: &Event<PartialObjectMeta<Pod>>) {
         let mut inner = self.inner.write().unwrap_or_else(PoisonError::into_inner);
         match event {
-            Event::Init => inner.relist = Some((PodMap::new(), 0)),
+            Event::Init => inner.relist = Some((PodMap::default(), 0)),
             Event::InitApply(pod) => {
                 let entry = inner.entry(pod);
                 if let (Some((map, count)), Some(entry)) = (inner.relist.as_mut(), entry) {

@@ -119,6 +119,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         published: snapshot.clone(),
         clock: clock.clone(),
         metrics: metrics.clone(),
+        publish_cost: Duration::ZERO,
     };
     background.push(tokio::spawn(scraper.run()));
 

@@ -16,7 +16,10 @@ use crate::batch::NodeBatch;
 use crate::usage::NodeUsage;
 
 /// Pods of one node: namespace → pod name → state.
-pub(crate) type PodsByNamespace = HashMap<Arc<str>, HashMap<Arc<str>, PodState>>;
+pub(crate) type PodsByNamespace =
+    HashMap<Arc<str>, HashMap<Arc<str>, PodState, FastHash>, FastHash>;
+/// Seeded per process; much faster than SipHash on short keys.
+type FastHash = foldhash::fast::RandomState;
 
 /// One node's data.
 #[derive(Debug)]
@@ -35,7 +38,7 @@ impl NodeState {
             series: Series::default(),
             served: Err(MissingReason::NotScrapedYet),
             failed: false,
-            pods: HashMap::new(),
+            pods: HashMap::default(),
         }
     }
 
@@ -51,7 +54,8 @@ impl NodeState {
             None => Err(MissingReason::MissingSample),
         };
         let mut previous = std::mem::take(&mut self.pods);
-        let mut next: PodsByNamespace = HashMap::with_capacity(previous.len());
+        let mut next: PodsByNamespace =
+            HashMap::with_capacity_and_hasher(previous.len(), FastHash::default());
         for report in &batch.pods {
             let namespace = names.intern(&report.namespace);
             let pods = next.entry(namespace).or_default();

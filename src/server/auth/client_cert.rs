@@ -28,8 +28,11 @@ pub struct CaBundle {
     /// The PEM it was built from, to tell whether a reload changed anything.
     pem: Arc<str>,
     /// Chains that verified recently (SHA-256 of the chain → subject, when verified).
-    verified: Arc<Mutex<HashMap<[u8; 32], (Subject, Instant)>>>,
+    verified: Arc<Mutex<VerifiedChains>>,
 }
+
+/// SHA-256 of a chain → its subject and when it was verified.
+type VerifiedChains = HashMap<[u8; 32], (Subject, Instant)>;
 
 /// How long a verified chain is accepted without verifying it again (a certificate that
 /// expires meanwhile is accepted at most this much longer).
@@ -205,7 +208,10 @@ mod tests {
         let bundle = CaBundle::from_pem(ca.cert_pem()).unwrap();
         let cert = chain(&ca.issue_client("front-proxy-client", &[]).unwrap());
         for _ in 0..3 {
-            assert_eq!(bundle.verify(&cert).unwrap().common_name, "front-proxy-client");
+            assert_eq!(
+                bundle.verify(&cert).unwrap().common_name,
+                "front-proxy-client"
+            );
         }
         assert_eq!(bundle.verified.lock().unwrap().len(), 1);
         // After a CA rotation the new bundle verifies from scratch: the old chain fails.
