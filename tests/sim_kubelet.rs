@@ -13,7 +13,7 @@ use hyper_util::client::legacy::{Client, connect::HttpConnector};
 use hyper_util::rt::TokioExecutor;
 use metrics_server::pki::CertAuthority;
 use metrics_server::sim::apiserver::{ApiServerOptions, MetricsBackend, spawn_apiserver};
-use metrics_server::sim::kubelet::{Fault, KubeletOptions, spawn_kubelets};
+use metrics_server::sim::kubelet::{Fault, KubeletOptions, spawn_kubelet_subset, spawn_kubelets};
 use metrics_server::sim::net::client_tls;
 use metrics_server::sim::workload::{PodPhase, Workload, WorkloadSpec};
 
@@ -305,6 +305,37 @@ async fn token_404_and_faults_behave_like_broken_kubelets() {
     );
     assert!(!fleet.set_fault("no-such-node", Fault::Hang));
     fleet.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_subset_fleet_serves_only_its_nodes_and_faults_hit_the_named_node() {
+    let ca = Arc::new(CertAuthority::new("sim-ca").unwrap());
+    let w = workload(4, 2);
+    let fleet = spawn_kubelet_subset(w.clone(), &[2, 0], kubelet_options(&ca))
+        .await
+        .unwrap();
+    let served: Vec<&str> = fleet.endpoints().iter().map(|e| e.node.as_str()).collect();
+    assert_eq!(
+        served,
+        [w.nodes()[2].name.as_str(), w.nodes()[0].name.as_str()]
+    );
+    assert!(!fleet.set_fault(&w.nodes()[1].name, Fault::Status500));
+
+    // A fault on the second served node (workload position 0) leaves the first one healthy.
+    assert!(fleet.set_fault(&w.nodes()[0].name, Fault::Status500));
+    let http = client(ca.cert_pem());
+    let status = |i: usize| {
+        let ep = &fleet.endpoints()[i];
+        let url = format!("https://{}:{}/stats/summary", ep.ip, ep.port);
+        let http = &http;
+        async move { get(http, &url, &[]).await.status }
+    };
+    assert_eq!(status(0).await, StatusCode::OK);
+    assert_eq!(status(1).await, StatusCode::INTERNAL_SERVER_ERROR);
+    fleet.shutdown().await;
+
+    let beyond = spawn_kubelet_subset(w.clone(), &[4], kubelet_options(&ca)).await;
+    assert!(beyond.is_err(), "position 4 of a 4-node workload");
 }
 
 const AGG_OLD: &str =

@@ -33,7 +33,7 @@ pub struct ClusterManifest {
 pub const POD_SAMPLE: usize = 2000;
 
 /// One kubelet's address.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KubeletAddr {
     pub node: String,
     pub ip: IpAddr,

@@ -1,6 +1,7 @@
-//! `metrics-server bench`: the scale harness. It re-executes this binary three times — the
-//! simulated cluster (`sim-cluster`), the server under test with its ordinary flags, and the
-//! raw-fetch floor (`raw-fetch`) — so each is measured alone from `/proc/<pid>`, runs the API
+//! `metrics-server bench`: the scale harness. It re-executes this binary — the simulated
+//! cluster (`sim-cluster`, one process or, for many nodes, several: simulator.rs), the server
+//! under test with its ordinary flags, and the raw-fetch floor (`raw-fetch`) — so each is
+//! measured alone from `/proc/<pid>`, runs the API
 //! load from this process, and writes a JSON report and a short table. `--sweep` repeats the
 //! run per node count and plots CPU and RSS per node against nodes (plot.rs).
 
@@ -10,11 +11,14 @@ mod loadgen;
 pub mod manifest;
 mod plot;
 mod png;
+mod process;
 mod procstat;
 pub mod raw_fetch;
 mod report;
 mod run;
 mod server_log;
+pub mod shard;
+mod simulator;
 
 use std::path::Path;
 

@@ -45,6 +45,14 @@ pub fn memory(pid: u32) -> Option<Memory> {
     })
 }
 
+/// The hard open-files limit of this process (inherited by the processes it starts);
+/// `None` when unlimited or unreadable.
+pub fn open_files_hard_limit() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = text.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(4)?.parse().ok()
+}
+
 /// Machine-wide CPU counters (ticks), to tell how busy the machine was.
 #[derive(Copy, Clone, Debug, Default)]
 pub struct MachineCpu {
@@ -97,5 +105,7 @@ mod tests {
         let mem = memory(pid).unwrap();
         assert!(mem.rss_kib > 0 && mem.hwm_kib >= mem.rss_kib);
         assert!(machine_cpu().total > 0);
+        let hard = open_files_hard_limit().unwrap_or(u64::MAX);
+        assert!(hard >= 256, "hard open-files limit {hard}");
     }
 }

@@ -60,7 +60,10 @@ pub struct Report {
     /// Busy cores not accounted to the server, the simulator, the raw fetcher or the harness:
     /// other work on the machine.
     pub machine_other_busy_cores: f64,
+    /// CPU of all the simulator processes together.
     pub simulator_cpu_mcores: f64,
+    /// How many processes the simulated kubelets were split over (open-files limit).
+    pub simulator_processes: usize,
     pub harness_cpu_mcores: f64,
     pub load_average_1m: f64,
     pub targets: Vec<TargetCheck>,
@@ -203,11 +206,17 @@ impl Report {
             (
                 "machine busy (cores)",
                 format!(
-                    "{:.2} of {} (other work {:.2}, simulator {:.0} m)",
+                    "{:.2} of {} (other work {:.2}, simulator {:.0} m in {} process{})",
                     self.machine_busy_cores,
                     self.machine_cpus,
                     self.machine_other_busy_cores,
-                    self.simulator_cpu_mcores
+                    self.simulator_cpu_mcores,
+                    self.simulator_processes,
+                    if self.simulator_processes == 1 {
+                        ""
+                    } else {
+                        "es"
+                    }
                 ),
             ),
         ];

@@ -1,9 +1,8 @@
 //! One harness run: start the simulated cluster, the server and the raw fetcher as separate
 //! processes, wait for the warm-up, measure for the duration under load, stop everything.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,75 +11,16 @@ use anyhow::{Context, bail};
 use super::https::{self, Identity, Protocols, timed_get};
 use super::loadgen::{self, LoadResults, Target, percentile};
 use super::manifest::ClusterManifest;
+use super::process::{Proc, spawn};
 use super::procstat::{self, MachineCpu};
 use super::report::Report;
 use super::server_log::{self, SharedLog};
+use super::shard;
+use super::simulator::{Simulator, SimulatorSpec};
 use crate::config::BenchArgs;
 
-/// Raises the soft open-files limit to the hard one, then runs the command (`$0 "$@"`):
-/// every simulated kubelet and every kubelet connection is a file descriptor.
-/// `$METRICS_BENCH_WRAP` (unquoted, so split into words) is the optional `--server-wrapper` command.
-const RAISE_NOFILE: &str =
-    "ulimit -n \"$(ulimit -Hn)\" 2>/dev/null; exec $METRICS_BENCH_WRAP \"$0\" \"$@\"";
-/// How long the simulated cluster may take to start (certificates for every node).
-const SIM_START_TIMEOUT: Duration = Duration::from_secs(600);
 /// How long the server may take to finish its first two cycles after the warm-up.
 const READY_TIMEOUT: Duration = Duration::from_secs(600);
-
-/// How long a stopped process may take to exit before it is killed.
-const STOP_GRACE: Duration = Duration::from_secs(20);
-
-/// A child process stopped (SIGTERM, then SIGKILL) when dropped.
-struct Proc {
-    name: &'static str,
-    child: Child,
-}
-
-impl Proc {
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn exited(&mut self) -> Option<std::process::ExitStatus> {
-        self.child.try_wait().ok().flatten()
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        // SIGTERM first, so a `--server-wrapper` profiler can write its data; then SIGKILL.
-        let terminated = Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
-            .status()
-            .is_ok_and(|s| s.success());
-        let deadline = Instant::now() + STOP_GRACE;
-        while terminated && Instant::now() < deadline && self.exited().is_none() {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        tracing::debug!(process = self.name, "stopped");
-    }
-}
-
-fn spawn(
-    name: &'static str,
-    args: &[String],
-    configure: impl FnOnce(&mut Command),
-) -> anyhow::Result<Proc> {
-    let exe = std::env::current_exe().context("locating this executable")?;
-    let mut cmd = Command::new("/bin/sh");
-    cmd.arg("-c").arg(RAISE_NOFILE).arg(&exe).args(args);
-    cmd.stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .env("METRICS_BENCH_WRAP", "");
-    configure(&mut cmd);
-    let child = cmd
-        .spawn()
-        .with_context(|| format!("starting the {name} process"))?;
-    Ok(Proc { name, child })
-}
 
 /// CPU readings of every process at one instant.
 struct CpuReading {
@@ -92,13 +32,13 @@ struct CpuReading {
     machine: MachineCpu,
 }
 
-fn read_cpu(server: &Proc, raw: &Proc, sim: &Proc) -> CpuReading {
+fn read_cpu(server: &Proc, raw: &Proc, sim: &Simulator) -> CpuReading {
     let cpu = |pid| procstat::cpu_time(pid).unwrap_or_default();
     CpuReading {
         at: Instant::now(),
         server: cpu(server.pid()),
         raw: cpu(raw.pid()),
-        sim: cpu(sim.pid()),
+        sim: sim.cpu_time(),
         harness: cpu(std::process::id()),
         machine: procstat::machine_cpu(),
     }
@@ -120,13 +60,24 @@ pub async fn run_once(args: &BenchArgs, nodes: u32) -> anyhow::Result<Report> {
         .parent()
         .unwrap_or(Path::new("."))
         .join(format!("work-{nodes}"));
-    warn_if_too_few_files(nodes);
+    let hard_limit = procstat::open_files_hard_limit();
+    let shards = args
+        .sim_shards
+        .unwrap_or_else(|| shard::shards_for(nodes, hard_limit));
+    warn_if_too_few_files(hard_limit, nodes, shards);
     tracing::info!(
         nodes,
         pods_per_node = args.pods_per_node,
+        processes = shards,
         "Starting the simulated cluster."
     );
-    let (mut sim, manifest) = start_cluster(nodes, args.pods_per_node, &work).await?;
+    let (mut sim, manifest) = Simulator::start(&SimulatorSpec {
+        nodes,
+        pods_per_node: args.pods_per_node,
+        shards,
+        work: &work,
+    })
+    .await?;
     let started = Instant::now();
 
     let port = free_port()?;
@@ -195,6 +146,7 @@ pub async fn run_once(args: &BenchArgs, nodes: u32) -> anyhow::Result<Report> {
     let results = load.await.unwrap_or_default();
     let hwm_kib = procstat::memory(server.pid()).map_or(0, |m| m.hwm_kib);
     let raw_hwm_kib = procstat::memory(raw.pid()).map_or(0, |m| m.hwm_kib);
+    let sim_processes = sim.processes();
     drop(raw);
     drop(server);
     drop(sim);
@@ -205,6 +157,7 @@ pub async fn run_once(args: &BenchArgs, nodes: u32) -> anyhow::Result<Report> {
     report.rss_mib_per_node = report.server_rss_mib / report.nodes.max(1) as f64;
     report.raw_fetch_rss_mib = raw_hwm_kib as f64 / 1024.0;
     report.get_pod_clients = clients;
+    report.simulator_processes = sim_processes;
     let quiet_wall = quiet_after.at - quiet_before.at;
     report.server_cpu_no_load_mcores = mcores(
         quiet_after.server.saturating_sub(quiet_before.server),
@@ -218,55 +171,19 @@ pub async fn run_once(args: &BenchArgs, nodes: u32) -> anyhow::Result<Report> {
     Ok(report)
 }
 
-async fn start_cluster(
-    nodes: u32,
-    pods_per_node: u32,
-    work: &Path,
-) -> anyhow::Result<(Proc, ClusterManifest)> {
-    let mut sim = spawn(
-        "sim-cluster",
-        &[
-            "sim-cluster".into(),
-            format!("--nodes={nodes}"),
-            format!("--pods-per-node={pods_per_node}"),
-            format!("--dir={}", work.display()),
-        ],
-        |cmd| {
-            cmd.stdout(Stdio::piped());
-        },
-    )?;
-    let stdout = sim.child.stdout.take().context("simulator stdout")?;
-    let ready = tokio::task::spawn_blocking(move || -> Option<PathBuf> {
-        for line in BufReader::new(stdout).lines() {
-            if let Some(path) = line.ok()?.strip_prefix("READY ") {
-                return Some(PathBuf::from(path));
-            }
-        }
-        None
-    });
-    let path = match tokio::time::timeout(SIM_START_TIMEOUT, ready).await {
-        Ok(Ok(Some(path))) => path,
-        Ok(_) => bail!("the simulated cluster exited before it was ready"),
-        Err(_) => bail!("the simulated cluster did not start within {SIM_START_TIMEOUT:?}"),
+/// Warns when the hard open-files limit (inherited by every bench process) is too low for
+/// a simulator process's share of the kubelets or for the server's connections to them.
+fn warn_if_too_few_files(hard_limit: Option<u64>, nodes: u32, shards: u32) {
+    let Some(hard) = hard_limit else {
+        return;
     };
-    let manifest = ClusterManifest::read(&path)?;
-    Ok((sim, manifest))
-}
-
-/// The simulator holds, per kubelet, its listener plus the server's and the raw fetcher's
-/// connections: it needs about three descriptors per node under its hard limit.
-fn warn_if_too_few_files(nodes: u32) {
-    let hard = std::fs::read_to_string("/proc/self/limits")
-        .ok()
-        .and_then(|text| {
-            let line = text.lines().find(|l| l.starts_with("Max open files"))?;
-            line.split_whitespace().nth(4)?.parse::<u64>().ok()
-        });
-    let needed = u64::from(nodes) * 3 + 1000;
-    if let Some(hard) = hard.filter(|&h| h < needed) {
+    let needs = shard::files_needed(nodes, shards);
+    for (process, needed) in needs.into_iter().filter(|&(_, n)| n > hard) {
         tracing::warn!(
             hard_limit = hard,
             needed,
+            process,
+            simulator_processes = shards,
             "The open-files hard limit is too low for this many simulated kubelets; \
              expect failed scrapes (raise it with `ulimit -Hn` as root)."
         );
@@ -344,7 +261,7 @@ async fn wait_authorized(manifest: &ClusterManifest, port: u16) -> anyhow::Resul
 async fn wait_ready(
     log: &SharedLog,
     server: &mut Proc,
-    sim: &mut Proc,
+    sim: &mut Simulator,
     warm_until: Instant,
 ) -> anyhow::Result<()> {
     let deadline = warm_until + READY_TIMEOUT;
@@ -364,7 +281,7 @@ async fn wait_ready(
             );
         }
         if let Some(status) = sim.exited() {
-            bail!("the simulated cluster exited ({status})");
+            bail!("a simulated cluster process exited ({status})");
         }
         if Instant::now() >= deadline {
             bail!(

@@ -43,6 +43,10 @@ pub struct BenchArgs {
     /// or "perf record -g -o target/bench/perf.data" (CPU and RSS then include the wrapper)
     #[arg(long, value_name = "COMMAND")]
     pub server_wrapper: Option<String>,
+    /// Splits the simulated kubelets over this many processes instead of the count chosen from
+    /// the node count and the open-files limit (to test the split at small scale)
+    #[arg(long, value_name = "N", hide = true, value_parser = clap::value_parser!(u32).range(1..))]
+    pub sim_shards: Option<u32>,
 }
 
 /// Flags of the hidden `sim-cluster` process.
@@ -52,9 +56,30 @@ pub struct SimClusterArgs {
     pub nodes: u32,
     #[arg(long)]
     pub pods_per_node: u32,
-    /// Directory for the kubeconfig, certificates and `cluster.json`
+    /// Directory for the kubeconfig, certificates and `cluster.json` (or, for a kubelet-only
+    /// shard, `kubelets-<shard>.json`)
     #[arg(long, value_name = "DIR")]
     pub dir: PathBuf,
+    /// This process's share of the nodes: shard 0 also runs the API server and writes
+    /// `cluster.json`, the others only serve kubelets
+    #[arg(long, default_value_t = 0)]
+    pub shard: u32,
+    /// How many processes the nodes are split over
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub shards: u32,
+    /// CA certificate (PEM) issuing every certificate; with several shards all must share one.
+    /// Without it a new CA is created.
+    #[arg(long, value_name = "PATH", requires = "ca_key")]
+    pub ca_cert: Option<PathBuf>,
+    /// The private key (PEM) of --ca-cert
+    #[arg(long, value_name = "PATH", requires = "ca_cert")]
+    pub ca_key: Option<PathBuf>,
+    /// When the workload was generated, in Unix milliseconds (shards must agree; default now)
+    #[arg(long, value_name = "MS")]
+    pub created_ms: Option<i64>,
+    /// Endpoint files written by the kubelet-only shards (shard 0 only; repeatable)
+    #[arg(long, value_name = "PATH")]
+    pub kubelets_from: Vec<PathBuf>,
 }
 
 /// Flags of the hidden `raw-fetch` process.

@@ -9,6 +9,9 @@
 //! is dropped or [`KubeletFleet::shutdown`] is called. One tokio task per listener and per
 //! connection, no thread per node: thousands of nodes fit in one process (mind `ulimit -n`).
 //!
+//! A fleet may serve only some nodes ([`spawn_kubelet_subset`]): a cluster too large for one
+//! process's open-files limit is split over several processes, each serving its share.
+//!
 //! A live fleet ([`spawn_live_kubelets`]) reads a workload that is replaced as pods come and
 //! go, and can authorize each request like a real kubelet does (webhook mode: the bearer token
 //! through a TokenReview, then a SubjectAccessReview for `nodes/<subresource>`), see [`auth`].
@@ -79,13 +82,17 @@ pub struct KubeletEndpoint {
 /// The running kubelets. Dropping it stops them all.
 pub struct KubeletFleet {
     endpoints: Vec<KubeletEndpoint>,
+    /// Per endpoint, the node's position in the workload (the index into `faults`).
+    positions: Vec<usize>,
+    /// One per node of the workload, served here or not.
     faults: Arc<[AtomicU8]>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl KubeletFleet {
-    /// One endpoint per node, in workload order.
+    /// One endpoint per served node, in workload order (the order given to
+    /// [`spawn_kubelet_subset`]).
     pub fn endpoints(&self) -> &[KubeletEndpoint] {
         &self.endpoints
     }
@@ -107,7 +114,7 @@ impl KubeletFleet {
     pub fn set_fault(&self, node: &str, fault: Fault) -> bool {
         match self.endpoints.iter().position(|e| e.node == node) {
             Some(i) => {
-                self.faults[i].store(fault as u8, Ordering::Relaxed);
+                self.faults[self.positions[i]].store(fault as u8, Ordering::Relaxed);
                 true
             }
             None => false,
@@ -148,6 +155,23 @@ pub async fn spawn_kubelets(
     spawn_live_kubelets(Arc::new(ArcSwap::new(workload)), opts, None).await
 }
 
+/// Starts one HTTPS kubelet for each node of `workload` at the positions `nodes`, in that
+/// order: one process's share of a cluster split over several. Positions past the last node
+/// are an error.
+pub async fn spawn_kubelet_subset(
+    workload: Arc<Workload>,
+    nodes: &[usize],
+    opts: KubeletOptions,
+) -> Result<KubeletFleet, SimError> {
+    if let Some(&position) = nodes.iter().find(|&&p| p >= workload.nodes().len()) {
+        return Err(SimError::NoSuchNode {
+            position,
+            nodes: workload.nodes().len(),
+        });
+    }
+    spawn_fleet(Arc::new(ArcSwap::new(workload)), nodes.to_vec(), opts, None).await
+}
+
 /// Like [`spawn_kubelets`], for a workload whose pods change: each request reads the workload
 /// `source` holds at that moment (its nodes must stay the same). With an `authorizer`, every
 /// request but `/healthz` must pass it (401 or 403 otherwise, as a real kubelet answers).
@@ -156,20 +180,32 @@ pub async fn spawn_live_kubelets(
     opts: KubeletOptions,
     authorizer: Option<Arc<dyn auth::KubeletAuthorizer>>,
 ) -> Result<KubeletFleet, SimError> {
+    let every_node = (0..source.load().nodes().len()).collect();
+    spawn_fleet(source, every_node, opts, authorizer).await
+}
+
+/// Starts the kubelets of the nodes at `positions` (all valid positions of the workload).
+async fn spawn_fleet(
+    source: Arc<ArcSwap<Workload>>,
+    positions: Vec<usize>,
+    opts: KubeletOptions,
+    authorizer: Option<Arc<dyn auth::KubeletAuthorizer>>,
+) -> Result<KubeletFleet, SimError> {
     let workload = source.load_full();
-    let (w, ca) = (workload.clone(), opts.ca.clone());
-    let tls_configs = tokio::task::spawn_blocking(move || issue_certificates(&w, &ca))
+    let (w, ca, p) = (workload.clone(), opts.ca.clone(), positions.clone());
+    let tls_configs = tokio::task::spawn_blocking(move || issue_certificates(&w, &p, &ca))
         .await
         .map_err(|e| SimError::Task(e.to_string()))??;
     let faults: Arc<[AtomicU8]> = workload.nodes().iter().map(|_| AtomicU8::new(0)).collect();
     let (shutdown, stop_rx) = watch::channel(false);
     let mut fleet = KubeletFleet {
         endpoints: Vec::with_capacity(tls_configs.len()),
+        positions,
         faults: faults.clone(),
         shutdown,
         tasks: Vec::with_capacity(tls_configs.len()),
     };
-    for (index, tls) in tls_configs.into_iter().enumerate() {
+    for (&index, tls) in fleet.positions.iter().zip(tls_configs) {
         let node = &workload.nodes()[index];
         let listener = net::bind(SocketAddr::new(IpAddr::V4(node.ip), 0)).await?;
         let port = listener
@@ -207,14 +243,16 @@ pub async fn spawn_live_kubelets(
     Ok(fleet)
 }
 
+/// The serving configuration of each node at `positions`, in that order.
 fn issue_certificates(
     workload: &Workload,
+    positions: &[usize],
     ca: &CertAuthority,
 ) -> Result<Vec<Arc<rustls::ServerConfig>>, SimError> {
-    workload
-        .nodes()
+    positions
         .iter()
-        .map(|node| {
+        .map(|&p| {
+            let node = &workload.nodes()[p];
             let pair = ca.issue_server(&node.name, &[&node.name], &[IpAddr::V4(node.ip)])?;
             net::server_tls(&pair.cert_pem, &pair.key_pem)
         })

@@ -44,6 +44,8 @@ pub enum SimError {
     Pki(#[from] crate::pki::PkiError),
     #[error("setup task failed: {0}")]
     Task(String),
+    #[error("no node at position {position}: the workload has {nodes} nodes")]
+    NoSuchNode { position: usize, nodes: usize },
     #[error("invalid metrics backend url {url:?}: {reason}")]
     BackendUrl { url: String, reason: String },
 }

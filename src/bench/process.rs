@@ -1,0 +1,69 @@
+//! The bench's child processes: this binary re-executed under `/bin/sh`, which first raises
+//! the soft open-files limit to the hard one; stopped when their handle is dropped.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+/// Raises the soft open-files limit to the hard one, then runs the command (`$0 "$@"`):
+/// every simulated kubelet and every kubelet connection is a file descriptor.
+/// `$METRICS_BENCH_WRAP` (unquoted, so split into words) is the optional `--server-wrapper` command.
+const RAISE_NOFILE: &str =
+    "ulimit -n \"$(ulimit -Hn)\" 2>/dev/null; exec $METRICS_BENCH_WRAP \"$0\" \"$@\"";
+
+/// How long a stopped process may take to exit before it is killed.
+const STOP_GRACE: Duration = Duration::from_secs(20);
+
+/// A child process stopped (SIGTERM, then SIGKILL) when dropped.
+pub(super) struct Proc {
+    pub(super) name: &'static str,
+    pub(super) child: Child,
+}
+
+impl Proc {
+    pub(super) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub(super) fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        // SIGTERM first, so a `--server-wrapper` profiler can write its data; then SIGKILL.
+        let terminated = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        let deadline = Instant::now() + STOP_GRACE;
+        while terminated && Instant::now() < deadline && self.exited().is_none() {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        tracing::debug!(process = self.name, "stopped");
+    }
+}
+
+/// Starts this executable with `args`; `configure` may change the command first.
+pub(super) fn spawn(
+    name: &'static str,
+    args: &[String],
+    configure: impl FnOnce(&mut Command),
+) -> anyhow::Result<Proc> {
+    let exe = std::env::current_exe().context("locating this executable")?;
+    let mut cmd = Command::new("/bin/sh");
+    cmd.arg("-c").arg(RAISE_NOFILE).arg(&exe).args(args);
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .env("METRICS_BENCH_WRAP", "");
+    configure(&mut cmd);
+    let child = cmd
+        .spawn()
+        .with_context(|| format!("starting the {name} process"))?;
+    Ok(Proc { name, child })
+}
