@@ -1,6 +1,6 @@
-//! HTTPS clients of the harness: the load generator's (trusting the bench CA, presenting the
-//! front-proxy client identity like the aggregator does) and the raw fetcher's (bearer token to
-//! the kubelets). hyper-util's pooled client, as the server's own kubelet client uses.
+//! HTTPS clients of the load generator: hyper-util's pooled client trusting the bench CA and
+//! presenting the front-proxy client identity like the aggregator does. (The raw fetcher uses
+//! the server's own kubelet transport instead, see [`super::raw_fetch`].)
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -46,7 +46,6 @@ fn read(path: &Path) -> anyhow::Result<String> {
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Protocols {
     /// HTTP/1.1 only: one connection per concurrent request (many independent clients).
-    /// (The server's kubelet client and the raw fetcher use HTTP/1.1 too.)
     Http1,
 }
 

@@ -1,4 +1,4 @@
-//! Which address and port to dial for a node, and the URL to fetch.
+//! Which address and port to dial for a node, and the paths to fetch.
 //! Port of metrics-server `pkg/utils/address_resolver.go` (spec §1.2, §3.2).
 
 use crate::cluster::NodeInfo;
@@ -31,15 +31,6 @@ pub fn resolve_port(node: &NodeInfo, default_port: u16, use_node_status_port: bo
     match node.kubelet_port {
         Some(p) if use_node_status_port => p,
         _ => default_port,
-    }
-}
-
-/// `https://host:port/path`, with IPv6 literals bracketed.
-pub fn url(scheme: &str, address: &str, port: u16, path: &str) -> String {
-    if address.contains(':') && !address.starts_with('[') {
-        format!("{scheme}://[{address}]:{port}{path}")
-    } else {
-        format!("{scheme}://{address}:{port}{path}")
     }
 }
 
@@ -92,17 +83,5 @@ mod tests {
         assert_eq!(resolve_port(&node(&[], Some(1234)), 10250, true), 1234);
         assert_eq!(resolve_port(&node(&[], Some(1234)), 10250, false), 10250);
         assert_eq!(resolve_port(&node(&[], None), 10250, true), 10250);
-    }
-
-    #[test]
-    fn ipv6_is_bracketed() {
-        assert_eq!(
-            url("https", "fd00::1", 10250, RESOURCE_PATH),
-            "https://[fd00::1]:10250/metrics/resource"
-        );
-        assert_eq!(
-            url("https", "127.0.1.2", 10250, "/x"),
-            "https://127.0.1.2:10250/x"
-        );
     }
 }

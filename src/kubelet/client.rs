@@ -1,26 +1,21 @@
-//! One HTTPS GET per node per cycle: pooled connections (HTTP/1.1 or h2), bearer token,
-//! per-request deadline, capped body. Port of metrics-server
-//! `pkg/scraper/client/resource/client.go`, plus the `/stats/summary` fallback.
+//! One HTTPS GET per node per cycle over a kept-alive HTTP/1.1 connection ([`super::http1`]),
+//! bearer token, per-request deadline (connecting included), capped body. Port of
+//! metrics-server `pkg/scraper/client/resource/client.go`, plus the `/stats/summary` fallback.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty, Limited};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 
 use super::address::{self, NoAddress};
 use super::decode::Source;
+use super::http1::{Get, Http1Client, Http1Error};
 use super::token::TokenSource;
 use super::verify::{NodeNames, TlsFailure};
 use crate::cluster::NodeInfo;
 use crate::config::MetricsSource;
 use crate::time::Timestamp;
-
-type Https = hyper_rustls::HttpsConnector<HttpConnector>;
 
 /// Settings of the kubelet client (from flags).
 pub struct KubeletClientConfig {
@@ -97,7 +92,7 @@ pub struct Fetched {
 
 /// The shared kubelet client (one connection pool for all nodes).
 pub struct KubeletClient {
-    http: Client<Https, Empty<Bytes>>,
+    http: Http1Client,
     cfg: KubeletClientConfig,
     /// Nodes whose kubelet answered 404 on `/metrics/resource` (auto mode uses the Summary API
     /// for them). A std Mutex: held only for a set lookup or insert, never across `.await`.
@@ -105,31 +100,17 @@ pub struct KubeletClient {
 }
 
 impl KubeletClient {
-    /// Builds the pooled HTTPS client.
+    /// Builds the client: TLS with `tls`, or plain TCP with `plain_http`.
     pub fn new(cfg: KubeletClientConfig, tls: rustls::ClientConfig) -> Self {
-        let builder = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls);
-        let builder = if cfg.plain_http {
-            builder.https_or_http()
-        } else {
-            builder.https_only()
-        };
         // HTTP/1.1 only: a scrape has one request per node in flight, so HTTP/2 multiplexing
         // buys nothing, while each pooled HTTP/2 connection keeps ~50 KB of stream and
         // connection buffers; at 5,000 nodes that alone was 250 MB.
-        let connector = builder.enable_http1().build();
-        let http = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(2)
-            .build(connector);
+        let http = Http1Client::new((!cfg.plain_http).then_some(tls));
         KubeletClient {
             http,
             cfg,
             summary_nodes: Mutex::new(HashSet::new()),
         }
-    }
-
-    fn scheme(&self) -> &'static str {
-        if self.cfg.plain_http { "http" } else { "https" }
     }
 
     /// The per-node deadline (`--kubelet-request-timeout`).
@@ -152,8 +133,7 @@ impl KubeletClient {
         let port = address::resolve_port(node, self.cfg.port, self.cfg.use_node_status_port);
         let request_time = Timestamp::now();
         if self.use_summary(node) {
-            let url = address::url(self.scheme(), host, port, address::SUMMARY_PATH);
-            let body = self.get(&url).await?;
+            let body = self.get(host, port, address::SUMMARY_PATH).await?;
             return Ok(Fetched {
                 body,
                 source: Source::Summary,
@@ -164,15 +144,13 @@ impl KubeletClient {
             .metrics_path
             .as_deref()
             .unwrap_or(address::RESOURCE_PATH);
-        let url = address::url(self.scheme(), host, port, path);
-        match self.get(&url).await {
+        match self.get(host, port, path).await {
             Err(ScrapeError::HttpStatus(http::StatusCode::NOT_FOUND))
                 if self.cfg.source == MetricsSource::Auto =>
             {
                 tracing::info!(node = %node.name, "Kubelet has no /metrics/resource; using /stats/summary for this node.");
                 self.lock_summary_nodes().insert(node.name.clone());
-                let url = address::url(self.scheme(), host, port, address::SUMMARY_PATH);
-                let body = self.get(&url).await?;
+                let body = self.get(host, port, address::SUMMARY_PATH).await?;
                 Ok(Fetched {
                     body,
                     source: Source::Summary,
@@ -215,58 +193,43 @@ impl KubeletClient {
         self.summary_nodes.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    async fn get(&self, url: &str) -> Result<Bytes, ScrapeError> {
-        let mut req = http::Request::get(url);
-        if let Some(token) = self.cfg.token.current().filter(|_| !self.cfg.plain_http) {
-            req = req.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
-        }
-        let req = req
-            .body(Empty::new())
-            .map_err(|e| ScrapeError::Connect(e.to_string()))?;
-        let resp = self
-            .http
-            .request(req)
-            .await
-            .map_err(classify_request_error)?;
-        if resp.status() != http::StatusCode::OK {
-            return Err(ScrapeError::HttpStatus(resp.status()));
-        }
-        let limit = self.cfg.max_body_bytes;
-        let collected = Limited::new(resp.into_body(), limit)
-            .collect()
-            .await
-            .map_err(|e| {
-                if e.is::<http_body_util::LengthLimitError>() {
-                    ScrapeError::BodyTooLarge(limit)
-                } else {
-                    ScrapeError::Body(e.to_string())
-                }
-            })?;
-        Ok(collected.to_bytes())
+    async fn get(&self, host: &str, port: u16, path: &str) -> Result<Bytes, ScrapeError> {
+        let token = self.cfg.token.current().filter(|_| !self.cfg.plain_http);
+        let get = Get {
+            host,
+            port,
+            path,
+            bearer: token.as_deref(),
+            max_body_bytes: self.cfg.max_body_bytes,
+        };
+        self.http.get(&get).await.map_err(scrape_error)
     }
 }
 
-/// Tells TLS failures from plain connection failures by walking the error chain; a rustls
-/// error (directly or inside an `io::Error`) says which check failed.
-fn classify_request_error(err: hyper_util::client::legacy::Error) -> ScrapeError {
-    let mut msg = err.to_string();
-    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(&err);
-    let mut tls = None;
-    while let Some(s) = source {
-        msg = s.to_string();
-        if let Some(e) = find_rustls_error(s) {
-            tls = Some(TlsFailure::classify(e));
-        } else if tls.is_none() && (msg.contains("certificate") || msg.contains("tls")) {
-            tls = Some(TlsFailure::Other);
-        }
-        source = s.source();
+/// Classifies a failed GET. A rustls error (inside the I/O error of the handshake, or of a
+/// later read when the kubelet refuses our client certificate after the handshake) says
+/// which TLS check failed.
+fn scrape_error(err: Http1Error) -> ScrapeError {
+    if let Some(rustls) = err.io_error().and_then(|e| find_rustls_error(e)) {
+        return ScrapeError::Tls {
+            failure: TlsFailure::classify(rustls),
+            detail: rustls.to_string(),
+        };
     }
-    match tls {
-        Some(failure) => ScrapeError::Tls {
-            failure,
-            detail: msg,
+    match err {
+        Http1Error::Handshake(e) => ScrapeError::Tls {
+            failure: TlsFailure::Other,
+            detail: e.to_string(),
         },
-        None => ScrapeError::Connect(msg),
+        Http1Error::Status(code) => match http::StatusCode::from_u16(code) {
+            Ok(status) => ScrapeError::HttpStatus(status),
+            Err(_) => ScrapeError::Connect(format!("invalid status {code}")),
+        },
+        Http1Error::BodyTooLarge(limit) => ScrapeError::BodyTooLarge(limit),
+        Http1Error::BodyRead(_) | Http1Error::BodyTruncated(_) | Http1Error::Chunked(_) => {
+            ScrapeError::Body(err.to_string())
+        }
+        _ => ScrapeError::Connect(err.to_string()),
     }
 }
 

@@ -1,9 +1,10 @@
-//! Talking to kubelets: address resolution, TLS and token, the HTTPS client, and the payload
-//! decoders.
+//! Talking to kubelets: address resolution, TLS and token, the HTTP/1.1 client and its
+//! connection pool, and the payload decoders.
 
 pub mod address;
 pub mod client;
 pub mod decode;
+pub mod http1;
 pub mod tls;
 pub mod token;
 pub mod verify;

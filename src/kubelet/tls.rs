@@ -33,7 +33,7 @@ pub enum KubeletTlsError {
     Setup(rustls::Error),
 }
 
-/// Builds the rustls client configuration, ALPN left to the HTTPS connector. `names` maps the
+/// Builds the rustls client configuration, ALPN left to the HTTP client. `names` maps the
 /// IPs the client dials to the node names a certificate may carry instead.
 pub fn client_config(
     tls: KubeletTls,
