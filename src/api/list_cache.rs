@@ -417,6 +417,27 @@ mod tests {
         }
     }
 
+    /// One item per `(namespace, name)`, all with `labels` and `ts`.
+    fn pod_items<'a>(
+        pods: &[(&'a str, &'a str)],
+        usages: &'a [PodUsage],
+        labels: &'a BTreeMap<String, String>,
+        ts: Timestamp,
+    ) -> Vec<PodItem<'a>> {
+        pods.iter()
+            .zip(usages)
+            .map(|(&(ns, name), usage)| PodItem {
+                meta: ObjectMeta {
+                    name,
+                    namespace: Some(ns),
+                    labels: Some(labels),
+                    creation_timestamp: ts,
+                },
+                usage,
+            })
+            .collect()
+    }
+
     #[test]
     fn renders_json_and_protobuf_byte_identical_to_a_fresh_encode_for_every_namespace() {
         let mut labels = BTreeMap::new();
@@ -428,20 +449,7 @@ mod tests {
             ("team-a", "d"),
         ];
         let usages: Vec<PodUsage> = (1..=4).map(usage).collect();
-        let items = |ts: Timestamp| -> Vec<PodItem<'_>> {
-            pods.iter()
-                .zip(&usages)
-                .map(|(&(ns, name), usage)| PodItem {
-                    meta: ObjectMeta {
-                        name,
-                        namespace: Some(ns),
-                        labels: Some(&labels),
-                        creation_timestamp: ts,
-                    },
-                    usage,
-                })
-                .collect()
-        };
+        let items = |ts: Timestamp| pod_items(&pods, &usages, &labels, ts);
         let cached = Arc::new(EncodedPods::encode(
             ListFormat::Json,
             items(PLACEHOLDER).into_iter(),
@@ -488,21 +496,8 @@ mod tests {
             .map(|i| (format!("ns-{}", i / 7), format!("pod-{i:03}")))
             .collect();
         let usages: Vec<PodUsage> = (1..=60).map(usage).collect();
-        let items = |ts: Timestamp| -> Vec<PodItem<'_>> {
-            names
-                .iter()
-                .zip(&usages)
-                .map(|((ns, name), usage)| PodItem {
-                    meta: ObjectMeta {
-                        name,
-                        namespace: Some(ns),
-                        labels: Some(&labels),
-                        creation_timestamp: ts,
-                    },
-                    usage,
-                })
-                .collect()
-        };
+        let pods: Vec<(&str, &str)> = names.iter().map(|(ns, n)| (&**ns, &**n)).collect();
+        let items = |ts: Timestamp| pod_items(&pods, &usages, &labels, ts);
         let now = Timestamp::from_secs(1_750_000_123);
         let json_entry = Arc::new(EncodedPods::encode(
             ListFormat::Json,

@@ -42,12 +42,22 @@ pub struct KubeletAddr {
 
 impl ClusterManifest {
     pub fn write(&self, path: &Path) -> anyhow::Result<()> {
-        let text = serde_json::to_vec(self)?;
-        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+        write_json(self, path)
     }
 
     pub fn read(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        serde_json::from_slice(&text).with_context(|| format!("parsing {}", path.display()))
+        read_json(path)
     }
+}
+
+/// Writes `value` as JSON to `path` (the files the bench processes hand each other).
+pub fn write_json(value: &impl Serialize, path: &Path) -> anyhow::Result<()> {
+    let text = serde_json::to_vec(value)?;
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Reads a JSON file written by [`write_json`].
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
+    let text = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_slice(&text).with_context(|| format!("parsing {}", path.display()))
 }

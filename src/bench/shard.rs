@@ -10,7 +10,6 @@ use std::collections::HashMap;
 use std::ops::Range;
 use std::path::Path;
 
-use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use super::manifest::KubeletAddr;
@@ -76,13 +75,11 @@ impl ShardEndpoints {
     }
 
     pub fn write(&self, path: &Path) -> anyhow::Result<()> {
-        let text = serde_json::to_vec(self)?;
-        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+        super::manifest::write_json(self, path)
     }
 
     pub fn read(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        serde_json::from_slice(&text).with_context(|| format!("parsing {}", path.display()))
+        super::manifest::read_json(path)
     }
 }
 
