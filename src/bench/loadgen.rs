@@ -27,6 +27,9 @@ pub struct LoadResults {
     pub list_protobuf_bytes: usize,
     pub protobuf_supported: bool,
     pub get_pod_ms: Vec<f64>,
+    /// Gets answered 404: the sampled pod has no metrics to serve right now (a container
+    /// without a second sample or a valid rate) — the server's correct answer, not a failure.
+    pub get_pod_not_found: usize,
     pub errors: usize,
 }
 
@@ -58,15 +61,17 @@ pub async fn run(
         ));
     }
     while let Some(done) = gets.join_next().await {
-        if let Ok((ms, errors)) = done {
-            results.get_pod_ms.extend(ms);
-            results.errors += errors;
+        if let Ok(got) = done {
+            results.get_pod_ms.extend(got.latencies_ms);
+            results.get_pod_not_found += got.not_found;
+            results.errors += got.errors;
         }
     }
     if let Ok(list) = lists.await {
         let errors = results.errors;
         results = LoadResults {
             get_pod_ms: std::mem::take(&mut results.get_pod_ms),
+            get_pod_not_found: results.get_pod_not_found,
             errors: errors + list.errors,
             ..list
         };
@@ -127,15 +132,23 @@ async fn list_loop(
     out
 }
 
+/// What one get client saw.
+#[derive(Default)]
+struct Gets {
+    latencies_ms: Vec<f64>,
+    not_found: usize,
+    errors: usize,
+}
+
 async fn get_loop(
     target: Arc<Target>,
     client: HttpsClient,
     offset: Duration,
     mut stop: watch::Receiver<bool>,
-) -> (Vec<f64>, usize) {
-    let (mut latencies, mut errors) = (Vec::new(), 0usize);
+) -> Gets {
+    let mut out = Gets::default();
     if target.pods.is_empty() {
-        return (latencies, errors);
+        return out;
     }
     tokio::time::sleep(offset).await;
     let mut tick = tokio::time::interval(GET_INTERVAL);
@@ -152,11 +165,19 @@ async fn get_loop(
         let mut headers = target.identity.headers.clone();
         headers.push(("Accept", "application/json"));
         match timed_get(&client, &url, &headers, false).await {
-            Ok(t) if t.status == 200 => latencies.push(ms(t.elapsed)),
-            _ => errors += 1,
+            Ok(t) if t.status == 200 => out.latencies_ms.push(ms(t.elapsed)),
+            Ok(t) if t.status == 404 => out.not_found += 1,
+            Ok(t) => {
+                tracing::warn!(status = t.status, %url, "get pod failed");
+                out.errors += 1;
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, %url, "get pod failed");
+                out.errors += 1;
+            }
         }
     }
-    (latencies, errors)
+    out
 }
 
 fn ms(d: Duration) -> f64 {

@@ -53,6 +53,8 @@ pub struct Report {
     pub get_pod_p99_ms: Option<f64>,
     pub get_pod_clients: usize,
     pub get_pod_requests: usize,
+    /// Gets answered 404 because the sampled pod had no servable metrics at that moment.
+    pub get_pod_not_found: usize,
     pub request_errors: usize,
     /// How busy the machine was: all CPUs, averaged over the window, in cores.
     pub machine_cpus: usize,
@@ -195,11 +197,12 @@ impl Report {
             (
                 "get pod p50/p99 (ms)",
                 format!(
-                    "{} / {} ({} clients, {} requests, {} errors)",
+                    "{} / {} ({} clients, {} requests, {} not found, {} errors)",
                     opt(self.get_pod_p50_ms),
                     opt(self.get_pod_p99_ms),
                     self.get_pod_clients,
                     self.get_pod_requests,
+                    self.get_pod_not_found,
                     self.request_errors
                 ),
             ),

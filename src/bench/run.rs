@@ -363,6 +363,7 @@ fn build_report(
         get_pod_p50_ms: percentile(get, 50.0),
         get_pod_p99_ms: percentile(get, 99.0),
         get_pod_requests: get.len(),
+        get_pod_not_found: load.get_pod_not_found,
         request_errors: load.errors,
         machine_cpus: procstat::cpu_count(),
         machine_busy_cores: busy,
