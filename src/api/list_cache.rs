@@ -10,6 +10,9 @@
 //! spliced in (RFC 3339 seconds is always 20 bytes), so responses stay byte-identical to an
 //! uncached encode at the same instant.
 //!
+//! Memory: a list no response read for two `--metric-resolution` periods is dropped, so a
+//! one-off `kubectl top pods -A` does not keep every pod's encoding alive.
+//!
 //! Freshness: an entry is reused while the snapshot generation and the number of watched
 //! Running pods are unchanged. Pod labels changed without a new snapshot show at the next
 //! publish (at most one `--metric-resolution` later, like the metrics themselves). Requests
@@ -22,6 +25,7 @@
 
 use std::ops::Range;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use super::encode::{ApiVersion, ObjectMeta, PodItem, json::Doc, protobuf};
 use crate::cluster::ClusterCache;
@@ -65,9 +69,30 @@ pub struct PodListCache {
 struct Slot {
     latest: Mutex<Option<Arc<EncodedPods>>>,
     building: Mutex<()>,
+    /// When a response last used the entry.
+    last_read: Mutex<Option<Instant>>,
 }
 
 impl Slot {
+    /// Drops the entry unless a response used it within `idle`.
+    fn release_unread(&self, idle: Duration) {
+        let read_recently = self
+            .last_read
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some_and(|at| at.elapsed() < idle);
+        if !read_recently {
+            self.latest().take();
+        }
+    }
+
+    fn mark_read(&self) {
+        *self
+            .last_read
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
+    }
+
     fn latest(&self) -> std::sync::MutexGuard<'_, Option<Arc<EncodedPods>>> {
         self.latest.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -106,6 +131,7 @@ impl PodListCache {
             ListFormat::Json => &self.json,
             ListFormat::Protobuf => &self.protobuf,
         };
+        slot.mark_read();
         if let Some(hit) = slot.usable(key) {
             return hit;
         }
@@ -119,6 +145,32 @@ impl PodListCache {
             *slot.latest() = Some(built.clone());
             built
         })
+    }
+
+    /// Drops the cached lists no response used within `idle`: a one-off `kubectl top pods -A`
+    /// should not keep a list of every pod (48 MB at 150,000 pods) in memory for good.
+    pub fn release_unread(&self, idle: Duration) {
+        self.json.release_unread(idle);
+        self.protobuf.release_unread(idle);
+    }
+
+    /// Every `period`, releases the lists unread for two periods (runs until dropped).
+    pub async fn release_unread_every(self: Arc<Self>, period: Duration) {
+        let mut ticker = tokio::time::interval(period);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            self.release_unread(period * 2);
+        }
+    }
+
+    /// Whether a list in `format` is cached.
+    pub fn holds(&self, format: ListFormat) -> bool {
+        let slot = match format {
+            ListFormat::Json => &self.json,
+            ListFormat::Protobuf => &self.protobuf,
+        };
+        slot.latest().is_some()
     }
 
     /// Encodes the snapshot's pods that the cluster cache knows.
@@ -530,5 +582,29 @@ mod tests {
                 assert_eq!(body.with_chunk(chunk).into_vec(), want_pb, "{ns:?} {chunk}");
             }
         }
+    }
+
+    #[test]
+    fn a_list_nobody_read_recently_is_released_and_a_read_one_kept() {
+        let cache = PodListCache::default();
+        let entry = || {
+            Some(Arc::new(EncodedPods::encode(
+                ListFormat::Json,
+                std::iter::empty(),
+            )))
+        };
+        *cache.json.latest() = entry();
+        cache.release_unread(Duration::from_secs(60));
+        assert!(!cache.holds(ListFormat::Json), "never read: released");
+
+        *cache.json.latest() = entry();
+        cache.json.mark_read();
+        cache.release_unread(Duration::from_secs(60));
+        assert!(cache.holds(ListFormat::Json), "read just now: kept");
+        cache.release_unread(Duration::ZERO);
+        assert!(
+            !cache.holds(ListFormat::Json),
+            "not read within the idle time: released"
+        );
     }
 }

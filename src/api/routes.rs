@@ -26,7 +26,7 @@ pub struct ApiContext {
     /// Self-metrics (the freshness of every item served).
     pub metrics: Arc<crate::telemetry::Metrics>,
     /// Pod lists encoded once per snapshot (selector-free JSON lists).
-    pub pod_lists: super::list_cache::PodListCache,
+    pub pod_lists: Arc<super::list_cache::PodListCache>,
 }
 
 /// A finished response.

@@ -34,6 +34,8 @@ pub struct AppState {
     pub limits: Limits,
     /// Self-metrics served at `/metrics`.
     pub metrics: Arc<crate::telemetry::Metrics>,
+    /// Pod lists encoded once per snapshot (released when unread).
+    pub pod_lists: Arc<crate::api::list_cache::PodListCache>,
 }
 
 /// The router with its health checks built once.
@@ -56,7 +58,7 @@ impl App {
             cluster: state.cluster,
             node_selector: state.node_selector,
             metrics: state.metrics,
-            pod_lists: Default::default(),
+            pod_lists: state.pod_lists,
         };
         App {
             api,

@@ -149,6 +149,12 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         bind(addr, cfg.compat.permit_port_sharing).with_context(|| format!("binding {addr}"))?;
     let local_addr = listener.local_addr()?;
     let shutting_down = Arc::new(AtomicBool::new(false));
+    let pod_lists = Arc::new(crate::api::list_cache::PodListCache::default());
+    background.push(tokio::spawn(
+        pod_lists
+            .clone()
+            .release_unread_every(cfg.metric_resolution),
+    ));
     let app = Arc::new(app::App::new(app::AppState {
         snapshot: snapshot.clone(),
         cluster,
@@ -159,6 +165,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         gate: auth.gate,
         limits: limits::Limits::new(cfg.auth.max_requests_inflight, cfg.auth.request_timeout),
         metrics,
+        pod_lists,
     }));
     let (stop, mut stop_rx) = watch::channel(false);
     let stopped = async move {
