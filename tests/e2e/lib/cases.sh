@@ -18,9 +18,12 @@ run_case() {
   fi
 }
 
-# millis VALUE: "150m" → 150, "2" → 2000 (kubectl's CPU column).
+# millis VALUE: "150m" → 150, "2" → 2000, "299999998n" → 300 (a CPU column: kubectl top
+# prints millicores, the server-side Table of `kubectl get podmetrics` the exact quantity).
 millis() {
   case $1 in
+    *n) echo $(((${1%n} + 500000) / 1000000)) ;;
+    *u) echo $(((${1%u} + 500) / 1000)) ;;
     *m) echo "${1%m}" ;;
     *) echo $(($1 * 1000)) ;;
   esac
