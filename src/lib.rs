@@ -13,6 +13,9 @@
 //! `kubelet::decode`, `store` and `api::encode` are pure: no tokio, no kube types, so they are
 //! unit-tested, fuzzed and benchmarked alone. `sim` is the simulated cluster behind `demo`.
 
+#[macro_use]
+mod tls_signatures;
+
 pub mod api;
 pub mod batch;
 pub mod bench;

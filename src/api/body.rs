@@ -29,18 +29,6 @@ impl From<ListBody> for Body {
 }
 
 impl Body {
-    /// Length in bytes.
-    pub fn len(&self) -> usize {
-        match self {
-            Body::Bytes(b) => b.len(),
-            Body::List(l) => l.remaining(),
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// The whole body in one buffer.
     pub fn into_vec(self) -> Vec<u8> {
         match self {

@@ -165,7 +165,8 @@ impl PodListCache {
     }
 
     /// Whether a list in `format` is cached.
-    pub fn holds(&self, format: ListFormat) -> bool {
+    #[cfg(test)]
+    fn holds(&self, format: ListFormat) -> bool {
         let slot = match format {
             ListFormat::Json => &self.json,
             ListFormat::Protobuf => &self.protobuf,
@@ -340,7 +341,6 @@ impl EncodedPods {
         };
         self.stamps.get(range.clone())?;
         Some(ListBody {
-            remaining: head.len() + bytes.len() + tail.len(),
             entry: self.clone(),
             head: Some(head),
             next_byte: bytes.start,
@@ -368,7 +368,6 @@ pub struct ListBody {
     stamps_end: usize,
     stamp: Vec<u8>,
     tail: &'static [u8],
-    remaining: usize,
     /// [`CHUNK_BYTES`]; smaller in tests.
     chunk: usize,
 }
@@ -376,7 +375,9 @@ pub struct ListBody {
 impl ListBody {
     /// Bytes not yet yielded (the whole body before the first chunk).
     pub fn remaining(&self) -> usize {
-        self.remaining
+        self.head.as_ref().map_or(0, Vec::len)
+            + self.bytes_end.saturating_sub(self.next_byte)
+            + self.tail.len()
     }
 
     #[cfg(test)]
@@ -387,7 +388,7 @@ impl ListBody {
 
     /// The whole body in one buffer (tests, `?pretty`).
     pub fn into_vec(self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.remaining);
+        let mut out = Vec::with_capacity(self.remaining());
         for chunk in self {
             out.extend_from_slice(&chunk);
         }
@@ -424,24 +425,22 @@ impl Iterator for ListBody {
     type Item = bytes::Bytes;
 
     fn next(&mut self) -> Option<bytes::Bytes> {
-        let chunk = if let Some(head) = self.head.take() {
-            head.into()
+        if let Some(head) = self.head.take() {
+            Some(head.into())
         } else if let Some(items) = self.next_items() {
-            items
+            Some(items)
         } else if !self.tail.is_empty() {
-            bytes::Bytes::from_static(std::mem::take(&mut self.tail))
+            Some(bytes::Bytes::from_static(std::mem::take(&mut self.tail)))
         } else {
-            return None;
-        };
-        self.remaining = self.remaining.saturating_sub(chunk.len());
-        Some(chunk)
+            None
+        }
     }
 }
 
 impl std::fmt::Debug for ListBody {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ListBody")
-            .field("remaining", &self.remaining)
+            .field("remaining", &self.remaining())
             .finish_non_exhaustive()
     }
 }

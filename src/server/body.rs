@@ -12,13 +12,17 @@ use crate::api::body::Body;
 use crate::api::list_cache::ListBody;
 
 /// A response body.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub enum ResponseBody {
-    /// One buffer, taken by the first poll.
+    /// One buffer (none: empty), taken by the first poll.
     Full(Option<Bytes>),
     List(ListBody),
-    #[default]
-    Empty,
+}
+
+impl Default for ResponseBody {
+    fn default() -> Self {
+        ResponseBody::Full(None)
+    }
 }
 
 impl From<Bytes> for ResponseBody {
@@ -59,7 +63,6 @@ impl hyper::body::Body for ResponseBody {
         let next = match self.get_mut() {
             ResponseBody::Full(bytes) => bytes.take().filter(|b| !b.is_empty()),
             ResponseBody::List(list) => list.next(),
-            ResponseBody::Empty => None,
         };
         Poll::Ready(next.map(|b| Ok(Frame::data(b))))
     }
@@ -72,7 +75,6 @@ impl hyper::body::Body for ResponseBody {
         let len = match self {
             ResponseBody::Full(bytes) => bytes.as_ref().map_or(0, Bytes::len),
             ResponseBody::List(list) => list.remaining(),
-            ResponseBody::Empty => 0,
         };
         SizeHint::with_exact(u64::try_from(len).unwrap_or(u64::MAX))
     }

@@ -127,11 +127,6 @@ impl Http1Client {
         Ok(self.finish(key, conn, done))
     }
 
-    /// Idle connections kept.
-    pub fn idle_connections(&self) -> usize {
-        self.pool.len()
-    }
-
     /// The kept connection to `key`, unless the kubelet already closed it.
     fn checkout(&self, key: &Key) -> Option<Conn> {
         let mut conn = self.pool.checkout(key, Instant::now())?;

@@ -81,6 +81,7 @@ impl<C> Pool<C> {
     }
 
     /// Idle connections held.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.lock().idle.len()
     }
