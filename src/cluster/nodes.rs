@@ -54,7 +54,8 @@ pub fn node_info(node: &Node) -> NodeInfo {
     }
 }
 
-/// Drops what neither the scraper nor the API reads (images, conditions, spec, volumes, ...).
+/// Drops what neither the scraper nor the API reads (images, conditions, spec, volumes,
+/// capacity, ...).
 pub fn strip(node: &mut Node) {
     let m = &mut node.metadata;
     m.managed_fields = None;
@@ -73,6 +74,8 @@ pub fn strip(node: &mut Node) {
         s.config = None;
         s.features = None;
         s.runtime_handlers = None;
+        s.capacity = None;
+        s.allocatable = None;
     }
 }
 
@@ -82,6 +85,7 @@ mod tests {
     use k8s_openapi::api::core::v1::{
         DaemonEndpoint, NodeAddress, NodeDaemonEndpoints, NodeStatus,
     };
+    use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
     fn node() -> Node {
         let mut n = Node::default();
@@ -110,6 +114,8 @@ mod tests {
             daemon_endpoints: Some(NodeDaemonEndpoints {
                 kubelet_endpoint: Some(DaemonEndpoint { port: 10255 }),
             }),
+            capacity: Some([("cpu".to_string(), Quantity("4".into()))].into()),
+            allocatable: Some([("cpu".to_string(), Quantity("3800m".into()))].into()),
             ..Default::default()
         });
         n
@@ -125,5 +131,7 @@ mod tests {
         assert_eq!(info.metrics_path.as_deref(), Some("/custom"));
         assert_eq!(info.addresses[0], ("InternalIP".into(), "127.0.1.2".into()));
         assert_eq!(n.metadata.annotations.unwrap().len(), 1);
+        let status = n.status.unwrap_or_default();
+        assert!(status.capacity.is_none() && status.allocatable.is_none());
     }
 }

@@ -19,9 +19,32 @@ use crate::time::Timestamp;
 pub type Labels = BTreeMap<String, String>;
 
 /// Pods by namespace, then name.
-type PodMap = HashMap<Arc<str>, HashMap<Box<str>, PodMeta, FastHash>, FastHash>;
+type PodMap = HashMap<Arc<str>, HashSet<ByName, FastHash>, FastHash>;
 /// Seeded per process; much faster than SipHash on short keys.
 type FastHash = foldhash::fast::RandomState;
+
+/// A pod in its namespace's set, found by name: the name is stored once, in the entry.
+struct ByName(PodMeta);
+
+impl std::borrow::Borrow<str> for ByName {
+    fn borrow(&self) -> &str {
+        self.0.name()
+    }
+}
+
+impl std::hash::Hash for ByName {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.name().hash(state);
+    }
+}
+
+impl PartialEq for ByName {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.name() == other.0.name()
+    }
+}
+
+impl Eq for ByName {}
 
 /// The shared pod cache; clones read the same map.
 #[derive(Clone, Default)]
@@ -48,7 +71,7 @@ const SWEEP_EVERY: usize = 1024;
 impl PodStore {
     /// One pod by namespace and name.
     pub fn get(&self, namespace: &str, name: &str) -> Option<PodMeta> {
-        self.read().live.get(namespace)?.get(name).cloned()
+        Some(self.read().live.get(namespace)?.get(name)?.0.clone())
     }
 
     /// All pods, or one namespace's.
@@ -58,12 +81,12 @@ impl PodStore {
             None => inner
                 .live
                 .values()
-                .flat_map(|m| m.values().cloned())
+                .flat_map(|m| m.iter().map(|p| p.0.clone()))
                 .collect(),
             Some(ns) => inner
                 .live
                 .get(ns)
-                .map(|m| m.values().cloned().collect())
+                .map(|m| m.iter().map(|p| p.0.clone()).collect())
                 .unwrap_or_default(),
         }
     }
@@ -104,14 +127,10 @@ impl PodStore {
             }
             Event::Delete(pod) => {
                 let (ns, name) = ident(pod);
-                let removed = inner
-                    .live
-                    .get_mut(ns)
-                    .and_then(|m| m.remove(name))
-                    .is_some();
+                let removed = inner.live.get_mut(ns).is_some_and(|m| m.remove(name));
                 if removed {
                     inner.count -= 1;
-                    if inner.live.get(ns).is_some_and(HashMap::is_empty) {
+                    if inner.live.get(ns).is_some_and(HashSet::is_empty) {
                         inner.live.remove(ns);
                     }
                     inner.churned(1);
@@ -137,7 +156,7 @@ fn ident(pod: &PartialObjectMeta<Pod>) -> (&str, &str) {
 fn insert(map: &mut PodMap, entry: PodMeta) -> bool {
     map.entry(entry.namespace_arc())
         .or_default()
-        .insert(entry.name().into(), entry)
+        .replace(ByName(entry))
         .is_none()
 }
 

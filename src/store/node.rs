@@ -5,7 +5,7 @@
 //! needs two good scrapes to come back (spec §3.4 "Staleness", §9 item 1). Here a failure only
 //! hides the node: the series are kept and the next good scrape serves again.
 
-use std::collections::HashMap;
+use std::cmp::Ordering;
 use std::sync::Arc;
 
 use super::interner::Interner;
@@ -15,11 +15,25 @@ use super::series::{Rules, Series};
 use crate::batch::NodeBatch;
 use crate::usage::NodeUsage;
 
-/// Pods of one node: namespace → pod name → state.
-pub(crate) type PodsByNamespace =
-    HashMap<Arc<str>, HashMap<Arc<str>, PodState, FastHash>, FastHash>;
-/// Seeded per process; much faster than SipHash on short keys.
-type FastHash = foldhash::fast::RandomState;
+/// One pod of one node.
+#[derive(Debug)]
+pub(crate) struct PodEntry {
+    /// Interned: shared by every pod of the namespace.
+    pub(crate) namespace: Arc<str>,
+    pub(crate) name: Arc<str>,
+    pub(crate) state: PodState,
+}
+
+impl PodEntry {
+    fn cmp_key(&self, namespace: &str, name: &str) -> Ordering {
+        (self.namespace.as_ref(), self.name.as_ref()).cmp(&(namespace, name))
+    }
+}
+
+/// Pods of one node sorted by (namespace, name), unique. A node holds a few dozen to a few
+/// hundred pods: a sorted `Vec` sized to the batch costs no per-pod map slot, and lookups
+/// while applying are binary searches.
+pub(crate) type NodePods = Vec<PodEntry>;
 
 /// One node's data.
 #[derive(Debug)]
@@ -28,7 +42,7 @@ pub(crate) struct NodeState {
     series: Series,
     pub(crate) served: Result<NodeUsage, MissingReason>,
     pub(crate) failed: bool,
-    pub(crate) pods: PodsByNamespace,
+    pub(crate) pods: NodePods,
 }
 
 impl NodeState {
@@ -38,7 +52,7 @@ impl NodeState {
             series: Series::default(),
             served: Err(MissingReason::NotScrapedYet),
             failed: false,
-            pods: HashMap::default(),
+            pods: Vec::new(),
         }
     }
 
@@ -54,21 +68,30 @@ impl NodeState {
             None => Err(MissingReason::MissingSample),
         };
         let mut previous = std::mem::take(&mut self.pods);
-        let mut next: PodsByNamespace =
-            HashMap::with_capacity_and_hasher(previous.len(), FastHash::default());
+        let mut next: NodePods = Vec::with_capacity(batch.pods.len());
         for report in &batch.pods {
-            let namespace = names.intern(&report.namespace);
-            let pods = next.entry(namespace).or_default();
-            if pods.contains_key(report.name.as_ref()) {
-                continue; // Duplicate within one response: the first report wins.
-            }
-            let (name, mut state) = previous
-                .get_mut(report.namespace.as_ref())
-                .and_then(|old| old.remove_entry(report.name.as_ref()))
-                .unwrap_or_else(|| (Arc::from(report.name.as_ref()), PodState::default()));
-            state.apply(report, &self.name, rules, names);
-            pods.insert(name, state);
+            let known = previous
+                .binary_search_by(|e| e.cmp_key(&report.namespace, &report.name))
+                .ok();
+            let mut entry = match known.and_then(|i| previous.get_mut(i)) {
+                // A duplicate report finds an emptied state: harmless, dropped below.
+                Some(old) => PodEntry {
+                    namespace: old.namespace.clone(),
+                    name: old.name.clone(),
+                    state: std::mem::take(&mut old.state),
+                },
+                None => PodEntry {
+                    namespace: names.intern(&report.namespace),
+                    name: Arc::from(report.name.as_ref()),
+                    state: PodState::default(),
+                },
+            };
+            entry.state.apply(report, &self.name, rules, names);
+            next.push(entry);
         }
+        // Stable sort then dedup: of duplicates within one response, the first report wins.
+        next.sort_by(|a, b| a.cmp_key(&b.namespace, &b.name));
+        next.dedup_by(|later, first| later.cmp_key(&first.namespace, &first.name).is_eq());
         self.pods = next;
     }
 
@@ -87,6 +110,6 @@ impl NodeState {
 
     /// Number of pods this node reported in its latest good scrape.
     pub(crate) fn pod_count(&self) -> usize {
-        self.pods.values().map(HashMap::len).sum()
+        self.pods.len()
     }
 }

@@ -14,12 +14,18 @@
 //! Upstream's quirk of §4.3 (a zero point becoming `prev`) cannot happen: the ring only ever
 //! holds points the kubelet reported.
 
+use smallvec::SmallVec;
+
 use crate::batch::MetricsPoint;
+
+/// Points held inside the ring itself: the default `--storage-ring-depth`. Deeper rings
+/// spill to the heap.
+const INLINE_POINTS: usize = 3;
 
 /// Samples of one series, strictly increasing in timestamp, oldest first.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Ring {
-    points: Vec<MetricsPoint>,
+    points: SmallVec<[MetricsPoint; INLINE_POINTS]>,
 }
 
 impl Ring {
@@ -64,14 +70,12 @@ impl Ring {
         {
             return;
         }
-        if self.points.capacity() == 0 {
-            self.points.reserve_exact(depth.clamp(2, 8));
-        }
-        self.points.push(point);
-        let excess = self.points.len().saturating_sub(depth.max(2));
+        // Evict before appending, so a full inline ring never spills to the heap.
+        let excess = (self.points.len() + 1).saturating_sub(depth.max(2));
         if excess > 0 {
             self.points.drain(..excess);
         }
+        self.points.push(point);
     }
 }
 
