@@ -247,7 +247,5 @@ fn observe_freshness(
     now: Timestamp,
     samples: impl IntoIterator<Item = Timestamp>,
 ) {
-    for sample in samples {
-        ctx.metrics.observe_freshness(now, sample);
-    }
+    ctx.metrics.observe_freshness(now, samples);
 }

@@ -1,6 +1,7 @@
 //! The bench's child processes: this binary re-executed under `/bin/sh`, which first raises
 //! the soft open-files limit to the hard one; stopped when their handle is dropped.
 
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -15,7 +16,9 @@ const RAISE_NOFILE: &str =
 /// How long a stopped process may take to exit before it is killed.
 const STOP_GRACE: Duration = Duration::from_secs(20);
 
-/// A child process stopped (SIGTERM, then SIGKILL) when dropped.
+/// A child process, leader of its own process group, stopped with that group (SIGTERM, then
+/// SIGKILL) when dropped: a `--server-wrapper` such as `perf record` forks the server, and
+/// signalling the wrapper alone left the server running.
 pub(super) struct Proc {
     pub(super) name: &'static str,
     pub(super) child: Child,
@@ -34,18 +37,25 @@ impl Proc {
 impl Drop for Proc {
     fn drop(&mut self) {
         // SIGTERM first, so a `--server-wrapper` profiler can write its data; then SIGKILL.
-        let terminated = Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
-            .status()
-            .is_ok_and(|s| s.success());
+        let terminated = signal_group("-TERM", self.pid());
         let deadline = Instant::now() + STOP_GRACE;
         while terminated && Instant::now() < deadline && self.exited().is_none() {
             std::thread::sleep(Duration::from_millis(50));
         }
+        signal_group("-KILL", self.pid());
         let _ = self.child.kill();
         let _ = self.child.wait();
         tracing::debug!(process = self.name, "stopped");
     }
+}
+
+/// Sends `signal` to every process of the group `leader` leads; true if it was delivered.
+fn signal_group(signal: &str, leader: u32) -> bool {
+    Command::new("kill")
+        .args([signal, "--", &format!("-{leader}")])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// Starts this executable with `args`; `configure` may change the command first.
@@ -57,7 +67,8 @@ pub(super) fn spawn(
     let exe = std::env::current_exe().context("locating this executable")?;
     let mut cmd = Command::new("/bin/sh");
     cmd.arg("-c").arg(RAISE_NOFILE).arg(&exe).args(args);
-    cmd.stdin(Stdio::piped())
+    cmd.process_group(0)
+        .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .env("METRICS_BENCH_WRAP", "");

@@ -8,7 +8,7 @@ use std::sync::Arc;
 /// A pool of interned strings.
 #[derive(Debug, Default)]
 pub(crate) struct Interner {
-    pool: HashSet<Arc<str>>,
+    pool: HashSet<Arc<str>, foldhash::fast::RandomState>,
 }
 
 impl Interner {

@@ -12,6 +12,7 @@
 //! metrics by reason ([`coverage`]). Unlike upstream, series of nodes that left the cluster
 //! (or the `--node-selector`) are removed.
 
+mod batch_histogram;
 pub mod coverage;
 
 use std::collections::HashMap;
@@ -25,6 +26,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use crate::time::Timestamp;
+use batch_histogram::BatchHistogram;
 
 /// Content-Type of the `/metrics` answer (what Go's `expfmt.FmtText` sends).
 pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
@@ -76,7 +78,7 @@ fn label(key: &'static str, value: &str) -> Labels {
 /// updates, short-lived locks inside the families).
 pub struct Metrics {
     registry: Registry,
-    freshness: Histogram,
+    freshness: BatchHistogram,
     request_duration: DurationFamily,
     request_total: Family<Labels, Counter>,
     last_request_time: Family<Labels, Gauge>,
@@ -96,7 +98,7 @@ impl Metrics {
     /// Registers every family; `resolution` sizes the tick-duration buckets.
     pub fn new(resolution: Duration) -> Self {
         let mut registry = Registry::default();
-        let freshness = Histogram::new(go_exponential_buckets(1.0, 1.364, 20));
+        let freshness = BatchHistogram::new(go_exponential_buckets(1.0, 1.364, 20));
         registry.register(
             "metrics_server_api_metric_freshness_seconds",
             "[ALPHA] Freshness of metrics exported",
@@ -170,10 +172,13 @@ impl Metrics {
         }
     }
 
-    /// One item returned by a GET or list: how old its sample is.
-    pub fn observe_freshness(&self, now: Timestamp, sample: Timestamp) {
-        let age_ns = now.0.saturating_sub(sample.0).max(0);
-        self.freshness.observe(age_ns as f64 / 1e9);
+    /// The items returned by a GET or list: how old each one's sample is at `now`.
+    pub fn observe_freshness(&self, now: Timestamp, samples: impl IntoIterator<Item = Timestamp>) {
+        self.freshness
+            .observe_many(samples.into_iter().map(|sample| {
+                let age_ns = now.0.saturating_sub(sample.0).max(0);
+                age_ns as f64 / 1e9
+            }));
     }
 
     /// One node's scrape: how long it took, and `Ok` or the failure reason

@@ -16,7 +16,7 @@ fn families(text: &str) -> BTreeSet<String> {
 #[test]
 fn upstream_families_keep_their_names_types_and_help() {
     let m = Metrics::new(Duration::from_secs(15));
-    m.observe_freshness(Timestamp::from_secs(100), Timestamp::from_secs(98));
+    m.observe_freshness(Timestamp::from_secs(100), [Timestamp::from_secs(98)]);
     m.record_scrape("node-a", Duration::from_millis(20), Ok(()));
     m.record_cycle(Duration::from_millis(30), &|_| true);
     m.set_storage_points(1, 3);
@@ -66,7 +66,7 @@ fn bucket_bounds(text: &str, family: &str) -> Vec<f64> {
 #[test]
 fn buckets_are_upstreams() {
     let m = Metrics::new(Duration::from_secs(15));
-    m.observe_freshness(Timestamp::from_secs(10), Timestamp::from_secs(9));
+    m.observe_freshness(Timestamp::from_secs(10), [Timestamp::from_secs(9)]);
     m.record_scrape("n", Duration::from_millis(1), Ok(()));
     m.record_cycle(Duration::from_millis(1), &|_| true);
     let text = m.encode();

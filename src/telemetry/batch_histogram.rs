@@ -1,0 +1,122 @@
+//! A histogram that records many observations under one lock. A pod list observes the
+//! freshness of every item it returns (150,000 at 5,000 nodes); prometheus-client's
+//! `Histogram` takes its lock and scans its buckets once per observation, which made the
+//! observations alone ~4 % of the server's CPU under list load. Here a batch is bucketed
+//! locally (binary search over the bounds) and merged once. The exposition is the same as
+//! prometheus-client's classic histogram.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
+use prometheus_client::metrics::{MetricType, TypedMetric};
+
+/// Cheap to clone: clones share the counts (one goes to the registry).
+#[derive(Clone, Debug)]
+pub struct BatchHistogram {
+    /// Upper bounds, ascending, ending with `+Inf`.
+    bounds: Arc<[f64]>,
+    counts: Arc<Mutex<Counts>>,
+}
+
+#[derive(Debug)]
+struct Counts {
+    sum: f64,
+    count: u64,
+    /// `(upper bound, observations in this bucket alone)`, as prometheus-client encodes them.
+    buckets: Vec<(f64, u64)>,
+}
+
+impl BatchHistogram {
+    /// `bounds` ascending; the `+Inf` bucket is added.
+    pub fn new(bounds: impl IntoIterator<Item = f64>) -> Self {
+        let bounds: Arc<[f64]> = bounds.into_iter().chain([f64::INFINITY]).collect();
+        let buckets = bounds.iter().map(|&b| (b, 0)).collect();
+        BatchHistogram {
+            bounds,
+            counts: Arc::new(Mutex::new(Counts {
+                sum: 0.0,
+                count: 0,
+                buckets,
+            })),
+        }
+    }
+
+    /// Records every value of `values`, taking the lock once.
+    pub fn observe_many(&self, values: impl IntoIterator<Item = f64>) {
+        let mut local = vec![0u64; self.bounds.len()];
+        let (mut sum, mut count) = (0.0, 0u64);
+        let last = self.bounds.len() - 1;
+        for v in values {
+            // The first bound >= v; NaN goes to +Inf, as prometheus-client does.
+            let i = if v.is_nan() {
+                last
+            } else {
+                self.bounds.partition_point(|b| *b < v)
+            };
+            local[i] += 1;
+            sum += v;
+            count += 1;
+        }
+        if count == 0 {
+            return;
+        }
+        let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
+        counts.sum += sum;
+        counts.count += count;
+        for ((_, total), add) in counts.buckets.iter_mut().zip(local) {
+            *total += add;
+        }
+    }
+}
+
+impl TypedMetric for BatchHistogram {
+    const TYPE: MetricType = MetricType::Histogram;
+}
+
+impl EncodeMetric for BatchHistogram {
+    fn encode(&self, mut encoder: MetricEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
+        encoder.encode_histogram::<NoLabelSet>(counts.sum, counts.count, &counts.buckets, None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        Self::TYPE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use prometheus_client::encoding::text::encode;
+    use prometheus_client::metrics::histogram::Histogram;
+    use prometheus_client::registry::Registry;
+
+    use super::*;
+
+    fn exposition(register: impl FnOnce(&mut Registry)) -> String {
+        let mut registry = Registry::default();
+        register(&mut registry);
+        let mut out = String::new();
+        encode(&mut out, &registry).unwrap();
+        out
+    }
+
+    #[test]
+    fn exposes_what_a_histogram_fed_one_by_one_exposes() {
+        let bounds = [0.5, 1.0, 2.0, 4.0];
+        let values = [0.1, 0.5, 0.7, 1.0, 3.9, 4.0, 4.1, 100.0, f64::NAN];
+        let batch = BatchHistogram::new(bounds);
+        batch.observe_many(values[..4].iter().copied());
+        batch.observe_many(values[4..].iter().copied());
+        batch.observe_many(std::iter::empty());
+        let reference = Histogram::new(bounds);
+        for v in values {
+            reference.observe(v);
+        }
+        let ours = exposition(|r| r.register("freshness", "help", batch));
+        let theirs = exposition(|r| r.register("freshness", "help", reference));
+        assert_eq!(ours, theirs);
+        assert!(ours.contains("freshness_bucket{le=\"0.5\"} 2"), "{ours}");
+        assert!(ours.contains("freshness_bucket{le=\"4.0\"} 6"), "{ours}");
+        assert!(ours.contains("freshness_count 9"), "{ours}");
+    }
+}
