@@ -58,6 +58,13 @@ async fn metrics_endpoint_reports_upstream_families_and_coverage() {
         freshness >= pods,
         "one observation per served pod: {freshness}"
     );
+    let inf = "metrics_server_api_metric_freshness_seconds_bucket{le=\"+Inf\"}";
+    assert_eq!(value(&text, inf), Some(freshness), "{text}");
+    let age_sum = value(&text, "metrics_server_api_metric_freshness_seconds_sum").unwrap();
+    assert!(
+        age_sum > 0.0 && age_sum / freshness < 60.0,
+        "samples are seconds old: sum {age_sum} over {freshness}"
+    );
     assert!(
         value(
             &text,

@@ -152,7 +152,14 @@ pub fn list_pods(
         let now = Timestamp::now();
         if let Some(body) = cached.render(v, namespace, now) {
             // The cached body holds the snapshot's pods that the cluster cache knows.
-            observe_freshness(ctx, now, snapshot.pods(namespace).map(|(_, u)| u.timestamp));
+            match namespace {
+                None => ctx
+                    .metrics
+                    .observe_freshness_of_all(now, snapshot.pod_sample_times()),
+                Some(_) => {
+                    observe_freshness(ctx, now, snapshot.pods(namespace).map(|(_, u)| u.timestamp))
+                }
+            }
             return Ok(body.into());
         }
     }

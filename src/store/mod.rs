@@ -24,6 +24,7 @@ mod publish;
 mod rate;
 mod reason;
 mod ring;
+mod sample_times;
 mod series;
 mod snapshot;
 
@@ -35,6 +36,7 @@ use crate::time::NANOS_PER_SEC;
 
 pub use rate::{FRESH_CONTAINER_MIN_AGE_NS, MAX_CPU_NANOCORES};
 pub use reason::MissingReason;
+pub use sample_times::SampleTimes;
 pub use snapshot::Snapshot;
 
 use interner::Interner;

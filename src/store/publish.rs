@@ -18,6 +18,7 @@ use std::sync::Arc;
 use super::node::NodeState;
 use super::pod::{PodState, ReportRank};
 use super::reason::MissingReason;
+use super::sample_times::SampleTimes;
 use super::snapshot::Snapshot;
 use crate::usage::{PodKey, PodUsage};
 
@@ -65,6 +66,7 @@ pub(crate) fn build(generation: u64, nodes: &BTreeMap<Arc<str>, NodeState>) -> S
     }
     snap.pods.shrink_to_fit();
     snap.unservable_pods.shrink_to_fit();
+    snap.pod_sample_times = SampleTimes::new(snap.pods.iter().map(|(_, usage)| usage.timestamp));
     snap
 }
 

@@ -8,6 +8,7 @@ use std::cmp::Ordering;
 use std::sync::Arc;
 
 use super::reason::MissingReason;
+use super::sample_times::SampleTimes;
 use crate::usage::{NodeUsage, PodKey, PodUsage};
 
 /// One published state of the store. `Send + Sync`; share it behind an `Arc`.
@@ -23,6 +24,8 @@ pub struct Snapshot {
     /// Known pods without servable usage, sorted by (namespace, name).
     pub(crate) unservable_pods: Vec<(PodKey, MissingReason)>,
     pub(crate) servable_containers: usize,
+    /// Sample times of `pods`, sorted.
+    pub(crate) pod_sample_times: SampleTimes,
 }
 
 impl Snapshot {
@@ -98,6 +101,11 @@ impl Snapshot {
 
     pub fn servable_pods(&self) -> usize {
         self.pods.len()
+    }
+
+    /// The sample times of every servable pod, sorted.
+    pub fn pod_sample_times(&self) -> &SampleTimes {
+        &self.pod_sample_times
     }
 
     /// Containers over all servable pods.

@@ -60,6 +60,37 @@ impl BatchHistogram {
         if count == 0 {
             return;
         }
+        self.merge(count, sum, local);
+    }
+}
+
+impl BatchHistogram {
+    /// Records `count` observations summing to `sum`, given `at_most(bound)`: how many of them
+    /// are at most each finite bound (non-decreasing in the bound). One lock, one call per
+    /// bucket, however many observations.
+    pub fn observe_bucketed(&self, count: u64, sum: f64, at_most: impl Fn(f64) -> u64) {
+        if count == 0 {
+            return;
+        }
+        let mut below = 0;
+        let local: Vec<u64> = self
+            .bounds
+            .iter()
+            .map(|&bound| {
+                let cumulative = if bound.is_finite() {
+                    at_most(bound).min(count)
+                } else {
+                    count
+                };
+                let in_bucket = cumulative.saturating_sub(below);
+                below = below.max(cumulative);
+                in_bucket
+            })
+            .collect();
+        self.merge(count, sum, local);
+    }
+
+    fn merge(&self, count: u64, sum: f64, local: Vec<u64>) {
         let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
         counts.sum += sum;
         counts.count += count;
@@ -118,5 +149,21 @@ mod tests {
         assert!(ours.contains("freshness_bucket{le=\"0.5\"} 2"), "{ours}");
         assert!(ours.contains("freshness_bucket{le=\"4.0\"} 6"), "{ours}");
         assert!(ours.contains("freshness_count 9"), "{ours}");
+    }
+
+    #[test]
+    fn bucketed_counts_expose_like_single_observations() {
+        let bounds = [1.0, 2.0, 4.0];
+        let values = [0.0, 0.5, 1.0, 1.5, 3.0, 9.0];
+        let bucketed = BatchHistogram::new(bounds);
+        let at_most = |b: f64| values.iter().filter(|v| **v <= b).count() as u64;
+        bucketed.observe_bucketed(values.len() as u64, values.iter().sum(), at_most);
+        bucketed.observe_bucketed(0, 0.0, |_| 0);
+        let reference = BatchHistogram::new(bounds);
+        reference.observe_many(values);
+        let ours = exposition(|r| r.register("age", "help", bucketed));
+        let theirs = exposition(|r| r.register("age", "help", reference));
+        assert_eq!(ours, theirs);
+        assert!(ours.contains("age_bucket{le=\"2.0\"} 4"), "{ours}");
     }
 }

@@ -25,6 +25,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+use crate::store::SampleTimes;
 use crate::time::Timestamp;
 use batch_histogram::BatchHistogram;
 
@@ -179,6 +180,16 @@ impl Metrics {
                 let age_ns = now.0.saturating_sub(sample.0).max(0);
                 age_ns as f64 / 1e9
             }));
+    }
+
+    /// Every servable pod of a snapshot returned at `now` (a list of all pods): the same
+    /// observations as [`Metrics::observe_freshness`], counted from the sorted sample times.
+    pub fn observe_freshness_of_all(&self, now: Timestamp, times: &SampleTimes) {
+        let count = times.len() as u64;
+        let sum = times.total_age_ns(now) as f64 / 1e9;
+        self.freshness.observe_bucketed(count, sum, |bound_secs| {
+            times.at_most_old(now, (bound_secs * 1e9) as i64) as u64
+        });
     }
 
     /// One node's scrape: how long it took, and `Ok` or the failure reason
