@@ -52,6 +52,8 @@ pub(crate) fn build(generation: u64, nodes: &BTreeMap<Arc<str>, NodeState>) -> S
             .then(b.rank.cmp(&a.rank))
             .then(a.node.cmp(b.node))
     });
+    // Taken while each usage is at hand: a second pass would miss the cache once per pod.
+    let mut sample_times = Vec::with_capacity(candidates.len());
     for reports in candidates.chunk_by(|a, b| compare_keys(&a.key, &b.key).is_eq()) {
         let Some(winner) = reports.first() else {
             continue;
@@ -59,6 +61,7 @@ pub(crate) fn build(generation: u64, nodes: &BTreeMap<Arc<str>, NodeState>) -> S
         match winner_outcome(winner) {
             Ok(usage) => {
                 snap.servable_containers += usage.containers.len();
+                sample_times.push(usage.timestamp);
                 snap.pods.push((winner.key.clone(), usage));
             }
             Err(reason) => snap.unservable_pods.push((winner.key.clone(), reason)),
@@ -66,7 +69,7 @@ pub(crate) fn build(generation: u64, nodes: &BTreeMap<Arc<str>, NodeState>) -> S
     }
     snap.pods.shrink_to_fit();
     snap.unservable_pods.shrink_to_fit();
-    snap.pod_sample_times = SampleTimes::new(snap.pods.iter().map(|(_, usage)| usage.timestamp));
+    snap.pod_sample_times = SampleTimes::new(sample_times);
     snap
 }
 

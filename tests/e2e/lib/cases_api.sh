@@ -23,7 +23,7 @@ get_nodemetrics() {
     line=$(awk -v n="sim-node-$i" '$1 == n' <<<"$out")
     [ -n "$line" ] || { fail "kubectl $version get nodemetrics lacks sim-node-$i: $out"; return 1; }
     read -r name cpu mem window <<<"$line"
-    [[ $cpu =~ ^[0-9]+[num]?$ && $mem =~ ^[0-9]+(Ki|Mi|Gi)$ ]] && window_cell "$window" ||
+    [[ $cpu =~ ^[0-9]+[num]?$ && $mem =~ ^[0-9]+(Ki|Mi|Gi)?$ ]] && window_cell "$window" ||
       { fail "kubectl $version get nodemetrics: bad row $line"; return 1; }
   done
   [ "$k" = "$KUBECTL" ] && sed 's/^/    /' <<<"$out"
