@@ -114,6 +114,15 @@ mod tests {
     }
 
     #[test]
+    fn default_depth_never_allocates_and_deeper_rings_keep_every_point() {
+        let ring = ring_of(&[10, 20, 30, 40, 50, 60], INLINE_POINTS);
+        assert!(!ring.points.spilled(), "a full default ring stays inline");
+        assert_eq!(times(&ring), [40, 50, 60]);
+        let deep = ring_of(&[10, 20, 30, 40, 50, 60], 5);
+        assert_eq!(times(&deep), [20, 30, 40, 50, 60]);
+    }
+
+    #[test]
     fn depth_below_two_still_keeps_a_pair() {
         let ring = ring_of(&[10, 20, 30], 1);
         assert_eq!(times(&ring), [20, 30]);
