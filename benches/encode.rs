@@ -8,7 +8,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use metrics_server::api::encode::{ApiVersion, ObjectMeta, PodItem, json, protobuf};
+use metrics_server::api::encode::{ApiVersion, PodItem, json, protobuf};
 use metrics_server::api::list_cache::{EncodedPods, ListBody, ListFormat};
 use metrics_server::time::Timestamp;
 use metrics_server::usage::{ContainerUsage, PodUsage, Usage};
@@ -72,15 +72,7 @@ fn items(p: &Pods, ts: Timestamp) -> Vec<PodItem<'_>> {
         .iter()
         .zip(&p.labels)
         .zip(&p.usages)
-        .map(|(((ns, name), labels), usage)| PodItem {
-            meta: ObjectMeta {
-                name,
-                namespace: Some(ns),
-                labels: Some(labels),
-                creation_timestamp: ts,
-            },
-            usage,
-        })
+        .map(|(((ns, name), labels), usage)| PodItem::new(ns, name, labels, ts, usage))
         .collect()
 }
 

@@ -183,14 +183,8 @@ pub fn list_pods(
                     _ => None,
                 })
         })
-        .map(|(key, usage, meta)| PodItem {
-            meta: ObjectMeta {
-                name: &key.name,
-                namespace: Some(&key.namespace),
-                labels: Some(meta.labels()),
-                creation_timestamp: now,
-            },
-            usage,
+        .map(|(key, usage, meta)| {
+            PodItem::new(&key.namespace, &key.name, meta.labels(), now, usage)
         })
         .collect();
     observe_freshness(ctx, now, items.iter().map(|i| i.usage.timestamp));
@@ -227,15 +221,7 @@ pub fn get_pod(
             Some(why),
         )));
     };
-    let item = PodItem {
-        meta: ObjectMeta {
-            name,
-            namespace: Some(namespace),
-            labels: Some(meta.labels()),
-            creation_timestamp: Timestamp::now(),
-        },
-        usage,
-    };
+    let item = PodItem::new(namespace, name, meta.labels(), Timestamp::now(), usage);
     observe_freshness(ctx, item.meta.creation_timestamp, [item.usage.timestamp]);
     let mut out = Vec::with_capacity(1024);
     match repr {

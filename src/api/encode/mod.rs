@@ -114,3 +114,24 @@ pub struct PodItem<'a> {
     pub meta: ObjectMeta<'a>,
     pub usage: &'a PodUsage,
 }
+
+impl<'a> PodItem<'a> {
+    /// The pod `namespace`/`name` with its labels, created (for the API) at `created`.
+    pub fn new(
+        namespace: &'a str,
+        name: &'a str,
+        labels: &'a BTreeMap<String, String>,
+        created: Timestamp,
+        usage: &'a PodUsage,
+    ) -> Self {
+        PodItem {
+            meta: ObjectMeta {
+                name,
+                namespace: Some(namespace),
+                labels: Some(labels),
+                creation_timestamp: created,
+            },
+            usage,
+        }
+    }
+}

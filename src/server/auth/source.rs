@@ -177,6 +177,17 @@ struct Sources {
 }
 
 impl Sources {
+    fn new(
+        flags: FlagSettings,
+        configmap: Option<BTreeMap<String, String>>,
+        initial: AuthnConfig,
+    ) -> Self {
+        Sources {
+            inputs: Arc::new(Mutex::new(Inputs { flags, configmap })),
+            current: Arc::new(ArcSwap::from_pointee(initial)),
+        }
+    }
+
     /// Replaces what `change` changes and publishes the merge; a merge that fails keeps
     /// both the previous inputs and the previous settings.
     fn update(&self, what: &str, change: impl FnOnce(&mut Inputs)) -> Result<(), SourceError> {
@@ -263,19 +274,6 @@ async fn load_polling(
     })
 }
 
-impl Sources {
-    fn new(
-        flags: FlagSettings,
-        configmap: Option<BTreeMap<String, String>>,
-        initial: AuthnConfig,
-    ) -> Self {
-        Sources {
-            inputs: Arc::new(Mutex::new(Inputs { flags, configmap })),
-            current: Arc::new(ArcSwap::from_pointee(initial)),
-        }
-    }
-}
-
 /// The CA files the flags name and what each held when read (`None`: unreadable).
 #[derive(PartialEq)]
 struct FileContents(Vec<(PathBuf, Option<Vec<u8>>)>);
@@ -283,22 +281,15 @@ struct FileContents(Vec<(PathBuf, Option<Vec<u8>>)>);
 impl FileContents {
     fn read(cfg: &AuthConfig) -> Self {
         let files = [&cfg.client_ca_file, &cfg.requestheader.client_ca_file];
-        FileContents(
-            files
-                .into_iter()
-                .flatten()
-                .map(|f| (f.clone(), std::fs::read(f).ok()))
-                .collect(),
-        )
+        Self::of(files.into_iter().flatten())
     }
 
     fn read_again(&self) -> Self {
-        FileContents(
-            self.0
-                .iter()
-                .map(|(f, _)| (f.clone(), std::fs::read(f).ok()))
-                .collect(),
-        )
+        Self::of(self.0.iter().map(|(f, _)| f))
+    }
+
+    fn of<'a>(files: impl Iterator<Item = &'a PathBuf>) -> Self {
+        FileContents(files.map(|f| (f.clone(), std::fs::read(f).ok())).collect())
     }
 
     fn is_empty(&self) -> bool {
