@@ -128,13 +128,15 @@ pub fn get_node(
     Ok(out)
 }
 
-/// `GET …/pods` and `…/namespaces/{ns}/pods`: Running pods that match and have metrics.
+/// `GET …/pods` and `…/namespaces/{ns}/pods`: Running pods that match and have metrics
+/// (`gzip`: the cached list may be answered compressed).
 pub fn list_pods(
     ctx: &ApiContext,
     v: ApiVersion,
     namespace: Option<&str>,
     opts: &ListOptions,
     repr: Representation,
+    gzip: bool,
 ) -> Result<Body> {
     if opts.watch {
         return Err(Box::new(Status::watch_not_supported("pods.metrics.k8s.io")));
@@ -148,9 +150,15 @@ pub fn list_pods(
         _ => None,
     };
     if let Some(format) = cached_format.filter(|_| unfiltered) {
-        let cached = ctx.pod_lists.get(&snapshot, &ctx.cluster, format);
         let now = Timestamp::now();
-        if let Some(body) = cached.render(v, namespace, now) {
+        let body: Option<Body> = if gzip {
+            let cached = ctx.pod_lists.get_gzip(&snapshot, &ctx.cluster, format);
+            Some(cached.render(v, namespace).into())
+        } else {
+            let cached = ctx.pod_lists.get(&snapshot, &ctx.cluster, format);
+            cached.render(v, namespace, now).map(Body::from)
+        };
+        if let Some(body) = body {
             // The cached body holds the snapshot's pods that the cluster cache knows.
             match namespace {
                 None => ctx
@@ -160,7 +168,7 @@ pub fn list_pods(
                     observe_freshness(ctx, now, snapshot.pods(namespace).map(|(_, u)| u.timestamp))
                 }
             }
-            return Ok(body.into());
+            return Ok(body);
         }
     }
     let pods: Vec<_> = snapshot

@@ -7,7 +7,7 @@ use arc_swap::ArcSwap;
 
 use super::body::Body;
 use super::discovery::{self, GROUP};
-use super::encode::{ApiVersion, json, protobuf};
+use super::encode::{ApiVersion, gzip, json, protobuf};
 use super::negotiate::{self, Endpoint, Representation};
 use super::openapi;
 use super::query::{ListOptions, parse_query};
@@ -83,24 +83,38 @@ pub fn handle(ctx: &ApiContext, req: &http::request::Parts) -> Reply {
         Ok(o) => o,
         Err(e) => return Reply::status(&e.to_status()),
     };
-    let mut reply = route(ctx, req.uri.path(), accept, &opts);
-    if reply.status == 200
-        && reply.content_type == discovery::JSON_CONTENT_TYPE
-        && opts.wants_pretty(user_agent)
-    {
+    let pretty = opts.wants_pretty(user_agent);
+    // `?pretty` re-indents the body here, so the list comes uncompressed and is compressed after.
+    let gzip = req
+        .headers
+        .get(http::header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(gzip::accepted);
+    let mut reply = route(ctx, req.uri.path(), accept, &opts, gzip && !pretty);
+    if reply.status == 200 && reply.content_type == discovery::JSON_CONTENT_TYPE && pretty {
         let body = std::mem::take(&mut reply.body).into_vec();
         reply.body = json::indent(&body).into();
+    }
+    if gzip {
+        reply.body = reply.body.gzip_if_large();
     }
     reply
 }
 
-fn route(ctx: &ApiContext, path: &str, accept: Option<&str>, opts: &ListOptions) -> Reply {
+/// Routes `path`; `gzip`: a cached pod list may be answered gzip-compressed.
+fn route(
+    ctx: &ApiContext,
+    path: &str,
+    accept: Option<&str>,
+    opts: &ListOptions,
+    gzip: bool,
+) -> Reply {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     match segments.as_slice() {
         ["apis"] => discovery_root(accept),
         ["apis", GROUP] => json_reply(discovery::api_group()),
         ["apis", GROUP, version, rest @ ..] => match ApiVersion::from_segment(version) {
-            Some(v) => group_version(ctx, v, rest, accept, opts),
+            Some(v) => group_version(ctx, v, rest, accept, opts, gzip),
             None => Reply::status(&Status::not_found_path()),
         },
         ["version"] => json_reply(version_info()),
@@ -120,6 +134,7 @@ fn group_version(
     rest: &[&str],
     accept: Option<&str>,
     opts: &ListOptions,
+    gzip: bool,
 ) -> Reply {
     let target = match rest {
         [] => return json_reply(discovery::api_resource_list(v)),
@@ -137,7 +152,7 @@ fn group_version(
     let result = match target {
         Target::Nodes(v) => resources::list_nodes(ctx, v, opts, repr).map(Body::from),
         Target::Node(v, name) => resources::get_node(ctx, v, name, opts, repr).map(Body::from),
-        Target::Pods(v, ns) => resources::list_pods(ctx, v, ns, opts, repr),
+        Target::Pods(v, ns) => resources::list_pods(ctx, v, ns, opts, repr, gzip),
         Target::Pod(v, ns, name) => {
             resources::get_pod(ctx, v, ns, name, opts, repr).map(Body::from)
         }

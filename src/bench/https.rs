@@ -77,20 +77,25 @@ pub fn client(
 pub struct Timed {
     pub status: u16,
     pub content_type: String,
+    /// Body bytes after decompression.
     pub bytes: usize,
+    /// Body bytes as received (compressed when the server gzipped it).
+    pub wire_bytes: usize,
     /// From sending the request to the last body byte.
     pub elapsed: Duration,
     pub body: Option<Bytes>,
 }
 
-/// GETs `url` with `headers`, reads the whole body, and times it. `keep_body` keeps the
-/// body for the caller (else it is dropped as it is counted).
+/// GETs `url` with `headers`, reads the whole body (decompressing a gzip body as it arrives,
+/// as Go clients do), and times it. `keep_body` keeps the (decompressed) body for the caller,
+/// else it is dropped as it is counted.
 pub async fn timed_get(
     client: &HttpsClient,
     url: &str,
     headers: &[(&str, &str)],
     keep_body: bool,
 ) -> anyhow::Result<Timed> {
+    use std::io::Write;
     let mut req = http::Request::get(url);
     for (name, value) in headers {
         req = req.header(*name, *value);
@@ -99,28 +104,71 @@ pub async fn timed_get(
     let started = Instant::now();
     let resp = client.request(req).await?;
     let status = resp.status().as_u16();
-    let content_type = resp
-        .headers()
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
+    let header = |name| {
+        resp.headers()
+            .get(name)
+            .and_then(|v: &http::HeaderValue| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let content_type = header(http::header::CONTENT_TYPE);
+    let gzipped = header(http::header::CONTENT_ENCODING) == "gzip";
+    let sink = Counted {
+        bytes: 0,
+        kept: keep_body.then(Vec::new),
+    };
+    let mut decoded = if gzipped {
+        Decoded::Gzip(Box::new(flate2::write::GzDecoder::new(sink)))
+    } else {
+        Decoded::Plain(sink)
+    };
     let mut body = resp.into_body();
-    let mut bytes = 0usize;
-    let mut kept = Vec::new();
+    let mut wire_bytes = 0usize;
     while let Some(frame) = body.frame().await {
         if let Ok(data) = frame?.into_data() {
-            bytes += data.len();
-            if keep_body {
-                kept.extend_from_slice(&data);
+            wire_bytes += data.len();
+            match &mut decoded {
+                Decoded::Gzip(d) => d.write_all(&data)?,
+                Decoded::Plain(c) => c.write_all(&data)?,
             }
         }
     }
+    let sink = match decoded {
+        Decoded::Gzip(d) => d.finish()?,
+        Decoded::Plain(c) => c,
+    };
     Ok(Timed {
         status,
         content_type,
-        bytes,
+        bytes: sink.bytes,
+        wire_bytes,
         elapsed: started.elapsed(),
-        body: keep_body.then(|| Bytes::from(kept)),
+        body: sink.kept.map(Bytes::from),
     })
+}
+
+/// A body on its way in: decompressed or not.
+enum Decoded {
+    Gzip(Box<flate2::write::GzDecoder<Counted>>),
+    Plain(Counted),
+}
+
+/// Counts what is written, and keeps it if asked to.
+struct Counted {
+    bytes: usize,
+    kept: Option<Vec<u8>>,
+}
+
+impl std::io::Write for Counted {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.bytes += buf.len();
+        if let Some(kept) = &mut self.kept {
+            kept.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }

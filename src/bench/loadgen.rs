@@ -2,6 +2,10 @@
 //! pods, each every [`LIST_INTERVAL`] (what `kubectl top pods -A` and dashboards do), and
 //! `clients` concurrent clients each getting one random pod every [`GET_INTERVAL`] on its own
 //! connection (what many HPAs and VPAs do). Latencies are measured to the last body byte.
+//!
+//! Compression as the real clients ask for it: the JSON list accepts gzip (kubectl, like every
+//! client-go client by default) and is timed to the last decompressed byte; the protobuf list
+//! does not (kube-controller-manager turns compression off for its clients).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +25,8 @@ const PODS_PATH: &str = "/apis/metrics.k8s.io/v1beta1/pods";
 pub struct LoadResults {
     pub list_json_ms: Vec<f64>,
     pub list_json_bytes: usize,
+    /// The JSON list as received (gzip-compressed when the server compresses).
+    pub list_json_wire_bytes: usize,
     pub list_json_items: usize,
     /// Empty when the server does not answer protobuf.
     pub list_protobuf_ms: Vec<f64>,
@@ -102,6 +108,9 @@ async fn list_loop(
         protobuf_turn = !protobuf_turn;
         let mut headers = target.identity.headers.clone();
         headers.push(("Accept", accept));
+        if wants_json {
+            headers.push(("Accept-Encoding", "gzip"));
+        }
         let keep_body = wants_json && out.list_json_items == 0;
         match timed_get(&client, &url, &headers, keep_body).await {
             Ok(t) if t.status == 200 && t.content_type.starts_with(PROTOBUF) => {
@@ -112,6 +121,7 @@ async fn list_loop(
             Ok(t) if t.status == 200 && wants_json => {
                 out.list_json_ms.push(ms(t.elapsed));
                 out.list_json_bytes = t.bytes;
+                out.list_json_wire_bytes = t.wire_bytes;
                 if let Some(body) = t.body {
                     out.list_json_items = memchr::memmem::find_iter(&body, b"\"metadata\"")
                         .count()

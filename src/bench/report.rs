@@ -43,7 +43,10 @@ pub struct Report {
     pub cpu_vs_raw_fetch_no_load: Option<f64>,
     pub list_all_pods_json_p50_ms: Option<f64>,
     pub list_all_pods_json_p99_ms: Option<f64>,
+    /// Decompressed size.
     pub list_all_pods_json_bytes: usize,
+    /// Size on the wire (the load generator accepts gzip for this list, like kubectl).
+    pub list_all_pods_json_wire_bytes: usize,
     pub list_all_pods_json_items: usize,
     /// `null` when the server does not answer protobuf.
     pub list_all_pods_protobuf_p50_ms: Option<f64>,
@@ -179,11 +182,12 @@ impl Report {
             (
                 "list pods JSON p50/p99 (ms)",
                 format!(
-                    "{} / {} ({} items, {} KiB)",
+                    "{} / {} ({} items, {} KiB, {} KiB on the wire)",
                     opt(self.list_all_pods_json_p50_ms),
                     opt(self.list_all_pods_json_p99_ms),
                     self.list_all_pods_json_items,
-                    self.list_all_pods_json_bytes / 1024
+                    self.list_all_pods_json_bytes / 1024,
+                    self.list_all_pods_json_wire_bytes / 1024
                 ),
             ),
             (

@@ -357,6 +357,7 @@ fn build_report(
         list_all_pods_json_p50_ms: percentile(&load.list_json_ms, 50.0),
         list_all_pods_json_p99_ms: percentile(&load.list_json_ms, 99.0),
         list_all_pods_json_bytes: load.list_json_bytes,
+        list_all_pods_json_wire_bytes: load.list_json_wire_bytes,
         list_all_pods_json_items: load.list_json_items,
         list_all_pods_protobuf_p50_ms: percentile(&load.list_protobuf_ms, 50.0),
         list_all_pods_protobuf_p99_ms: percentile(&load.list_protobuf_ms, 99.0),

@@ -170,9 +170,15 @@ impl App {
 }
 
 fn reply_to_response(reply: Reply) -> http::Response<ResponseBody> {
-    http::Response::builder()
+    let mut builder = http::Response::builder()
         .status(reply.status)
-        .header(http::header::CONTENT_TYPE, reply.content_type)
+        .header(http::header::CONTENT_TYPE, reply.content_type);
+    if let Some(encoding) = reply.body.content_encoding() {
+        builder = builder
+            .header(http::header::CONTENT_ENCODING, encoding)
+            .header(http::header::VARY, "Accept-Encoding");
+    }
+    builder
         .body(ResponseBody::from(reply.body))
         .unwrap_or_default()
 }

@@ -1,4 +1,4 @@
-//! The HTTP body of every response: one buffer, or a cached pod list yielded chunk by chunk
+//! The HTTP body of every response: one buffer, or a cached pod list yielded part by part
 //! (its exact length is known up front, so clients still get a `Content-Length`).
 
 use std::convert::Infallible;
@@ -9,7 +9,7 @@ use bytes::Bytes;
 use hyper::body::{Frame, SizeHint};
 
 use crate::api::body::Body;
-use crate::api::list_cache::ListBody;
+use crate::api::list_cache::{GzipListBody, ListBody};
 
 /// A response body.
 #[derive(Debug)]
@@ -17,6 +17,7 @@ pub enum ResponseBody {
     /// One buffer (none: empty), taken by the first poll.
     Full(Option<Bytes>),
     List(ListBody),
+    GzipList(GzipListBody),
 }
 
 impl Default for ResponseBody {
@@ -46,8 +47,9 @@ impl From<String> for ResponseBody {
 impl From<Body> for ResponseBody {
     fn from(body: Body) -> Self {
         match body {
-            Body::Bytes(b) => b.into(),
+            Body::Bytes(b) | Body::Gzipped(b) => b.into(),
             Body::List(l) => ResponseBody::List(l),
+            Body::GzipList(l) => ResponseBody::GzipList(l),
         }
     }
 }
@@ -63,6 +65,7 @@ impl hyper::body::Body for ResponseBody {
         let next = match self.get_mut() {
             ResponseBody::Full(bytes) => bytes.take().filter(|b| !b.is_empty()),
             ResponseBody::List(list) => list.next(),
+            ResponseBody::GzipList(list) => list.next(),
         };
         Poll::Ready(next.map(|b| Ok(Frame::data(b))))
     }
@@ -75,6 +78,7 @@ impl hyper::body::Body for ResponseBody {
         let len = match self {
             ResponseBody::Full(bytes) => bytes.as_ref().map_or(0, Bytes::len),
             ResponseBody::List(list) => list.remaining(),
+            ResponseBody::GzipList(list) => list.remaining(),
         };
         SizeHint::with_exact(u64::try_from(len).unwrap_or(u64::MAX))
     }

@@ -146,21 +146,32 @@ impl Https {
         url: &str,
         extra: &[(&str, &str)],
     ) -> (u16, String, Option<String>, Bytes) {
+        let (status, headers, body) = self.get_full(url, extra).await;
+        let header = |name| {
+            headers
+                .get(name)
+                .map(|v: &http::HeaderValue| v.to_str().unwrap().to_string())
+        };
+        let content_type = header(http::header::CONTENT_TYPE).unwrap_or_default();
+        let retry_after = header(http::header::RETRY_AFTER);
+        (status, content_type, retry_after, body)
+    }
+
+    /// Status, every response header and the whole body (as sent: not decompressed).
+    pub async fn get_full(
+        &self,
+        url: &str,
+        extra: &[(&str, &str)],
+    ) -> (u16, http::HeaderMap, Bytes) {
         let resp = self
             .client
             .request(self.request(url, extra))
             .await
             .expect("request");
-        let header = |name| {
-            resp.headers()
-                .get(name)
-                .map(|v: &http::HeaderValue| v.to_str().unwrap().to_string())
-        };
         let status = resp.status().as_u16();
-        let content_type = header(http::header::CONTENT_TYPE).unwrap_or_default();
-        let retry_after = header(http::header::RETRY_AFTER);
+        let headers = resp.headers().clone();
         let body = resp.into_body().collect().await.expect("body").to_bytes();
-        (status, content_type, retry_after, body)
+        (status, headers, body)
     }
 }
 

@@ -10,6 +10,7 @@ use crate::time::Timestamp;
 use crate::usage::{NodeUsage, PodUsage};
 
 pub mod duration;
+pub mod gzip;
 pub mod json;
 pub mod protobuf;
 pub mod quantity;

@@ -1,35 +1,18 @@
-//! Pod lists encoded once per snapshot and reused by every reader until the next one, so a
-//! `kubectl top pods -A` against 150,000 pods costs a buffer copy instead of an encode.
-//!
-//! One buffer holds the items of the all-namespaces list (items carry no `apiVersion`, and
-//! the list is sorted by namespace, so each namespace's list is a contiguous slice of it);
-//! it serves both API versions, all namespaces and each namespace.
+//! The uncompressed cached list: one buffer with the items of the all-namespaces list
+//! (items carry no `apiVersion`, and the list is sorted by namespace, so each namespace's list
+//! is a contiguous slice of it); it serves both API versions, all namespaces and each namespace.
 //!
 //! `creationTimestamp`: upstream sets it to the time of the request (spec §2.4). The cached
 //! items carry a placeholder at recorded offsets, and each response gets the current time
 //! spliced in (RFC 3339 seconds is always 20 bytes), so responses stay byte-identical to an
-//! uncached encode at the same instant.
-//!
-//! Memory: a list no response read for two `--metric-resolution` periods is dropped, so a
-//! one-off `kubectl top pods -A` does not keep every pod's encoding alive.
-//!
-//! Freshness: an entry is reused while the snapshot generation and the number of watched
-//! Running pods are unchanged. Pod labels changed without a new snapshot show at the next
-//! publish (at most one `--metric-resolution` later, like the metrics themselves). Requests
-//! with a label or field selector, Tables and `?pretty` bypass the cache.
-//!
-//! Protobuf lists are cached the same way in a second entry, built on the first protobuf
-//! request of a snapshot: each item is a complete `items` entry of a PodMetricsList, and its
-//! `creationTimestamp` seconds are a 5-byte varint placeholder (every time from 1978 to 3058
-//! encodes in 5 bytes), so the request time is spliced in the same way.
+//! uncached encode at the same instant. In protobuf the placeholder is the seconds varint of a
+//! time that encodes in 5 bytes (every time from 1978 to 3058 does).
 
 use std::ops::Range;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
-use super::encode::{ApiVersion, PodItem, json::Doc, protobuf};
-use crate::cluster::ClusterCache;
-use crate::store::Snapshot;
+use super::{Key, ListFormat};
+use crate::api::encode::{ApiVersion, PodItem, json::Doc, protobuf};
 use crate::time::Timestamp;
 
 /// Length of an RFC 3339 seconds-precision UTC time (`2006-01-02T15:04:05Z`).
@@ -43,170 +26,18 @@ const PB_SECS: std::ops::Range<i64> = (1 << 28)..(1 << 35);
 /// The protobuf placeholder: `creationTimestamp` (field 8, 6 bytes) holding `Time{seconds: 2^28}`.
 const PB_MARKER: &[u8] = &[0x42, 0x06, 0x08, 0x80, 0x80, 0x80, 0x80, 0x01];
 
-/// The encoding a cached list is held in.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum ListFormat {
-    Json,
-    Protobuf,
-}
-
-/// What an entry was built from.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-struct Key {
-    generation: u64,
-    cluster_pods: usize,
-}
-
-/// The latest encoded pod list, shared by all request handlers.
-#[derive(Default)]
-pub struct PodListCache {
-    json: Slot,
-    protobuf: Slot,
-}
-
-/// One format's entry, and the lock its (single) builder holds.
-#[derive(Default)]
-struct Slot {
-    latest: Mutex<Option<Arc<EncodedPods>>>,
-    building: Mutex<()>,
-    /// When a response last used the entry.
-    last_read: Mutex<Option<Instant>>,
-}
-
-impl Slot {
-    /// Drops the entry unless a response used it within `idle`.
-    fn release_unread(&self, idle: Duration) {
-        let read_recently = self
-            .last_read
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .is_some_and(|at| at.elapsed() < idle);
-        if !read_recently {
-            self.latest().take();
-        }
-    }
-
-    fn mark_read(&self) {
-        *self
-            .last_read
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
-    }
-
-    fn latest(&self) -> std::sync::MutexGuard<'_, Option<Arc<EncodedPods>>> {
-        self.latest.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// The entry if it was built from `key`, or from a newer snapshot (a request that loaded
-    /// its snapshot just before a publish gets the newer pods, never an older list).
-    fn usable(&self, key: Key) -> Option<Arc<EncodedPods>> {
-        self.latest()
-            .as_ref()
-            .filter(|e| {
-                e.key
-                    .is_some_and(|k| k == key || k.generation > key.generation)
-            })
-            .cloned()
-    }
-}
-
-impl PodListCache {
-    /// The encoded pods of `snapshot` joined with the watched pods, built on first use.
-    ///
-    /// One request builds an entry; requests arriving meanwhile wait for it (off the async
-    /// workers) instead of encoding the same list again. The previous entry is dropped from
-    /// the cache before the build, so at most one full list is cached besides those that
-    /// in-flight responses still read.
-    pub fn get(
-        &self,
-        snapshot: &Snapshot,
-        cluster: &ClusterCache,
-        format: ListFormat,
-    ) -> Arc<EncodedPods> {
-        let key = Key {
-            generation: snapshot.generation(),
-            cluster_pods: cluster.pod_count(),
-        };
-        let slot = match format {
-            ListFormat::Json => &self.json,
-            ListFormat::Protobuf => &self.protobuf,
-        };
-        slot.mark_read();
-        if let Some(hit) = slot.usable(key) {
-            return hit;
-        }
-        crate::offload::cpu_heavy(|| {
-            let _building = slot.building.lock().unwrap_or_else(PoisonError::into_inner);
-            if let Some(hit) = slot.usable(key) {
-                return hit;
-            }
-            let size_hint = slot.latest().take().map_or(0, |e| e.items.len());
-            let built = Self::build(snapshot, cluster, format, key, size_hint);
-            *slot.latest() = Some(built.clone());
-            built
-        })
-    }
-
-    /// Drops the cached lists no response used within `idle`: a one-off `kubectl top pods -A`
-    /// should not keep a list of every pod (48 MB at 150,000 pods) in memory for good.
-    pub fn release_unread(&self, idle: Duration) {
-        self.json.release_unread(idle);
-        self.protobuf.release_unread(idle);
-    }
-
-    /// Every `period`, releases the lists unread for two periods (runs until dropped).
-    pub async fn release_unread_every(self: Arc<Self>, period: Duration) {
-        let mut ticker = tokio::time::interval(period);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticker.tick().await;
-            self.release_unread(period * 2);
-        }
-    }
-
-    /// Whether a list in `format` is cached.
-    #[cfg(test)]
-    fn holds(&self, format: ListFormat) -> bool {
-        let slot = match format {
-            ListFormat::Json => &self.json,
-            ListFormat::Protobuf => &self.protobuf,
-        };
-        slot.latest().is_some()
-    }
-
-    /// Encodes the snapshot's pods that the cluster cache knows.
-    fn build(
-        snapshot: &Snapshot,
-        cluster: &ClusterCache,
-        format: ListFormat,
-        entry_key: Key,
-        size_hint: usize,
-    ) -> Arc<EncodedPods> {
-        let pods = snapshot.pods(None).filter_map(|(key, usage)| {
-            let meta = cluster.pod(&key.namespace, &key.name)?;
-            Some((key, usage, meta))
-        });
-        let collected: Vec<_> = pods.collect();
-        let created = match format {
-            ListFormat::Json => PLACEHOLDER,
-            ListFormat::Protobuf => Timestamp::from_secs(PB_SECS.start),
-        };
-        let items = collected.iter().map(|(key, usage, meta)| {
-            PodItem::new(&key.namespace, &key.name, meta.labels(), created, usage)
-        });
-        // The previous list's size plus a little: one allocation instead of a doubling Vec
-        // (which left a 48 MB list in a 67 MB buffer at 150,000 pods).
-        let mut built =
-            EncodedPods::encode_with_capacity(format, items, size_hint + size_hint / 16);
-        built.key = Some(entry_key);
-        Arc::new(built)
+/// The `creationTimestamp` the items of a `format` entry are encoded with.
+pub(super) fn placeholder(format: ListFormat) -> Timestamp {
+    match format {
+        ListFormat::Json => PLACEHOLDER,
+        ListFormat::Protobuf => Timestamp::from_secs(PB_SECS.start),
     }
 }
 
 /// The items of one all-namespaces pod list, with where each item and timestamp is.
 #[derive(Debug)]
 pub struct EncodedPods {
-    key: Option<Key>,
+    pub(super) key: Option<Key>,
     format: ListFormat,
     /// JSON: items separated by `,`; protobuf: complete list entries.
     items: Vec<u8>,
@@ -225,7 +56,7 @@ impl EncodedPods {
     }
 
     /// [`EncodedPods::encode`] into a buffer of `capacity` bytes to start with.
-    fn encode_with_capacity<'a>(
+    pub(super) fn encode_with_capacity<'a>(
         format: ListFormat,
         items: impl Iterator<Item = PodItem<'a>>,
         capacity: usize,
@@ -275,6 +106,11 @@ impl EncodedPods {
         }
         out.items.shrink_to_fit();
         out
+    }
+
+    /// Bytes of encoded items.
+    pub(super) fn items_len(&self) -> usize {
+        self.items.len()
     }
 
     /// Number of pods in the all-namespaces list.
@@ -446,35 +282,8 @@ mod tests {
 
     use super::*;
     use crate::api::encode::json;
-    use crate::usage::{ContainerUsage, PodUsage, Usage};
-
-    fn usage(n: u64) -> PodUsage {
-        PodUsage {
-            node: "node-1".into(),
-            timestamp: Timestamp::from_secs(1_700_000_000),
-            window_ns: 15_004_000_000,
-            containers: vec![ContainerUsage {
-                name: "app".into(),
-                usage: Usage {
-                    cpu_nanocores: n * 1000,
-                    memory_bytes: n << 20,
-                },
-            }],
-        }
-    }
-
-    /// One item per `(namespace, name)`, all with `labels` and `ts`.
-    fn pod_items<'a>(
-        pods: &[(&'a str, &'a str)],
-        usages: &'a [PodUsage],
-        labels: &'a BTreeMap<String, String>,
-        ts: Timestamp,
-    ) -> Vec<PodItem<'a>> {
-        pods.iter()
-            .zip(usages)
-            .map(|(&(ns, name), usage)| PodItem::new(ns, name, labels, ts, usage))
-            .collect()
-    }
+    use crate::api::list_cache::test_items::{pod_items, usage};
+    use crate::usage::PodUsage;
 
     #[test]
     fn renders_json_and_protobuf_byte_identical_to_a_fresh_encode_for_every_namespace() {
@@ -568,29 +377,5 @@ mod tests {
                 assert_eq!(body.with_chunk(chunk).into_vec(), want_pb, "{ns:?} {chunk}");
             }
         }
-    }
-
-    #[test]
-    fn a_list_nobody_read_recently_is_released_and_a_read_one_kept() {
-        let cache = PodListCache::default();
-        let entry = || {
-            Some(Arc::new(EncodedPods::encode(
-                ListFormat::Json,
-                std::iter::empty(),
-            )))
-        };
-        *cache.json.latest() = entry();
-        cache.release_unread(Duration::from_secs(60));
-        assert!(!cache.holds(ListFormat::Json), "never read: released");
-
-        *cache.json.latest() = entry();
-        cache.json.mark_read();
-        cache.release_unread(Duration::from_secs(60));
-        assert!(cache.holds(ListFormat::Json), "read just now: kept");
-        cache.release_unread(Duration::ZERO);
-        assert!(
-            !cache.holds(ListFormat::Json),
-            "not read within the idle time: released"
-        );
     }
 }

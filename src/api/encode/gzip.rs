@@ -1,0 +1,231 @@
+//! `Content-Encoding: gzip` (RFC 1952), as the apiserver sends it: level 1, only for clients
+//! that send `Accept-Encoding: gzip`, only for bodies over 128 KiB.
+//!
+//! Besides one-shot compression of a response buffer, this module writes gzip members out of
+//! pieces compressed ahead of time: a [`Segment`] is raw deflate that starts with an empty
+//! dictionary and ends byte-aligned on a sync flush, so segments can be concatenated in any
+//! order between uncompressed "stored" blocks, and the member's CRC-32 is combined from the
+//! pieces' CRCs without touching the data again.
+
+use std::io::Write;
+
+use flate2::{Compress, Compression, FlushCompress, Status};
+
+/// Bodies up to this size go out uncompressed (the apiserver's `defaultGzipThresholdBytes`).
+pub const THRESHOLD_BYTES: usize = 128 * 1024;
+
+/// The apiserver's level (`defaultGzipContentEncodingLevel`): the least CPU per byte.
+fn level() -> Compression {
+    Compression::fast()
+}
+
+/// Whether an `Accept-Encoding` header value accepts gzip: a `gzip` token (any case) not
+/// weighted `q=0`. (The apiserver looks for the bare token; a weight of zero is a refusal.)
+pub fn accepted(accept_encoding: &str) -> bool {
+    accept_encoding.split(',').any(|token| {
+        let mut parts = token.split(';').map(str::trim);
+        let coding_is_gzip = parts.next().is_some_and(|c| c.eq_ignore_ascii_case("gzip"));
+        let refused = parts.any(|p| {
+            p.strip_prefix("q=")
+                .or_else(|| p.strip_prefix("Q="))
+                .and_then(|q| q.trim().parse::<f32>().ok())
+                .is_some_and(|q| q <= 0.0)
+        });
+        coding_is_gzip && !refused
+    })
+}
+
+/// `body` as one gzip member.
+pub fn compress(body: &[u8]) -> Vec<u8> {
+    let out = Vec::with_capacity(body.len() / 8 + 64);
+    let mut encoder = flate2::write::GzEncoder::new(out, level());
+    // Writing into a Vec cannot fail.
+    encoder
+        .write_all(body)
+        .and_then(|()| encoder.finish())
+        .unwrap_or_default()
+}
+
+/// The 10-byte member header: deflate, no flags, no time, fastest level, unknown OS (as Go
+/// writes it at level 1).
+pub const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 4, 0xff];
+
+/// The last deflate block of a member: an empty final stored block.
+pub const FINAL_BLOCK: [u8; 5] = [0x01, 0x00, 0x00, 0xff, 0xff];
+
+/// `data` as non-final stored (uncompressed) deflate blocks, for a byte-aligned position.
+pub fn stored_blocks(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() + 5 * (data.len() / 65_535 + 1));
+    for chunk in data.chunks(usize::from(u16::MAX)) {
+        let len = chunk.len() as u16;
+        out.push(0x00);
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&(!len).to_le_bytes());
+        out.extend_from_slice(chunk);
+    }
+    out
+}
+
+/// The 8-byte member trailer: CRC-32 and length (mod 2^32) of the uncompressed data.
+pub fn trailer(crc: &crc32fast::Hasher) -> [u8; 8] {
+    let mut out = [0u8; 8];
+    out[..4].copy_from_slice(&crc.clone().finalize().to_le_bytes());
+    out[4..].copy_from_slice(&(crc.total_len() as u32).to_le_bytes());
+    out
+}
+
+/// A compressed piece: where its deflate bytes are, and the CRC-32 and length of its input.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Segment {
+    pub bytes: std::ops::Range<usize>,
+    pub crc: u32,
+    /// Length of the uncompressed input.
+    pub raw_len: u64,
+}
+
+impl Segment {
+    /// The CRC state after this segment's input, to [`crc32fast::Hasher::combine`] with.
+    pub fn crc_state(&self) -> crc32fast::Hasher {
+        crc32fast::Hasher::new_with_initial_len(self.crc, self.raw_len)
+    }
+}
+
+/// Compresses a sequence of [`Segment`]s into one buffer.
+pub struct SegmentWriter {
+    compress: Compress,
+    out: Vec<u8>,
+    start: usize,
+    crc: crc32fast::Hasher,
+}
+
+impl SegmentWriter {
+    pub fn new(capacity: usize) -> Self {
+        SegmentWriter {
+            compress: Compress::new(level(), false),
+            out: Vec::with_capacity(capacity),
+            start: 0,
+            crc: crc32fast::Hasher::new(),
+        }
+    }
+
+    /// Adds `data` to the current segment.
+    pub fn write(&mut self, data: &[u8]) {
+        self.crc.update(data);
+        self.deflate(data, FlushCompress::None);
+    }
+
+    /// Ends the current segment (byte-aligned; the next one starts with an empty dictionary).
+    pub fn finish_segment(&mut self) -> Segment {
+        self.deflate(&[], FlushCompress::Sync);
+        self.compress.reset();
+        let crc = std::mem::take(&mut self.crc);
+        let segment = Segment {
+            bytes: self.start..self.out.len(),
+            raw_len: crc.total_len(),
+            crc: crc.finalize(),
+        };
+        self.start = self.out.len();
+        segment
+    }
+
+    /// The compressed bytes of every finished segment.
+    pub fn into_bytes(mut self) -> Vec<u8> {
+        self.out.truncate(self.start);
+        self.out.shrink_to_fit();
+        self.out
+    }
+
+    fn deflate(&mut self, mut input: &[u8], flush: FlushCompress) {
+        loop {
+            self.out.reserve(input.len() / 4 + 1024);
+            let consumed_before = self.compress.total_in();
+            let status = self.compress.compress_vec(input, &mut self.out, flush);
+            let consumed = (self.compress.total_in() - consumed_before) as usize;
+            input = input.get(consumed..).unwrap_or_default();
+            // Done when all input is in and the compressor had room to spare (so nothing of
+            // a flush is left inside it).
+            let drained = self.out.len() < self.out.capacity();
+            if !matches!(status, Ok(Status::Ok)) || (input.is_empty() && drained) {
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use super::*;
+
+    fn gunzip(member: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(member)
+            .read_to_end(&mut out)
+            .expect("a valid gzip member");
+        out
+    }
+
+    #[test]
+    fn accept_encoding_tokens_like_clients_send_them() {
+        assert!(accepted("gzip"));
+        assert!(accepted("deflate, gzip"));
+        assert!(accepted("br;q=1.0, GZIP;q=0.5"));
+        assert!(!accepted("gzip;q=0"));
+        assert!(!accepted("identity"));
+        assert!(!accepted("x-gzip2, deflate"));
+        assert!(!accepted(""));
+    }
+
+    #[test]
+    fn a_compressed_body_decompresses_to_itself() {
+        let body: Vec<u8> = (0..300_000u32)
+            .flat_map(|i| (i % 97).to_le_bytes())
+            .collect();
+        let gz = compress(&body);
+        assert!(gz.len() < body.len() / 4, "{} bytes", gz.len());
+        assert_eq!(gunzip(&gz), body);
+    }
+
+    #[test]
+    fn segments_joined_in_any_order_with_stored_blocks_make_a_valid_member() {
+        let parts: Vec<Vec<u8>> = (0..4)
+            .map(|p| format!("part {p}: ").repeat(5_000 * (p + 1)).into_bytes())
+            .collect();
+        let mut writer = SegmentWriter::new(0);
+        let segments: Vec<Segment> = parts
+            .iter()
+            .map(|part| {
+                for piece in part.chunks(7_000) {
+                    writer.write(piece);
+                }
+                writer.finish_segment()
+            })
+            .collect();
+        let deflated = writer.into_bytes();
+        for order in [[0, 1, 2, 3], [3, 1, 0, 2], [2, 2, 1, 0]] {
+            let mut member = HEADER.to_vec();
+            let mut crc = crc32fast::Hasher::new();
+            let mut want = Vec::new();
+            for (n, &i) in order.iter().enumerate() {
+                let between = format!("<{n}>");
+                member.extend_from_slice(&stored_blocks(between.as_bytes()));
+                crc.update(between.as_bytes());
+                want.extend_from_slice(between.as_bytes());
+                member.extend_from_slice(&deflated[segments[i].bytes.clone()]);
+                crc.combine(&segments[i].crc_state());
+                want.extend_from_slice(&parts[i]);
+                assert_eq!(segments[i].raw_len, parts[i].len() as u64);
+            }
+            let big = vec![b'x'; 70_000];
+            member.extend_from_slice(&stored_blocks(&big));
+            crc.update(&big);
+            want.extend_from_slice(&big);
+            member.extend_from_slice(&FINAL_BLOCK);
+            member.extend_from_slice(&trailer(&crc));
+            assert_eq!(gunzip(&member), want, "order {order:?}");
+        }
+        let total: usize = parts.iter().map(Vec::len).sum();
+        assert!(deflated.len() < total / 20, "{} of {total}", deflated.len());
+    }
+}
