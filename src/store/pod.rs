@@ -8,6 +8,8 @@
 
 use std::sync::Arc;
 
+use smallvec::SmallVec;
+
 use super::interner::Interner;
 use super::rate::Rate;
 use super::reason::MissingReason;
@@ -20,13 +22,16 @@ use crate::usage::{ContainerUsage, PodUsage};
 /// then the newest sample.
 pub(crate) type ReportRank = (Option<Timestamp>, Timestamp);
 
-/// One container's history and its latest outcome.
+/// One container's history.
 #[derive(Debug)]
 struct ContainerState {
     name: Arc<str>,
     series: Series,
-    outcome: Result<Rate, MissingReason>,
 }
+
+/// The outcome of each container's latest sample, in container order (kept only while a
+/// report is applied: the pod's served usage or reason is what stays).
+type Outcomes = SmallVec<[Result<Rate, MissingReason>; 4]>;
 
 /// One pod on one node.
 #[derive(Debug)]
@@ -57,32 +62,42 @@ impl PodState {
         rules: &Rules,
         names: &mut Interner,
     ) {
-        let mut previous = std::mem::take(&mut self.containers);
-        let mut next = Vec::with_capacity(report.containers.len());
-        for reported in &report.containers {
-            let (name, mut series) =
-                match previous.binary_search_by(|c| c.name.as_ref().cmp(&reported.name)) {
-                    // A duplicate name later in the batch finds an emptied series: harmless,
-                    // it is dropped by the dedup below.
-                    Ok(i) => (
-                        previous[i].name.clone(),
-                        std::mem::take(&mut previous[i].series),
-                    ),
-                    Err(_) => (names.intern(&reported.name), Series::default()),
-                };
-            let outcome = series.observe(reported.point, rules);
-            next.push(ContainerState {
-                name,
-                series,
-                outcome,
-            });
+        let reported = &report.containers;
+        // Sorted by name; a stable sort then dedup keeps the first report of a duplicated name.
+        let mut order: SmallVec<[usize; 8]> = (0..reported.len()).collect();
+        order.sort_by(|&a, &b| reported[a].name.cmp(&reported[b].name));
+        order.dedup_by(|later, first| reported[*later].name == reported[*first].name);
+        let mut outcomes = Outcomes::with_capacity(order.len());
+        let same_containers = order.len() == self.containers.len()
+            && order
+                .iter()
+                .zip(&self.containers)
+                .all(|(&i, c)| *c.name == *reported[i].name);
+        if same_containers {
+            // The usual case: every series advances in place.
+            for (&i, c) in order.iter().zip(&mut self.containers) {
+                outcomes.push(c.series.observe(reported[i].point, rules));
+            }
+        } else {
+            let mut previous = std::mem::take(&mut self.containers);
+            let mut next = Vec::with_capacity(order.len());
+            for &i in &order {
+                let container = &reported[i];
+                let (name, mut series) =
+                    match previous.binary_search_by(|c| c.name.as_ref().cmp(&container.name)) {
+                        Ok(j) => (
+                            previous[j].name.clone(),
+                            std::mem::take(&mut previous[j].series),
+                        ),
+                        Err(_) => (names.intern(&container.name), Series::default()),
+                    };
+                outcomes.push(series.observe(container.point, rules));
+                next.push(ContainerState { name, series });
+            }
+            self.containers = next;
         }
-        // Stable sort then dedup keeps the first report of a duplicated container name.
-        next.sort_by(|a, b| a.name.cmp(&b.name));
-        next.dedup_by(|later, first| later.name == first.name);
-        self.containers = next;
         self.rank = self.report_rank();
-        self.served = self.usage(report.complete, node);
+        self.served = self.usage(&outcomes, report.complete, node);
     }
 
     fn report_rank(&self) -> ReportRank {
@@ -92,41 +107,41 @@ impl PodState {
         (newest_start, newest_sample)
     }
 
-    fn usage(&self, complete: bool, node: &Arc<str>) -> Result<Arc<PodUsage>, MissingReason> {
+    /// The usage to serve given each container's `outcomes`, or why there is none.
+    fn usage(
+        &self,
+        outcomes: &[Result<Rate, MissingReason>],
+        complete: bool,
+        node: &Arc<str>,
+    ) -> Result<Arc<PodUsage>, MissingReason> {
         if !complete || self.containers.is_empty() {
             return Err(MissingReason::IncompleteContainers);
         }
-        let outcome = |c: &ContainerState| c.outcome.err();
-        if self
-            .containers
-            .iter()
-            .any(|c| outcome(c) == Some(MissingReason::RateError))
-        {
+        if outcomes.contains(&Err(MissingReason::RateError)) {
             return Err(MissingReason::RateError);
         }
-        if let Some(reason) = self.containers.iter().find_map(outcome) {
+        if let Some(reason) = outcomes.iter().find_map(|o| o.err()) {
             return Err(reason);
         }
-        let rates: Vec<(&Arc<str>, Rate)> = self
-            .containers
-            .iter()
-            .filter_map(|c| c.outcome.ok().map(|r| (&c.name, r)))
-            .collect();
         // Upstream (spec §2.4): the pod's timestamp and window are the earliest container's.
-        let earliest = rates
+        let earliest = outcomes
             .iter()
-            .map(|(_, r)| r)
+            .filter_map(|o| o.ok())
             .min_by_key(|r| r.timestamp)
             .ok_or(MissingReason::IncompleteContainers)?;
         Ok(Arc::new(PodUsage {
             node: node.clone(),
             timestamp: earliest.timestamp,
             window_ns: earliest.window_ns,
-            containers: rates
+            containers: self
+                .containers
                 .iter()
-                .map(|(name, r)| ContainerUsage {
-                    name: Arc::clone(name),
-                    usage: r.usage,
+                .zip(outcomes)
+                .filter_map(|(c, o)| {
+                    o.ok().map(|r| ContainerUsage {
+                        name: Arc::clone(&c.name),
+                        usage: r.usage,
+                    })
                 })
                 .collect(),
         }))

@@ -34,19 +34,17 @@ pub(super) fn placeholder(format: ListFormat) -> Timestamp {
     }
 }
 
-/// The items of one all-namespaces pod list, with where each item and timestamp is.
+/// The items of one all-namespaces pod list, with where each timestamp and namespace is.
 #[derive(Debug)]
 pub struct EncodedPods {
     pub(super) key: Option<Key>,
     format: ListFormat,
     /// JSON: items separated by `,`; protobuf: complete list entries.
     items: Vec<u8>,
-    /// Byte range of each item in `items`.
-    spans: Vec<Range<usize>>,
     /// Byte offset of each item's `creationTimestamp` value in `items`.
     stamps: Vec<usize>,
-    /// Each namespace and the range of its items, sorted by namespace.
-    namespaces: Vec<(Arc<str>, Range<usize>)>,
+    /// Each namespace, the range of its items and their bytes in `items`, sorted by namespace.
+    namespaces: Vec<(Arc<str>, Range<usize>, Range<usize>)>,
 }
 
 impl EncodedPods {
@@ -65,7 +63,6 @@ impl EncodedPods {
             key: None,
             format,
             items: Vec::with_capacity(capacity),
-            spans: Vec::new(),
             stamps: Vec::new(),
             namespaces: Vec::new(),
         };
@@ -79,7 +76,7 @@ impl EncodedPods {
             ListFormat::Protobuf => marker.len() - PB_STAMP_LEN,
         };
         for item in items {
-            let index = out.spans.len();
+            let index = out.stamps.len();
             let separated = index > 0 && format == ListFormat::Json;
             if separated {
                 out.items.push(b',');
@@ -97,11 +94,17 @@ impl EncodedPods {
                 continue;
             };
             out.stamps.push(start + at + skip);
-            out.spans.push(start..out.items.len());
             let namespace = item.meta.namespace.unwrap_or_default();
             match out.namespaces.last_mut() {
-                Some((ns, range)) if &**ns == namespace => range.end = index + 1,
-                _ => out.namespaces.push((namespace.into(), index..index + 1)),
+                Some((ns, range, bytes)) if &**ns == namespace => {
+                    range.end = index + 1;
+                    bytes.end = out.items.len();
+                }
+                _ => out.namespaces.push((
+                    namespace.into(),
+                    index..index + 1,
+                    start..out.items.len(),
+                )),
             }
         }
         out.items.shrink_to_fit();
@@ -115,11 +118,11 @@ impl EncodedPods {
 
     /// Number of pods in the all-namespaces list.
     pub fn len(&self) -> usize {
-        self.spans.len()
+        self.stamps.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.spans.is_empty()
+        self.stamps.is_empty()
     }
 
     /// The list body for `namespace` (all when `None`) with `now` as every item's
@@ -145,18 +148,14 @@ impl EncodedPods {
                 stamp
             }
         };
-        let range = match namespace {
-            None => 0..self.spans.len(),
+        let (range, bytes) = match namespace {
+            None => (0..self.stamps.len(), 0..self.items.len()),
             Some(ns) => self
                 .namespaces
-                .binary_search_by(|(n, _)| (**n).cmp(ns))
+                .binary_search_by(|(n, ..)| (**n).cmp(ns))
                 .ok()
                 .and_then(|i| self.namespaces.get(i))
-                .map_or(0..0, |(_, r)| r.clone()),
-        };
-        let bytes = match (self.spans.get(range.start), range.end.checked_sub(1)) {
-            (Some(first), Some(last)) => first.start..self.spans.get(last)?.end,
-            _ => 0..0,
+                .map_or((0..0, 0..0), |(_, r, b)| (r.clone(), b.clone())),
         };
         let head = match self.format {
             ListFormat::Json => format!(
