@@ -3,9 +3,11 @@
 //! `clients` concurrent clients each getting one random pod every [`GET_INTERVAL`] on its own
 //! connection (what many HPAs and VPAs do). Latencies are measured to the last body byte.
 //!
-//! Compression as the real clients ask for it: the JSON list accepts gzip (kubectl, like every
-//! client-go client by default) and is timed to the last decompressed byte; the protobuf list
-//! does not (kube-controller-manager turns compression off for its clients).
+//! Compression as the real clients ask for it: both lists accept gzip, as kubectl and every
+//! client-go client do by default (a VPA recommender lists all pods in protobuf through
+//! client-go), and are timed to the last decompressed byte. (kube-controller-manager turns
+//! compression off, but its HPA lists one namespace's pods by label selector, which no cache
+//! serves.)
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,6 +33,7 @@ pub struct LoadResults {
     /// Empty when the server does not answer protobuf.
     pub list_protobuf_ms: Vec<f64>,
     pub list_protobuf_bytes: usize,
+    pub list_protobuf_wire_bytes: usize,
     pub protobuf_supported: bool,
     pub get_pod_ms: Vec<f64>,
     /// Gets answered 404: the sampled pod has no metrics to serve right now (a container
@@ -108,15 +111,14 @@ async fn list_loop(
         protobuf_turn = !protobuf_turn;
         let mut headers = target.identity.headers.clone();
         headers.push(("Accept", accept));
-        if wants_json {
-            headers.push(("Accept-Encoding", "gzip"));
-        }
+        headers.push(("Accept-Encoding", "gzip"));
         let keep_body = wants_json && out.list_json_items == 0;
         match timed_get(&client, &url, &headers, keep_body).await {
             Ok(t) if t.status == 200 && t.content_type.starts_with(PROTOBUF) => {
                 out.protobuf_supported = true;
                 out.list_protobuf_ms.push(ms(t.elapsed));
                 out.list_protobuf_bytes = t.bytes;
+                out.list_protobuf_wire_bytes = t.wire_bytes;
             }
             Ok(t) if t.status == 200 && wants_json => {
                 out.list_json_ms.push(ms(t.elapsed));

@@ -45,13 +45,14 @@ pub struct Report {
     pub list_all_pods_json_p99_ms: Option<f64>,
     /// Decompressed size.
     pub list_all_pods_json_bytes: usize,
-    /// Size on the wire (the load generator accepts gzip for this list, like kubectl).
+    /// Size on the wire (the load generator accepts gzip, like kubectl and client-go).
     pub list_all_pods_json_wire_bytes: usize,
     pub list_all_pods_json_items: usize,
     /// `null` when the server does not answer protobuf.
     pub list_all_pods_protobuf_p50_ms: Option<f64>,
     pub list_all_pods_protobuf_p99_ms: Option<f64>,
     pub list_all_pods_protobuf_bytes: Option<usize>,
+    pub list_all_pods_protobuf_wire_bytes: Option<usize>,
     pub get_pod_p50_ms: Option<f64>,
     pub get_pod_p99_ms: Option<f64>,
     pub get_pod_clients: usize,
@@ -193,9 +194,11 @@ impl Report {
             (
                 "list pods protobuf p50/p99 (ms)",
                 format!(
-                    "{} / {}",
+                    "{} / {} ({} KiB, {} KiB on the wire)",
                     opt(self.list_all_pods_protobuf_p50_ms),
-                    opt(self.list_all_pods_protobuf_p99_ms)
+                    opt(self.list_all_pods_protobuf_p99_ms),
+                    self.list_all_pods_protobuf_bytes.unwrap_or(0) / 1024,
+                    self.list_all_pods_protobuf_wire_bytes.unwrap_or(0) / 1024
                 ),
             ),
             (

@@ -362,6 +362,9 @@ fn build_report(
         list_all_pods_protobuf_p50_ms: percentile(&load.list_protobuf_ms, 50.0),
         list_all_pods_protobuf_p99_ms: percentile(&load.list_protobuf_ms, 99.0),
         list_all_pods_protobuf_bytes: load.protobuf_supported.then_some(load.list_protobuf_bytes),
+        list_all_pods_protobuf_wire_bytes: load
+            .protobuf_supported
+            .then_some(load.list_protobuf_wire_bytes),
         get_pod_p50_ms: percentile(get, 50.0),
         get_pod_p99_ms: percentile(get, 99.0),
         get_pod_requests: get.len(),
