@@ -1,6 +1,6 @@
 //! One connection to a kubelet: plain TCP (`--deprecated-kubelet-completely-insecure`) or TLS
-//! over TCP, and how it is opened. An idle connection is nothing but the socket and, for TLS,
-//! the rustls session.
+//! over TCP ([`TlsStream`]), and how it is opened. An idle connection is nothing but the socket
+//! and, for TLS, the rustls session.
 
 use std::io;
 use std::net::IpAddr;
@@ -12,22 +12,21 @@ use futures::FutureExt;
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
-use tokio_rustls::client::TlsStream;
 
 use super::Http1Error;
+use super::tls_stream::TlsStream;
 
 /// An open connection.
 pub enum Conn {
     Plain(TcpStream),
     // Boxed: the rustls session is large, and idle connections sit in a map.
-    Tls(Box<TlsStream<TcpStream>>),
+    Tls(Box<TlsStream>),
 }
 
 impl Conn {
     /// Polls one read without waiting. `true` when nothing arrived and the peer has not
-    /// closed: the state an idle connection must be in to be used again. The read also lets
-    /// rustls shrink its record buffer back to its idle size.
+    /// closed: the state an idle connection must be in to be used again. (Nothing is
+    /// allocated unless bytes arrived.)
     pub fn is_quiet(&mut self) -> bool {
         let mut byte = [0u8; 1];
         tokio::task::unconstrained(self.read(&mut byte))
@@ -78,7 +77,7 @@ impl AsyncWrite for Conn {
 
 /// Opens connections: TLS when a client configuration is given, plain TCP otherwise.
 pub struct Connector {
-    tls: Option<TlsConnector>,
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl Connector {
@@ -86,7 +85,7 @@ impl Connector {
     pub fn new(tls: Option<rustls::ClientConfig>) -> Self {
         let tls = tls.map(|mut config| {
             config.alpn_protocols = vec![b"http/1.1".to_vec()];
-            TlsConnector::from(Arc::new(config))
+            Arc::new(config)
         });
         Connector { tls }
     }
@@ -104,8 +103,7 @@ impl Connector {
         let Some(tls) = &self.tls else {
             return Ok(Conn::Plain(tcp));
         };
-        let stream = tls
-            .connect(server_name(host)?, tcp)
+        let stream = TlsStream::connect(tls.clone(), server_name(host)?, tcp)
             .await
             .map_err(Http1Error::Handshake)?;
         Ok(Conn::Tls(Box::new(stream)))

@@ -16,6 +16,7 @@ mod conn;
 mod exchange;
 mod head;
 mod pool;
+mod tls_stream;
 
 use std::io;
 use std::time::Instant;
