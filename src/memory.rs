@@ -7,9 +7,11 @@
 //! buffers come from the heap and fragment it), and free pages in the middle of arenas that
 //! are only returned by `malloc_trim`.
 //!
-//! [`tune_allocator`] runs once at start-up: two arenas, a fixed 256 KiB mmap threshold (large
-//! buffers — list caches, store vectors — are mapped and unmapped as a whole) and a 1 MiB trim
-//! threshold. [`release_free_memory`] runs after each scrape cycle and hands free pages back.
+//! [`tune_allocator`] runs once at start-up: one arena (threads still allocate small blocks
+//! from their own caches; a second arena cost 20 MiB of peak RSS at 5,000 nodes and no
+//! measurable CPU), a fixed 256 KiB mmap threshold (large buffers — list caches, store vectors
+//! — are mapped and unmapped as a whole) and a 1 MiB trim threshold. [`release_free_memory`]
+//! runs after each scrape cycle and hands free pages back.
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[allow(unsafe_code)] // FFI calls into the C allocator; nothing else in the crate is unsafe.
@@ -23,7 +25,7 @@ mod glibc {
         // SAFETY: mallopt only changes allocator parameters; called before other threads
         // allocate heavily, and each call is independent.
         unsafe {
-            libc::mallopt(M_ARENA_MAX, 2);
+            libc::mallopt(M_ARENA_MAX, 1);
             libc::mallopt(M_MMAP_THRESHOLD, 256 * 1024);
             libc::mallopt(M_TRIM_THRESHOLD, 1024 * 1024);
         }
