@@ -30,6 +30,9 @@ pub struct ContainerUsage {
     pub usage: Usage,
 }
 
+/// A pod's containers' usage.
+pub type Containers = smallvec::SmallVec<[ContainerUsage; 1]>;
+
 /// A pod's servable usage: only published with its complete container set.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PodUsage {
@@ -39,8 +42,9 @@ pub struct PodUsage {
     pub timestamp: Timestamp,
     /// The window of that same container, in nanoseconds (always > 0).
     pub window_ns: i64,
-    /// Containers sorted by name.
-    pub containers: Vec<ContainerUsage>,
+    /// Containers sorted by name (one inline: most pods have one container, and this saves
+    /// an allocation per pod per scrape).
+    pub containers: Containers,
 }
 
 /// Identity of a pod in the store and the API: namespace and name.

@@ -44,7 +44,7 @@ fn web1_usage() -> PodUsage {
         node: Arc::from("node-a"),
         timestamp: ts("2026-11-25T22:41:01Z"),
         window_ns: 10_009_000_000,
-        containers: vec![
+        containers: smallvec::smallvec![
             ContainerUsage {
                 name: Arc::from("app"),
                 usage: Usage {

@@ -153,7 +153,7 @@ mod tests {
             node: "n".into(),
             timestamp: Timestamp(1),
             window_ns: 1,
-            containers: Vec::new(),
+            containers: Default::default(),
         })
     }
 

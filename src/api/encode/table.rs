@@ -222,7 +222,7 @@ mod tests {
             node: "n1".into(),
             timestamp: Timestamp(0),
             window_ns: 15_004_000_000,
-            containers: vec![ContainerUsage {
+            containers: smallvec::smallvec![ContainerUsage {
                 name: "a".into(),
                 usage: Usage::default(),
             }],

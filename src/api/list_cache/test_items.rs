@@ -12,7 +12,7 @@ pub fn usage(n: u64) -> PodUsage {
         node: "node-1".into(),
         timestamp: Timestamp::from_secs(1_700_000_000),
         window_ns: 15_004_000_000,
-        containers: vec![ContainerUsage {
+        containers: smallvec::smallvec![ContainerUsage {
             name: "app".into(),
             usage: Usage {
                 cpu_nanocores: n * 1000,
