@@ -290,6 +290,11 @@ impl Publisher {
         if !self.dirty || (!force && held) {
             return;
         }
+        if force {
+            // The cycle's applies freed the previous usages: hand those pages back before the
+            // publish's own buffers are allocated, so the two do not add up in the peak RSS.
+            crate::memory::release_free_memory();
+        }
         let snapshot = crate::offload::cpu_heavy(|| store.publish());
         let ready = snapshot.is_ready();
         out.store(Arc::new(snapshot));

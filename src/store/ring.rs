@@ -17,29 +17,66 @@
 use smallvec::SmallVec;
 
 use crate::batch::MetricsPoint;
+use crate::time::Timestamp;
 
 /// Points held inside the ring itself: the default `--storage-ring-depth`. Deeper rings
 /// spill to the heap.
 const INLINE_POINTS: usize = 3;
 
+/// Start time of a point whose start time is unknown (year 1677: no kubelet reports it).
+const UNKNOWN_START: i64 = i64::MIN;
+
+/// A point as the ring holds it: 32 bytes instead of 40 (the start time without an `Option`),
+/// which is 4 MB across 180,000 containers.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+struct Stored {
+    timestamp: Timestamp,
+    start_time: i64,
+    cpu_ns: u64,
+    memory_bytes: u64,
+}
+
+impl From<MetricsPoint> for Stored {
+    fn from(p: MetricsPoint) -> Self {
+        Stored {
+            timestamp: p.timestamp,
+            start_time: p.start_time.map_or(UNKNOWN_START, |t| t.0),
+            cpu_ns: p.cpu_ns,
+            memory_bytes: p.memory_bytes,
+        }
+    }
+}
+
+impl Stored {
+    fn point(self) -> MetricsPoint {
+        MetricsPoint {
+            timestamp: self.timestamp,
+            start_time: (self.start_time != UNKNOWN_START).then_some(Timestamp(self.start_time)),
+            cpu_ns: self.cpu_ns,
+            memory_bytes: self.memory_bytes,
+        }
+    }
+}
+
 /// Samples of one series, strictly increasing in timestamp, oldest first.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Ring {
-    points: SmallVec<[MetricsPoint; INLINE_POINTS]>,
+    points: SmallVec<[Stored; INLINE_POINTS]>,
 }
 
 impl Ring {
     /// The newest point.
-    pub(crate) fn last(&self) -> Option<&MetricsPoint> {
-        self.points.last()
+    pub(crate) fn last(&self) -> Option<MetricsPoint> {
+        self.points.last().map(|p| p.point())
     }
 
     /// The point before the newest one: the other end of the rate window.
-    pub(crate) fn prev(&self) -> Option<&MetricsPoint> {
+    pub(crate) fn prev(&self) -> Option<MetricsPoint> {
         self.points
             .len()
             .checked_sub(2)
             .and_then(|i| self.points.get(i))
+            .map(|p| p.point())
     }
 
     /// Number of stored points.
@@ -51,7 +88,7 @@ impl Ring {
     /// Forgets everything but `point` (restart, rate error, or first sample).
     pub(crate) fn reset(&mut self, point: MetricsPoint) {
         self.points.clear();
-        self.points.push(point);
+        self.points.push(point.into());
     }
 
     /// Rotates `point` in (module docs); `depth` (at least 2) bounds the points kept.
@@ -75,14 +112,13 @@ impl Ring {
         if excess > 0 {
             self.points.drain(..excess);
         }
-        self.points.push(point);
+        self.points.push(point.into());
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::time::Timestamp;
 
     fn at(secs: i64, cpu: u64) -> MetricsPoint {
         MetricsPoint {
@@ -163,6 +199,18 @@ mod tests {
             [10, 20],
             "equal to a stored point: that point stays"
         );
+    }
+
+    #[test]
+    fn start_times_come_back_as_stored() {
+        let mut ring = Ring::default();
+        let mut point = at(10, 7);
+        point.start_time = Some(Timestamp::from_secs(3));
+        ring.push(point, 3);
+        ring.push(at(20, 9), 3);
+        assert_eq!(ring.prev(), Some(point));
+        assert_eq!(ring.last(), Some(at(20, 9)), "unknown stays unknown");
+        assert_eq!(std::mem::size_of::<Stored>(), 32);
     }
 
     #[test]

@@ -34,7 +34,7 @@ impl Series {
         point: MetricsPoint,
         rules: &Rules,
     ) -> Result<Rate, MissingReason> {
-        match self.ring.last().map(|last| classify(last, &point)) {
+        match self.ring.last().map(|last| classify(&last, &point)) {
             None | Some(Change::Restarted) => self.ring.reset(point),
             Some(Change::StartWentBack) => {
                 self.ring.reset(point);
@@ -42,11 +42,11 @@ impl Series {
             }
             Some(Change::Continues) => self.ring.push(point, rules.ring_depth),
         }
-        let Some(&last) = self.ring.last() else {
+        let Some(last) = self.ring.last() else {
             return Err(MissingReason::WaitingSecondSample);
         };
         match self.ring.prev() {
-            Some(prev) => rate(prev, &last).map_err(|_| {
+            Some(prev) => rate(&prev, &last).map_err(|_| {
                 self.ring.reset(last);
                 MissingReason::RateError
             }),
@@ -58,7 +58,7 @@ impl Series {
     }
 
     /// The newest sample, if any.
-    pub(crate) fn last(&self) -> Option<&MetricsPoint> {
+    pub(crate) fn last(&self) -> Option<MetricsPoint> {
         self.ring.last()
     }
 }
