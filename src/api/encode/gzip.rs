@@ -152,19 +152,20 @@ impl SegmentWriter {
     }
 }
 
+/// `member` decompressed (tests: a member that does not check out panics).
+#[cfg(test)]
+pub(crate) fn gunzip(member: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(member)
+        .read_to_end(&mut out)
+        .expect("a valid gzip member");
+    out
+}
+
 #[cfg(test)]
 mod tests {
-    use std::io::Read;
-
     use super::*;
-
-    fn gunzip(member: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(member)
-            .read_to_end(&mut out)
-            .expect("a valid gzip member");
-        out
-    }
 
     #[test]
     fn accept_encoding_tokens_like_clients_send_them() {

@@ -193,21 +193,13 @@ impl Iterator for GzipListBody {
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
-    use std::io::Read;
 
     use super::*;
+    use crate::api::encode::gzip::gunzip;
     use crate::api::encode::json;
     use crate::api::list_cache::test_items::{pod_items, usage};
     use crate::time::Timestamp;
     use crate::usage::PodUsage;
-
-    fn gunzip(member: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(member)
-            .read_to_end(&mut out)
-            .expect("a valid gzip member");
-        out
-    }
 
     #[test]
     fn every_namespace_and_the_whole_list_decompress_to_a_fresh_encode() {
