@@ -35,9 +35,12 @@ pub struct Report {
     pub raw_fetch_cpu_mcores: f64,
     /// Server CPU under the API load divided by the floor (which serves nothing).
     pub cpu_vs_raw_fetch: Option<f64>,
-    /// Server CPU over a window of two scrape cycles before the load starts: the scrape
+    /// Server CPU over a window of four scrape cycles before the load starts: the scrape
     /// pipeline alone.
     pub server_cpu_no_load_mcores: f64,
+    /// What the API load adds to the server's CPU: under load minus without (where the time
+    /// goes, at the coarsest grain: scraping vs serving).
+    pub server_cpu_api_load_mcores: f64,
     pub raw_fetch_cpu_no_load_mcores: f64,
     /// The scrape pipeline against the floor: both measured in the no-load window.
     pub cpu_vs_raw_fetch_no_load: Option<f64>,
@@ -141,6 +144,10 @@ impl Report {
             (
                 "  per node",
                 format!("{:.4}", self.server_cpu_mcores_per_node),
+            ),
+            (
+                "  of which the API load adds",
+                format!("{:.1}", self.server_cpu_api_load_mcores),
             ),
             (
                 "raw fetch CPU (mcores)",

@@ -168,6 +168,8 @@ pub async fn run_once(args: &BenchArgs, nodes: u32) -> anyhow::Result<Report> {
         mcores(quiet_after.raw.saturating_sub(quiet_before.raw), quiet_wall);
     report.cpu_vs_raw_fetch_no_load = (report.raw_fetch_cpu_no_load_mcores > 0.0)
         .then(|| report.server_cpu_no_load_mcores / report.raw_fetch_cpu_no_load_mcores);
+    report.server_cpu_api_load_mcores =
+        (report.server_cpu_mcores - report.server_cpu_no_load_mcores).max(0.0);
     report.check_targets();
     Ok(report)
 }
