@@ -47,6 +47,7 @@ struct Key {
 /// A cached list of either kind.
 trait Entry {
     fn key(&self) -> Option<Key>;
+    fn set_key(&mut self, key: Key);
     /// Bytes held, to size the next build's buffer.
     fn size(&self) -> usize;
 }
@@ -54,6 +55,9 @@ trait Entry {
 impl Entry for EncodedPods {
     fn key(&self) -> Option<Key> {
         self.key
+    }
+    fn set_key(&mut self, key: Key) {
+        self.key = Some(key);
     }
     fn size(&self) -> usize {
         self.items_len()
@@ -63,6 +67,9 @@ impl Entry for EncodedPods {
 impl Entry for GzipPods {
     fn key(&self) -> Option<Key> {
         self.key
+    }
+    fn set_key(&mut self, key: Key) {
+        self.key = Some(key);
     }
     fn size(&self) -> usize {
         self.compressed_len()
@@ -164,22 +171,19 @@ impl PodListCache {
         cluster: &ClusterCache,
         format: ListFormat,
     ) -> Arc<EncodedPods> {
-        let key = Self::key(snapshot, cluster);
         let slot = match format {
             ListFormat::Json => &self.json,
             ListFormat::Protobuf => &self.protobuf,
         };
-        slot.get_or_build(key, |size_hint| {
-            let created = plain::placeholder(format);
-            // The previous list's size plus a little: one allocation instead of a doubling
-            // Vec (which left a 48 MB list in a 67 MB buffer at 150,000 pods).
-            let capacity = size_hint + size_hint / 16;
-            let mut built = with_items(snapshot, cluster, created, |items| {
-                EncodedPods::encode_with_capacity(format, items, capacity)
-            });
-            built.key = Some(key);
-            built
-        })
+        // The previous list's size plus a little: one allocation instead of a doubling Vec
+        // (which left a 48 MB list in a 67 MB buffer at 150,000 pods).
+        Self::entry(
+            slot,
+            snapshot,
+            cluster,
+            plain::placeholder(format),
+            |items, size| EncodedPods::encode_with_capacity(format, items, size + size / 16),
+        )
     }
 
     /// The gzip-compressed encoded pods of `snapshot` joined with the watched pods.
@@ -189,17 +193,29 @@ impl PodListCache {
         cluster: &ClusterCache,
         format: ListFormat,
     ) -> Arc<GzipPods> {
-        let key = Self::key(snapshot, cluster);
         let slot = match format {
             ListFormat::Json => &self.json_gzip,
             ListFormat::Protobuf => &self.protobuf_gzip,
         };
+        Self::entry(slot, snapshot, cluster, Timestamp::now(), |items, size| {
+            GzipPods::encode(format, items, size + size / 8)
+        })
+    }
+
+    /// `slot`'s entry for this snapshot, encoded by `encode` (given the items, each created
+    /// at `created`, and the previous entry's size) when it is stale.
+    fn entry<T: Entry>(
+        slot: &Slot<T>,
+        snapshot: &Snapshot,
+        cluster: &ClusterCache,
+        created: Timestamp,
+        encode: impl FnOnce(&mut dyn Iterator<Item = PodItem<'_>>, usize) -> T,
+    ) -> Arc<T> {
+        let key = Self::key(snapshot, cluster);
         slot.get_or_build(key, |size_hint| {
-            let capacity = size_hint + size_hint / 8;
-            let mut built = with_items(snapshot, cluster, Timestamp::now(), |items| {
-                GzipPods::encode(format, items, capacity)
-            });
-            built.key = Some(key);
+            let mut built =
+                with_items(snapshot, cluster, created, |items| encode(items, size_hint));
+            built.set_key(key);
             built
         })
     }
