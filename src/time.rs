@@ -47,10 +47,65 @@ impl Timestamp {
     /// Writes RFC 3339 in UTC with seconds precision, as `metav1.Time` does:
     /// `2022-03-13T04:47:04Z`.
     pub fn write_rfc3339_seconds(self, out: &mut String) {
+        match self.rfc3339_fixed() {
+            Some(text) => out.push_str(std::str::from_utf8(&text).unwrap_or_default()),
+            None => self.write_rfc3339_any_year(out),
+        }
+    }
+
+    /// [`Self::write_rfc3339_seconds`] into bytes.
+    pub fn write_rfc3339_seconds_bytes(self, out: &mut Vec<u8>) {
+        match self.rfc3339_fixed() {
+            Some(text) => out.extend_from_slice(&text),
+            None => {
+                let mut text = String::new();
+                self.write_rfc3339_any_year(&mut text);
+                out.extend_from_slice(text.as_bytes());
+            }
+        }
+    }
+
+    /// The 20 bytes of RFC 3339 for years 0 to 9999, without going through `fmt`. List
+    /// encoding writes two per pod, and nearly always the same two (the list's creation time,
+    /// and the scrape time that a node's pods share), so the last two are remembered.
+    fn rfc3339_fixed(self) -> Option<[u8; 20]> {
+        thread_local! {
+            static RECENT: std::cell::Cell<[(i64, [u8; 20]); 2]> =
+                const { std::cell::Cell::new([(i64::MIN, [0; 20]); 2]) };
+        }
         let secs = self.secs();
-        let days = secs.div_euclid(86_400);
-        let sod = secs.rem_euclid(86_400);
-        let (y, m, d) = civil_from_days(days);
+        let recent = RECENT.get();
+        if let Some((_, text)) = recent.iter().find(|(s, _)| *s == secs) {
+            return Some(*text);
+        }
+        let text = self.rfc3339_compute()?;
+        RECENT.set([(secs, text), recent[0]]);
+        Some(text)
+    }
+
+    fn rfc3339_compute(self) -> Option<[u8; 20]> {
+        let (y, m, d, sod) = self.civil();
+        if !(0..=9999).contains(&y) {
+            return None;
+        }
+        let mut text = *b"0000-00-00T00:00:00Z";
+        let mut put = |at: usize, width: usize, mut value: i64| {
+            for i in (at..at + width).rev() {
+                text[i] = b'0' + (value % 10) as u8;
+                value /= 10;
+            }
+        };
+        put(0, 4, y);
+        put(5, 2, m);
+        put(8, 2, d);
+        put(11, 2, sod / 3600);
+        put(14, 2, (sod / 60) % 60);
+        put(17, 2, sod % 60);
+        Some(text)
+    }
+
+    fn write_rfc3339_any_year(self, out: &mut String) {
+        let (y, m, d, sod) = self.civil();
         use fmt::Write;
         let _ = write!(
             out,
@@ -59,6 +114,13 @@ impl Timestamp {
             (sod / 60) % 60,
             sod % 60
         );
+    }
+
+    /// Year, month, day and second of the day (UTC).
+    fn civil(self) -> (i64, i64, i64, i64) {
+        let secs = self.secs();
+        let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+        (y, m, d, secs.rem_euclid(86_400))
     }
 
     /// RFC 3339, seconds precision, as an owned string.
@@ -187,6 +249,26 @@ mod tests {
             Timestamp::from_secs(951_782_400).to_rfc3339_seconds(),
             "2000-02-29T00:00:00Z"
         );
+    }
+
+    #[test]
+    fn the_fixed_width_printer_agrees_with_the_formatted_one_and_round_trips() {
+        let mut rng = fastrand::Rng::with_seed(7);
+        // Every second a Timestamp can hold (1677 to 2262), edges included.
+        let (first, last) = (Timestamp(i64::MIN).secs() + 1, Timestamp(i64::MAX).secs());
+        let edges = [0, -1, first, last, 951_782_400, 4_107_542_400];
+        let random = (0..2_000).map(|_| rng.i64(first..=last));
+        for secs in edges.into_iter().chain(random) {
+            let ts = Timestamp::from_secs(secs);
+            let mut formatted = String::new();
+            ts.write_rfc3339_any_year(&mut formatted);
+            let mut bytes = Vec::new();
+            ts.write_rfc3339_seconds_bytes(&mut bytes);
+            assert_eq!(bytes, formatted.as_bytes(), "{secs}");
+            assert_eq!(ts.to_rfc3339_seconds(), formatted, "{secs}");
+            let parsed = Timestamp::parse_rfc3339(&formatted).map(Timestamp::secs);
+            assert_eq!(parsed, Ok(secs), "{formatted}");
+        }
     }
 
     #[test]

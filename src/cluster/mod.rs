@@ -72,6 +72,15 @@ impl ClusterCache {
         self.pods.get(namespace, name)
     }
 
+    /// The items whose pods are Running, each with its metadata (see [`PodStore::join`]).
+    pub fn join_pods<T>(
+        &self,
+        items: impl Iterator<Item = T>,
+        key: impl Fn(&T) -> (&str, &str),
+    ) -> Vec<(T, PodMeta)> {
+        self.pods.join(items, key)
+    }
+
     /// Running pods, all namespaces or one.
     pub fn pods(&self, namespace: Option<&str>) -> Vec<PodMeta> {
         self.pods.list(namespace)

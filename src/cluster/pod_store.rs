@@ -65,6 +65,9 @@ struct Inner {
     churn: usize,
 }
 
+/// Items [`PodStore::join`] looks up per read lock: the watch's writer waits at most that long.
+const JOIN_CHUNK: usize = 4096;
+
 /// Sweep the shared sets after this many deletes or replacements (and after each list).
 const SWEEP_EVERY: usize = 1024;
 
@@ -72,6 +75,37 @@ impl PodStore {
     /// One pod by namespace and name.
     pub fn get(&self, namespace: &str, name: &str) -> Option<PodMeta> {
         Some(self.read().live.get(namespace)?.get(name)?.0.clone())
+    }
+
+    /// The pods of `items` that are cached, each with its metadata, in the order given.
+    /// Much cheaper than [`Self::get`] per item for a whole list sorted by namespace: the
+    /// lock is taken once per [`JOIN_CHUNK`] items and each namespace looked up once per run.
+    pub fn join<T>(
+        &self,
+        items: impl Iterator<Item = T>,
+        key: impl Fn(&T) -> (&str, &str),
+    ) -> Vec<(T, PodMeta)> {
+        let mut joined = Vec::with_capacity(items.size_hint().0);
+        let mut items = items.peekable();
+        while items.peek().is_some() {
+            let inner = self.read();
+            // The namespace of the current run, as the map's own key, and its pods.
+            let mut run: Option<(&str, &HashSet<ByName, FastHash>)> = None;
+            for item in items.by_ref().take(JOIN_CHUNK) {
+                let (ns, name) = key(&item);
+                if run.is_none_or(|(current, _)| current != ns) {
+                    run = inner.live.get_key_value(ns).map(|(k, pods)| (&**k, pods));
+                }
+                let found = run
+                    .filter(|(current, _)| *current == ns)
+                    .and_then(|(_, pods)| pods.get(name));
+                if let Some(found) = found {
+                    let meta = found.0.clone();
+                    joined.push((item, meta));
+                }
+            }
+        }
+        joined
     }
 
     /// All pods, or one namespace's.
@@ -240,6 +274,39 @@ mod tests {
         assert_eq!(store.len(), 2);
         assert!(store.get("default", "a").is_none());
         assert!(store.get("nope", "a").is_none());
+    }
+
+    #[test]
+    fn a_join_keeps_the_cached_pods_in_order_with_their_metadata() {
+        let store = PodStore::default();
+        // More pods than one lock holds, in two namespaces; every third pod not Running.
+        let names: Vec<String> = (0..JOIN_CHUNK + 700).map(|i| format!("p{i:05}")).collect();
+        for (i, name) in names.iter().enumerate() {
+            if i % 3 != 0 {
+                let ns = if i < 3000 { "a" } else { "b" };
+                store.apply(&Event::Apply(pod(ns, name, &format!("app{i}"))));
+            }
+        }
+        let wanted: Vec<(&str, &str)> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (if i < 3000 { "a" } else { "b" }, n.as_str()))
+            .chain([("nope", "p00001"), ("b", "missing")])
+            .collect();
+        let joined = store.join(wanted.iter().copied(), |&(ns, name)| (ns, name));
+        let expected: Vec<(&str, &str)> = wanted
+            .iter()
+            .copied()
+            .filter(|&(ns, name)| store.get(ns, name).is_some())
+            .collect();
+        assert_eq!(expected.len(), names.len() - names.len().div_ceil(3));
+        let got: Vec<(&str, &str)> = joined.iter().map(|(k, _)| *k).collect();
+        assert_eq!(got, expected);
+        for ((ns, name), meta) in &joined {
+            assert_eq!((meta.namespace(), meta.name()), (*ns, *name));
+            let i: usize = name[1..].parse().unwrap();
+            assert_eq!(meta.labels()["app"], format!("app{i}"));
+        }
     }
 
     #[test]

@@ -94,15 +94,23 @@ impl Segment {
 pub struct SegmentWriter {
     compress: Compress,
     out: Vec<u8>,
+    /// Where the compressor writes before the bytes are appended to `out`: handing it the
+    /// spare capacity of `out` instead would zero all of it on every call (flate2 initialises
+    /// the buffer it passes on), megabytes per call for a list.
+    scratch: Box<[u8]>,
     start: usize,
     crc: crc32fast::Hasher,
 }
+
+/// Size of [`SegmentWriter::scratch`].
+const SCRATCH_BYTES: usize = 32 * 1024;
 
 impl SegmentWriter {
     pub fn new(capacity: usize) -> Self {
         SegmentWriter {
             compress: Compress::new(level(), false),
             out: Vec::with_capacity(capacity),
+            scratch: vec![0; SCRATCH_BYTES].into_boxed_slice(),
             start: 0,
             crc: crc32fast::Hasher::new(),
         }
@@ -137,14 +145,17 @@ impl SegmentWriter {
 
     fn deflate(&mut self, mut input: &[u8], flush: FlushCompress) {
         loop {
-            self.out.reserve(input.len() / 4 + 1024);
-            let consumed_before = self.compress.total_in();
-            let status = self.compress.compress_vec(input, &mut self.out, flush);
+            let (consumed_before, written_before) =
+                (self.compress.total_in(), self.compress.total_out());
+            let status = self.compress.compress(input, &mut self.scratch, flush);
             let consumed = (self.compress.total_in() - consumed_before) as usize;
+            let written = (self.compress.total_out() - written_before) as usize;
+            self.out
+                .extend_from_slice(self.scratch.get(..written).unwrap_or_default());
             input = input.get(consumed..).unwrap_or_default();
             // Done when all input is in and the compressor had room to spare (so nothing of
             // a flush is left inside it).
-            let drained = self.out.len() < self.out.capacity();
+            let drained = written < self.scratch.len();
             if !matches!(status, Ok(Status::Ok)) || (input.is_empty() && drained) {
                 return;
             }

@@ -2,9 +2,8 @@
 //! encodes them (upstream spec §2.4): Go struct field order, map keys sorted, Go's string
 //! escaping (HTML-safe), `metav1.Time` at seconds precision, `metav1.Duration` as Go text.
 //!
-//! Written straight into a `Vec<u8>`; the only allocation besides `out` is one scratch string
-//! per document for timestamps. Items inside lists carry no `kind`/`apiVersion`, like the
-//! captured upstream list in §2.4.
+//! Written straight into a `Vec<u8>`, with no other allocation. Items inside lists carry no
+//! `kind`/`apiVersion`, like the captured upstream list in §2.4.
 
 use super::{ApiVersion, NodeItem, ObjectMeta, PodItem, duration, quantity};
 use crate::time::Timestamp;
@@ -12,70 +11,90 @@ use crate::usage::Usage;
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
+/// Bytes that may start an escape in [`write_str`]: control characters, `"`, `\`, `<`, `>`,
+/// `&`, and 0xE2 (the first byte of U+2028 and U+2029).
+const MAY_ESCAPE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        table[b] = true;
+        b += 1;
+    }
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table[b'<' as usize] = true;
+    table[b'>' as usize] = true;
+    table[b'&' as usize] = true;
+    table[0xe2] = true;
+    table
+};
+
 /// Appends `s` as a JSON string exactly like Go's `encoding/json` with HTML escaping on:
 /// `"`, `\`, control characters, `<`, `>`, `&`, U+2028 and U+2029 are escaped.
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
-    out.push(b'"');
     let bytes = s.as_bytes();
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
     let mut start = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        let escape: Option<&[u8]> = match b {
-            b'"' => Some(b"\\\""),
-            b'\\' => Some(b"\\\\"),
-            b'\n' => Some(b"\\n"),
-            b'\r' => Some(b"\\r"),
-            b'\t' => Some(b"\\t"),
-            0x08 => Some(b"\\b"),
-            0x0c => Some(b"\\f"),
-            0x00..=0x1f | b'<' | b'>' | b'&' => Some(b""),
-            0xe2 if bytes.get(i + 1) == Some(&0x80)
-                && matches!(bytes.get(i + 2), Some(0xa8 | 0xa9)) =>
-            {
-                Some(b"")
-            }
-            _ => None,
-        };
-        let Some(short) = escape else {
-            i += 1;
-            continue;
-        };
+    while let Some(skip) = bytes[start..]
+        .iter()
+        .position(|&b| MAY_ESCAPE[usize::from(b)])
+    {
+        let i = start + skip;
         out.extend_from_slice(&bytes[start..i]);
-        if !short.is_empty() {
-            out.extend_from_slice(short);
-            i += 1;
-        } else if b == 0xe2 {
-            out.extend_from_slice(if bytes[i + 2] == 0xa8 {
-                b"\\u2028"
-            } else {
-                b"\\u2029"
-            });
-            i += 3;
-        } else {
-            out.extend_from_slice(b"\\u00");
-            out.push(HEX[usize::from(b >> 4)]);
-            out.push(HEX[usize::from(b & 0xf)]);
-            i += 1;
-        }
-        start = i;
+        start = i + escape(out, &bytes[i..]);
     }
     out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
 }
 
-/// A document being written: the output plus a reusable scratch buffer for timestamps.
+/// Appends the escape of the byte (or U+2028/U+2029) at the start of `rest`, or the byte
+/// itself when it needs none; returns how many bytes of `rest` it stood for.
+fn escape(out: &mut Vec<u8>, rest: &[u8]) -> usize {
+    let b = rest[0];
+    let short: &[u8] = match b {
+        b'"' => b"\\\"",
+        b'\\' => b"\\\\",
+        b'\n' => b"\\n",
+        b'\r' => b"\\r",
+        b'\t' => b"\\t",
+        0x08 => b"\\b",
+        0x0c => b"\\f",
+        0xe2 => {
+            return match rest.get(1..3) {
+                Some([0x80, 0xa8]) => {
+                    out.extend_from_slice(b"\\u2028");
+                    3
+                }
+                Some([0x80, 0xa9]) => {
+                    out.extend_from_slice(b"\\u2029");
+                    3
+                }
+                _ => {
+                    out.push(b);
+                    1
+                }
+            };
+        }
+        _ => {
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[usize::from(b >> 4)]);
+            out.push(HEX[usize::from(b & 0xf)]);
+            return 1;
+        }
+    };
+    out.extend_from_slice(short);
+    1
+}
+
+/// A document being written.
 pub(crate) struct Doc<'o> {
     pub(crate) out: &'o mut Vec<u8>,
-    scratch: String,
 }
 
 impl<'o> Doc<'o> {
     pub(crate) fn new(out: &'o mut Vec<u8>) -> Self {
-        Doc {
-            out,
-            scratch: String::with_capacity(24),
-        }
+        Doc { out }
     }
 
     pub(crate) fn raw(&mut self, s: &str) {
@@ -88,10 +107,8 @@ impl<'o> Doc<'o> {
 
     /// `metav1.Time`: RFC 3339 UTC, seconds precision.
     pub(crate) fn time(&mut self, ts: Timestamp) {
-        self.scratch.clear();
-        ts.write_rfc3339_seconds(&mut self.scratch);
         self.out.push(b'"');
-        self.out.extend_from_slice(self.scratch.as_bytes());
+        ts.write_rfc3339_seconds_bytes(self.out);
         self.out.push(b'"');
     }
 
@@ -312,6 +329,11 @@ mod tests {
             ("<a&b>", r#""\u003ca\u0026b\u003e""#),
             ("\u{2028}x\u{2029}", r#""\u2028x\u2029""#),
             ("1\u{b5}s é \u{7f}", "\"1\u{b5}s é \u{7f}\""),
+            // Other characters starting with 0xE2 pass through, at the end too.
+            (
+                "€ – \u{2027}\u{202a}x\u{2029}",
+                "\"€ – \u{2027}\u{202a}x\\u2029\"",
+            ),
         ];
         for &(input, want) in cases {
             assert_eq!(escaped(input), want, "{input:?}");

@@ -5,7 +5,10 @@
 //!
 //! Values are the same as in the JSON encoder: canonical quantity strings, `Time` with seconds
 //! only (metav1's `ProtoTime` never writes nanos), `Duration` in nanoseconds, labels sorted.
-//! The messages are hand-written `prost` structs holding only the fields we send.
+//! The messages are hand-written `prost` structs holding only the fields we send; pods, the
+//! bulk of every list, are written straight from the borrowed items ([`pod_entry`]).
+
+mod pod_entry;
 
 use std::collections::BTreeMap;
 
@@ -223,6 +226,8 @@ fn node(item: &NodeItem<'_>) -> NodeMetrics {
     }
 }
 
+/// The `prost` message of a pod: what [`pod_entry`] writes without building it.
+#[cfg(test)]
 fn pod(item: &PodItem<'_>) -> PodMetrics {
     PodMetrics {
         metadata: meta(&item.meta),
@@ -244,12 +249,17 @@ fn pod(item: &PodItem<'_>) -> PodMetrics {
 
 /// Appends magic + `Unknown{typeMeta, raw}` around `object`.
 fn envelope(out: &mut Vec<u8>, api_version: &str, kind: &str, object: &impl Message) {
+    envelope_raw(out, api_version, kind, object.encode_to_vec());
+}
+
+/// Appends magic + `Unknown{typeMeta, raw}` around an encoded object.
+fn envelope_raw(out: &mut Vec<u8>, api_version: &str, kind: &str, raw: Vec<u8>) {
     let unknown = Unknown {
         type_meta: Some(TypeMeta {
             api_version: api_version.to_owned(),
             kind: kind.to_owned(),
         }),
-        raw: object.encode_to_vec(),
+        raw,
         content_encoding: String::new(),
         content_type: String::new(),
     };
@@ -274,22 +284,25 @@ pub fn write_node_metrics_list(out: &mut Vec<u8>, api: ApiVersion, items: &[Node
 
 /// A PodMetrics GET body.
 pub fn write_pod_metrics(out: &mut Vec<u8>, api: ApiVersion, item: &PodItem<'_>) {
-    envelope(out, api.group_version(), "PodMetrics", &pod(item));
+    let mut raw = Vec::with_capacity(256);
+    pod_entry::write_pod(&mut raw, item);
+    envelope_raw(out, api.group_version(), "PodMetrics", raw);
 }
 
 /// A PodMetricsList body.
 pub fn write_pod_metrics_list(out: &mut Vec<u8>, api: ApiVersion, items: &[PodItem<'_>]) {
-    let list = PodMetricsList {
-        metadata: Some(ListMeta::default()),
-        items: items.iter().map(pod).collect(),
-    };
-    envelope(out, api.group_version(), "PodMetricsList", &list);
+    let mut entries = Vec::with_capacity(items.len() * 192);
+    for item in items {
+        pod_entry::write_list_entry(&mut entries, item);
+    }
+    out.extend_from_slice(&pod_list_head(api, entries.len()));
+    out.extend_from_slice(&entries);
 }
 
 /// Appends one `items` entry (field 2, length-delimited) of a PodMetricsList: the pieces a
 /// cached list is made of.
 pub fn write_pod_list_entry(out: &mut Vec<u8>, item: &PodItem<'_>) {
-    prost::encoding::message::encode(2, &pod(item), out);
+    pod_entry::write_list_entry(out, item);
 }
 
 /// The bytes of a PodMetricsList body before its entries, for entries of `entries_len` bytes:
@@ -361,6 +374,47 @@ mod tests {
         assert_eq!(tm.api_version, "metrics.k8s.io/v1beta1");
         assert_eq!(tm.kind, "NodeMetricsList");
         assert!(unknown.raw.is_empty());
+    }
+
+    #[test]
+    fn pod_bodies_are_the_bytes_of_the_prost_messages() {
+        let labels = BTreeMap::from([("app".to_owned(), "web".to_owned())]);
+        let usages: Vec<_> = (1..=3)
+            .map(crate::api::list_cache::test_items::usage)
+            .collect();
+        let items: Vec<_> = usages
+            .iter()
+            .enumerate()
+            .map(|(i, u)| {
+                let name = ["a", "b", "c"][i];
+                PodItem::new(
+                    "team-a",
+                    name,
+                    &labels,
+                    Timestamp::from_secs(1_700_000_100),
+                    u,
+                )
+            })
+            .collect();
+        for api in [ApiVersion::V1beta1, ApiVersion::V1] {
+            let (mut ours, mut want) = (Vec::new(), Vec::new());
+            write_pod_metrics_list(&mut ours, api, &items);
+            let list = PodMetricsList {
+                metadata: Some(ListMeta::default()),
+                items: items.iter().map(pod).collect(),
+            };
+            envelope(&mut want, api.group_version(), "PodMetricsList", &list);
+            assert_eq!(ours, want, "{api:?} list");
+            let (mut ours, mut want) = (Vec::new(), Vec::new());
+            write_pod_metrics(&mut ours, api, &items[1]);
+            envelope(
+                &mut want,
+                api.group_version(),
+                "PodMetrics",
+                &pod(&items[1]),
+            );
+            assert_eq!(ours, want, "{api:?} get");
+        }
     }
 
     #[test]

@@ -44,47 +44,27 @@ impl GzipPods {
         items: impl Iterator<Item = PodItem<'a>>,
         capacity: usize,
     ) -> GzipPods {
-        let mut writer = SegmentWriter::new(capacity);
-        let mut namespaces: Vec<(Arc<str>, Segment, usize)> = Vec::new();
-        let mut current: Option<(&str, usize)> = None;
-        let mut raw = Vec::with_capacity(FEED_BYTES + 4096);
+        let mut builder = Builder::new(format, capacity);
         for item in items {
-            let namespace = item.meta.namespace.unwrap_or_default();
-            match current.as_mut() {
-                Some((ns, count)) if *ns == namespace => {
-                    *count += 1;
-                    if format == ListFormat::Json {
-                        raw.push(b',');
-                    }
-                }
-                _ => {
-                    if let Some((ns, count)) = current.take() {
-                        writer.write(&raw);
-                        raw.clear();
-                        namespaces.push((ns.into(), writer.finish_segment(), count));
-                    }
-                    current = Some((namespace, 1));
-                }
-            }
-            match format {
-                ListFormat::Json => Doc::new(&mut raw).pod(&item, None),
-                ListFormat::Protobuf => protobuf::write_pod_list_entry(&mut raw, &item),
-            }
-            if raw.len() >= FEED_BYTES {
-                writer.write(&raw);
-                raw.clear();
-            }
+            builder.push(&item);
         }
-        if let Some((ns, count)) = current {
-            writer.write(&raw);
-            namespaces.push((ns.into(), writer.finish_segment(), count));
+        builder.finish()
+    }
+
+    /// Both formats from one pass over `items`: each pod and its metadata are read once
+    /// for the two encodings.
+    pub fn encode_both<'a>(
+        items: impl Iterator<Item = PodItem<'a>>,
+        json_capacity: usize,
+        protobuf_capacity: usize,
+    ) -> (GzipPods, GzipPods) {
+        let mut json = Builder::new(ListFormat::Json, json_capacity);
+        let mut protobuf = Builder::new(ListFormat::Protobuf, protobuf_capacity);
+        for item in items {
+            json.push(&item);
+            protobuf.push(&item);
         }
-        GzipPods {
-            key: None,
-            format,
-            deflate: writer.into_bytes().into(),
-            namespaces,
-        }
+        (json.finish(), protobuf.finish())
     }
 
     /// Number of pods in the all-namespaces list.
@@ -153,6 +133,72 @@ impl GzipPods {
         GzipListBody {
             remaining: parts.iter().map(Bytes::len).sum(),
             parts: parts.into(),
+        }
+    }
+}
+
+/// A [`GzipPods`] being written: items (sorted by namespace, then name) go through a small
+/// buffer to the compressor, one segment per namespace.
+struct Builder<'a> {
+    format: ListFormat,
+    writer: SegmentWriter,
+    raw: Vec<u8>,
+    namespaces: Vec<(Arc<str>, Segment, usize)>,
+    /// The namespace being written and its items so far.
+    current: Option<(&'a str, usize)>,
+}
+
+impl<'a> Builder<'a> {
+    fn new(format: ListFormat, capacity: usize) -> Self {
+        Builder {
+            format,
+            writer: SegmentWriter::new(capacity),
+            raw: Vec::with_capacity(FEED_BYTES + 4096),
+            namespaces: Vec::new(),
+            current: None,
+        }
+    }
+
+    fn push(&mut self, item: &PodItem<'a>) {
+        let namespace = item.meta.namespace.unwrap_or_default();
+        match self.current.as_mut() {
+            Some((ns, count)) if *ns == namespace => {
+                *count += 1;
+                if self.format == ListFormat::Json {
+                    self.raw.push(b',');
+                }
+            }
+            _ => {
+                self.finish_namespace();
+                self.current = Some((namespace, 1));
+            }
+        }
+        match self.format {
+            ListFormat::Json => Doc::new(&mut self.raw).pod(item, None),
+            ListFormat::Protobuf => protobuf::write_pod_list_entry(&mut self.raw, item),
+        }
+        if self.raw.len() >= FEED_BYTES {
+            self.writer.write(&self.raw);
+            self.raw.clear();
+        }
+    }
+
+    fn finish_namespace(&mut self) {
+        if let Some((ns, count)) = self.current.take() {
+            self.writer.write(&self.raw);
+            self.raw.clear();
+            self.namespaces
+                .push((ns.into(), self.writer.finish_segment(), count));
+        }
+    }
+
+    fn finish(mut self) -> GzipPods {
+        self.finish_namespace();
+        GzipPods {
+            key: None,
+            format: self.format,
+            deflate: self.writer.into_bytes().into(),
+            namespaces: self.namespaces,
         }
     }
 }
@@ -259,6 +305,29 @@ mod tests {
                 protobuf::write_pod_metrics_list(&mut want_pb, api, &want_items);
                 let got_pb = gunzip(&pb_entry.render(api, ns).into_vec());
                 assert_eq!(got_pb, want_pb, "protobuf {api:?} {ns:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn one_pass_for_both_formats_gives_the_entries_of_two() {
+        let labels = BTreeMap::from([("app".to_string(), "web".to_string())]);
+        let names: Vec<(&str, String)> = (0..300u32)
+            .map(|i| (["a", "b", "c"][i as usize / 100], format!("pod-{i:03}")))
+            .collect();
+        let pods: Vec<(&str, &str)> = names.iter().map(|(ns, n)| (*ns, &**n)).collect();
+        let usages: Vec<PodUsage> = (1..=300).map(usage).collect();
+        let items = pod_items(&pods, &usages, &labels, Timestamp::from_secs(1_750_000_000));
+        let (json, pb) = GzipPods::encode_both(items.clone().into_iter(), 0, 0);
+        for (both, format) in [(json, ListFormat::Json), (pb, ListFormat::Protobuf)] {
+            let alone = GzipPods::encode(format, items.clone().into_iter(), 0);
+            assert_eq!(both.len(), 300);
+            for ns in [None, Some("b")] {
+                assert_eq!(
+                    both.render(ApiVersion::V1, ns).into_vec(),
+                    alone.render(ApiVersion::V1, ns).into_vec(),
+                    "{format:?} {ns:?}"
+                );
             }
         }
     }

@@ -17,7 +17,7 @@
 pub mod gzip;
 pub mod plain;
 #[cfg(test)]
-mod test_items;
+pub(crate) mod test_items;
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -83,6 +83,8 @@ pub struct PodListCache {
     protobuf: Slot<EncodedPods>,
     json_gzip: Slot<GzipPods>,
     protobuf_gzip: Slot<GzipPods>,
+    /// Held while either compressed entry is built (one build may make both).
+    gzip_building: Mutex<()>,
 }
 
 /// One entry, and the lock its (single) builder holds.
@@ -121,6 +123,14 @@ impl<T: Entry> Slot<T> {
             .last_read
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
+    }
+
+    /// Makes `entry`, built from `key`, the latest.
+    fn store(&self, mut entry: T, key: Key) -> Arc<T> {
+        entry.set_key(key);
+        let entry = Arc::new(entry);
+        *self.latest() = Some(entry.clone());
+        entry
     }
 
     fn latest(&self) -> std::sync::MutexGuard<'_, Option<Arc<T>>> {
@@ -187,18 +197,61 @@ impl PodListCache {
     }
 
     /// The gzip-compressed encoded pods of `snapshot` joined with the watched pods.
+    ///
+    /// When the other format's compressed entry is in use too (it holds an entry: a response
+    /// read it within the last two resolutions), one pass over the pods builds both, so the
+    /// pods and their metadata are read once a snapshot instead of twice.
     pub fn get_gzip(
         &self,
         snapshot: &Snapshot,
         cluster: &ClusterCache,
         format: ListFormat,
     ) -> Arc<GzipPods> {
-        let slot = match format {
-            ListFormat::Json => &self.json_gzip,
-            ListFormat::Protobuf => &self.protobuf_gzip,
+        let (slot, other) = match format {
+            ListFormat::Json => (&self.json_gzip, &self.protobuf_gzip),
+            ListFormat::Protobuf => (&self.protobuf_gzip, &self.json_gzip),
         };
-        Self::entry(slot, snapshot, cluster, Timestamp::now(), |items, size| {
-            GzipPods::encode(format, items, size + size / 8)
+        let key = Self::key(snapshot, cluster);
+        slot.mark_read();
+        if let Some(hit) = slot.usable(key) {
+            return hit;
+        }
+        crate::offload::cpu_heavy(|| {
+            let _building = self
+                .gzip_building
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if let Some(hit) = slot.usable(key) {
+                return hit;
+            }
+            let created = Timestamp::now();
+            let size_hint = |slot: &Slot<GzipPods>| {
+                let size = slot.latest().take().map_or(0, |e| e.size());
+                size + size / 8
+            };
+            let other_in_use = other.latest().is_some() && other.usable(key).is_none();
+            let built = if other_in_use {
+                let (mine, theirs) = (size_hint(slot), size_hint(other));
+                let (json, protobuf) = match format {
+                    ListFormat::Json => (mine, theirs),
+                    ListFormat::Protobuf => (theirs, mine),
+                };
+                let (json, protobuf) = with_items(snapshot, cluster, created, |items| {
+                    GzipPods::encode_both(items, json, protobuf)
+                });
+                let (built, other_built) = match format {
+                    ListFormat::Json => (json, protobuf),
+                    ListFormat::Protobuf => (protobuf, json),
+                };
+                other.store(other_built, key);
+                built
+            } else {
+                let capacity = size_hint(slot);
+                with_items(snapshot, cluster, created, |items| {
+                    GzipPods::encode(format, items, capacity)
+                })
+            };
+            slot.store(built, key)
         })
     }
 
@@ -255,14 +308,8 @@ fn with_items<R>(
     created: Timestamp,
     encode: impl FnOnce(&mut dyn Iterator<Item = PodItem<'_>>) -> R,
 ) -> R {
-    let pods: Vec<_> = snapshot
-        .pods(None)
-        .filter_map(|(key, usage)| {
-            let meta = cluster.pod(&key.namespace, &key.name)?;
-            Some((key, usage, meta))
-        })
-        .collect();
-    let mut items = pods.iter().map(|(key, usage, meta)| {
+    let pods = cluster.join_pods(snapshot.pods(None), |(key, _)| (&key.namespace, &key.name));
+    let mut items = pods.iter().map(|((key, usage), meta)| {
         PodItem::new(&key.namespace, &key.name, meta.labels(), created, usage)
     });
     encode(&mut items)
@@ -270,7 +317,91 @@ fn with_items<R>(
 
 #[cfg(test)]
 mod tests {
+    use std::borrow::Cow;
+
     use super::*;
+    use crate::batch::{ContainerBatch, MetricsPoint, NodeBatch, PodBatch};
+    use crate::store::{Store, StoreConfig};
+
+    fn point(secs: i64) -> MetricsPoint {
+        MetricsPoint {
+            timestamp: Timestamp::from_secs(secs),
+            start_time: Some(Timestamp::from_secs(1)),
+            cpu_ns: secs as u64 * 1_000_000,
+            memory_bytes: 1 << 20,
+        }
+    }
+
+    /// A node's report of pods `a/p0`, `a/p1`, `b/p2` at `secs`.
+    fn batch(secs: i64) -> NodeBatch<'static> {
+        let pod = |ns: &'static str, name: &'static str| PodBatch {
+            namespace: Cow::Borrowed(ns),
+            name: Cow::Borrowed(name),
+            containers: vec![ContainerBatch {
+                name: Cow::Borrowed("app"),
+                point: point(secs),
+            }],
+            complete: true,
+        };
+        NodeBatch {
+            node: Some(point(secs)),
+            pods: vec![pod("a", "p0"), pod("a", "p1"), pod("b", "p2")],
+        }
+    }
+
+    fn cluster() -> ClusterCache {
+        let pods = crate::cluster::PodStore::default();
+        for (ns, name) in [("a", "p0"), ("a", "p1"), ("b", "p2")] {
+            let mut pod =
+                kube::core::PartialObjectMeta::<k8s_openapi::api::core::v1::Pod>::default();
+            pod.metadata.namespace = Some(ns.into());
+            pod.metadata.name = Some(name.into());
+            pods.apply(&kube::runtime::watcher::Event::Apply(pod));
+        }
+        let (nodes, _writer) = kube::runtime::reflector::store();
+        let synced = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        ClusterCache::new(nodes, pods, synced.clone(), synced)
+    }
+
+    #[test]
+    fn a_snapshot_read_in_both_compressed_formats_is_encoded_in_one_pass() {
+        let (mut store, cluster, cache) = (
+            Store::new(StoreConfig::default()),
+            cluster(),
+            PodListCache::default(),
+        );
+        store.apply_node("n1", &batch(1_000));
+        store.apply_node("n1", &batch(1_015));
+        let first = store.publish();
+        let json = cache.get_gzip(&first, &cluster, ListFormat::Json);
+        assert_eq!(json.len(), 3);
+        assert!(
+            cache.protobuf_gzip.latest().is_none(),
+            "protobuf not asked for yet"
+        );
+        let protobuf = cache.get_gzip(&first, &cluster, ListFormat::Protobuf);
+        assert_eq!(protobuf.len(), 3);
+        assert!(Arc::ptr_eq(
+            &json,
+            &cache.get_gzip(&first, &cluster, ListFormat::Json)
+        ));
+
+        // Both formats are in use: the next snapshot's first list builds both.
+        store.apply_node("n1", &batch(1_030));
+        let second = store.publish();
+        let key = PodListCache::key(&second, &cluster);
+        let protobuf_next = cache.get_gzip(&second, &cluster, ListFormat::Protobuf);
+        let json_next = cache
+            .json_gzip
+            .usable(key)
+            .expect("built with the protobuf list");
+        assert!(!Arc::ptr_eq(&json_next, &json));
+        assert!(Arc::ptr_eq(
+            &json_next,
+            &cache.get_gzip(&second, &cluster, ListFormat::Json)
+        ));
+        assert_eq!((protobuf_next.len(), json_next.len()), (3, 3));
+    }
 
     #[test]
     fn a_list_nobody_read_recently_is_released_and_a_read_one_kept() {

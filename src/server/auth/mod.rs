@@ -55,19 +55,17 @@ impl Authenticator {
     ) -> Result<Identity, String> {
         let config = self.config.load();
         let mut failures = Vec::new();
-        let mut outcomes = Vec::with_capacity(2);
-        if let Some(rh) = &config.requestheader {
-            outcomes.push(rh.authenticate(chain, headers));
+        // In order and only until one succeeds: verifying the proxy's certificate against
+        // the client CA too, on every request the aggregator forwards, would be wasted work.
+        if let Some(rh) = &config.requestheader
+            && let Some(id) = settle(rh.authenticate(chain, headers), &mut failures)
+        {
+            return Ok(id);
         }
-        if let Some(ca) = &config.client_ca {
-            outcomes.push(client_cert::authenticate(ca, chain));
-        }
-        for outcome in outcomes {
-            match outcome {
-                Outcome::Authenticated(id) => return Ok(id.with_authenticated_group()),
-                Outcome::Failed(why) => failures.push(why),
-                Outcome::Skipped => {}
-            }
+        if let Some(ca) = &config.client_ca
+            && let Some(id) = settle(client_cert::authenticate(ca, chain), &mut failures)
+        {
+            return Ok(id);
         }
         if let (Some(token), Some(tokens)) = (token_review::bearer_token(headers), &self.tokens) {
             match tokens.review(token).await {
@@ -81,6 +79,18 @@ impl Authenticator {
         } else {
             Err(failures.join("; "))
         }
+    }
+}
+
+/// The identity of an authenticated outcome; a failure's reason goes to `failures`.
+fn settle(outcome: Outcome, failures: &mut Vec<String>) -> Option<Identity> {
+    match outcome {
+        Outcome::Authenticated(id) => Some(id.with_authenticated_group()),
+        Outcome::Failed(why) => {
+            failures.push(why);
+            None
+        }
+        Outcome::Skipped => None,
     }
 }
 

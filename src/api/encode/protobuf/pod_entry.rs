@@ -1,0 +1,212 @@
+//! PodMetrics written straight from the borrowed item, without building `prost` messages: a
+//! pod list of 150,000 items otherwise clones every name, label set and container name into
+//! owned messages and frees them again. The bytes are those `prost` writes for
+//! [`super::PodMetrics`] (fields in tag order, empty strings and zero numbers left out, map
+//! entries sorted by key), which the tests check.
+
+use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint};
+
+use crate::api::encode::{ObjectMeta, PodItem, quantity};
+use crate::usage::Usage;
+
+/// Appends a PodMetricsList `items` entry (field 2) for `item`.
+pub fn write_list_entry(out: &mut Vec<u8>, item: &PodItem<'_>) {
+    delimited(out, 2, |out| write_pod(out, item));
+}
+
+/// Appends the fields of the PodMetrics message for `item`.
+pub fn write_pod(out: &mut Vec<u8>, item: &PodItem<'_>) {
+    delimited(out, 1, |out| object_meta(out, &item.meta));
+    delimited(out, 2, |out| int64(out, 1, item.usage.timestamp.secs()));
+    delimited(out, 3, |out| int64(out, 1, item.usage.window_ns));
+    for container in &item.usage.containers {
+        delimited(out, 4, |out| {
+            string(out, 1, &container.name);
+            usage(out, 2, &container.usage);
+        });
+    }
+}
+
+fn object_meta(out: &mut Vec<u8>, meta: &ObjectMeta<'_>) {
+    string(out, 1, meta.name);
+    string(out, 3, meta.namespace.unwrap_or_default());
+    delimited(out, 8, |out| int64(out, 1, meta.creation_timestamp.secs()));
+    for (key, value) in meta.labels.into_iter().flatten() {
+        delimited(out, 11, |out| {
+            string(out, 1, key);
+            string(out, 2, value);
+        });
+    }
+}
+
+/// A `map<string, Quantity>` of CPU and memory (entries in key order).
+fn usage(out: &mut Vec<u8>, tag: u32, usage: &Usage) {
+    delimited(out, tag, |out| {
+        string(out, 1, "cpu");
+        delimited(out, 2, |out| {
+            delimited(out, 1, |out| quantity::write_cpu(out, usage.cpu_nanocores));
+        });
+    });
+    delimited(out, tag, |out| {
+        string(out, 1, "memory");
+        delimited(out, 2, |out| {
+            delimited(out, 1, |out| {
+                quantity::write_memory(out, usage.memory_bytes)
+            });
+        });
+    });
+}
+
+/// A string field; proto3 leaves out an empty one.
+fn string(out: &mut Vec<u8>, tag: u32, s: &str) {
+    if !s.is_empty() {
+        encode_key(tag, WireType::LengthDelimited, out);
+        encode_varint(s.len() as u64, out);
+        out.extend_from_slice(s.as_bytes());
+    }
+}
+
+/// An int64 field; proto3 leaves out a zero.
+fn int64(out: &mut Vec<u8>, tag: u32, value: i64) {
+    if value != 0 {
+        encode_key(tag, WireType::Varint, out);
+        encode_varint(value as u64, out);
+    }
+}
+
+/// A length-delimited field whose content `body` appends. The length is written after the
+/// content: one byte is set aside for it and the content moves up in the rare case (128
+/// bytes or more) that the length needs more.
+fn delimited(out: &mut Vec<u8>, tag: u32, body: impl FnOnce(&mut Vec<u8>)) {
+    encode_key(tag, WireType::LengthDelimited, out);
+    let at = out.len();
+    out.push(0);
+    body(out);
+    let len = out.len() - at - 1;
+    let width = encoded_len_varint(len as u64);
+    if width == 1 {
+        out[at] = len as u8;
+        return;
+    }
+    let mut prefix = [0u8; 10];
+    encode_varint(len as u64, &mut &mut prefix[..]);
+    out.extend_from_slice(&prefix[1..width]);
+    out.copy_within(at + 1..at + 1 + len, at + width);
+    out[at..at + width].copy_from_slice(&prefix[..width]);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use prost::Message;
+
+    use super::*;
+    use crate::api::encode::protobuf::{PodMetrics, pod};
+    use crate::time::Timestamp;
+    use crate::usage::{ContainerUsage, PodUsage};
+
+    fn container(name: &str, cpu_nanocores: u64, memory_bytes: u64) -> ContainerUsage {
+        ContainerUsage {
+            name: name.into(),
+            usage: Usage {
+                cpu_nanocores,
+                memory_bytes,
+            },
+        }
+    }
+
+    /// What `prost` writes for the same pod, as a list entry.
+    fn prost_entry(item: &PodItem<'_>) -> Vec<u8> {
+        let mut out = Vec::new();
+        prost::encoding::message::encode(2, &pod(item), &mut out);
+        out
+    }
+
+    #[test]
+    fn entries_are_the_bytes_prost_writes() {
+        let long_value = "v".repeat(300);
+        let label_sets = [
+            BTreeMap::new(),
+            BTreeMap::from([("app".to_owned(), "web".to_owned())]),
+            // An empty value (left out inside the entry) and a value long enough for a
+            // two-byte length at every level around it.
+            BTreeMap::from([
+                ("a".to_owned(), String::new()),
+                ("big".to_owned(), long_value.clone()),
+            ]),
+        ];
+        let usages = [
+            PodUsage {
+                node: "n".into(),
+                timestamp: Timestamp::from_secs(1_700_000_000),
+                window_ns: 15_004_000_000,
+                containers: smallvec::smallvec![container("app", 12_345_678, 40 << 20)],
+            },
+            // Zero usage, zero window and time (left out), three containers.
+            PodUsage {
+                node: "n".into(),
+                timestamp: Timestamp(0),
+                window_ns: 0,
+                containers: smallvec::smallvec![
+                    container("app", 0, 0),
+                    container("istio-proxy", 5_000_000, 1536),
+                    container("log-shipper", u64::MAX, u64::MAX),
+                ],
+            },
+        ];
+        for labels in &label_sets {
+            for usage in &usages {
+                for (namespace, created) in [("team-a", 1_700_000_100), ("", 0)] {
+                    let item = PodItem::new(
+                        namespace,
+                        "web-6d8f9c7b5d-x2x9z",
+                        labels,
+                        Timestamp::from_secs(created),
+                        usage,
+                    );
+                    let mut ours = Vec::new();
+                    write_list_entry(&mut ours, &item);
+                    assert_eq!(ours, prost_entry(&item), "labels {labels:?}, {usage:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_written_pod_decodes_to_its_values() {
+        let labels = BTreeMap::from([("app".to_owned(), "web".to_owned())]);
+        let usage = PodUsage {
+            node: "n".into(),
+            timestamp: Timestamp::from_secs(1_700_000_000),
+            window_ns: 15_004_000_000,
+            containers: smallvec::smallvec![
+                container("app", 12_345_678, 40 << 20),
+                container("sidecar", 5_000_000, 1536)
+            ],
+        };
+        let item = PodItem::new(
+            "team-a",
+            "web-1",
+            &labels,
+            Timestamp::from_secs(1_700_000_100),
+            &usage,
+        );
+        let mut raw = Vec::new();
+        write_pod(&mut raw, &item);
+        let decoded = PodMetrics::decode(&raw[..]).unwrap();
+        let meta = decoded.metadata.unwrap();
+        assert_eq!(
+            (meta.namespace.as_str(), meta.name.as_str()),
+            ("team-a", "web-1")
+        );
+        assert_eq!(meta.labels, labels);
+        assert_eq!(decoded.timestamp.unwrap().seconds, 1_700_000_000);
+        assert_eq!(decoded.window.unwrap().duration, 15_004_000_000);
+        let names: Vec<_> = decoded.containers.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["app", "sidecar"]);
+        let sidecar = &decoded.containers[1].usage;
+        assert_eq!(sidecar["cpu"].string, "5m");
+        assert_eq!(sidecar["memory"].string, "1536");
+    }
+}
