@@ -819,10 +819,17 @@ fn arb_point() -> impl Strategy<Value = MetricsPoint> {
 }
 
 fn arb_pod() -> impl Strategy<Value = PodBatch<'static>> {
+    arb_pod_named(vec!["a", "b"], vec!["p", "q"])
+}
+
+fn arb_pod_named(
+    namespaces: Vec<&'static str>,
+    pods: Vec<&'static str>,
+) -> impl Strategy<Value = PodBatch<'static>> {
     let names = prop::sample::select(vec!["c1", "c2", "c3"]);
     (
-        prop::sample::select(vec!["a", "b"]),
-        prop::sample::select(vec!["p", "q"]),
+        prop::sample::select(namespaces),
+        prop::sample::select(pods),
         prop::collection::vec((names, arb_point()), 0..4),
         any::<bool>(),
     )
@@ -841,6 +848,37 @@ fn arb_step() -> impl Strategy<Value = (usize, Option<NodeBatch<'static>>)> {
     )
         .prop_map(|(node, pods)| NodeBatch { node, pods });
     (0usize..3, prop::option::weighted(0.85, b))
+}
+
+/// Steps over four nodes reporting pods of a wider name set (pods come, go and move).
+fn arb_wide_step() -> impl Strategy<Value = (usize, Option<NodeBatch<'static>>)> {
+    let pod = arb_pod_named(
+        vec!["a", "b", "kube-system"],
+        vec!["p", "q", "r-1", "r-2", "web"],
+    );
+    let b = (
+        prop::option::of(arb_point()),
+        prop::collection::vec(pod, 0..8),
+    )
+        .prop_map(|(node, pods)| NodeBatch { node, pods });
+    (0usize..4, prop::option::weighted(0.9, b))
+}
+
+/// What a snapshot serves and why it does not serve the rest, in its own order.
+fn served(snap: &Snapshot) -> Vec<String> {
+    let mut out: Vec<String> = snap
+        .pods(None)
+        .map(|(k, p)| format!("{}/{} {p:?}", k.namespace, k.name))
+        .collect();
+    for ns in ["a", "b", "kube-system"] {
+        for name in ["p", "q", "r-1", "r-2", "web"] {
+            out.push(format!(
+                "{ns}/{name}: {:?}",
+                snap.pod_missing_reason(ns, name)
+            ));
+        }
+    }
+    out
 }
 
 fn check_sane(snap: &Snapshot) {
@@ -895,5 +933,27 @@ proptest! {
             }
             check_sane(&st.publish());
         }
+    }
+
+    /// Publishes sort by the pods' positions at the previous publish; a store that publishes
+    /// after every batch must end up serving exactly what one publishing once serves.
+    #[test]
+    fn publishing_often_serves_what_publishing_once_serves(
+        steps in prop::collection::vec(arb_wide_step(), 1..24),
+    ) {
+        let (mut often, mut once) = (store(), store());
+        let node_names = ["n0", "n1", "n2", "n3"];
+        for (node, outcome) in &steps {
+            for st in [&mut often, &mut once] {
+                match outcome {
+                    Some(b) => st.apply_node(node_names[*node], b),
+                    None => st.node_failed(node_names[*node]),
+                }
+            }
+            check_sane(&often.publish());
+        }
+        let (last, fresh) = (often.publish(), once.publish());
+        check_sane(&last);
+        prop_assert_eq!(served(&last), served(&fresh));
     }
 }

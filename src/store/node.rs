@@ -7,6 +7,7 @@
 
 use std::cmp::Ordering;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU32;
 
 use super::interner::Interner;
 use super::pod::PodState;
@@ -22,7 +23,13 @@ pub(crate) struct PodEntry {
     pub(crate) namespace: Arc<str>,
     pub(crate) name: Arc<str>,
     pub(crate) state: PodState,
+    /// The pod's position among all pods at the last publish ([`UNPUBLISHED`] before its
+    /// first): the next publish sorts by it, comparing integers instead of names.
+    pub(crate) published_at: AtomicU32,
 }
+
+/// [`PodEntry::published_at`] of a pod no publish has placed yet.
+pub(crate) const UNPUBLISHED: u32 = u32::MAX;
 
 impl PodEntry {
     fn cmp_key(&self, namespace: &str, name: &str) -> Ordering {
@@ -79,11 +86,13 @@ impl NodeState {
                     namespace: old.namespace.clone(),
                     name: old.name.clone(),
                     state: std::mem::take(&mut old.state),
+                    published_at: AtomicU32::new(*old.published_at.get_mut()),
                 },
                 None => PodEntry {
                     namespace: names.intern(&report.namespace),
                     name: Arc::from(report.name.as_ref()),
                     state: PodState::default(),
+                    published_at: AtomicU32::new(UNPUBLISHED),
                 },
             };
             entry.state.apply(report, &self.name, rules, names);

@@ -1,9 +1,11 @@
 //! Builds a [`Snapshot`] from the per-node state. Usage was computed at apply time, so this is
 //! gathering `Arc`s and one sort of the pod index.
 //!
-//! Cost, n = pods over all nodes: one `Vec` of n candidates (two `Arc` clones each for the key,
-//! one for the usage), an O(n log n) sort comparing (namespace, name) strings, then a linear
-//! pass. No per-pod allocation.
+//! Cost, n = pods over all nodes: one `Vec` of n candidates borrowing their keys, an
+//! O(n log n) sort, then a linear pass cloning the winners' keys and usages. No per-pod
+//! allocation. The sort compares each pod's position at the previous publish (an integer,
+//! kept in the pod's entry) and reads the names only for pods that publish did not place:
+//! positions from one sorted list are in name order, so both compare alike.
 //!
 //! A pod reported by several nodes (spec §3.4 "Merging": upstream keeps the first seen) is
 //! served once, never summed: reports from nodes whose scrape failed lose, then the report
@@ -15,7 +17,9 @@ use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::node::NodeState;
+use std::sync::atomic::Ordering::Relaxed;
+
+use super::node::{NodeState, PodEntry, UNPUBLISHED};
 use super::pod::{PodState, ReportRank};
 use super::reason::MissingReason;
 use super::sample_times::SampleTimes;
@@ -24,11 +28,33 @@ use crate::usage::{PodKey, PodUsage};
 
 /// One node's report of one pod, competing to be served.
 struct Candidate<'a> {
-    key: PodKey,
+    /// The pod's position at the previous publish, or [`UNPUBLISHED`].
+    published_at: u32,
     node_failed: bool,
     rank: ReportRank,
     node: &'a Arc<str>,
-    pod: &'a PodState,
+    entry: &'a PodEntry,
+}
+
+impl Candidate<'_> {
+    fn pod(&self) -> &PodState {
+        &self.entry.state
+    }
+
+    /// (namespace, name) order, by previous positions when both pods have one.
+    fn cmp_key(&self, other: &Self) -> Ordering {
+        if self.published_at != UNPUBLISHED && other.published_at != UNPUBLISHED {
+            return self.published_at.cmp(&other.published_at);
+        }
+        compare_keys(self.entry, other.entry)
+    }
+
+    fn key(&self) -> PodKey {
+        PodKey {
+            namespace: self.entry.namespace.clone(),
+            name: self.entry.name.clone(),
+        }
+    }
 }
 
 /// Builds the snapshot with the given generation from nodes keyed (and so sorted) by name.
@@ -47,24 +73,29 @@ pub(crate) fn build(generation: u64, nodes: &BTreeMap<Arc<str>, NodeState>) -> S
     // Sized once: amortised doubling would leave up to half of the largest vector unused.
     snap.pods.reserve_exact(candidates.len());
     candidates.sort_unstable_by(|a, b| {
-        compare_keys(&a.key, &b.key)
+        a.cmp_key(b)
             .then(a.node_failed.cmp(&b.node_failed))
             .then(b.rank.cmp(&a.rank))
             .then(a.node.cmp(b.node))
     });
     // Taken while each usage is at hand: a second pass would miss the cache once per pod.
     let mut sample_times = Vec::with_capacity(candidates.len());
-    for reports in candidates.chunk_by(|a, b| compare_keys(&a.key, &b.key).is_eq()) {
+    let same_pod = |a: &Candidate<'_>, b: &Candidate<'_>| a.cmp_key(b).is_eq();
+    for (position, reports) in candidates.chunk_by(same_pod).enumerate() {
         let Some(winner) = reports.first() else {
             continue;
         };
+        let position = u32::try_from(position).unwrap_or(UNPUBLISHED);
+        for report in reports {
+            report.entry.published_at.store(position, Relaxed);
+        }
         match winner_outcome(winner) {
             Ok(usage) => {
                 snap.servable_containers += usage.containers.len();
                 sample_times.push(usage.timestamp);
-                snap.pods.push((winner.key.clone(), usage));
+                snap.pods.push((winner.key(), usage));
             }
-            Err(reason) => snap.unservable_pods.push((winner.key.clone(), reason)),
+            Err(reason) => snap.unservable_pods.push((winner.key(), reason)),
         }
     }
     snap.pods.shrink_to_fit();
@@ -79,14 +110,11 @@ fn gather_candidates(nodes: &BTreeMap<Arc<str>, NodeState>) -> Vec<Candidate<'_>
     for (node_name, node) in nodes {
         for entry in &node.pods {
             candidates.push(Candidate {
-                key: PodKey {
-                    namespace: entry.namespace.clone(),
-                    name: entry.name.clone(),
-                },
+                published_at: entry.published_at.load(Relaxed),
                 node_failed: node.failed,
                 rank: entry.state.rank,
                 node: node_name,
-                pod: &entry.state,
+                entry,
             });
         }
     }
@@ -96,7 +124,7 @@ fn gather_candidates(nodes: &BTreeMap<Arc<str>, NodeState>) -> Vec<Candidate<'_>
 /// `PodKey` order, short-cutting equal namespaces: they are interned, so equal means the same
 /// allocation and the bytes need not be read (most comparisons in a sort are within one
 /// namespace).
-fn compare_keys(a: &PodKey, b: &PodKey) -> Ordering {
+fn compare_keys(a: &PodEntry, b: &PodEntry) -> Ordering {
     let namespace = if Arc::ptr_eq(&a.namespace, &b.namespace) {
         Ordering::Equal
     } else {
@@ -109,5 +137,5 @@ fn winner_outcome(winner: &Candidate<'_>) -> Result<Arc<PodUsage>, MissingReason
     if winner.node_failed {
         return Err(MissingReason::NodeFailed);
     }
-    winner.pod.served.clone()
+    winner.pod().served.clone()
 }

@@ -59,7 +59,12 @@ pub(super) struct BatchBuilder<'a> {
     pub node: Sample,
     pods: Vec<PodEntry<'a>>,
     pod_index: HashMap<PodKey<'a>, usize, FastHash>,
-    container_index: HashMap<ContainerKey<'a>, (usize, usize), FastHash>,
+    /// Each container's position in `seen`.
+    container_index: HashMap<ContainerKey<'a>, usize, FastHash>,
+    /// (pod, container) indices in first-seen order.
+    seen: Vec<(usize, usize)>,
+    /// Position in `seen` of the container returned last.
+    last: Option<usize>,
 }
 
 impl<'a> BatchBuilder<'a> {
@@ -87,19 +92,35 @@ impl<'a> BatchBuilder<'a> {
         pod: Cow<'a, str>,
         container: Cow<'a, str>,
     ) -> &mut Sample {
-        let key = (namespace, pod, container);
-        let (p, c) = match self.container_index.get(&key) {
-            Some(&found) => found,
-            None => {
-                let p = self.pod(key.0.clone(), key.1.clone());
-                let entry = &mut self.pods[p];
-                entry.containers.push((key.2.clone(), Sample::default()));
-                let found = (p, entry.containers.len() - 1);
-                self.container_index.insert(key, found);
-                found
-            }
+        // Every series lists the containers in the same order (the kubelet sorts each by
+        // its labels), so the container after the last one is checked before hashing.
+        let next = self.last.map_or(0, |i| i + 1);
+        let position = match self.seen.get(next) {
+            Some(&(p, c)) if self.is_at(p, c, &namespace, &pod, &container) => next,
+            _ => self.find_or_add((namespace, pod, container)),
         };
+        self.last = Some(position);
+        let (p, c) = self.seen[position];
         &mut self.pods[p].containers[c].1
+    }
+
+    fn is_at(&self, p: usize, c: usize, namespace: &str, pod: &str, container: &str) -> bool {
+        let entry = &self.pods[p];
+        entry.containers[c].0 == container && entry.name == pod && entry.namespace == namespace
+    }
+
+    /// Position in `seen` of the container, adding it (and its pod) on first sight.
+    fn find_or_add(&mut self, key: ContainerKey<'a>) -> usize {
+        if let Some(&position) = self.container_index.get(&key) {
+            return position;
+        }
+        let p = self.pod(key.0.clone(), key.1.clone());
+        let entry = &mut self.pods[p];
+        entry.containers.push((key.2.clone(), Sample::default()));
+        let position = self.seen.len();
+        self.seen.push((p, entry.containers.len() - 1));
+        self.container_index.insert(key, position);
+        position
     }
 
     /// Marks a pod incomplete because one of its containers cannot be used.
