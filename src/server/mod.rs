@@ -32,6 +32,10 @@ use crate::store::{Snapshot, Store, StoreConfig};
 /// How long in-flight requests may take to finish after shutdown starts.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How often a new snapshot is looked for, to encode the pod lists in use before a request
+/// asks (a load of the published pointer: nothing when there is no new snapshot).
+const PREBUILD_POLL: Duration = Duration::from_millis(100);
+
 /// A started server; dropping it does not stop it, call [`Running::shutdown`].
 pub struct Running {
     /// The HTTPS address actually bound (useful with `--secure-port=0`).
@@ -155,6 +159,11 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
             .clone()
             .release_unread_every(cfg.metric_resolution),
     ));
+    background.push(tokio::spawn(pod_lists.clone().prebuild_on_publish(
+        snapshot.clone(),
+        cluster.clone(),
+        PREBUILD_POLL,
+    )));
     let app = Arc::new(app::App::new(app::AppState {
         snapshot: snapshot.clone(),
         cluster,

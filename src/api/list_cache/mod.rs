@@ -156,7 +156,6 @@ impl<T: Entry> Slot<T> {
     /// the cache before the build, so at most one list per slot is cached besides those that
     /// in-flight responses still read. `build` gets the previous entry's size.
     fn get_or_build(&self, key: Key, build: impl FnOnce(usize) -> T) -> Arc<T> {
-        self.mark_read();
         if let Some(hit) = self.usable(key) {
             return hit;
         }
@@ -181,14 +180,27 @@ impl PodListCache {
         cluster: &ClusterCache,
         format: ListFormat,
     ) -> Arc<EncodedPods> {
-        let slot = match format {
+        self.plain_slot(format).mark_read();
+        self.plain_entry(snapshot, cluster, format)
+    }
+
+    fn plain_slot(&self, format: ListFormat) -> &Slot<EncodedPods> {
+        match format {
             ListFormat::Json => &self.json,
             ListFormat::Protobuf => &self.protobuf,
-        };
+        }
+    }
+
+    fn plain_entry(
+        &self,
+        snapshot: &Snapshot,
+        cluster: &ClusterCache,
+        format: ListFormat,
+    ) -> Arc<EncodedPods> {
         // The previous list's size plus a little: one allocation instead of a doubling Vec
         // (which left a 48 MB list in a 67 MB buffer at 150,000 pods).
         Self::entry(
-            slot,
+            self.plain_slot(format),
             snapshot,
             cluster,
             plain::placeholder(format),
@@ -207,12 +219,26 @@ impl PodListCache {
         cluster: &ClusterCache,
         format: ListFormat,
     ) -> Arc<GzipPods> {
-        let (slot, other) = match format {
+        self.gzip_slots(format).0.mark_read();
+        self.gzip_entry(snapshot, cluster, format)
+    }
+
+    /// The slot of `format`'s compressed list, and the other format's.
+    fn gzip_slots(&self, format: ListFormat) -> (&Slot<GzipPods>, &Slot<GzipPods>) {
+        match format {
             ListFormat::Json => (&self.json_gzip, &self.protobuf_gzip),
             ListFormat::Protobuf => (&self.protobuf_gzip, &self.json_gzip),
-        };
+        }
+    }
+
+    fn gzip_entry(
+        &self,
+        snapshot: &Snapshot,
+        cluster: &ClusterCache,
+        format: ListFormat,
+    ) -> Arc<GzipPods> {
+        let (slot, other) = self.gzip_slots(format);
         let key = Self::key(snapshot, cluster);
-        slot.mark_read();
         if let Some(hit) = slot.usable(key) {
             return hit;
         }
@@ -277,6 +303,41 @@ impl PodListCache {
         Key {
             generation: snapshot.generation(),
             cluster_pods: cluster.pod_count(),
+        }
+    }
+
+    /// Builds, for `snapshot`, every list a response read recently (the slots that still hold
+    /// an entry), so that the first request after a publish does not wait for the encoding.
+    /// Does not count as a read: an entry nobody reads is still released.
+    pub fn prebuild(&self, snapshot: &Snapshot, cluster: &ClusterCache) {
+        for format in [ListFormat::Json, ListFormat::Protobuf] {
+            if self.gzip_slots(format).0.latest().is_some() {
+                self.gzip_entry(snapshot, cluster, format);
+            }
+            if self.plain_slot(format).latest().is_some() {
+                self.plain_entry(snapshot, cluster, format);
+            }
+        }
+    }
+
+    /// Polls the published snapshot every `period` and prebuilds the lists in use for each new
+    /// one that is ready (runs until dropped).
+    pub async fn prebuild_on_publish(
+        self: Arc<Self>,
+        published: Arc<arc_swap::ArcSwap<Snapshot>>,
+        cluster: ClusterCache,
+        period: Duration,
+    ) {
+        let mut ticker = tokio::time::interval(period);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut done = 0;
+        loop {
+            ticker.tick().await;
+            let snapshot = published.load_full();
+            if snapshot.generation() != done && snapshot.is_ready() {
+                done = snapshot.generation();
+                self.prebuild(&snapshot, &cluster);
+            }
         }
     }
 
@@ -401,6 +462,32 @@ mod tests {
             &cache.get_gzip(&second, &cluster, ListFormat::Json)
         ));
         assert_eq!((protobuf_next.len(), json_next.len()), (3, 3));
+    }
+
+    #[test]
+    fn a_new_snapshot_prebuilds_only_the_lists_in_use_without_counting_a_read() {
+        let (mut store, cluster) = (Store::new(StoreConfig::default()), cluster());
+        let cache = PodListCache::default();
+        store.apply_node("n1", &batch(1_000));
+        store.apply_node("n1", &batch(1_015));
+        let first = store.publish();
+        cache.get_gzip(&first, &cluster, ListFormat::Json);
+        cache.get(&first, &cluster, ListFormat::Protobuf);
+        let read_at = |slot: &Mutex<Option<Instant>>| *slot.lock().unwrap();
+        let json_read = read_at(&cache.json_gzip.last_read);
+
+        store.apply_node("n1", &batch(1_030));
+        let second = store.publish();
+        let key = PodListCache::key(&second, &cluster);
+        cache.prebuild(&second, &cluster);
+        assert_eq!(cache.json_gzip.usable(key).map(|e| e.len()), Some(3));
+        assert_eq!(cache.protobuf.usable(key).map(|e| e.len()), Some(3));
+        assert!(
+            cache.protobuf_gzip.latest().is_none(),
+            "never read: not built"
+        );
+        assert!(cache.json.latest().is_none(), "never read: not built");
+        assert_eq!(read_at(&cache.json_gzip.last_read), json_read);
     }
 
     #[test]
