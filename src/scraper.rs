@@ -295,7 +295,8 @@ impl Publisher {
             // publish's own buffers are allocated, so the two do not add up in the peak RSS.
             crate::memory::release_free_memory();
         }
-        let snapshot = crate::offload::cpu_heavy(|| store.publish());
+        let mut snapshot = crate::offload::cpu_heavy(|| store.publish());
+        snapshot.set_ends_cycle(force);
         let ready = snapshot.is_ready();
         out.store(Arc::new(snapshot));
         self.took = now.elapsed();
@@ -373,5 +374,14 @@ mod tests {
             "the final publish always happens"
         );
         assert!(!publisher.dirty);
+        assert!(out.load().ends_cycle(), "the final publish ends the cycle");
+
+        let mut publisher = Publisher::for_cycle(cheap, true);
+        publisher.dirty = true;
+        publisher.maybe_publish(&mut store, &out, false);
+        assert!(
+            !out.load().ends_cycle(),
+            "a cheap publish while results arrive"
+        );
     }
 }

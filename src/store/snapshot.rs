@@ -26,12 +26,25 @@ pub struct Snapshot {
     pub(crate) servable_containers: usize,
     /// Sample times of `pods`, sorted.
     pub(crate) pod_sample_times: SampleTimes,
+    /// Made by the end-of-cycle publish (not by a publish while results arrive).
+    pub(crate) ends_cycle: bool,
 }
 
 impl Snapshot {
     /// The snapshot before any publish: nothing servable, generation 0.
     pub fn empty() -> Snapshot {
         Snapshot::default()
+    }
+
+    /// Whether the scraper's end-of-cycle publish made this snapshot, rather than one of the
+    /// partial publishes small clusters get while results arrive.
+    pub fn ends_cycle(&self) -> bool {
+        self.ends_cycle
+    }
+
+    /// Marks the snapshot as the last of its cycle (the scraper's end-of-cycle publish).
+    pub fn set_ends_cycle(&mut self, ends_cycle: bool) {
+        self.ends_cycle = ends_cycle;
     }
 
     /// 0 for [`Snapshot::empty`], then 1, 2, … per publish.

@@ -250,33 +250,12 @@ impl PodListCache {
             if let Some(hit) = slot.usable(key) {
                 return hit;
             }
-            let created = Timestamp::now();
-            let size_hint = |slot: &Slot<GzipPods>| {
-                let size = slot.latest().take().map_or(0, |e| e.size());
-                size + size / 8
-            };
             let other_in_use = other.latest().is_some() && other.usable(key).is_none();
-            let built = if other_in_use {
-                let (mine, theirs) = (size_hint(slot), size_hint(other));
-                let (json, protobuf) = match format {
-                    ListFormat::Json => (mine, theirs),
-                    ListFormat::Protobuf => (theirs, mine),
-                };
-                let (json, protobuf) = with_items(snapshot, cluster, created, |items| {
-                    GzipPods::encode_both(items, json, protobuf)
-                });
-                let (built, other_built) = match format {
-                    ListFormat::Json => (json, protobuf),
-                    ListFormat::Protobuf => (protobuf, json),
-                };
+            let also = other_in_use.then_some(other);
+            let (built, other_built) = encode_gzip(snapshot, cluster, format, slot, also);
+            if let Some(other_built) = other_built {
                 other.store(other_built, key);
-                built
-            } else {
-                let capacity = size_hint(slot);
-                with_items(snapshot, cluster, created, |items| {
-                    GzipPods::encode(format, items, capacity)
-                })
-            };
+            }
             slot.store(built, key)
         })
     }
@@ -321,7 +300,9 @@ impl PodListCache {
     }
 
     /// Polls the published snapshot every `period` and prebuilds the lists in use for each new
-    /// one that is ready (runs until dropped).
+    /// snapshot that is ready and ends its cycle (runs until dropped). The partial snapshots a
+    /// small cluster publishes while results arrive (many a cycle) are left to the requests:
+    /// prebuilding each of them would encode lists that nobody reads.
     pub async fn prebuild_on_publish(
         self: Arc<Self>,
         published: Arc<arc_swap::ArcSwap<Snapshot>>,
@@ -334,7 +315,7 @@ impl PodListCache {
         loop {
             ticker.tick().await;
             let snapshot = published.load_full();
-            if snapshot.generation() != done && snapshot.is_ready() {
+            if snapshot.generation() != done && snapshot.is_ready() && snapshot.ends_cycle() {
                 done = snapshot.generation();
                 self.prebuild(&snapshot, &cluster);
             }
@@ -358,6 +339,41 @@ impl PodListCache {
             ticker.tick().await;
             self.release_unread(period * 2);
         }
+    }
+}
+
+/// Encodes `format`'s compressed list of `snapshot`, and in the same pass the other format's
+/// when `other` is given; each buffer is sized from the previous entry, taken out of its slot.
+fn encode_gzip(
+    snapshot: &Snapshot,
+    cluster: &ClusterCache,
+    format: ListFormat,
+    slot: &Slot<GzipPods>,
+    other: Option<&Slot<GzipPods>>,
+) -> (GzipPods, Option<GzipPods>) {
+    let created = Timestamp::now();
+    let capacity = |slot: &Slot<GzipPods>| {
+        let size = slot.latest().take().map_or(0, |e| e.size());
+        size + size / 8
+    };
+    let mine = capacity(slot);
+    let Some(other) = other else {
+        let built = with_items(snapshot, cluster, created, |items| {
+            GzipPods::encode(format, items, mine)
+        });
+        return (built, None);
+    };
+    let theirs = capacity(other);
+    let (json_capacity, protobuf_capacity) = match format {
+        ListFormat::Json => (mine, theirs),
+        ListFormat::Protobuf => (theirs, mine),
+    };
+    let (json, protobuf) = with_items(snapshot, cluster, created, |items| {
+        GzipPods::encode_both(items, json_capacity, protobuf_capacity)
+    });
+    match format {
+        ListFormat::Json => (json, Some(protobuf)),
+        ListFormat::Protobuf => (protobuf, Some(json)),
     }
 }
 
