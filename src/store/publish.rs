@@ -16,7 +16,6 @@
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-
 use std::sync::atomic::Ordering::Relaxed;
 
 use super::node::{NodeState, PodEntry, UNPUBLISHED};
