@@ -96,9 +96,8 @@ impl PodStore {
                 if run.is_none_or(|(current, _)| current != ns) {
                     run = inner.live.get_key_value(ns).map(|(k, pods)| (&**k, pods));
                 }
-                let found = run
-                    .filter(|(current, _)| *current == ns)
-                    .and_then(|(_, pods)| pods.get(name));
+                // `run` is now `ns`'s, or `None` when no pod of `ns` is cached.
+                let found = run.and_then(|(_, pods)| pods.get(name));
                 if let Some(found) = found {
                     let meta = found.0.clone();
                     joined.push((item, meta));

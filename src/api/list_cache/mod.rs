@@ -125,6 +125,12 @@ impl<T: Entry> Slot<T> {
             .unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
     }
 
+    /// Drops the entry (before a build, so that two lists are not held at once) and returns
+    /// its size, to size the next one.
+    fn take_size(&self) -> usize {
+        self.latest().take().map_or(0, |e| e.size())
+    }
+
     /// Makes `entry`, built from `key`, the latest.
     fn store(&self, mut entry: T, key: Key) -> Arc<T> {
         entry.set_key(key);
@@ -164,10 +170,8 @@ impl<T: Entry> Slot<T> {
             if let Some(hit) = self.usable(key) {
                 return hit;
             }
-            let size_hint = self.latest().take().map_or(0, |e| e.size());
-            let built = Arc::new(build(size_hint));
-            *self.latest() = Some(built.clone());
-            built
+            let size_hint = self.take_size();
+            self.store(build(size_hint), key)
         })
     }
 }
@@ -271,10 +275,7 @@ impl PodListCache {
     ) -> Arc<T> {
         let key = Self::key(snapshot, cluster);
         slot.get_or_build(key, |size_hint| {
-            let mut built =
-                with_items(snapshot, cluster, created, |items| encode(items, size_hint));
-            built.set_key(key);
-            built
+            with_items(snapshot, cluster, created, |items| encode(items, size_hint))
         })
     }
 
@@ -353,7 +354,7 @@ fn encode_gzip(
 ) -> (GzipPods, Option<GzipPods>) {
     let created = Timestamp::now();
     let capacity = |slot: &Slot<GzipPods>| {
-        let size = slot.latest().take().map_or(0, |e| e.size());
+        let size = slot.take_size();
         size + size / 8
     };
     let mine = capacity(slot);
