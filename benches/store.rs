@@ -107,6 +107,22 @@ fn bench_store(c: &mut Criterion) {
                 black_box(store.publish())
             })
         });
+        // Gets by namespace and name, what HPAs and VPAs send most.
+        let snapshot = store.publish();
+        let keys: Vec<(String, String)> = snapshot
+            .pods(None)
+            .map(|(k, _)| (k.namespace.to_string(), k.name.to_string()))
+            .collect();
+        let wanted: Vec<_> = (0..1_000).map(|i| &keys[i * 7_919 % keys.len()]).collect();
+        group.throughput(Throughput::Elements(wanted.len() as u64));
+        group.bench_function("get_1000_pods", |b| {
+            b.iter(|| {
+                let found = wanted
+                    .iter()
+                    .filter(|(ns, name)| snapshot.pod(ns, name).is_some());
+                black_box(found.count())
+            })
+        });
         group.finish();
     }
 }

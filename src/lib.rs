@@ -26,6 +26,7 @@ pub mod kubelet;
 pub mod memory;
 pub mod offload;
 pub mod pki;
+pub mod prefetch;
 pub mod scraper;
 pub mod server;
 pub mod sim;

@@ -50,6 +50,11 @@ impl PodMeta {
         self.0.namespace.clone()
     }
 
+    /// Asks the CPU to load this pod's metadata (see [`crate::prefetch`]).
+    pub fn prefetch(&self) {
+        crate::prefetch::prefetch(&*self.0);
+    }
+
     pub fn labels(&self) -> &BTreeMap<String, String> {
         &self.0.labels
     }

@@ -20,6 +20,7 @@
 mod interner;
 mod node;
 mod pod;
+mod pod_index;
 mod publish;
 mod rate;
 mod reason;

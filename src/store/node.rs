@@ -11,6 +11,7 @@ use std::sync::atomic::AtomicU32;
 
 use super::interner::Interner;
 use super::pod::PodState;
+use super::pod_index::key_hash;
 use super::reason::MissingReason;
 use super::series::{Rules, Series};
 use crate::batch::NodeBatch;
@@ -26,6 +27,8 @@ pub(crate) struct PodEntry {
     /// The pod's position among all pods at the last publish ([`UNPUBLISHED`] before its
     /// first): the next publish sorts by it, comparing integers instead of names.
     pub(crate) published_at: AtomicU32,
+    /// [`key_hash`] of (namespace, name), for the snapshot's get index.
+    pub(crate) key_hash: u32,
 }
 
 /// [`PodEntry::published_at`] of a pod no publish has placed yet.
@@ -87,12 +90,14 @@ impl NodeState {
                     name: old.name.clone(),
                     state: std::mem::take(&mut old.state),
                     published_at: AtomicU32::new(*old.published_at.get_mut()),
+                    key_hash: old.key_hash,
                 },
                 None => PodEntry {
                     namespace: names.intern(&report.namespace),
                     name: Arc::from(report.name.as_ref()),
                     state: PodState::default(),
                     published_at: AtomicU32::new(UNPUBLISHED),
+                    key_hash: key_hash(&report.namespace, &report.name),
                 },
             };
             entry.state.apply(report, &self.name, rules, names);

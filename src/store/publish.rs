@@ -20,9 +20,11 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use super::node::{NodeState, PodEntry, UNPUBLISHED};
 use super::pod::{PodState, ReportRank};
+use super::pod_index::PodIndex;
 use super::reason::MissingReason;
 use super::sample_times::SampleTimes;
 use super::snapshot::Snapshot;
+use crate::prefetch::prefetch;
 use crate::usage::{PodKey, PodUsage};
 
 /// One node's report of one pod, competing to be served.
@@ -71,16 +73,22 @@ pub(crate) fn build(generation: u64, nodes: &BTreeMap<Arc<str>, NodeState>) -> S
     let mut candidates = gather_candidates(nodes);
     // Sized once: amortised doubling would leave up to half of the largest vector unused.
     snap.pods.reserve_exact(candidates.len());
+    let mut index = PodIndex::with_capacity(candidates.len());
+    // `then_with`: the tie-breakers (node names are strings elsewhere in memory) are only
+    // read for reports of the same pod, not on every comparison.
     candidates.sort_unstable_by(|a, b| {
         a.cmp_key(b)
-            .then(a.node_failed.cmp(&b.node_failed))
-            .then(b.rank.cmp(&a.rank))
-            .then(a.node.cmp(b.node))
+            .then_with(|| a.node_failed.cmp(&b.node_failed))
+            .then_with(|| b.rank.cmp(&a.rank))
+            .then_with(|| a.node.cmp(b.node))
     });
     // Taken while each usage is at hand: a second pass would miss the cache once per pod.
     let mut sample_times = Vec::with_capacity(candidates.len());
     let same_pod = |a: &Candidate<'_>, b: &Candidate<'_>| a.cmp_key(b).is_eq();
+    let mut seen = 0;
     for (position, reports) in candidates.chunk_by(same_pod).enumerate() {
+        prefetch_ahead(&candidates, seen);
+        seen += reports.len();
         let Some(winner) = reports.first() else {
             continue;
         };
@@ -92,6 +100,7 @@ pub(crate) fn build(generation: u64, nodes: &BTreeMap<Arc<str>, NodeState>) -> S
             Ok(usage) => {
                 snap.servable_containers += usage.containers.len();
                 sample_times.push(usage.timestamp);
+                index.insert(winner.entry.key_hash, snap.pods.len());
                 snap.pods.push((winner.key(), usage));
             }
             Err(reason) => snap.unservable_pods.push((winner.key(), reason)),
@@ -100,7 +109,27 @@ pub(crate) fn build(generation: u64, nodes: &BTreeMap<Arc<str>, NodeState>) -> S
     snap.pods.shrink_to_fit();
     snap.unservable_pods.shrink_to_fit();
     snap.pod_sample_times = SampleTimes::new(sample_times);
+    snap.pod_index = index;
     snap
+}
+
+/// How many candidates ahead the winners' loop asks for the memory it will read (see
+/// [`crate::prefetch`]): each pod's entry lies in its node's vector, its name and usage in
+/// their own allocations, all in another order than the sorted one.
+const PREFETCH_AHEAD: usize = 8;
+
+/// Asks for the entry of the candidate two strides ahead, and the name and usage of the one a
+/// stride ahead (whose entry the previous call asked for).
+fn prefetch_ahead(candidates: &[Candidate<'_>], at: usize) {
+    if let Some(later) = candidates.get(at + 2 * PREFETCH_AHEAD) {
+        prefetch(later.entry);
+    }
+    if let Some(next) = candidates.get(at + PREFETCH_AHEAD) {
+        prefetch(&*next.entry.name);
+        if let Ok(usage) = &next.entry.state.served {
+            prefetch(&**usage);
+        }
+    }
 }
 
 fn gather_candidates(nodes: &BTreeMap<Arc<str>, NodeState>) -> Vec<Candidate<'_>> {
@@ -137,4 +166,68 @@ fn winner_outcome(winner: &Candidate<'_>) -> Result<Arc<PodUsage>, MissingReason
         return Err(MissingReason::NodeFailed);
     }
     winner.pod().served.clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use super::super::pod_index::key_hash;
+    use super::super::{Store, StoreConfig};
+    use crate::batch::{ContainerBatch, MetricsPoint, NodeBatch, PodBatch};
+    use crate::time::{NANOS_PER_SEC, Timestamp};
+
+    /// `pods` pods named `p0…`, spread over three namespaces, sampled at `secs`.
+    fn batch(secs: i64, pods: std::ops::Range<usize>) -> NodeBatch<'static> {
+        let point = MetricsPoint {
+            timestamp: Timestamp(secs * NANOS_PER_SEC),
+            start_time: Some(Timestamp(0)),
+            cpu_ns: u64::try_from(secs).unwrap_or(0) * 1_000_000,
+            memory_bytes: 1 << 20,
+        };
+        NodeBatch {
+            node: Some(point),
+            pods: pods
+                .map(|i| PodBatch {
+                    namespace: Cow::Owned(format!("ns-{}", i % 3)),
+                    name: Cow::Owned(format!("p{i}")),
+                    containers: vec![ContainerBatch {
+                        name: Cow::Borrowed("app"),
+                        point,
+                    }],
+                    complete: true,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn every_served_pod_is_in_the_get_index_at_its_position() {
+        let mut store = Store::new(StoreConfig::default());
+        // Two scrapes make pods servable; n1 also reports some of n0's pods (duplicates are
+        // served once); n2's pods have one sample only, so they are not served.
+        for secs in [100, 115] {
+            store.apply_node("n0", &batch(secs, 0..300));
+            store.apply_node("n1", &batch(secs, 250..600));
+        }
+        store.apply_node("n2", &batch(115, 600..650));
+        for snap in [store.publish(), store.publish()] {
+            assert_eq!(snap.pods.len(), 600);
+            for (position, (key, _)) in snap.pods.iter().enumerate() {
+                let found = snap
+                    .pod_index
+                    .find(key_hash(&key.namespace, &key.name), |p| p == position);
+                assert_eq!(found, Some(position), "{}/{}", key.namespace, key.name);
+            }
+            let probe = |ns: &str, name: &str| {
+                snap.pod_index.find(key_hash(ns, name), |p| {
+                    let (k, _) = &snap.pods[p];
+                    *k.namespace == *ns && *k.name == *name
+                })
+            };
+            assert!(probe("ns-1", "p1").is_some());
+            assert_eq!(probe("ns-0", "p1"), None, "wrong namespace");
+            assert_eq!(probe("ns-1", "p9999"), None);
+        }
+    }
 }

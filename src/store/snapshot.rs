@@ -7,6 +7,7 @@
 use std::cmp::Ordering;
 use std::sync::Arc;
 
+use super::pod_index::{PodIndex, key_hash};
 use super::reason::MissingReason;
 use super::sample_times::SampleTimes;
 use crate::usage::{NodeUsage, PodKey, PodUsage};
@@ -26,6 +27,8 @@ pub struct Snapshot {
     pub(crate) servable_containers: usize,
     /// Sample times of `pods`, sorted.
     pub(crate) pod_sample_times: SampleTimes,
+    /// `pods` by hash, for gets; a pod it does not hold is still found by binary search.
+    pub(crate) pod_index: PodIndex,
     /// Made by the end-of-cycle publish (not by a publish while results arrive).
     pub(crate) ends_cycle: bool,
 }
@@ -64,7 +67,22 @@ impl Snapshot {
 
     /// A servable pod's usage.
     pub fn pod(&self, namespace: &str, name: &str) -> Option<&PodUsage> {
-        find_pod(&self.pods, namespace, name).map(|(_, usage)| usage.as_ref())
+        self.find_servable_pod(namespace, name)
+            .map(|(_, usage)| usage.as_ref())
+    }
+
+    /// The index first; the binary search for pods it does not hold (none after a publish).
+    fn find_servable_pod(&self, namespace: &str, name: &str) -> Option<&(PodKey, Arc<PodUsage>)> {
+        let is_it = |p: usize| {
+            self.pods
+                .get(p)
+                .is_some_and(|(k, _)| compare_key(k, namespace, name).is_eq())
+        };
+        let indexed = self.pod_index.find(key_hash(namespace, name), is_it);
+        match indexed.and_then(|p| self.pods.get(p)) {
+            Some(found) => Some(found),
+            None => find_pod(&self.pods, namespace, name),
+        }
     }
 
     /// Servable pods sorted by (namespace, name); `Some(ns)` restricts to that namespace
@@ -85,9 +103,14 @@ impl Snapshot {
         pods.iter().map(|(key, usage)| (key, usage.as_ref()))
     }
 
+    /// Every servable pod, sorted by (namespace, name), as stored.
+    pub fn all_pods(&self) -> &[(PodKey, Arc<PodUsage>)] {
+        &self.pods
+    }
+
     /// Why a pod has no servable metrics ([`MissingReason::Servable`] when it has).
     pub fn pod_missing_reason(&self, namespace: &str, name: &str) -> MissingReason {
-        if find_pod(&self.pods, namespace, name).is_some() {
+        if self.find_servable_pod(namespace, name).is_some() {
             return MissingReason::Servable;
         }
         find_pod(&self.unservable_pods, namespace, name)
