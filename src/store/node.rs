@@ -9,6 +9,8 @@ use std::cmp::Ordering;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU32;
 
+use smallvec::SmallVec;
+
 use super::interner::Interner;
 use super::pod::PodState;
 use super::pod_index::key_hash;
@@ -40,9 +42,39 @@ impl PodEntry {
     }
 }
 
+/// A node's pods by [`PodEntry::key_hash`]: finding a reported pod among the previous ones
+/// reads one name (to confirm) instead of a binary search's five or so, each elsewhere in
+/// memory.
+struct HashPositions(SmallVec<[(u32, u32); 64]>);
+
+impl HashPositions {
+    fn of(pods: &[PodEntry]) -> Self {
+        let mut positions: SmallVec<[(u32, u32); 64]> = pods
+            .iter()
+            .zip(0u32..)
+            .map(|(pod, i)| (pod.key_hash, i))
+            .collect();
+        positions.sort_unstable();
+        HashPositions(positions)
+    }
+
+    /// The position in `pods` (the vector this was made of) of (namespace, name).
+    fn find(&self, pods: &[PodEntry], hash: u32, namespace: &str, name: &str) -> Option<usize> {
+        let first = self.0.partition_point(|&(h, _)| h < hash);
+        self.0[first..]
+            .iter()
+            .take_while(|&&(h, _)| h == hash)
+            .map(|&(_, i)| i as usize)
+            .find(|&i| {
+                pods.get(i)
+                    .is_some_and(|p| p.cmp_key(namespace, name).is_eq())
+            })
+    }
+}
+
 /// Pods of one node sorted by (namespace, name), unique. A node holds a few dozen to a few
-/// hundred pods: a sorted `Vec` sized to the batch costs no per-pod map slot, and lookups
-/// while applying are binary searches.
+/// hundred pods: a sorted `Vec` sized to the batch costs no per-pod map slot; applying finds
+/// the previous entries through their hashes ([`HashPositions`]).
 pub(crate) type NodePods = Vec<PodEntry>;
 
 /// One node's data.
@@ -78,11 +110,11 @@ impl NodeState {
             None => Err(MissingReason::MissingSample),
         };
         let mut previous = std::mem::take(&mut self.pods);
+        let by_hash = HashPositions::of(&previous);
         let mut next: NodePods = Vec::with_capacity(batch.pods.len());
         for report in &batch.pods {
-            let known = previous
-                .binary_search_by(|e| e.cmp_key(&report.namespace, &report.name))
-                .ok();
+            let hash = key_hash(&report.namespace, &report.name);
+            let known = by_hash.find(&previous, hash, &report.namespace, &report.name);
             let mut entry = match known.and_then(|i| previous.get_mut(i)) {
                 // A duplicate report finds an emptied state: harmless, dropped below.
                 Some(old) => PodEntry {
@@ -97,7 +129,7 @@ impl NodeState {
                     name: Arc::from(report.name.as_ref()),
                     state: PodState::default(),
                     published_at: AtomicU32::new(UNPUBLISHED),
-                    key_hash: key_hash(&report.namespace, &report.name),
+                    key_hash: hash,
                 },
             };
             entry.state.apply(report, &self.name, rules, names);

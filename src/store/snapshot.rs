@@ -10,6 +10,7 @@ use std::sync::Arc;
 use super::pod_index::{PodIndex, key_hash};
 use super::reason::MissingReason;
 use super::sample_times::SampleTimes;
+use crate::prefetch::prefetch;
 use crate::usage::{NodeUsage, PodKey, PodUsage};
 
 /// One published state of the store. `Send + Sync`; share it behind an `Arc`.
@@ -21,7 +22,7 @@ pub struct Snapshot {
     /// Known nodes without servable usage, sorted by name.
     pub(crate) unservable_nodes: Vec<(Arc<str>, MissingReason)>,
     /// Servable pods, sorted by (namespace, name).
-    pub(crate) pods: Vec<(PodKey, Arc<PodUsage>)>,
+    pub(crate) pods: ServedPods,
     /// Known pods without servable usage, sorted by (namespace, name).
     pub(crate) unservable_pods: Vec<(PodKey, MissingReason)>,
     pub(crate) servable_containers: usize,
@@ -147,6 +148,47 @@ impl Snapshot {
     /// Containers over all servable pods.
     pub fn servable_containers(&self) -> usize {
         self.servable_containers
+    }
+}
+
+/// A snapshot's servable pods: a `Vec` whose drop asks for each pod's name and usage a few
+/// pods ahead (see [`crate::prefetch`]). Dropping the previous snapshot releases 150,000
+/// names and usages at 5,000 nodes, each a reference count in its own cache line.
+#[derive(Debug, Default)]
+pub(crate) struct ServedPods(Vec<(PodKey, Arc<PodUsage>)>);
+
+/// How many pods ahead [`ServedPods`]' drop asks for memory.
+const DROP_PREFETCH_AHEAD: usize = 8;
+
+impl Drop for ServedPods {
+    fn drop(&mut self) {
+        let mut pods = std::mem::take(&mut self.0).into_iter();
+        while let Some(pod) = pods.next() {
+            if let Some((key, usage)) = pods.as_slice().get(DROP_PREFETCH_AHEAD) {
+                prefetch(&*key.name);
+                prefetch(&**usage);
+            }
+            drop(pod);
+        }
+    }
+}
+
+impl std::ops::Deref for ServedPods {
+    type Target = Vec<(PodKey, Arc<PodUsage>)>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for ServedPods {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl FromIterator<(PodKey, Arc<PodUsage>)> for ServedPods {
+    fn from_iter<I: IntoIterator<Item = (PodKey, Arc<PodUsage>)>>(iter: I) -> Self {
+        ServedPods(iter.into_iter().collect())
     }
 }
 

@@ -68,6 +68,18 @@ pub(super) struct BatchBuilder<'a> {
 }
 
 impl<'a> BatchBuilder<'a> {
+    /// A builder sized for about `containers` containers (the maps then never grow while a
+    /// typical payload is read).
+    pub fn with_capacity(containers: usize) -> Self {
+        BatchBuilder {
+            pods: Vec::with_capacity(containers),
+            pod_index: HashMap::with_capacity_and_hasher(containers, FastHash::default()),
+            container_index: HashMap::with_capacity_and_hasher(containers, FastHash::default()),
+            seen: Vec::with_capacity(containers),
+            ..BatchBuilder::default()
+        }
+    }
+
     /// Index of the pod, adding it on first sight.
     pub fn pod(&mut self, namespace: Cow<'a, str>, name: Cow<'a, str>) -> usize {
         let key = (namespace, name);
@@ -92,21 +104,34 @@ impl<'a> BatchBuilder<'a> {
         pod: Cow<'a, str>,
         container: Cow<'a, str>,
     ) -> &mut Sample {
-        // Every series lists the containers in the same order (the kubelet sorts each by
-        // its labels), so the container after the last one is checked before hashing.
-        let next = self.last.map_or(0, |i| i + 1);
-        let position = match self.seen.get(next) {
-            Some(&(p, c)) if self.is_at(p, c, &namespace, &pod, &container) => next,
-            _ => self.find_or_add((namespace, pod, container)),
+        let key = (namespace.as_bytes(), pod.as_bytes(), container.as_bytes());
+        let position = match self.next_if_is(key.0, key.1, key.2) {
+            Some(next) => next,
+            None => self.find_or_add((namespace, pod, container)),
         };
+        self.sample_at(position)
+    }
+
+    /// Every series lists the containers in the same order (the kubelet sorts each by its
+    /// labels), so the container after the last one returned is checked before hashing: its
+    /// position when it is this one. Compared as bytes: the stored names are UTF-8, so equal
+    /// bytes are too, and a caller may skip validating a value that matches.
+    pub fn next_if_is(&self, namespace: &[u8], pod: &[u8], container: &[u8]) -> Option<usize> {
+        let next = self.last.map_or(0, |i| i + 1);
+        let &(p, c) = self.seen.get(next)?;
+        let entry = &self.pods[p];
+        let found = entry.containers[c].0.as_bytes() == container
+            && entry.name.as_bytes() == pod
+            && entry.namespace.as_bytes() == namespace;
+        found.then_some(next)
+    }
+
+    /// The sample of the container at `position` in first-seen order (from
+    /// [`Self::next_if_is`]), remembered as the last one returned.
+    pub fn sample_at(&mut self, position: usize) -> &mut Sample {
         self.last = Some(position);
         let (p, c) = self.seen[position];
         &mut self.pods[p].containers[c].1
-    }
-
-    fn is_at(&self, p: usize, c: usize, namespace: &str, pod: &str, container: &str) -> bool {
-        let entry = &self.pods[p];
-        entry.containers[c].0 == container && entry.name == pod && entry.namespace == namespace
     }
 
     /// Position in `seen` of the container, adding it (and its pod) on first sight.

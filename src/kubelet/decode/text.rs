@@ -27,6 +27,12 @@ pub(super) struct RawValue<'a> {
 }
 
 impl<'a> RawValue<'a> {
+    /// The bytes as written when they contain no escape (so they are the value itself), not
+    /// checked for UTF-8.
+    pub fn unescaped_bytes(self) -> Option<&'a [u8]> {
+        (!self.escaped).then_some(self.bytes)
+    }
+
     /// The value with `\\`, `\"` and `\n` unescaped (other escapes stay as written, like
     /// Prometheus' label value replacer); borrowed unless there was an escape. `None` when the
     /// value is not UTF-8.
@@ -84,7 +90,7 @@ pub(super) fn parse_line(line: &[u8]) -> Result<Option<SampleLine<'_>>, LineProb
         None | Some(b'#') => return Ok(None),
         Some(_) => {}
     }
-    let name_end = scan_while(line, start, is_name_byte);
+    let name_end = scan_while(line, start, NAME);
     let name = &line[start..name_end];
     let mut labels = PodLabels::default();
     let mut at = name_end;
@@ -132,7 +138,7 @@ fn parse_labels<'a>(
             Some(c) if c.is_ascii_digit() => return Err(malformed("expected a label name")),
             Some(_) => {}
         }
-        let name_end = scan_while(line, at, is_label_name_byte);
+        let name_end = scan_while(line, at, LABEL_NAME);
         if name_end == at {
             return Err(malformed("expected a label name"));
         }
@@ -195,7 +201,65 @@ fn expect(line: &[u8], at: usize, byte: u8, what: &'static str) -> Result<(), Li
 /// Parses a sample value as Go's `strconv.ParseFloat` would for the forms a kubelet prints
 /// (`4.710169`, `1.253376e+07`, `0`, `NaN`, `+Inf`).
 fn parse_float(text: &[u8]) -> Option<f64> {
-    std::str::from_utf8(text).ok()?.parse().ok()
+    plain_decimal(text).or_else(|| std::str::from_utf8(text).ok()?.parse().ok())
+}
+
+/// 10^0 … 10^22: the powers of ten an `f64` holds exactly.
+const EXACT_POWERS_OF_TEN: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/// The forms a kubelet prints (`4.710169`, `1.253376e+07`, `12`) without the general parser:
+/// unsigned digits with at most one `.`, an optional exponent, the digits below 2^53 and the
+/// power of ten within ±22. Both factors are then exact `f64`s, so one correctly rounded
+/// multiplication or division gives the correctly rounded value, as the general parser does
+/// (Clinger's fast path). `None` leaves everything else to the general parser.
+fn plain_decimal(text: &[u8]) -> Option<f64> {
+    let (mut digits, mut mantissa, mut exponent, mut dot) = (0u32, 0u64, 0i32, false);
+    let mut at = 0;
+    while let Some(&b) = text.get(at) {
+        match b {
+            b'0'..=b'9' if digits < 15 => {
+                mantissa = mantissa * 10 + u64::from(b - b'0');
+                digits += 1;
+                exponent -= i32::from(dot);
+            }
+            b'.' if !dot => dot = true,
+            b'e' | b'E' => break,
+            _ => return None,
+        }
+        at += 1;
+    }
+    if digits == 0 {
+        return None;
+    }
+    if let Some(written) = text.get(at + 1..) {
+        exponent += small_exponent(written)?;
+    }
+    let power = EXACT_POWERS_OF_TEN.get(usize::try_from(exponent.unsigned_abs()).ok()?)?;
+    let mantissa = mantissa as f64; // exact: 15 digits are below 2^53
+    Some(if exponent < 0 {
+        mantissa / power
+    } else {
+        mantissa * power
+    })
+}
+
+/// An exponent of one to three digits after an optional sign.
+fn small_exponent(written: &[u8]) -> Option<i32> {
+    let (negative, digits) = match written {
+        [b'-', rest @ ..] => (true, rest),
+        [b'+', rest @ ..] => (false, rest),
+        rest => (false, rest),
+    };
+    if digits.is_empty() || digits.len() > 3 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let value = digits
+        .iter()
+        .fold(0i32, |acc, d| acc * 10 + i32::from(d - b'0'));
+    Some(if negative { -value } else { value })
 }
 
 /// Parses a millisecond timestamp: digits only; a leading `-` is reported as negative.
@@ -205,12 +269,16 @@ fn parse_timestamp(text: &[u8]) -> Result<i64, LineProblem> {
         [b'-', rest @ ..] => (true, rest),
         _ => (false, text),
     };
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+    if digits.is_empty() {
         return Err(invalid());
     }
-    let magnitude = digits.iter().try_fold(0i64, |acc, d| {
-        acc.checked_mul(10)?.checked_add(i64::from(d - b'0'))
-    });
+    let mut magnitude = Some(0i64);
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return Err(invalid());
+        }
+        magnitude = magnitude.and_then(|m| m.checked_mul(10)?.checked_add(i64::from(d - b'0')));
+    }
     match magnitude {
         None => Err(invalid()),
         Some(0) if negative => Err(invalid()),
@@ -228,32 +296,56 @@ fn malformed(what: &'static str) -> LineProblem {
     LineProblem::MalformedLabels(what)
 }
 
-fn is_name_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_' || b == b':'
+/// Byte classes of the format, one table lookup per byte while scanning.
+const NAME: u8 = 1;
+const LABEL_NAME: u8 = 2;
+const BLANK: u8 = 4;
+
+static CLASSES: [u8; 256] = byte_classes();
+
+/// Metric names are `[a-zA-Z0-9_:]`, label names `[a-zA-Z0-9_]`, blanks space and tab.
+const fn byte_classes() -> [u8; 256] {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let byte = b as u8;
+        if byte.is_ascii_alphanumeric() || byte == b'_' {
+            table[b] = NAME | LABEL_NAME;
+        }
+        if byte == b':' {
+            table[b] = NAME;
+        }
+        if byte == b' ' || byte == b'\t' {
+            table[b] = BLANK;
+        }
+        b += 1;
+    }
+    table
 }
 
-fn is_label_name_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_'
+fn in_class(b: u8, class: u8) -> bool {
+    CLASSES[usize::from(b)] & class != 0
 }
 
-fn is_blank(b: u8) -> bool {
-    b == b' ' || b == b'\t'
+/// The index of the first byte from `start` on that is (`inside` true) or is not (false) of
+/// `class`, or the line's length.
+fn scan(line: &[u8], start: usize, class: u8, inside: bool) -> usize {
+    let rest = line.get(start..).unwrap_or_default();
+    let stop = rest.iter().position(|&b| in_class(b, class) != inside);
+    start + stop.unwrap_or(rest.len())
 }
 
-fn scan_while(line: &[u8], start: usize, keep: fn(u8) -> bool) -> usize {
-    start
-        + line
-            .get(start..)
-            .map_or(0, |rest| rest.iter().take_while(|&&b| keep(b)).count())
+fn scan_while(line: &[u8], start: usize, class: u8) -> usize {
+    scan(line, start, class, true)
 }
 
 fn skip_blanks(line: &[u8], start: usize) -> usize {
-    scan_while(line, start, is_blank)
+    scan(line, start, BLANK, true)
 }
 
 /// The bytes from `start` up to the next blank or the end, and the index after them.
 fn token(line: &[u8], start: usize) -> (&[u8], usize) {
-    let end = scan_while(line, start, |b| !is_blank(b));
+    let end = scan(line, start, BLANK, false);
     (line.get(start..end).unwrap_or_default(), end)
 }
 

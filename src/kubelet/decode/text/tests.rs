@@ -141,3 +141,70 @@ fn non_utf8_label_value_is_reported_only_when_read() {
     let s = parse_line(b"m{pod=\"\xff\"} 1").unwrap().unwrap();
     assert_eq!(s.labels.pod.unwrap().to_str(), None);
 }
+
+/// Number texts of the shapes a kubelet prints and around them: digits, at most one dot,
+/// an exponent with or without sign, now and then too many digits or a stray byte.
+fn number_text(rng: &mut fastrand::Rng) -> String {
+    let digits = |rng: &mut fastrand::Rng, most: usize| -> String {
+        let n = rng.usize(..most);
+        (0..n).map(|_| char::from(b'0' + rng.u8(..10))).collect()
+    };
+    let mut text = digits(rng, 18);
+    if rng.bool() {
+        text.push('.');
+        text += &digits(rng, 18);
+    }
+    if rng.u8(..3) == 0 {
+        text.push(if rng.bool() { 'e' } else { 'E' });
+        text += ["", "+", "-"][rng.usize(..3)];
+        text += &digits(rng, 5);
+    }
+    if rng.u8(..20) == 0 {
+        text.insert(
+            rng.usize(..=text.len()),
+            ['-', '+', 'x', '.', '_'][rng.usize(..5)],
+        );
+    }
+    text
+}
+
+#[test]
+fn the_fast_float_path_gives_the_general_parsers_value() {
+    let mut rng = fastrand::Rng::with_seed(11);
+    let mut fast = 0;
+    let fixed = [
+        "4.710169",
+        "1.253376e+07",
+        "0",
+        "5.",
+        ".5",
+        "1e22",
+        "1e23",
+        "1e-22",
+        "1e-23",
+    ];
+    let more = [
+        "123456789012345",
+        "1234567890123456",
+        "9007199254740993",
+        "0.1",
+        "3e0",
+    ];
+    let texts = fixed
+        .iter()
+        .chain(&more)
+        .map(|t| t.to_string())
+        .chain((0..200_000).map(|_| number_text(&mut rng)));
+    for text in texts {
+        let general: Option<f64> = text.parse().ok();
+        if let Some(value) = plain_decimal(text.as_bytes()) {
+            assert_eq!(Some(value.to_bits()), general.map(f64::to_bits), "{text}");
+            fast += 1;
+        }
+        let parsed = parse_float(text.as_bytes()).map(f64::to_bits);
+        assert_eq!(parsed, general.map(f64::to_bits), "{text}");
+    }
+    assert!(fast > 60_000, "the fast path took only {fast} texts");
+    assert_eq!(plain_decimal(b"4.710169"), Some(4.710169));
+    assert_eq!(plain_decimal(b"1.253376e+07"), Some(12_533_760.0));
+}
