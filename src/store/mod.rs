@@ -8,7 +8,8 @@
 //! Layout: `ring` (sample rotation, §4.3), `rate` (rate maths, §4.2), `series` (restart and
 //! fresh-container rules, §4.3), `pod` and `node` (per-node state, usage computed at apply
 //! time), `publish` (snapshot building and duplicate-pod resolution), `snapshot` (the reader
-//! view, §4.4, §4.5), `reason` (why something is not served).
+//! view, §4.4, §4.5), `pod_index` (the snapshot's gets by hash), `reason` (why something is
+//! not served).
 //!
 //! Beyond upstream: data is kept per node, so one node's failure or success never touches
 //! another's; a failed node keeps its samples and serves again after one good scrape; a pod

@@ -1,6 +1,6 @@
-//! The immutable view readers get: sorted vectors searched by binary search, plus why each
-//! known-but-unservable item is missing. Built by the single writer (publish.rs); readers
-//! never wait and never see a half-applied scrape.
+//! The immutable view readers get: sorted vectors (servable pods also indexed by hash for
+//! gets), plus why each known-but-unservable item is missing. Built by the single writer
+//! (publish.rs); readers never wait and never see a half-applied scrape.
 //!
 //! Readiness is upstream's (spec §4.5): at least one servable node and one servable pod.
 
