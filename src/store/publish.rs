@@ -100,6 +100,8 @@ pub(crate) fn build(generation: u64, nodes: &BTreeMap<Arc<str>, NodeState>) -> S
             Ok(usage) => {
                 snap.servable_containers += usage.containers.len();
                 sample_times.push(usage.timestamp);
+                // Sized for every candidate, so it has room (and a pod it refused would still
+                // be found by the snapshot's binary search).
                 index.insert(winner.entry.key_hash, snap.pods.len());
                 snap.pods.push((winner.key(), usage));
             }

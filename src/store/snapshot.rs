@@ -105,7 +105,7 @@ impl Snapshot {
     }
 
     /// Every servable pod, sorted by (namespace, name), as stored.
-    pub fn all_pods(&self) -> &[(PodKey, Arc<PodUsage>)] {
+    pub(crate) fn all_pods(&self) -> &[(PodKey, Arc<PodUsage>)] {
         &self.pods
     }
 
