@@ -24,7 +24,7 @@ use super::pod_index::PodIndex;
 use super::reason::MissingReason;
 use super::sample_times::SampleTimes;
 use super::snapshot::Snapshot;
-use crate::prefetch::prefetch;
+use crate::prefetch::{self, prefetch};
 use crate::usage::{PodKey, PodUsage};
 
 /// One node's report of one pod, competing to be served.
@@ -115,18 +115,15 @@ pub(crate) fn build(generation: u64, nodes: &BTreeMap<Arc<str>, NodeState>) -> S
     snap
 }
 
-/// How many candidates ahead the winners' loop asks for the memory it will read (see
-/// [`crate::prefetch`]): each pod's entry lies in its node's vector, its name and usage in
-/// their own allocations, all in another order than the sorted one.
-const PREFETCH_AHEAD: usize = 8;
-
 /// Asks for the entry of the candidate two strides ahead, and the name and usage of the one a
-/// stride ahead (whose entry the previous call asked for).
+/// stride ahead (whose entry the previous call asked for): each pod's entry lies in its
+/// node's vector, its name and usage in their own allocations, all in another order than the
+/// sorted one.
 fn prefetch_ahead(candidates: &[Candidate<'_>], at: usize) {
-    if let Some(later) = candidates.get(at + 2 * PREFETCH_AHEAD) {
+    if let Some(later) = candidates.get(at + 2 * prefetch::AHEAD) {
         prefetch(later.entry);
     }
-    if let Some(next) = candidates.get(at + PREFETCH_AHEAD) {
+    if let Some(next) = candidates.get(at + prefetch::AHEAD) {
         prefetch(&*next.entry.name);
         if let Ok(usage) = &next.entry.state.served {
             prefetch(&**usage);

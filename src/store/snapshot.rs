@@ -10,7 +10,7 @@ use std::sync::Arc;
 use super::pod_index::{PodIndex, key_hash};
 use super::reason::MissingReason;
 use super::sample_times::SampleTimes;
-use crate::prefetch::prefetch;
+use crate::prefetch::{self, prefetch};
 use crate::usage::{NodeUsage, PodKey, PodUsage};
 
 /// One published state of the store. `Send + Sync`; share it behind an `Arc`.
@@ -157,14 +157,11 @@ impl Snapshot {
 #[derive(Debug, Default)]
 pub(crate) struct ServedPods(Vec<(PodKey, Arc<PodUsage>)>);
 
-/// How many pods ahead [`ServedPods`]' drop asks for memory.
-const DROP_PREFETCH_AHEAD: usize = 8;
-
 impl Drop for ServedPods {
     fn drop(&mut self) {
         let mut pods = std::mem::take(&mut self.0).into_iter();
         while let Some(pod) = pods.next() {
-            if let Some((key, usage)) = pods.as_slice().get(DROP_PREFETCH_AHEAD) {
+            if let Some((key, usage)) = pods.as_slice().get(prefetch::AHEAD) {
                 prefetch(&*key.name);
                 prefetch(&**usage);
             }

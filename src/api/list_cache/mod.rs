@@ -27,7 +27,7 @@ pub use plain::{EncodedPods, ListBody};
 
 use super::encode::PodItem;
 use crate::cluster::ClusterCache;
-use crate::prefetch::prefetch;
+use crate::prefetch::{self, prefetch};
 use crate::store::Snapshot;
 use crate::time::Timestamp;
 
@@ -379,10 +379,6 @@ fn encode_gzip(
     }
 }
 
-/// How many pods ahead the list builds ask for the memory they will read (see
-/// [`crate::prefetch`]): enough to cover a miss while a few pods are encoded.
-const PREFETCH_AHEAD: usize = 8;
-
 /// Calls `encode` with the items of the snapshot's pods that the cluster cache knows (sorted
 /// by namespace, then name), each created at `created`.
 fn with_items<R>(
@@ -393,19 +389,19 @@ fn with_items<R>(
 ) -> R {
     let all = snapshot.all_pods();
     let keys = all.iter().enumerate().map(|(i, (key, usage))| {
-        if let Some((ahead, _)) = all.get(i + PREFETCH_AHEAD) {
+        if let Some((ahead, _)) = all.get(i + prefetch::AHEAD) {
             prefetch(&*ahead.name);
         }
         (key, &**usage)
     });
     let pods = cluster.join_pods(keys, |(key, _)| (&key.namespace, &key.name));
     let mut items = pods.iter().enumerate().map(|(i, ((key, usage), meta))| {
-        if let Some(((key, usage), meta)) = pods.get(i + PREFETCH_AHEAD) {
+        if let Some(((key, usage), meta)) = pods.get(i + prefetch::AHEAD) {
             prefetch(&*key.name);
             prefetch(*usage);
             meta.prefetch();
         }
-        if let Some((_, meta)) = pods.get(i + PREFETCH_AHEAD / 2) {
+        if let Some((_, meta)) = pods.get(i + prefetch::AHEAD / 2) {
             prefetch(meta.labels());
         }
         PodItem::new(&key.namespace, &key.name, meta.labels(), created, usage)

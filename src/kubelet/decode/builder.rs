@@ -49,7 +49,7 @@ struct PodEntry<'a> {
 }
 
 type PodKey<'a> = (Cow<'a, str>, Cow<'a, str>);
-type ContainerKey<'a> = (Cow<'a, str>, Cow<'a, str>, Cow<'a, str>);
+pub(super) type ContainerKey<'a> = (Cow<'a, str>, Cow<'a, str>, Cow<'a, str>);
 /// Seeded per process; SipHash over every metric line's key was 2 % of the server's CPU.
 type FastHash = foldhash::fast::RandomState;
 
@@ -135,7 +135,7 @@ impl<'a> BatchBuilder<'a> {
     }
 
     /// Position in `seen` of the container, adding it (and its pod) on first sight.
-    fn find_or_add(&mut self, key: ContainerKey<'a>) -> usize {
+    pub fn find_or_add(&mut self, key: ContainerKey<'a>) -> usize {
         if let Some(&position) = self.container_index.get(&key) {
             return position;
         }

@@ -173,7 +173,9 @@ fn container_sample<'a, 'b>(
     let namespace = label(series, "namespace", labels.namespace)?;
     let pod = label(series, "pod", labels.pod)?;
     let container = label(series, "container", labels.container)?;
-    Ok(builder.container(namespace, pod, container))
+    // Not `builder.container`: its expected-next check is the one just made on the bytes.
+    let position = builder.find_or_add((namespace, pod, container));
+    Ok(builder.sample_at(position))
 }
 
 /// A required, non-empty, UTF-8 label value.
