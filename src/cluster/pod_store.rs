@@ -13,7 +13,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::core::PartialObjectMeta;
 use kube::runtime::watcher::Event;
 
-use super::pods::PodMeta;
+use super::pods::{LabelSet, PodMeta};
 use crate::time::Timestamp;
 
 pub type Labels = BTreeMap<String, String>;
@@ -46,6 +46,29 @@ impl PartialEq for ByName {
 
 impl Eq for ByName {}
 
+/// A label set in [`Inner::label_sets`], found by its map.
+struct SharedLabels(Arc<LabelSet>);
+
+impl std::borrow::Borrow<Labels> for SharedLabels {
+    fn borrow(&self) -> &Labels {
+        self.0.map()
+    }
+}
+
+impl std::hash::Hash for SharedLabels {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.map().hash(state);
+    }
+}
+
+impl PartialEq for SharedLabels {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.map() == other.0.map()
+    }
+}
+
+impl Eq for SharedLabels {}
+
 /// The shared pod cache; clones read the same map.
 #[derive(Clone, Default)]
 pub struct PodStore {
@@ -59,7 +82,7 @@ struct Inner {
     /// The next map while the watch (re)lists, swapped in when the list is complete.
     relist: Option<(PodMap, usize)>,
     /// Label sets and namespaces in use, shared between pods.
-    label_sets: HashSet<Arc<Labels>>,
+    label_sets: HashSet<SharedLabels>,
     namespaces: HashSet<Arc<str>>,
     /// Deletes and replacements since the shared sets were last swept.
     churn: usize,
@@ -146,7 +169,9 @@ impl PodStore {
             }
             Event::InitDone => {
                 if let Some((map, count)) = inner.relist.take() {
-                    inner.live = map;
+                    let before = std::mem::replace(&mut inner.live, map);
+                    before.values().flatten().for_each(|p| p.0.retire());
+                    drop(before);
                     inner.count = count;
                     inner.forget_unused();
                 }
@@ -160,8 +185,10 @@ impl PodStore {
             }
             Event::Delete(pod) => {
                 let (ns, name) = ident(pod);
-                let removed = inner.live.get_mut(ns).is_some_and(|m| m.remove(name));
-                if removed {
+                let removed = inner.live.get_mut(ns).and_then(|m| m.take(name));
+                if let Some(removed) = removed {
+                    removed.0.retire();
+                    drop(removed);
                     inner.count -= 1;
                     if inner.live.get(ns).is_some_and(HashSet::is_empty) {
                         inner.live.remove(ns);
@@ -185,12 +212,13 @@ fn ident(pod: &PartialObjectMeta<Pod>) -> (&str, &str) {
     )
 }
 
-/// Inserts `entry`; true if the pod was new.
+/// Inserts `entry`, retiring the one it replaces; true if the pod was new.
 fn insert(map: &mut PodMap, entry: PodMeta) -> bool {
-    map.entry(entry.namespace_arc())
+    let replaced = map
+        .entry(entry.namespace_arc())
         .or_default()
-        .replace(ByName(entry))
-        .is_none()
+        .replace(ByName(entry));
+    replaced.map(|old| old.0.retire()).is_none()
 }
 
 impl Inner {
@@ -210,10 +238,10 @@ impl Inner {
         };
         let labels = pod.metadata.labels.clone().unwrap_or_default();
         let labels = match self.label_sets.get(&labels) {
-            Some(shared) => shared.clone(),
+            Some(shared) => shared.0.clone(),
             None => {
-                let shared = Arc::new(labels);
-                self.label_sets.insert(shared.clone());
+                let shared = Arc::new(LabelSet::new(labels));
+                self.label_sets.insert(SharedLabels(shared.clone()));
                 shared
             }
         };
@@ -238,7 +266,7 @@ impl Inner {
     fn forget_unused(&mut self) {
         self.churn = 0;
         // Each set holds one reference; a pod in a map holds another.
-        self.label_sets.retain(|l| Arc::strong_count(l) > 1);
+        self.label_sets.retain(|l| Arc::strong_count(&l.0) > 1);
         self.namespaces.retain(|n| Arc::strong_count(n) > 1);
     }
 }
@@ -246,6 +274,7 @@ impl Inner {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::encode::EncodedLabels;
 
     fn pod(ns: &str, name: &str, app: &str) -> PartialObjectMeta<Pod> {
         let mut p = PartialObjectMeta::<Pod>::default();
@@ -323,6 +352,22 @@ mod tests {
         let inner = store.inner.read().unwrap();
         assert_eq!(inner.label_sets.len(), 1);
         assert_eq!(inner.namespaces.len(), 1);
+    }
+
+    #[test]
+    fn a_label_set_shared_by_pods_is_encoded_once_and_a_set_of_one_never() {
+        let store = PodStore::default();
+        store.apply(&Event::Apply(pod("default", "a", "web")));
+        store.apply(&Event::Apply(pod("default", "b", "web")));
+        store.apply(&Event::Apply(pod("default", "c", "db")));
+        let [a, b, c] = ["a", "b", "c"].map(|n| store.get("default", n).unwrap());
+        let shared = a.encoded_labels().expect("a set two pods share is encoded");
+        assert_eq!(*shared, EncodedLabels::of(a.labels()));
+        assert!(std::ptr::eq(shared, b.encoded_labels().unwrap()));
+        assert!(
+            c.encoded_labels().is_none(),
+            "one pod's set is not kept twice"
+        );
     }
 
     #[test]

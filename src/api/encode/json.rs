@@ -5,6 +5,8 @@
 //! Written straight into a `Vec<u8>`, with no other allocation. Items inside lists carry no
 //! `kind`/`apiVersion`, like the captured upstream list in §2.4.
 
+use std::collections::BTreeMap;
+
 use super::{ApiVersion, NodeItem, ObjectMeta, PodItem, duration, quantity};
 use crate::time::Timestamp;
 use crate::usage::Usage;
@@ -138,17 +140,27 @@ impl<'o> Doc<'o> {
         }
         self.raw(",\"creationTimestamp\":");
         self.time(meta.creation_timestamp);
-        if let Some(labels) = meta.labels.filter(|l| !l.is_empty()) {
-            self.raw(",\"labels\":{");
-            for (i, (k, v)) in labels.iter().enumerate() {
-                if i > 0 {
-                    self.raw(",");
-                }
-                self.string(k);
-                self.raw(":");
-                self.string(v);
+        match (meta.encoded_labels, meta.labels) {
+            (Some(encoded), _) => self.out.extend_from_slice(encoded.json()),
+            (None, Some(labels)) => self.labels(labels),
+            (None, None) => {}
+        }
+        self.raw("}");
+    }
+
+    /// `,"labels":{…}` inside `ObjectMeta`; nothing for an empty set.
+    pub(crate) fn labels(&mut self, labels: &BTreeMap<String, String>) {
+        if labels.is_empty() {
+            return;
+        }
+        self.raw(",\"labels\":{");
+        for (i, (k, v)) in labels.iter().enumerate() {
+            if i > 0 {
+                self.raw(",");
             }
-            self.raw("}");
+            self.string(k);
+            self.raw(":");
+            self.string(v);
         }
         self.raw("}");
     }

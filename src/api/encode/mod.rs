@@ -98,6 +98,9 @@ pub struct ObjectMeta<'a> {
     pub namespace: Option<&'a str>,
     /// Live labels from the informer; omitted from the output when `None` or empty.
     pub labels: Option<&'a BTreeMap<String, String>>,
+    /// `labels` already encoded ([`EncodedLabels::of`] them), written instead of walking
+    /// the map.
+    pub encoded_labels: Option<&'a EncodedLabels>,
     /// Upstream sets this to the request time.
     pub creation_timestamp: Timestamp,
 }
@@ -130,9 +133,100 @@ impl<'a> PodItem<'a> {
                 name,
                 namespace: Some(namespace),
                 labels: Some(labels),
+                encoded_labels: None,
                 creation_timestamp: created,
             },
             usage,
+        }
+    }
+
+    /// The same item, writing `encoded` (the encodings of its labels) instead of the labels.
+    pub fn with_encoded_labels(mut self, encoded: Option<&'a EncodedLabels>) -> Self {
+        self.meta.encoded_labels = encoded;
+        self
+    }
+}
+
+/// A label set as each format writes it inside `ObjectMeta`: encoded once for the many pods
+/// that share the set (every pod of a ReplicaSet), a list copies these bytes instead of
+/// walking the map and escaping each string again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodedLabels {
+    /// The JSON, then the protobuf (one buffer: one memory read less per pod).
+    bytes: Box<[u8]>,
+    json_len: usize,
+}
+
+impl EncodedLabels {
+    pub fn of(labels: &BTreeMap<String, String>) -> Self {
+        let mut bytes = Vec::new();
+        json::Doc::new(&mut bytes).labels(labels);
+        let json_len = bytes.len();
+        protobuf::pod_entry::labels(&mut bytes, labels);
+        EncodedLabels {
+            bytes: bytes.into(),
+            json_len,
+        }
+    }
+
+    /// `,"labels":{…}`, or nothing for an empty set.
+    pub fn json(&self) -> &[u8] {
+        &self.bytes[..self.json_len]
+    }
+
+    /// The `labels` map entries (field 11 of `ObjectMeta`).
+    pub fn protobuf(&self) -> &[u8] {
+        &self.bytes[self.json_len..]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::usage::{ContainerUsage, Usage};
+
+    #[test]
+    fn pods_with_encoded_labels_encode_to_the_same_bytes() {
+        let usage = PodUsage {
+            node: "n".into(),
+            timestamp: Timestamp::from_secs(1_700_000_000),
+            window_ns: 15_004_000_000,
+            containers: smallvec::smallvec![ContainerUsage {
+                name: "app".into(),
+                usage: Usage {
+                    cpu_nanocores: 12_345_678,
+                    memory_bytes: 40 << 20,
+                },
+            }],
+        };
+        let sets = [
+            BTreeMap::new(),
+            BTreeMap::from([("app".to_owned(), "web".to_owned())]),
+            // Escapes in JSON, an empty value, and lengths past one varint byte.
+            BTreeMap::from([
+                ("a".to_owned(), String::new()),
+                ("k<&>\"\u{2028}".to_owned(), "v".repeat(300)),
+            ]),
+        ];
+        for labels in &sets {
+            let plain = PodItem::new("ns", "p", labels, Timestamp::from_secs(1), &usage);
+            let encoded = EncodedLabels::of(labels);
+            let cached = plain.with_encoded_labels(Some(&encoded));
+            for api in ApiVersion::ALL {
+                let (mut want, mut got) = (Vec::new(), Vec::new());
+                json::write_pod_metrics(&mut want, api, &plain);
+                json::write_pod_metrics(&mut got, api, &cached);
+                assert_eq!(
+                    String::from_utf8(got).unwrap(),
+                    String::from_utf8(want.clone()).unwrap()
+                );
+                let shows_labels = String::from_utf8(want).unwrap().contains("\"labels\":{");
+                assert_eq!(shows_labels, !labels.is_empty(), "{labels:?}");
+                let (mut want, mut got) = (Vec::new(), Vec::new());
+                protobuf::write_pod_metrics(&mut want, api, &plain);
+                protobuf::write_pod_metrics(&mut got, api, &cached);
+                assert_eq!(got, want, "{labels:?}");
+            }
         }
     }
 }

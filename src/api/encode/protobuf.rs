@@ -8,7 +8,7 @@
 //! The messages are hand-written `prost` structs holding only the fields we send; pods, the
 //! bulk of every list, are written straight from the borrowed items ([`pod_entry`]).
 
-mod pod_entry;
+pub(crate) mod pod_entry;
 
 use std::collections::BTreeMap;
 

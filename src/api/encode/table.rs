@@ -147,6 +147,7 @@ mod tests {
             name,
             namespace: None,
             labels: None,
+            encoded_labels: None,
             creation_timestamp: Timestamp(0),
         }
     }

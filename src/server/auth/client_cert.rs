@@ -32,7 +32,7 @@ pub struct CaBundle {
 }
 
 /// SHA-256 of a chain → its subject and when it was verified.
-type VerifiedChains = HashMap<[u8; 32], (Subject, Instant)>;
+type VerifiedChains = HashMap<[u8; 32], (Arc<Subject>, Instant)>;
 
 /// How long a verified chain is accepted without verifying it again (a certificate that
 /// expires meanwhile is accepted at most this much longer).
@@ -77,8 +77,9 @@ impl CaBundle {
     }
 
     /// Verifies `chain` (leaf first) for client authentication now; on success, the leaf's
-    /// subject. The error is the verifier's reason (unknown authority, expired, …).
-    pub fn verify(&self, chain: &[CertificateDer<'_>]) -> Result<Subject, String> {
+    /// subject (shared with the memory of verified chains: a recalled chain costs no copy of
+    /// its names). The error is the verifier's reason (unknown authority, expired, …).
+    pub fn verify(&self, chain: &[CertificateDer<'_>]) -> Result<Arc<Subject>, String> {
         let (leaf, intermediates) = chain
             .split_first()
             .ok_or_else(|| "no client certificate".to_owned())?;
@@ -90,18 +91,19 @@ impl CaBundle {
             .verify_client_cert(leaf, intermediates, UnixTime::now())
             .map_err(|e| e.to_string())?;
         let subject = subject_of(leaf)
+            .map(Arc::new)
             .ok_or_else(|| "client certificate subject does not parse".to_owned())?;
         self.remember(digest, subject.clone());
         Ok(subject)
     }
 
-    fn recall(&self, digest: &[u8; 32]) -> Option<Subject> {
+    fn recall(&self, digest: &[u8; 32]) -> Option<Arc<Subject>> {
         let verified = self.verified.lock().unwrap_or_else(PoisonError::into_inner);
         let (subject, at) = verified.get(digest)?;
         (at.elapsed() < VERIFIED_TTL).then(|| subject.clone())
     }
 
-    fn remember(&self, digest: [u8; 32], subject: Subject) {
+    fn remember(&self, digest: [u8; 32], subject: Arc<Subject>) {
         let mut verified = self.verified.lock().unwrap_or_else(PoisonError::into_inner);
         if verified.len() >= VERIFIED_MAX {
             verified.clear();
@@ -139,9 +141,10 @@ pub fn authenticate(bundle: &CaBundle, chain: Option<&[CertificateDer<'_>]>) -> 
     };
     match bundle.verify(chain) {
         Ok(subject) if subject.common_name.is_empty() => Outcome::Skipped,
-        Ok(subject) => {
-            Outcome::Authenticated(Identity::new(subject.common_name, subject.organizations))
-        }
+        Ok(subject) => Outcome::Authenticated(Identity::new(
+            subject.common_name.clone(),
+            subject.organizations.clone(),
+        )),
         Err(e) => Outcome::Failed(format!("verifying certificate: {e}")),
     }
 }

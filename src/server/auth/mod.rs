@@ -171,6 +171,11 @@ impl Gate {
                 return Err(Status::unauthorized());
             }
         };
+        // `system:masters` may do anything: no need to spell out what it asks for (eight
+        // strings per request of the aggregator's admin calls).
+        if identity.is_privileged() {
+            return Ok(identity);
+        }
         let attributes =
             RequestAttributes::from_request(&req.method, req.uri.path(), req.uri.query());
         match self.authorizer.authorize(&identity, &attributes).await {

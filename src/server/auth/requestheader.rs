@@ -83,13 +83,14 @@ fn extra(headers: &HeaderMap, prefixes: &[String]) -> BTreeMap<String, Vec<Strin
     let mut extra: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (name, value) in headers {
         let name = name.as_str();
+        // Header names arrive lowercased; the configured prefixes may not be.
         let Some(key) = prefixes.iter().find_map(|p| {
-            let p = p.to_ascii_lowercase();
-            name.strip_prefix(p.as_str()).map(str::to_owned)
+            let head = name.get(..p.len())?;
+            head.eq_ignore_ascii_case(p).then(|| &name[p.len()..])
         }) else {
             continue;
         };
-        let (Some(key), Ok(value)) = (percent_decode(&key), value.to_str()) else {
+        let (Some(key), Ok(value)) = (percent_decode(key), value.to_str()) else {
             continue;
         };
         extra.entry(key).or_default().push(value.to_owned());

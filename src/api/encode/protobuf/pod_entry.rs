@@ -4,6 +4,8 @@
 //! [`super::PodMetrics`] (fields in tag order, empty strings and zero numbers left out, map
 //! entries sorted by key), which the tests check.
 
+use std::collections::BTreeMap;
+
 use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint};
 
 use crate::api::encode::{ObjectMeta, PodItem, quantity};
@@ -31,7 +33,16 @@ fn object_meta(out: &mut Vec<u8>, meta: &ObjectMeta<'_>) {
     string(out, 1, meta.name);
     string(out, 3, meta.namespace.unwrap_or_default());
     delimited(out, 8, |out| int64(out, 1, meta.creation_timestamp.secs()));
-    for (key, value) in meta.labels.into_iter().flatten() {
+    match (meta.encoded_labels, meta.labels) {
+        (Some(encoded), _) => out.extend_from_slice(encoded.protobuf()),
+        (None, Some(set)) => labels(out, set),
+        (None, None) => {}
+    }
+}
+
+/// The `labels` map entries of `ObjectMeta` (field 11), in key order.
+pub(crate) fn labels(out: &mut Vec<u8>, labels: &BTreeMap<String, String>) {
+    for (key, value) in labels {
         delimited(out, 11, |out| {
             string(out, 1, key);
             string(out, 2, value);
