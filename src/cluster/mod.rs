@@ -4,7 +4,7 @@
 //! Port of metrics-server `pkg/server/informer.go`.
 
 mod nodes;
-mod pod_store;
+pub(crate) mod pod_store;
 mod pods;
 
 use std::collections::BTreeMap;

@@ -23,51 +23,42 @@ type PodMap = HashMap<Arc<str>, HashSet<ByName, FastHash>, FastHash>;
 /// Seeded per process; much faster than SipHash on short keys.
 type FastHash = foldhash::fast::RandomState;
 
-/// A pod in its namespace's set, found by name: the name is stored once, in the entry.
-struct ByName(PodMeta);
+/// Makes `$set_item` (a newtype around `$held`) a hash-set element found by the `$key` that
+/// `$of` borrows from what it holds, so the key is stored once, in the element.
+macro_rules! found_by {
+    ($set_item:ident($held:ty), $key:ty, $of:expr) => {
+        struct $set_item($held);
 
-impl std::borrow::Borrow<str> for ByName {
-    fn borrow(&self) -> &str {
-        self.0.name()
-    }
+        impl std::borrow::Borrow<$key> for $set_item {
+            fn borrow(&self) -> &$key {
+                $of(&self.0)
+            }
+        }
+
+        impl std::hash::Hash for $set_item {
+            fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+                $of(&self.0).hash(state);
+            }
+        }
+
+        impl PartialEq for $set_item {
+            fn eq(&self, other: &Self) -> bool {
+                $of(&self.0) == $of(&other.0)
+            }
+        }
+
+        impl Eq for $set_item {}
+    };
 }
 
-impl std::hash::Hash for ByName {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.0.name().hash(state);
-    }
+// A pod in its namespace's set, found by name.
+found_by!(ByName(PodMeta), str, PodMeta::name);
+// A label set in `Inner::label_sets`, found by its map.
+found_by!(SharedLabels(Arc<LabelSet>), Labels, label_map);
+
+fn label_map(set: &Arc<LabelSet>) -> &Labels {
+    set.map()
 }
-
-impl PartialEq for ByName {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.name() == other.0.name()
-    }
-}
-
-impl Eq for ByName {}
-
-/// A label set in [`Inner::label_sets`], found by its map.
-struct SharedLabels(Arc<LabelSet>);
-
-impl std::borrow::Borrow<Labels> for SharedLabels {
-    fn borrow(&self) -> &Labels {
-        self.0.map()
-    }
-}
-
-impl std::hash::Hash for SharedLabels {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.0.map().hash(state);
-    }
-}
-
-impl PartialEq for SharedLabels {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.map() == other.0.map()
-    }
-}
-
-impl Eq for SharedLabels {}
 
 /// The shared pod cache; clones read the same map.
 #[derive(Clone, Default)]
@@ -271,18 +262,22 @@ impl Inner {
     }
 }
 
+/// A watched pod `ns`/`name` labelled `app=<app>` (tests).
+#[cfg(test)]
+pub(crate) fn test_pod(ns: &str, name: &str, app: &str) -> PartialObjectMeta<Pod> {
+    let mut p = PartialObjectMeta::<Pod>::default();
+    p.metadata.namespace = Some(ns.into());
+    p.metadata.name = Some(name.into());
+    p.metadata.labels = Some(BTreeMap::from([("app".to_string(), app.to_string())]));
+    p
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::api::encode::EncodedLabels;
 
-    fn pod(ns: &str, name: &str, app: &str) -> PartialObjectMeta<Pod> {
-        let mut p = PartialObjectMeta::<Pod>::default();
-        p.metadata.namespace = Some(ns.into());
-        p.metadata.name = Some(name.into());
-        p.metadata.labels = Some(BTreeMap::from([("app".to_string(), app.to_string())]));
-        p
-    }
+    use super::test_pod as pod;
 
     #[test]
     fn serves_applied_pods_and_forgets_deleted_ones() {

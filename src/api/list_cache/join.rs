@@ -126,26 +126,16 @@ fn merge_by_position<'s>(
 #[cfg(test)]
 mod tests {
     use std::borrow::Cow;
-    use std::collections::BTreeMap;
     use std::sync::atomic::AtomicBool;
 
-    use k8s_openapi::api::core::v1::Pod;
-    use kube::core::PartialObjectMeta;
     use kube::runtime::watcher::Event;
 
     use super::*;
     use crate::batch::{ContainerBatch, MetricsPoint, NodeBatch, PodBatch};
     use crate::cluster::PodStore;
+    use crate::cluster::pod_store::test_pod as pod;
     use crate::store::{Store, StoreConfig};
     use crate::time::Timestamp;
-
-    fn pod(ns: &str, name: &str, app: &str) -> PartialObjectMeta<Pod> {
-        let mut pod = PartialObjectMeta::<Pod>::default();
-        pod.metadata.namespace = Some(ns.into());
-        pod.metadata.name = Some(name.into());
-        pod.metadata.labels = Some(BTreeMap::from([("app".to_owned(), app.to_owned())]));
-        pod
-    }
 
     /// `node`'s report of `pods` at `secs`.
     fn report<'a>(secs: i64, pods: &[(&'a str, &'a str)]) -> NodeBatch<'a> {
