@@ -145,6 +145,11 @@ impl<T: Entry> Slot<T> {
         entry
     }
 
+    /// Whether the slot holds an entry (a response read it recently, or it was prebuilt).
+    fn holds_entry(&self) -> bool {
+        self.latest().is_some()
+    }
+
     fn latest(&self) -> std::sync::MutexGuard<'_, Option<Arc<T>>> {
         self.latest.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -261,7 +266,7 @@ impl PodListCache {
             if let Some(hit) = slot.usable(key) {
                 return hit;
             }
-            let other_in_use = other.latest().is_some() && other.usable(key).is_none();
+            let other_in_use = other.holds_entry() && other.usable(key).is_none();
             let also = other_in_use.then_some(other);
             let (built, other_built) =
                 encode_gzip(snapshot, cluster, &self.join_memo, format, slot, also);
@@ -302,10 +307,10 @@ impl PodListCache {
     /// Does not count as a read: an entry nobody reads is still released.
     pub fn prebuild(&self, snapshot: &Snapshot, cluster: &ClusterCache) {
         for format in [ListFormat::Json, ListFormat::Protobuf] {
-            if self.gzip_slots(format).0.latest().is_some() {
+            if self.gzip_slots(format).0.holds_entry() {
                 self.gzip_entry(snapshot, cluster, format);
             }
-            if self.plain_slot(format).latest().is_some() {
+            if self.plain_slot(format).holds_entry() {
                 self.plain_entry(snapshot, cluster, format);
             }
         }
@@ -341,13 +346,11 @@ impl PodListCache {
         self.protobuf.release_unread(idle);
         self.json_gzip.release_unread(idle);
         self.protobuf_gzip.release_unread(idle);
-        let none_left = [&self.json, &self.protobuf]
-            .iter()
-            .all(|s| s.latest().is_none())
-            && [&self.json_gzip, &self.protobuf_gzip]
-                .iter()
-                .all(|s| s.latest().is_none());
-        if none_left {
+        let any_left = self.json.holds_entry()
+            || self.protobuf.holds_entry()
+            || self.json_gzip.holds_entry()
+            || self.protobuf_gzip.holds_entry();
+        if !any_left {
             self.join_memo.clear();
         }
     }
