@@ -88,12 +88,14 @@ pub struct Timed {
 
 /// GETs `url` with `headers`, reads the whole body (decompressing a gzip body as it arrives,
 /// as Go clients do), and times it. `keep_body` keeps the (decompressed) body for the caller,
-/// else it is dropped as it is counted.
+/// else it is dropped as it is counted. With `undecodable_dir`, a gzip body that does not
+/// decompress is saved there as received, and the error names the file.
 pub async fn timed_get(
     client: &HttpsClient,
     url: &str,
     headers: &[(&str, &str)],
     keep_body: bool,
+    undecodable_dir: Option<&Path>,
 ) -> anyhow::Result<Timed> {
     use std::io::Write;
     let mut req = http::Request::get(url);
@@ -124,9 +126,13 @@ pub async fn timed_get(
     };
     let mut body = resp.into_body();
     let mut wire_bytes = 0usize;
+    let mut wire = (gzipped && undecodable_dir.is_some()).then(Vec::new);
     while let Some(frame) = body.frame().await {
         if let Ok(data) = frame?.into_data() {
             wire_bytes += data.len();
+            if let Some(wire) = &mut wire {
+                wire.extend_from_slice(&data);
+            }
             match &mut decoded {
                 Decoded::Gzip(d) => d.write_all(&data)?,
                 Decoded::Plain(c) => c.write_all(&data)?,
@@ -134,7 +140,10 @@ pub async fn timed_get(
         }
     }
     let sink = match decoded {
-        Decoded::Gzip(d) => d.finish()?,
+        Decoded::Gzip(d) => match d.finish() {
+            Ok(sink) => sink,
+            Err(err) => return Err(undecodable(err, wire, undecodable_dir)),
+        },
         Decoded::Plain(c) => c,
     };
     Ok(Timed {
@@ -145,6 +154,20 @@ pub async fn timed_get(
         elapsed: started.elapsed(),
         body: sink.kept.map(Bytes::from),
     })
+}
+
+/// The error for a gzip body that did not decompress, after saving the body when asked to.
+fn undecodable(err: std::io::Error, wire: Option<Vec<u8>>, dir: Option<&Path>) -> anyhow::Error {
+    let (Some(wire), Some(dir)) = (wire, dir) else {
+        return err.into();
+    };
+    static SAVED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = SAVED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = dir.join(format!("undecodable-{n}.gz"));
+    match std::fs::write(&path, &wire) {
+        Ok(()) => anyhow::anyhow!("{err} (body saved to {})", path.display()),
+        Err(write_err) => anyhow::anyhow!("{err} (saving the body failed: {write_err})"),
+    }
 }
 
 /// A body on its way in: decompressed or not.

@@ -47,6 +47,8 @@ pub struct Target {
     pub base_url: String,
     pub identity: Identity,
     pub pods: Vec<(String, String)>,
+    /// Where list bodies that do not decompress are saved.
+    pub work_dir: std::path::PathBuf,
 }
 
 /// Runs the load until `stop` turns true.
@@ -113,7 +115,7 @@ async fn list_loop(
         headers.push(("Accept", accept));
         headers.push(("Accept-Encoding", "gzip"));
         let keep_body = wants_json && out.list_json_items == 0;
-        match timed_get(&client, &url, &headers, keep_body).await {
+        match timed_get(&client, &url, &headers, keep_body, Some(&target.work_dir)).await {
             Ok(t) if t.status == 200 && t.content_type.starts_with(PROTOBUF) => {
                 out.protobuf_supported = true;
                 out.list_protobuf_ms.push(ms(t.elapsed));
@@ -176,7 +178,7 @@ async fn get_loop(
         );
         let mut headers = target.identity.headers.clone();
         headers.push(("Accept", "application/json"));
-        match timed_get(&client, &url, &headers, false).await {
+        match timed_get(&client, &url, &headers, false, None).await {
             Ok(t) if t.status == 200 => out.latencies_ms.push(ms(t.elapsed)),
             Ok(t) if t.status == 404 => out.not_found += 1,
             Ok(t) => {

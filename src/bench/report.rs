@@ -120,6 +120,8 @@ impl Report {
                 self.scrape_cycle_p99_seconds,
             ),
             at_most("missed_cycles", 0.0, Some(self.missed_cycles as f64)),
+            // Not one of the figures: a failed or corrupt response is a bug to see.
+            at_most("request_errors", 0.0, Some(self.request_errors as f64)),
         ];
     }
 
@@ -256,5 +258,34 @@ impl Report {
             );
         }
         t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn verdict(report: &Report, metric: &str) -> Option<bool> {
+        report
+            .targets
+            .iter()
+            .find(|t| t.metric == metric)
+            .and_then(|t| t.met)
+    }
+
+    #[test]
+    fn a_failed_or_corrupt_response_misses_its_target_and_shows_in_the_table() {
+        let mut report = Report::default();
+        report.check_targets();
+        assert_eq!(verdict(&report, "request_errors"), Some(true));
+        report.request_errors = 1;
+        report.check_targets();
+        assert_eq!(verdict(&report, "request_errors"), Some(false));
+        let table = report.table();
+        let line = table
+            .lines()
+            .find(|l| l.trim_start().starts_with("request_errors"))
+            .unwrap_or_default();
+        assert!(line.ends_with("MISSED"), "{table}");
     }
 }

@@ -111,6 +111,7 @@ pub async fn run_once(args: &BenchArgs, nodes: u32) -> anyhow::Result<Report> {
         base_url: format!("https://127.0.0.1:{port}"),
         identity: Identity::front_proxy(&manifest)?,
         pods: manifest.pod_sample.clone(),
+        work_dir: work.clone(),
     });
     let clients = usize::try_from(args.get_clients).unwrap_or(0);
     let list_client = https::client(&manifest.ca, Some(&target.identity), Protocols::Http1, 2)?;
@@ -245,7 +246,7 @@ async fn wait_authorized(manifest: &ClusterManifest, port: u16) -> anyhow::Resul
     );
     let deadline = Instant::now() + READY_TIMEOUT;
     loop {
-        let status = timed_get(&client, &url, &identity.headers, false)
+        let status = timed_get(&client, &url, &identity.headers, false, None)
             .await
             .map_or(0, |t| t.status);
         if status != 401 && status != 403 && status != 0 {
