@@ -14,7 +14,7 @@
 //! runs after each scrape cycle and hands free pages back.
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-#[allow(unsafe_code)] // FFI calls into the C allocator (the crate's other unsafe: prefetch.rs).
+#[allow(unsafe_code)] // FFI calls into the C allocator (other unsafe: prefetch.rs, stage_cpu.rs).
 mod glibc {
     // From <malloc.h>; stable glibc ABI.
     const M_TRIM_THRESHOLD: libc::c_int = -1;

@@ -18,6 +18,7 @@ use crate::kubelet::decode::{self, Source};
 use crate::kubelet::{Fetched, KubeletClient, ScrapeError};
 use crate::store::{Snapshot, Store};
 use crate::telemetry::Metrics;
+use crate::telemetry::stage_cpu::{self, Stage};
 use crate::time::Timestamp;
 
 /// Upper bound of the per-node start jitter. Upstream waits up to 4 s (spec §3.4), which makes
@@ -167,7 +168,7 @@ impl Scraper {
             duration = ?started.elapsed(), node_count, ok, failed,
             pod_count = snap.servable_pods(), "Scrape finished."
         );
-        crate::memory::release_free_memory();
+        stage_cpu::measure(Stage::Publish, crate::memory::release_free_memory);
     }
 
     fn selected_nodes(&self) -> Vec<NodeInfo> {
@@ -217,13 +218,15 @@ impl Scraper {
             Ok(f) => f,
             Err(err) => return Err(self.fail(node, err)),
         };
-        let decoded = match fetched.source {
+        let decoded = stage_cpu::measure(Stage::Decode, || match fetched.source {
             Source::Resource => decode::decode_resource(&fetched.body, fetched.request_time),
             Source::Summary => decode::decode_summary(&fetched.body),
-        };
+        });
         match decoded {
             Ok(batch) => {
-                self.store.apply_node(&node.name, &batch);
+                stage_cpu::measure(Stage::StoreApply, || {
+                    self.store.apply_node(&node.name, &batch);
+                });
                 Ok(())
             }
             Err(error) => {
@@ -290,15 +293,20 @@ impl Publisher {
         if !self.dirty || (!force && held) {
             return;
         }
-        if force {
-            // The cycle's applies freed the previous usages: hand those pages back before the
-            // publish's own buffers are allocated, so the two do not add up in the peak RSS.
-            crate::memory::release_free_memory();
-        }
-        let mut snapshot = crate::offload::cpu_heavy(|| store.publish());
-        snapshot.set_ends_cycle(force);
-        let ready = snapshot.is_ready();
-        out.store(Arc::new(snapshot));
+        let ready = stage_cpu::measure(Stage::Publish, || {
+            if force {
+                // The cycle's applies freed the previous usages: hand those pages back before
+                // the publish's own buffers are allocated, so the two do not add up in the
+                // peak RSS.
+                crate::memory::release_free_memory();
+            }
+            let mut snapshot = crate::offload::cpu_heavy(|| store.publish());
+            snapshot.set_ends_cycle(force);
+            let ready = snapshot.is_ready();
+            // Drops the previous snapshot unless a reader still holds it.
+            out.store(Arc::new(snapshot));
+            ready
+        });
         self.took = now.elapsed();
         self.end_only = ready && self.took > Self::MID_CYCLE_MAX;
         self.next_allowed =

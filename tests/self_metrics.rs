@@ -78,6 +78,12 @@ async fn metrics_endpoint_reports_upstream_families_and_coverage() {
         Some(3.0)
     );
     assert!(value(&text, "metrics_server_manager_tick_duration_seconds_count").unwrap() >= 2.0);
+    // Two scrapes and a list of all pods ran: every stage has used some CPU.
+    for stage in ["decode", "store_apply", "publish", "list_encode", "respond"] {
+        let series = format!("metrics_rs_stage_cpu_seconds_total{{stage=\"{stage}\"}}");
+        let seconds = value(&text, &series).unwrap_or_else(|| panic!("{series}:\n{text}"));
+        assert!(seconds > 0.0 && seconds < 60.0, "{series} {seconds}");
+    }
     let node = demo.workload.nodes()[0].name.clone();
     assert_eq!(
         value(

@@ -6,6 +6,7 @@
 //! run per node count and plots CPU and RSS per node against nodes (plot.rs).
 
 pub mod cluster;
+mod cpu_breakdown;
 mod https;
 mod loadgen;
 pub mod manifest;

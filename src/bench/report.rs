@@ -5,6 +5,8 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
+use super::cpu_breakdown::CpuBreakdown;
+
 /// One run of the harness.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Report {
@@ -42,6 +44,11 @@ pub struct Report {
     /// goes, at the coarsest grain: scraping vs serving).
     pub server_cpu_api_load_mcores: f64,
     pub raw_fetch_cpu_no_load_mcores: f64,
+    /// Where the server's CPU went under load, by stage (from its
+    /// `metrics_rs_stage_cpu_seconds_total`; absent if it could not be read).
+    pub server_cpu_breakdown_mcores: Option<CpuBreakdown>,
+    /// The same without API load.
+    pub server_cpu_breakdown_no_load_mcores: Option<CpuBreakdown>,
     /// The scrape pipeline against the floor: both measured in the no-load window.
     pub cpu_vs_raw_fetch_no_load: Option<f64>,
     pub list_all_pods_json_p50_ms: Option<f64>,
@@ -129,6 +136,7 @@ impl Report {
     pub fn table(&self) -> String {
         let mut t = String::new();
         let opt = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.2}"));
+        let breakdown = |b: &Option<CpuBreakdown>| b.as_ref().map_or("n/a".into(), |b| b.line());
         let _ = writeln!(
             t,
             "{} nodes, {} pods, {} containers; {:.0}s measured at {:.0}s resolution",
@@ -164,6 +172,14 @@ impl Report {
                     self.raw_fetch_cpu_no_load_mcores,
                     opt(self.cpu_vs_raw_fetch_no_load)
                 ),
+            ),
+            (
+                "server CPU by stage, under load",
+                breakdown(&self.server_cpu_breakdown_mcores),
+            ),
+            (
+                "  without API load",
+                breakdown(&self.server_cpu_breakdown_no_load_mcores),
             ),
             (
                 "server RSS peak (MiB)",

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
+use super::cpu_breakdown::{CpuBreakdown, StageSeconds};
 use super::https::{self, Identity, Protocols, timed_get};
 use super::loadgen::{self, LoadResults, Target, percentile};
 use super::manifest::ClusterManifest;
@@ -102,13 +103,19 @@ pub async fn run_once(args: &BenchArgs, nodes: u32) -> anyhow::Result<Report> {
         seconds = no_load_window.as_secs(),
         "Measuring the scrape pipeline without API load."
     );
+    let base_url = format!("https://127.0.0.1:{port}");
+    let identity = Identity::front_proxy(&manifest)?;
+    let metrics_client = https::client(&manifest.ca, Some(&identity), Protocols::Http1, 1)?;
+    let stages = || StageSeconds::read(&metrics_client, &base_url, &identity);
     let quiet_before = read_cpu(&server, &raw, &sim);
+    let quiet_stages_before = stages().await;
     tokio::time::sleep(no_load_window).await;
     let quiet_after = read_cpu(&server, &raw, &sim);
+    let quiet_stages_after = stages().await;
 
     tracing::info!(seconds = duration.as_secs(), "Measuring under load.");
     let target = Arc::new(Target {
-        base_url: format!("https://127.0.0.1:{port}"),
+        base_url: base_url.clone(),
         identity: Identity::front_proxy(&manifest)?,
         pods: manifest.pod_sample.clone(),
         work_dir: work.clone(),
@@ -123,6 +130,7 @@ pub async fn run_once(args: &BenchArgs, nodes: u32) -> anyhow::Result<Report> {
     )?;
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let before = read_cpu(&server, &raw, &sim);
+    let stages_before = stages().await;
     let load = tokio::spawn(loadgen::run(
         target,
         list_client,
@@ -144,6 +152,7 @@ pub async fn run_once(args: &BenchArgs, nodes: u32) -> anyhow::Result<Report> {
         }
     }
     let after = read_cpu(&server, &raw, &sim);
+    let stages_after = stages().await;
     let _ = stop.send(true);
     let results = load.await.unwrap_or_default();
     let hwm_kib = procstat::memory(server.pid()).map_or(0, |m| m.hwm_kib);
@@ -171,6 +180,21 @@ pub async fn run_once(args: &BenchArgs, nodes: u32) -> anyhow::Result<Report> {
         .then(|| report.server_cpu_no_load_mcores / report.raw_fetch_cpu_no_load_mcores);
     report.server_cpu_api_load_mcores =
         (report.server_cpu_mcores - report.server_cpu_no_load_mcores).max(0.0);
+    let breakdown = |before: Option<StageSeconds>, after: Option<StageSeconds>, wall, total| {
+        Some(CpuBreakdown::between(&before?, &after?, wall, total))
+    };
+    report.server_cpu_breakdown_mcores = breakdown(
+        stages_before,
+        stages_after,
+        after.at - before.at,
+        report.server_cpu_mcores,
+    );
+    report.server_cpu_breakdown_no_load_mcores = breakdown(
+        quiet_stages_before,
+        quiet_stages_after,
+        quiet_wall,
+        report.server_cpu_no_load_mcores,
+    );
     report.check_targets();
     Ok(report)
 }

@@ -19,6 +19,7 @@ use crate::api::status::Status;
 use crate::cluster::ClusterCache;
 use crate::scraper::ScrapeClock;
 use crate::store::Snapshot;
+use crate::telemetry::stage_cpu::{self, Stage};
 use crate::time::Timestamp;
 
 /// Everything the handlers read. All of it is shared, none of it is locked by readers.
@@ -131,7 +132,9 @@ impl App {
         if path == "/metrics" {
             return self.self_metrics();
         }
-        reply_to_response(crate::api::routes::handle(&self.api, &req))
+        stage_cpu::measure(Stage::Respond, || {
+            reply_to_response(crate::api::routes::handle(&self.api, &req))
+        })
     }
 }
 

@@ -14,6 +14,7 @@
 
 mod batch_histogram;
 pub mod coverage;
+pub mod stage_cpu;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -156,6 +157,7 @@ impl Metrics {
             tls_check.clone(),
         );
         let coverage = coverage::CoverageGauges::register(&mut registry);
+        registry.register_collector(Box::new(stage_cpu::StageCpuCollector::default()));
         Metrics {
             registry,
             freshness,

@@ -32,6 +32,7 @@ use super::encode::PodItem;
 use crate::cluster::ClusterCache;
 use crate::prefetch::{self, prefetch};
 use crate::store::Snapshot;
+use crate::telemetry::stage_cpu::{self, Stage};
 use crate::time::Timestamp;
 
 /// The encoding a cached list is held in.
@@ -182,7 +183,10 @@ impl<T: Entry> Slot<T> {
                 return hit;
             }
             let size_hint = self.take_size();
-            self.store(build(size_hint), key)
+            self.store(
+                stage_cpu::measure(Stage::ListEncode, || build(size_hint)),
+                key,
+            )
         })
     }
 }
@@ -268,8 +272,9 @@ impl PodListCache {
             }
             let other_in_use = other.holds_entry() && other.usable(key).is_none();
             let also = other_in_use.then_some(other);
-            let (built, other_built) =
-                encode_gzip(snapshot, cluster, &self.join_memo, format, slot, also);
+            let (built, other_built) = stage_cpu::measure(Stage::ListEncode, || {
+                encode_gzip(snapshot, cluster, &self.join_memo, format, slot, also)
+            });
             if let Some(other_built) = other_built {
                 other.store(other_built, key);
             }
