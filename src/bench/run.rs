@@ -106,9 +106,11 @@ pub async fn run_once(args: &BenchArgs, nodes: u32) -> anyhow::Result<Report> {
     let base_url = format!("https://127.0.0.1:{port}");
     let identity = Identity::front_proxy(&manifest)?;
     let metrics_client = https::client(&manifest.ca, Some(&identity), Protocols::Http1, 1)?;
+    // The counters are read just outside each CPU window: a `/metrics` answer walks every
+    // pod for the coverage gauges and prints several series per node.
     let stages = || StageSeconds::read(&metrics_client, &base_url, &identity);
-    let quiet_before = read_cpu(&server, &raw, &sim);
     let quiet_stages_before = stages().await;
+    let quiet_before = read_cpu(&server, &raw, &sim);
     tokio::time::sleep(no_load_window).await;
     let quiet_after = read_cpu(&server, &raw, &sim);
     let quiet_stages_after = stages().await;
@@ -129,8 +131,8 @@ pub async fn run_once(args: &BenchArgs, nodes: u32) -> anyhow::Result<Report> {
         clients,
     )?;
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
-    let before = read_cpu(&server, &raw, &sim);
     let stages_before = stages().await;
+    let before = read_cpu(&server, &raw, &sim);
     let load = tokio::spawn(loadgen::run(
         target,
         list_client,
