@@ -211,9 +211,9 @@ mod tests {
     /// The compressor emits a block whenever its buffer of codes fills, also while the sync
     /// flush that ends a segment works through the last input. When that block is larger than
     /// the room for output, the flush has not happened yet once it is drained: a segment cut
-    /// there lost its last few kilobytes and its byte alignment (a corrupt list every few
-    /// thousand segments at 15,000 nodes). Incompressible input makes a block every ~58 KB, so
-    /// these lengths end a segment just past a block boundary.
+    /// there lost its last few kilobytes and its byte alignment (at 15,000 nodes one cycle's
+    /// list in eight was corrupt). Incompressible input makes a block every ~58 KB, so these
+    /// lengths end a segment just past a block boundary.
     #[test]
     fn a_segment_is_complete_when_its_last_block_fills_the_output_during_the_flush() {
         let mut rng = fastrand::Rng::with_seed(7);
