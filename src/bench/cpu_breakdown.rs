@@ -87,7 +87,7 @@ impl CpuBreakdown {
             respond: mcores(Stage::Respond),
             network_tls_runtime: 0.0,
         };
-        let stages = out.decode + out.store_apply + out.publish + out.list_encode + out.respond;
+        let stages: f64 = Stage::ALL.into_iter().map(mcores).sum();
         out.network_tls_runtime = (server_mcores - stages).max(0.0);
         out
     }

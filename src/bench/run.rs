@@ -103,12 +103,17 @@ pub async fn run_once(args: &BenchArgs, nodes: u32) -> anyhow::Result<Report> {
         seconds = no_load_window.as_secs(),
         "Measuring the scrape pipeline without API load."
     );
-    let base_url = format!("https://127.0.0.1:{port}");
-    let identity = Identity::front_proxy(&manifest)?;
-    let metrics_client = https::client(&manifest.ca, Some(&identity), Protocols::Http1, 1)?;
+    let target = Arc::new(Target {
+        base_url: format!("https://127.0.0.1:{port}"),
+        identity: Identity::front_proxy(&manifest)?,
+        pods: manifest.pod_sample.clone(),
+        work_dir: work.clone(),
+    });
+    let metrics_client = https::client(&manifest.ca, Some(&target.identity), Protocols::Http1, 1)?;
     // The counters are read just outside each CPU window: a `/metrics` answer walks every
-    // pod for the coverage gauges and prints several series per node.
-    let stages = || StageSeconds::read(&metrics_client, &base_url, &identity);
+    // pod for the coverage gauges and prints several series per node. The read that ends the
+    // quiet window also starts the loaded one (only the load's clients are made in between).
+    let stages = || StageSeconds::read(&metrics_client, &target.base_url, &target.identity);
     let quiet_stages_before = stages().await;
     let quiet_before = read_cpu(&server, &raw, &sim);
     tokio::time::sleep(no_load_window).await;
@@ -116,12 +121,6 @@ pub async fn run_once(args: &BenchArgs, nodes: u32) -> anyhow::Result<Report> {
     let quiet_stages_after = stages().await;
 
     tracing::info!(seconds = duration.as_secs(), "Measuring under load.");
-    let target = Arc::new(Target {
-        base_url: base_url.clone(),
-        identity: Identity::front_proxy(&manifest)?,
-        pods: manifest.pod_sample.clone(),
-        work_dir: work.clone(),
-    });
     let clients = usize::try_from(args.get_clients).unwrap_or(0);
     let list_client = https::client(&manifest.ca, Some(&target.identity), Protocols::Http1, 2)?;
     let get_client = https::client(
@@ -131,10 +130,9 @@ pub async fn run_once(args: &BenchArgs, nodes: u32) -> anyhow::Result<Report> {
         clients,
     )?;
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
-    let stages_before = stages().await;
     let before = read_cpu(&server, &raw, &sim);
     let load = tokio::spawn(loadgen::run(
-        target,
+        target.clone(),
         list_client,
         get_client,
         clients,
@@ -186,7 +184,7 @@ pub async fn run_once(args: &BenchArgs, nodes: u32) -> anyhow::Result<Report> {
         Some(CpuBreakdown::between(&before?, &after?, wall, total))
     };
     report.server_cpu_breakdown_mcores = breakdown(
-        stages_before,
+        quiet_stages_after.clone(),
         stages_after,
         after.at - before.at,
         report.server_cpu_mcores,

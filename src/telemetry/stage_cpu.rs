@@ -140,11 +140,15 @@ impl std::fmt::Debug for StageCpu {
 
 impl Collector for StageCpuCollector {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let stages: Vec<&str> = Stage::ALL.iter().map(|s| s.name()).collect();
+        let help = format!(
+            "CPU time spent in each synchronous stage of the data flow ({}); the rest of the \
+             process CPU is network I/O, TLS, HTTP and the async runtime",
+            stages.join(", ")
+        );
         let mut family = encoder.encode_descriptor(
             "metrics_rs_stage_cpu_seconds",
-            "CPU time spent in each synchronous stage of the data flow (decode, store_apply, \
-             publish, list_encode, respond); the rest of the process CPU is network I/O, TLS, \
-             HTTP and the async runtime",
+            &help,
             None,
             prometheus_client::metrics::MetricType::Counter,
         )?;
