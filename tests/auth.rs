@@ -144,13 +144,19 @@ async fn strangers_are_denied_and_nothing_leaks() {
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
 
-    // 7. An oversized header: refused before any handler runs.
-    let huge = "x".repeat(80 * 1024);
+    // 7. A head over the apiserver's 1 MiB: refused before any handler runs; within it, the
+    // request is judged as any other.
+    let huge = "x".repeat(1024 * 1024 + 4096);
     let r = anonymous
         .get_with(&url(NODES), &[("X-Padding", huge.as_str())])
         .await;
     assert_eq!(r.status, 431, "{}", r.body);
     assert!(!r.body.contains("sim-node"));
+    let large = "x".repeat(80 * 1024);
+    let r = anonymous
+        .get_with(&url(NODES), &[("X-Padding", large.as_str())])
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
 
     // 8. The apiserver is unreachable for the access review: denied (500), never allowed.
     let demo::Demo {

@@ -105,17 +105,17 @@ fn effective_flags_reach_the_configuration() {
         "--permit-port-sharing",
         "--permit-address-sharing=true",
         "--disable-http2-serving",
-        "--http2-max-streams-per-connection=100",
+        "--http2-max-streams-per-connection=50",
     ]);
     assert_eq!(cfg.compat.logging_format, LoggingFormat::Json);
     assert!(cfg.compat.log_split_stream);
     assert_eq!(cfg.compat.shutdown_delay, Duration::from_secs(5));
     assert!(cfg.compat.permit_port_sharing);
     assert!(cfg.compat.disable_http2);
-    assert_eq!(cfg.compat.http2_max_streams, 100);
+    assert_eq!(cfg.compat.http2_max_streams, 50);
     let defaults = config(&[]);
     assert_eq!(defaults.compat.logging_format, LoggingFormat::Text);
-    assert_eq!(defaults.compat.http2_max_streams, 250);
+    assert_eq!(defaults.compat.http2_max_streams, 100);
     assert_eq!(defaults.compat.shutdown_delay, Duration::ZERO);
     assert!(!defaults.compat.kubelet_plain_http);
     // Each split-stream flag applies to its own format only.

@@ -166,6 +166,14 @@ impl Status {
         Status::new(429, "TooManyRequests", message, Some(details))
     }
 
+    /// 414: a request path longer than `limit` bytes, refused before any review (nothing the
+    /// API serves has such a path; authorizing it would cache it).
+    pub fn path_too_long(len: usize, limit: usize) -> Self {
+        let message =
+            format!("the request path is {len} bytes long, more than the {limit} accepted");
+        Status::new(414, "", message, None)
+    }
+
     /// 503 `NewServiceUnavailable`.
     pub fn service_unavailable(message: impl Into<String>) -> Self {
         Status::new(503, "ServiceUnavailable", message.into(), None)

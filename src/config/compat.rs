@@ -69,8 +69,9 @@ pub struct CompatArgs {
     pub ignored: IgnoredFlags,
 }
 
-/// Go HTTP/2's default stream limit, used when `--http2-max-streams-per-connection` is 0.
-pub const DEFAULT_HTTP2_MAX_STREAMS: u32 = 250;
+/// The stream limit used when `--http2-max-streams-per-connection` is 0: the apiserver's
+/// (`SecureServingInfo.Serve` sets 100; the help text, upstream's, still says 250).
+pub const DEFAULT_HTTP2_MAX_STREAMS: u32 = 100;
 
 /// The value type of an ignored flag (checked like upstream's, so a typo still fails).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]

@@ -8,6 +8,7 @@ pub mod auth;
 mod bench;
 pub mod certs;
 mod compat;
+mod connections;
 mod go_duration;
 mod sim_nodes;
 mod validate;
@@ -21,6 +22,10 @@ use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 pub use auth::{AuthArgs, AuthConfig, AuthFlagError, RequestHeaderFlags, TlsMinVersion, TlsPolicy};
 pub use bench::{BenchArgs, RawFetchArgs, SimClusterArgs};
 pub use compat::{CompatArgs, CompatConfig, CompatError, IGNORED, IgnoredFlags, LoggingFormat};
+pub use connections::{
+    ConnectionArgs, ConnectionFlagError, ConnectionLimits, DEFAULT_MAX_CONNECTIONS,
+    HTTP2_PREFACE_TIMEOUT,
+};
 pub use go_duration::{DurationError, GoDuration};
 pub use sim_nodes::SimNodesArgs;
 pub use validate::{
@@ -191,6 +196,9 @@ pub struct ServeArgs {
     /// Authentication, authorization, TLS policy and request limits.
     #[command(flatten)]
     pub auth: AuthArgs,
+    /// Connection deadlines and the connection cap.
+    #[command(flatten)]
+    pub connections: ConnectionArgs,
     /// The rest of upstream's flags (compat.rs).
     #[command(flatten)]
     pub compat: CompatArgs,

@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::{
-    AuthConfig, AuthFlagError, CompatConfig, CompatError, GoDuration, MetricsSource, ServeArgs,
+    AuthConfig, AuthFlagError, CompatConfig, CompatError, ConnectionFlagError, ConnectionLimits,
+    GoDuration, MetricsSource, ServeArgs,
 };
 
 /// Shortest `--metric-resolution` upstream accepts.
@@ -70,6 +71,8 @@ pub struct ServingConfig {
     pub secure_port: u16,
     pub bind_address: IpAddr,
     pub cert: ServingCertConfig,
+    /// Connection deadlines and the connection cap.
+    pub connections: ConnectionLimits,
 }
 
 /// Where the serving certificate comes from (see `server::tls`).
@@ -120,6 +123,8 @@ pub enum ConfigError {
     SelfManagedCaWithCertFiles,
     #[error(transparent)]
     Compat(#[from] CompatError),
+    #[error(transparent)]
+    Connections(#[from] ConnectionFlagError),
 }
 
 impl ServeArgs {
@@ -160,6 +165,7 @@ impl ServeArgs {
         }
         let kubelet_tls_flags = self.kubelet_insecure_tls || ca.is_some() || client_cert.is_some();
         let compat = self.compat.validate(kubelet_tls_flags)?;
+        let connections = self.connections.validate()?;
         let extra_ips = if self.bind_address.is_unspecified() {
             Vec::new()
         } else {
@@ -189,6 +195,7 @@ impl ServeArgs {
                     extra_dns_names: Vec::new(),
                     extra_ips,
                 },
+                connections,
             },
             storage_ring_depth: self.storage_ring_depth as usize,
             verbosity: self.verbosity,

@@ -1,6 +1,7 @@
-//! The request router of the server: authentication and authorization first (`auth`), then
-//! health probes (with upstream's check names), then the `metrics.k8s.io` API, within the
-//! in-flight limit and the request timeout (`limits`).
+//! The request router of the server, in the apiserver's filter order: over-long paths
+//! refused, authentication, the in-flight limit (`limits`; held until the response's last
+//! byte), authorization (`auth`), then health probes (with upstream's check names), `/metrics`
+//! or the `metrics.k8s.io` API, all within the request timeout.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,7 +13,7 @@ use super::auth::Gate;
 use super::body::ResponseBody;
 use super::health::{self, Check, Endpoint};
 use super::http::ConnInfo;
-use super::limits::Limits;
+use super::limits::{Limits, MAX_PATH_BYTES};
 use crate::api::routes::{ApiContext, Reply};
 use crate::api::selector::LabelSelector;
 use crate::api::status::Status;
@@ -106,35 +107,50 @@ impl super::http::Router for App {
 }
 
 impl App {
-    /// Authenticates and authorizes, then serves within the in-flight limit.
+    /// Authenticates, takes an in-flight slot, authorizes, then serves.
     async fn admitted(
         &self,
         req: http::request::Parts,
         conn: &ConnInfo,
     ) -> http::Response<ResponseBody> {
-        let identity = match self.gate.admit(&req, conn.client_certs.as_deref()).await {
-            Ok(id) => id,
+        let path = req.uri.path();
+        if path.len() > MAX_PATH_BYTES {
+            return status_response(&Status::path_too_long(path.len(), MAX_PATH_BYTES));
+        }
+        let who = match self
+            .gate
+            .authenticate(&req, conn.client_certs.as_deref())
+            .await
+        {
+            Ok(who) => who,
             Err(status) => return status_response(&status),
         };
-        let path = req.uri.path();
-        let query = req.uri.query().unwrap_or("");
-        if let Some((endpoint, sub_path)) = Endpoint::from_path(path) {
-            return self.health(endpoint, sub_path, query);
+        if who.by_certificate() {
+            conn.activity.mark_trusted();
         }
-        let _slot = if identity.is_privileged() {
-            None
-        } else {
-            match self.limits.admit() {
+        let health = Endpoint::from_path(path);
+        // Health probes and system:masters (the aggregator's own checks) are exempt, as in
+        // the apiserver.
+        let slot = match health.is_some() || who.identity.is_privileged() {
+            true => None,
+            false => match self.limits.admit() {
                 Ok(slot) => slot,
                 Err(throttled) => return status_response(&throttled.status()),
-            }
+            },
         };
-        if path == "/metrics" {
-            return self.self_metrics();
+        if let Err(status) = self.gate.authorize(&req, &who.identity).await {
+            return status_response(&status);
         }
-        stage_cpu::measure(Stage::Respond, || {
-            reply_to_response(crate::api::routes::handle(&self.api, &req))
-        })
+        let response = match health {
+            Some((endpoint, sub_path)) => {
+                self.health(endpoint, sub_path, req.uri.query().unwrap_or(""))
+            }
+            None if path == "/metrics" => self.self_metrics(),
+            None => stage_cpu::measure(Stage::Respond, || {
+                reply_to_response(crate::api::routes::handle(&self.api, &req))
+            }),
+        };
+        response.map(|body| body.holding(slot))
     }
 }
 

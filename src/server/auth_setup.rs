@@ -1,10 +1,11 @@
 //! Builds the request gate from the flags: the API clients for reviews
 //! (`--authentication-kubeconfig`, `--authorization-kubeconfig`, each defaulting to the
 //! `--kubeconfig` client), the certificate settings and their ConfigMap watch, the cached
-//! TokenReview and SubjectAccessReview clients.
+//! TokenReview and SubjectAccessReview clients and the timers that purge their caches.
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use futures::future::BoxFuture;
@@ -15,10 +16,14 @@ use super::auth::{
 };
 use crate::config::AuthConfig;
 
-/// The gate and the task that keeps its certificate settings current.
+/// How often expired review answers are dropped from the caches.
+const CACHE_PURGE_PERIOD: Duration = Duration::from_secs(10);
+
+/// The gate and the tasks that keep it current: the certificate settings' watch and the
+/// review caches' purge timers.
 pub struct AuthSetup {
     pub gate: Arc<Gate>,
-    pub watch: Option<BoxFuture<'static, ()>>,
+    pub tasks: Vec<BoxFuture<'static, ()>>,
 }
 
 /// Builds the gate; fails when the settings cannot be loaded (see `auth::source`).
@@ -45,13 +50,16 @@ pub async fn build(cfg: &AuthConfig, default_client: &kube::Client) -> anyhow::R
         cfg.authorized_ttl,
         cfg.unauthorized_ttl,
     );
+    let mut tasks: Vec<_> = loaded.watch.into_iter().collect();
+    tasks.push(tokens.purge_every(CACHE_PURGE_PERIOD));
+    tasks.push(reviewer.purge_every(CACHE_PURGE_PERIOD));
     let gate = Gate {
         authenticator: Authenticator::new(loaded.current, Some(tokens)),
         authorizer: Authorizer::new(&cfg.always_allow_paths, Some(reviewer)),
     };
     Ok(AuthSetup {
         gate: Arc::new(gate),
-        watch: loaded.watch,
+        tasks,
     })
 }
 

@@ -1,5 +1,6 @@
 //! The HTTP body of every response: one buffer, or a cached pod list yielded part by part
-//! (its exact length is known up front, so clients still get a `Content-Length`).
+//! (its exact length is known up front, so clients still get a `Content-Length`), holding the
+//! request's `--max-requests-inflight` slot until its last byte is taken.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -8,39 +9,68 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use hyper::body::{Frame, SizeHint};
 
+use tokio::sync::OwnedSemaphorePermit;
+
 use crate::api::body::Body;
 use crate::api::list_cache::{GzipListBody, ListBody};
 
 /// A response body.
+#[derive(Debug, Default)]
+pub struct ResponseBody {
+    content: Content,
+    /// The in-flight slot of the request, released with the last byte.
+    slot: Option<OwnedSemaphorePermit>,
+}
+
 #[derive(Debug)]
-pub enum ResponseBody {
+enum Content {
     /// One buffer (none: empty), taken by the first poll.
     Full(Option<Bytes>),
     List(ListBody),
     GzipList(GzipListBody),
 }
 
-impl Default for ResponseBody {
+impl Default for Content {
     fn default() -> Self {
-        ResponseBody::Full(None)
+        Content::Full(None)
+    }
+}
+
+impl ResponseBody {
+    /// Holds `slot` until the body's last byte has been taken (or the body is dropped).
+    pub fn holding(mut self, slot: Option<OwnedSemaphorePermit>) -> Self {
+        self.slot = slot;
+        if hyper::body::Body::is_end_stream(&self) {
+            self.slot = None;
+        }
+        self
+    }
+}
+
+impl From<Content> for ResponseBody {
+    fn from(content: Content) -> Self {
+        ResponseBody {
+            content,
+            slot: None,
+        }
     }
 }
 
 impl From<Bytes> for ResponseBody {
     fn from(bytes: Bytes) -> Self {
-        ResponseBody::Full(Some(bytes))
+        Content::Full(Some(bytes)).into()
     }
 }
 
 impl From<Vec<u8>> for ResponseBody {
     fn from(bytes: Vec<u8>) -> Self {
-        ResponseBody::Full(Some(bytes.into()))
+        Bytes::from(bytes).into()
     }
 }
 
 impl From<String> for ResponseBody {
     fn from(text: String) -> Self {
-        ResponseBody::Full(Some(text.into()))
+        Bytes::from(text).into()
     }
 }
 
@@ -48,8 +78,8 @@ impl From<Body> for ResponseBody {
     fn from(body: Body) -> Self {
         match body {
             Body::Bytes(b) | Body::Gzipped(b) => b.into(),
-            Body::List(l) => ResponseBody::List(l),
-            Body::GzipList(l) => ResponseBody::GzipList(l),
+            Body::List(l) => Content::List(l).into(),
+            Body::GzipList(l) => Content::GzipList(l).into(),
         }
     }
 }
@@ -62,11 +92,15 @@ impl hyper::body::Body for ResponseBody {
         self: Pin<&mut Self>,
         _cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        let next = match self.get_mut() {
-            ResponseBody::Full(bytes) => bytes.take().filter(|b| !b.is_empty()),
-            ResponseBody::List(list) => list.next(),
-            ResponseBody::GzipList(list) => list.next(),
+        let this = self.get_mut();
+        let next = match &mut this.content {
+            Content::Full(bytes) => bytes.take().filter(|b| !b.is_empty()),
+            Content::List(list) => list.next(),
+            Content::GzipList(list) => list.next(),
         };
+        if hyper::body::Body::is_end_stream(this) {
+            this.slot = None;
+        }
         Poll::Ready(next.map(|b| Ok(Frame::data(b))))
     }
 
@@ -75,10 +109,10 @@ impl hyper::body::Body for ResponseBody {
     }
 
     fn size_hint(&self) -> SizeHint {
-        let len = match self {
-            ResponseBody::Full(bytes) => bytes.as_ref().map_or(0, Bytes::len),
-            ResponseBody::List(list) => list.remaining(),
-            ResponseBody::GzipList(list) => list.remaining(),
+        let len = match &self.content {
+            Content::Full(bytes) => bytes.as_ref().map_or(0, Bytes::len),
+            Content::List(list) => list.remaining(),
+            Content::GzipList(list) => list.remaining(),
         };
         SizeHint::with_exact(u64::try_from(len).unwrap_or(u64::MAX))
     }
@@ -98,5 +132,20 @@ mod tests {
         assert_eq!(&collected[..], b"hello");
         let empty = ResponseBody::from(Vec::new());
         assert!(hyper::body::Body::is_end_stream(&empty));
+    }
+
+    #[tokio::test]
+    async fn the_in_flight_slot_is_held_until_the_last_byte_is_taken() {
+        let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(1));
+        let slot = slots.clone().try_acquire_owned().unwrap();
+        let mut body = ResponseBody::from(b"hello".to_vec()).holding(Some(slot));
+        assert_eq!(slots.available_permits(), 0);
+        let frame = body.frame().await.unwrap().unwrap();
+        assert_eq!(frame.into_data().unwrap(), "hello");
+        assert_eq!(slots.available_permits(), 1, "released with the last byte");
+        let slot = slots.clone().try_acquire_owned().unwrap();
+        let empty = ResponseBody::from(Vec::new()).holding(Some(slot));
+        assert_eq!(slots.available_permits(), 1, "an empty body holds nothing");
+        drop(empty);
     }
 }

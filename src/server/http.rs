@@ -1,27 +1,29 @@
-//! The TLS accept loop and HTTP plumbing: rustls handshake, HTTP/1.1 or h2 (ALPN), bounded
-//! headers, header-read timeout, graceful drain on shutdown. Each request goes to [`Router`]
-//! with what the connection knows about its peer ([`ConnInfo`]: address and the client
-//! certificate chain presented in the handshake).
+//! The accept loop: every accepted socket is served by `connection::serve` (TLS, HTTP/1.1 or
+//! HTTP/2, the deadlines of each phase), within the cap of the connection table. On shutdown
+//! the loop stops accepting and open connections get a bounded drain. Each request goes to
+//! [`Router`] with what the connection knows about its peer ([`ConnInfo`]).
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
 use rustls::pki_types::CertificateDer;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
-/// Largest request head we read (request line plus headers).
-pub const MAX_HEADER_BYTES: usize = 64 * 1024;
-/// How long a client may take to send its request head.
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a TLS handshake may take.
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+use super::connection::activity::Activity;
+use super::connection::table::ConnectionTable;
+use super::connection::{self, Served};
+use crate::config::ConnectionLimits;
+
+/// How long the accept loop pauses after a failed accept (out of descriptors, say).
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+/// At most one log line per this period about failed accepts.
+const ACCEPT_LOG_PERIOD: Duration = Duration::from_secs(10);
+/// How often the drain checks whether every connection has closed.
+const DRAIN_POLL: Duration = Duration::from_millis(20);
 
 /// What one connection knows about its peer.
 #[derive(Clone, Debug, Default)]
@@ -30,6 +32,8 @@ pub struct ConnInfo {
     /// The client certificate chain (leaf first), as presented; not yet verified against any
     /// CA (the authenticators do that per request).
     pub client_certs: Option<Vec<CertificateDer<'static>>>,
+    /// The connection's state; the router marks it trusted once a certificate authenticates.
+    pub activity: Arc<Activity>,
 }
 
 /// Something that answers requests.
@@ -41,13 +45,15 @@ pub trait Router: Send + Sync + 'static {
     ) -> impl Future<Output = http::Response<super::body::ResponseBody>> + Send;
 }
 
-/// Connection settings (`--disable-http2-serving`, `--http2-max-streams-per-connection`) and
-/// how long open connections may take to drain after shutdown.
+/// Connection settings (`--disable-http2-serving`, `--http2-max-streams-per-connection`, the
+/// connection deadlines and cap) and how long open connections may take to drain after
+/// shutdown.
 #[derive(Copy, Clone, Debug)]
 pub struct ServeOptions {
     pub drain: Duration,
     pub http2: bool,
     pub http2_max_streams: u32,
+    pub limits: ConnectionLimits,
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then drains open connections
@@ -59,67 +65,63 @@ pub async fn serve<R: Router>(
     shutdown: impl Future<Output = ()>,
     opts: ServeOptions,
 ) {
-    let acceptor = TlsAcceptor::from(tls);
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let (stop, stopping) = watch::channel(false);
+    let table = ConnectionTable::new(opts.limits.max_connections);
+    let served = Arc::new(Served {
+        acceptor: TlsAcceptor::from(tls),
+        router,
+        table: table.clone(),
+        limits: opts.limits,
+        http2: opts.http2,
+        http2_max_streams: opts.http2_max_streams,
+        stopping,
+        drain: opts.drain,
+    });
+    let mut failures = AcceptFailures::default();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (tcp, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 Err(err) => {
-                    tracing::warn!(error = %err, "Accept failed.");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    failures.record(&err, table.len());
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
                     continue;
                 }
             },
             () = &mut shutdown => break,
         };
-        let acceptor = acceptor.clone();
-        let router = router.clone();
-        let watcher = graceful.watcher();
-        tokio::spawn(async move {
-            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                Ok(Ok(s)) => s,
-                Ok(Err(err)) => {
-                    tracing::debug!(%peer, error = %err, "TLS handshake failed.");
-                    return;
-                }
-                Err(_) => return,
-            };
-            let conn = Arc::new(ConnInfo {
-                peer: Some(peer),
-                client_certs: tls.get_ref().1.peer_certificates().map(<[_]>::to_vec),
-            });
-            let service = service_fn(move |req: http::Request<Incoming>| {
-                let (router, conn) = (router.clone(), conn.clone());
-                async move {
-                    let (parts, _body) = req.into_parts();
-                    Ok::<_, std::convert::Infallible>(router.route(parts, &conn).await)
-                }
-            });
-            let mut builder = auto::Builder::new(TokioExecutor::new());
-            builder
-                .http1()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT)
-                .max_buf_size(MAX_HEADER_BYTES);
-            builder
-                .http2()
-                .max_header_list_size(MAX_HEADER_BYTES as u32)
-                .max_concurrent_streams(opts.http2_max_streams);
-            let builder = if opts.http2 {
-                builder
-            } else {
-                builder.http1_only()
-            };
-            let conn = builder.serve_connection(TokioIo::new(tls), service);
-            if let Err(err) = watcher.watch(conn.into_owned()).await {
-                tracing::debug!(%peer, error = %err, "Connection ended with an error.");
-            }
-        });
+        tokio::spawn(connection::serve(tcp, peer, served.clone()));
     }
-    tokio::select! {
-        () = graceful.shutdown() => {}
-        () = tokio::time::sleep(opts.drain) => tracing::info!("Shutdown drain timed out."),
+    drop(listener);
+    let _ = stop.send(true);
+    let drained = async {
+        while !table.is_empty() {
+            tokio::time::sleep(DRAIN_POLL).await;
+        }
+    };
+    if tokio::time::timeout(opts.drain, drained).await.is_err() {
+        tracing::info!(open = table.len(), "Shutdown drain timed out.");
+    }
+}
+
+/// Failed accepts, logged at most once per [`ACCEPT_LOG_PERIOD`] with how many there were.
+#[derive(Default)]
+struct AcceptFailures {
+    since_log: u64,
+    last_log: Option<Instant>,
+}
+
+impl AcceptFailures {
+    fn record(&mut self, err: &std::io::Error, open: usize) {
+        self.since_log += 1;
+        let due = self
+            .last_log
+            .is_none_or(|t| t.elapsed() >= ACCEPT_LOG_PERIOD);
+        if due {
+            tracing::warn!(error = %err, failures = self.since_log, open_connections = open, "Accepting connections failed.");
+            self.since_log = 0;
+            self.last_log = Some(Instant::now());
+        }
     }
 }

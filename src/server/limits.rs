@@ -1,7 +1,8 @@
 //! Limits of the request path (spec §1.6, §2.8): `--max-requests-inflight` (429 with
 //! `Retry-After` beyond it; `system:masters` and health probes are exempt, so the aggregator's
-//! availability checks and the kubelet's probes never get throttled) and `--request-timeout`
-//! (504 `Timeout` when authentication, authorization and the handler take longer).
+//! availability checks and the kubelet's probes never get throttled; a slot is held from
+//! authentication to the response's last byte), `--request-timeout` (504 `Timeout` when
+//! authentication, authorization and the handler take longer) and the longest request path.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +13,11 @@ use crate::api::status::{Details, Status};
 
 /// Seconds a throttled client is told to wait.
 pub const RETRY_AFTER_SECONDS: u32 = 1;
+
+/// Longest request path served: far beyond any path of the API (a namespace and a pod name
+/// are at most 316 bytes), short enough that a path kept in the authorization cache, or
+/// echoed in a 403, costs little.
+pub const MAX_PATH_BYTES: usize = 4096;
 
 /// Every in-flight slot is taken.
 #[derive(Debug, PartialEq, Eq)]

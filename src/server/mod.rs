@@ -5,10 +5,12 @@ pub mod app;
 pub mod auth;
 pub mod auth_setup;
 pub mod body;
+pub mod connection;
 pub mod health;
 pub mod http;
 pub mod kube_setup;
 pub mod limits;
+pub mod open_files;
 pub mod self_ca;
 pub mod serving;
 pub mod tls;
@@ -69,6 +71,7 @@ impl Running {
 pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     warn_ignored_flags(&cfg);
+    let descriptors = open_files::raise_soft_limit();
     let node_selector = match cfg.node_selector.as_deref() {
         Some(s) => {
             LabelSelector::parse(s).map_err(|e| anyhow::anyhow!("invalid --node-selector: {e}"))?
@@ -90,7 +93,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     };
     let (cluster, watch_fut) = crate::cluster::watch(client);
     let mut background = vec![tokio::spawn(watch_fut)];
-    background.extend(auth.watch.map(tokio::spawn));
+    background.extend(auth.tasks.into_iter().map(tokio::spawn));
 
     let node_names = crate::kubelet::verify::NodeNames::new();
     let kubelet = KubeletClient::new(
@@ -184,6 +187,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         drain: DRAIN_TIMEOUT,
         http2: !cfg.compat.disable_http2,
         http2_max_streams: cfg.compat.http2_max_streams,
+        limits: open_files::fit_connection_cap(cfg.serving.connections, descriptors),
     };
     let serving = tokio::spawn(http::serve(listener, tls_config, app, stopped, serve_opts));
     tracing::info!(address = %local_addr, "Serving metrics.k8s.io.");

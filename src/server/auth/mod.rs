@@ -1,8 +1,9 @@
 //! Authentication and authorization of every request, as an extension apiserver does it
 //! (upstream spec §1.4, §1.5, §2.8): front-proxy request headers, client certificates, bearer
 //! tokens (TokenReview), else anonymous; then always-allowed paths, `system:masters`, else a
-//! SubjectAccessReview. Fail closed: invalid credentials get 401, a denial 403, and a review
-//! that cannot be made 500 — never the data.
+//! SubjectAccessReview. Fail closed: invalid credentials get 401, a denial 403, a review
+//! that cannot be made 500, and a review that finds every review slot busy 429 — never the
+//! data.
 //!
 //! The core ([`Authenticator::authenticate`], [`Authorizer::authorize`]) takes the verified
 //! peer certificate chain and the headers, and talks to the apiserver only through the
@@ -13,6 +14,7 @@ pub mod cache;
 pub mod client_cert;
 pub mod identity;
 pub mod requestheader;
+pub mod review_gate;
 pub mod sar;
 pub mod source;
 pub mod token_review;
@@ -30,9 +32,51 @@ pub use identity::Identity;
 pub use requestheader::RequestHeaderConfig;
 pub use sar::{AccessReviewer, CachedAccessReviewer, Decision, KubeAccessReviewer};
 pub use source::AuthnConfig;
-pub use token_review::{CachedTokenReviewer, KubeTokenReviewer, ReviewError, TokenReviewer};
+pub use token_review::{
+    Bearer, CachedTokenReviewer, KubeTokenReviewer, ReviewError, TokenReviewer,
+};
 
 use crate::api::status::Status;
+
+/// How a caller proved who it is.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Credential {
+    /// A front-proxy certificate vouching for request headers (the aggregator).
+    FrontProxy,
+    /// A client certificate from the client CA.
+    ClientCert,
+    /// A bearer token, reviewed by the apiserver.
+    Token,
+    Anonymous,
+}
+
+/// An authenticated caller.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Authenticated {
+    pub identity: Identity,
+    pub credential: Credential,
+}
+
+impl Authenticated {
+    /// Authenticated by a certificate a cluster CA signed (its connection is trusted).
+    pub fn by_certificate(&self) -> bool {
+        matches!(
+            self.credential,
+            Credential::FrontProxy | Credential::ClientCert
+        )
+    }
+}
+
+/// Why a caller is not authenticated.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AuthnError {
+    /// The credentials presented are not valid (401).
+    #[error("{0}")]
+    Rejected(String),
+    /// A token could not be reviewed now: every review slot is busy (429).
+    #[error("too many token reviews in flight")]
+    Busy,
+}
 
 /// Who is calling: request headers, client certificates, tokens, else anonymous.
 pub struct Authenticator {
@@ -52,7 +96,7 @@ impl Authenticator {
         &self,
         chain: Option<&[CertificateDer<'_>]>,
         headers: &HeaderMap,
-    ) -> Result<Identity, String> {
+    ) -> Result<Authenticated, AuthnError> {
         let config = self.config.load();
         let mut failures = Vec::new();
         // In order and only until one succeeds: verifying the proxy's certificate against
@@ -60,32 +104,45 @@ impl Authenticator {
         if let Some(rh) = &config.requestheader
             && let Some(id) = settle(rh.authenticate(chain, headers), &mut failures)
         {
-            return Ok(id);
+            return Ok(authenticated(id, Credential::FrontProxy));
         }
         if let Some(ca) = &config.client_ca
             && let Some(id) = settle(client_cert::authenticate(ca, chain), &mut failures)
         {
-            return Ok(id);
+            return Ok(authenticated(id, Credential::ClientCert));
         }
-        if let (Some(token), Some(tokens)) = (token_review::bearer_token(headers), &self.tokens) {
-            match tokens.review(token).await {
-                Ok(Some(id)) => return Ok(id.with_authenticated_group()),
+        match (token_review::bearer_token(headers), &self.tokens) {
+            (Bearer::Token(token), Some(tokens)) => match tokens.review(token).await {
+                Ok(Some(id)) => return Ok(authenticated(id, Credential::Token)),
                 Ok(None) => failures.push("invalid bearer token".to_owned()),
-                Err(e) => failures.push(e.to_string()),
-            }
+                Err(ReviewError::Busy) => return Err(AuthnError::Busy),
+                Err(ReviewError::Failed(e)) => failures.push(e),
+            },
+            (Bearer::Invalid, _) => failures.push("the bearer token is not UTF-8".to_owned()),
+            (Bearer::Absent, _) | (Bearer::Token(_), None) => {}
         }
         if failures.is_empty() {
-            Ok(Identity::anonymous())
+            Ok(Authenticated {
+                identity: Identity::anonymous(),
+                credential: Credential::Anonymous,
+            })
         } else {
-            Err(failures.join("; "))
+            Err(AuthnError::Rejected(failures.join("; ")))
         }
+    }
+}
+
+fn authenticated(identity: Identity, credential: Credential) -> Authenticated {
+    Authenticated {
+        identity: identity.with_authenticated_group(),
+        credential,
     }
 }
 
 /// The identity of an authenticated outcome; a failure's reason goes to `failures`.
 fn settle(outcome: Outcome, failures: &mut Vec<String>) -> Option<Identity> {
     match outcome {
-        Outcome::Authenticated(id) => Some(id.with_authenticated_group()),
+        Outcome::Authenticated(id) => Some(id),
         Outcome::Failed(why) => {
             failures.push(why);
             None
@@ -151,43 +208,69 @@ impl Authorizer {
     }
 }
 
-/// Authentication then authorization of one request.
+/// Authentication, then (after the in-flight limit, as in the apiserver's filter chain)
+/// authorization of one request.
 pub struct Gate {
     pub authenticator: Authenticator,
     pub authorizer: Authorizer,
 }
 
+/// Seconds a client told to retry after busy reviews waits.
+const RETRY_AFTER_SECONDS: u32 = 1;
+
 impl Gate {
-    /// The caller's identity when the request may proceed, else the Status to answer.
-    pub async fn admit(
+    /// Who is calling, else the Status to answer (401, or 429 when reviews are busy).
+    pub async fn authenticate(
         &self,
         req: &http::request::Parts,
         chain: Option<&[CertificateDer<'_>]>,
-    ) -> Result<Identity, Status> {
-        let identity = match self.authenticator.authenticate(chain, &req.headers).await {
-            Ok(id) => id,
-            Err(why) => {
+    ) -> Result<Authenticated, Status> {
+        match self.authenticator.authenticate(chain, &req.headers).await {
+            Ok(who) => Ok(who),
+            Err(AuthnError::Busy) => Err(Status::too_many_requests(RETRY_AFTER_SECONDS)),
+            Err(AuthnError::Rejected(why)) => {
                 tracing::debug!(path = req.uri.path(), reason = %why, "Unable to authenticate the request.");
-                return Err(Status::unauthorized());
+                Err(Status::unauthorized())
             }
-        };
+        }
+    }
+
+    /// Whether `identity` may make the request, else the Status to answer (403, 500 when
+    /// the review failed, 429 when reviews are busy).
+    pub async fn authorize(
+        &self,
+        req: &http::request::Parts,
+        identity: &Identity,
+    ) -> Result<(), Status> {
         // `system:masters` may do anything: no need to spell out what it asks for (eight
         // strings per request of the aggregator's admin calls).
         if identity.is_privileged() {
-            return Ok(identity);
+            return Ok(());
         }
         let attributes =
             RequestAttributes::from_request(&req.method, req.uri.path(), req.uri.query());
-        match self.authorizer.authorize(&identity, &attributes).await {
-            Ok(d) if d.allowed => Ok(identity),
-            Ok(d) => Err(forbidden(&identity, &attributes, &d.reason)),
-            Err(e) => {
+        match self.authorizer.authorize(identity, &attributes).await {
+            Ok(d) if d.allowed => Ok(()),
+            Ok(d) => Err(forbidden(identity, &attributes, &d.reason)),
+            Err(ReviewError::Busy) => Err(Status::too_many_requests(RETRY_AFTER_SECONDS)),
+            Err(ReviewError::Failed(e)) => {
                 tracing::warn!(user = %identity.name, path = req.uri.path(), error = %e, "Authorization review failed; denying the request.");
                 Err(Status::internal(&format!(
                     "authorization could not be checked: {e}"
                 )))
             }
         }
+    }
+
+    /// Both steps (for callers without an in-flight limit between them).
+    pub async fn admit(
+        &self,
+        req: &http::request::Parts,
+        chain: Option<&[CertificateDer<'_>]>,
+    ) -> Result<Authenticated, Status> {
+        let who = self.authenticate(req, chain).await?;
+        self.authorize(req, &who.identity).await?;
+        Ok(who)
     }
 }
 

@@ -1,11 +1,13 @@
 //! Authorization by SubjectAccessReview (spec §1.5, §2.8, the delegating webhook authorizer):
 //! resource requests with group, version, resource, namespace and name; non-resource requests
 //! with path and verb. Allowed and denied answers are cached for their own TTL flags; a review
-//! that cannot be made is an error, which the request path turns into a denial.
+//! that cannot be made is an error, which the request path turns into a denial. Identical
+//! reviews in flight are made once and reviews are bounded (`review_gate`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::FutureExt;
 use futures::future::BoxFuture;
 use k8s_openapi::api::authorization::v1 as authz;
 use kube::api::{Api, PostParams};
@@ -13,10 +15,15 @@ use kube::api::{Api, PostParams};
 use super::attributes::RequestAttributes;
 use super::cache::TtlCache;
 use super::identity::Identity;
+use super::review_gate::ReviewGate;
 use super::token_review::{REVIEW_TIMEOUT, ReviewError};
 
-/// Most cached authorization answers.
-const CACHE_CAPACITY: usize = 4096;
+/// Most cached authorization answers (the apiserver's webhook authorizer keeps 8,192).
+const CACHE_ENTRIES: usize = 8192;
+/// Most bytes of cached answers: their keys hold request paths.
+const CACHE_BYTES: usize = 8 * 1024 * 1024;
+
+type Key = (Identity, RequestAttributes);
 
 /// The authorizer's answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -116,13 +123,15 @@ impl AccessReviewer for KubeAccessReviewer {
                 tokio::time::timeout(REVIEW_TIMEOUT, api.create(&PostParams::default(), &review))
                     .await
                     .map_err(|_| {
-                        ReviewError(format!(
+                        ReviewError::Failed(format!(
                             "subject access review timed out after {REVIEW_TIMEOUT:?}"
                         ))
                     })?
-                    .map_err(|e| ReviewError(format!("subject access review failed: {e}")))?;
+                    .map_err(|e| {
+                        ReviewError::Failed(format!("subject access review failed: {e}"))
+                    })?;
             let Some(status) = answer.status else {
-                return Err(ReviewError(
+                return Err(ReviewError::Failed(
                     "subject access review answered without a status".into(),
                 ));
             };
@@ -139,12 +148,19 @@ impl AccessReviewer for KubeAccessReviewer {
     }
 }
 
-/// An [`AccessReviewer`] with a TTL cache in front.
+/// An [`AccessReviewer`] with a TTL cache and a review gate in front.
 pub struct CachedAccessReviewer {
     inner: Arc<dyn AccessReviewer>,
-    allowed_ttl: Duration,
-    denied_ttl: Duration,
-    cache: TtlCache<(Identity, RequestAttributes), Decision>,
+    ttls: Ttls,
+    cache: Arc<TtlCache<Key, Decision>>,
+    gate: ReviewGate<Key, Decision>,
+}
+
+/// How long allowed and denied answers are kept.
+#[derive(Copy, Clone, Debug)]
+struct Ttls {
+    allowed: Duration,
+    denied: Duration,
 }
 
 impl CachedAccessReviewer {
@@ -153,14 +169,27 @@ impl CachedAccessReviewer {
         allowed_ttl: Duration,
         denied_ttl: Duration,
     ) -> Self {
+        Self::with_gate(inner, allowed_ttl, denied_ttl, ReviewGate::default())
+    }
+
+    pub fn with_gate(
+        inner: Arc<dyn AccessReviewer>,
+        allowed_ttl: Duration,
+        denied_ttl: Duration,
+        gate: ReviewGate<Key, Decision>,
+    ) -> Self {
         CachedAccessReviewer {
             inner,
-            allowed_ttl,
-            denied_ttl,
-            cache: TtlCache::new(CACHE_CAPACITY),
+            ttls: Ttls {
+                allowed: allowed_ttl,
+                denied: denied_ttl,
+            },
+            cache: Arc::new(TtlCache::new(CACHE_ENTRIES, CACHE_BYTES)),
+            gate,
         }
     }
 
+    /// The cached decision, or the decision of a review (cached when it succeeded).
     pub async fn review(
         &self,
         identity: &Identity,
@@ -170,15 +199,26 @@ impl CachedAccessReviewer {
         if let Some(hit) = self.cache.get(&key, Instant::now()) {
             return Ok(hit);
         }
-        let decision = self.inner.review(identity, attributes).await?;
-        let ttl = if decision.allowed {
-            self.allowed_ttl
-        } else {
-            self.denied_ttl
+        let (inner, cache, ttls) = (self.inner.clone(), self.cache.clone(), self.ttls);
+        let (who, what) = key.clone();
+        let review = move || {
+            async move {
+                let decision = inner.review(&who, &what).await?;
+                let ttl = match decision.allowed {
+                    true => ttls.allowed,
+                    false => ttls.denied,
+                };
+                cache.insert((who, what), decision.clone(), ttl, Instant::now());
+                Ok(decision)
+            }
+            .boxed()
         };
-        self.cache
-            .insert(key, decision.clone(), ttl, Instant::now());
-        Ok(decision)
+        self.gate.review(key, review).await
+    }
+
+    /// Drops expired answers every `period` (see `TtlCache::purge_every`).
+    pub fn purge_every(&self, period: Duration) -> BoxFuture<'static, ()> {
+        self.cache.clone().purge_every(period).boxed()
     }
 }
 

@@ -21,7 +21,7 @@ impl TokenReviewer for FakeTokens {
             match token {
                 "alice-token" => Ok(Some(Identity::new("alice", vec![]))),
                 "bob-token" => Ok(Some(Identity::new("bob", vec![]))),
-                "down" => Err(ReviewError("connection refused".into())),
+                "down" => Err(ReviewError::Failed("connection refused".into())),
                 _ => Ok(None),
             }
         })
@@ -40,7 +40,7 @@ impl AccessReviewer for FakeAccess {
         Box::pin(async move {
             match identity.name.as_str() {
                 "alice" => Ok(Decision::allow()),
-                "unreachable" => Err(ReviewError("connection refused".into())),
+                "unreachable" => Err(ReviewError::Failed("connection refused".into())),
                 _ => Ok(Decision::deny("")),
             }
         })
@@ -114,7 +114,10 @@ async fn admit(
     cert: Option<&PemPair>,
 ) -> Result<Identity, Status> {
     let chain = cert.map(chain);
-    gate.admit(&request(path, headers), chain.as_deref()).await
+    let who = gate
+        .admit(&request(path, headers), chain.as_deref())
+        .await?;
+    Ok(who.identity)
 }
 
 #[tokio::test]
@@ -323,4 +326,85 @@ async fn a_rotated_front_proxy_ca_applies_to_the_next_request() {
             .name,
         "alice"
     );
+}
+
+#[tokio::test]
+async fn a_bearer_token_that_is_not_utf8_is_unauthorized_not_anonymous() {
+    let pki = pki();
+    let gate = gate(&pki);
+    let mut parts = request("/healthz", &[]);
+    parts.headers.insert(
+        http::header::AUTHORIZATION,
+        http::HeaderValue::from_bytes(b"Bearer \xff\xfe").unwrap(),
+    );
+    let err = gate.admit(&parts, None).await.unwrap_err();
+    assert_eq!((err.code, err.reason), (401, "Unauthorized"));
+}
+
+#[tokio::test]
+async fn certificates_tokens_and_anonymous_callers_are_told_apart() {
+    let pki = pki();
+    let gate = gate(&pki);
+    let fp = pki
+        .front_proxy_ca
+        .issue_client("front-proxy-client", &[])
+        .unwrap();
+    let who = |headers: &'static [(&'static str, &'static str)], cert: Option<PemPair>| {
+        let gate = &gate;
+        async move {
+            let chain = cert.as_ref().map(chain);
+            gate.authenticate(&request(NODES, headers), chain.as_deref())
+                .await
+                .unwrap()
+        }
+    };
+    let proxied = who(&[("X-Remote-User", "alice")], Some(fp)).await;
+    assert_eq!(proxied.credential, Credential::FrontProxy);
+    assert!(proxied.by_certificate());
+    let admin = pki.client_ca.issue_client("root", &[]).unwrap();
+    assert!(who(&[], Some(admin)).await.by_certificate());
+    let token = who(&[("Authorization", "Bearer alice-token")], None).await;
+    assert_eq!(token.credential, Credential::Token);
+    assert!(!token.by_certificate());
+    assert_eq!(who(&[], None).await.credential, Credential::Anonymous);
+}
+
+/// A reviewer that never answers: every review slot stays taken.
+struct Stuck;
+
+impl AccessReviewer for Stuck {
+    fn review<'a>(
+        &'a self,
+        _identity: &'a Identity,
+        _attributes: &'a RequestAttributes,
+    ) -> BoxFuture<'a, Result<Decision, ReviewError>> {
+        Box::pin(futures::future::pending())
+    }
+}
+
+#[tokio::test]
+async fn when_every_review_slot_stays_busy_the_caller_is_told_to_retry() {
+    let reviewer = CachedAccessReviewer::with_gate(
+        Arc::new(Stuck),
+        Duration::from_secs(10),
+        Duration::from_secs(10),
+        review_gate::ReviewGate::new(1, 1, Duration::from_millis(20)),
+    );
+    let gate = Arc::new(Gate {
+        authenticator: Authenticator::new(
+            Arc::new(ArcSwap::from_pointee(AuthnConfig::default())),
+            None,
+        ),
+        authorizer: Authorizer::new(&[], Some(reviewer)),
+    });
+    // The first review takes the only slot and never returns.
+    let first = {
+        let gate = gate.clone();
+        tokio::spawn(async move { admit(&gate, "/a", &[], None).await })
+    };
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let err = admit(&gate, "/b", &[], None).await.unwrap_err();
+    assert_eq!((err.code, err.reason), (429, "TooManyRequests"));
+    assert_eq!(err.details.map(|d| d.retry_after_seconds), Some(1));
+    first.abort();
 }

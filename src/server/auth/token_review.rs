@@ -1,27 +1,38 @@
 //! Bearer tokens, checked by a TokenReview against the apiserver (spec §1.4, the delegating
 //! webhook token authenticator) and cached for `--authentication-token-webhook-cache-ttl`,
 //! both accepted and rejected answers; errors are never cached. The cache is keyed by the
-//! SHA-256 of the token, so tokens are not kept in memory.
+//! SHA-256 of the token, so tokens are not kept in memory; identical reviews in flight are
+//! made once and reviews are bounded (`review_gate`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::FutureExt;
 use futures::future::BoxFuture;
 use k8s_openapi::api::authentication::v1::{TokenReview, TokenReviewSpec};
 use kube::api::{Api, PostParams};
 
 use super::cache::TtlCache;
 use super::identity::Identity;
+use super::review_gate::ReviewGate;
 
 /// How long one review may take.
 pub const REVIEW_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most cached token answers.
-const CACHE_CAPACITY: usize = 4096;
+const CACHE_ENTRIES: usize = 4096;
+/// Most bytes of cached token answers (the identities the apiserver returned).
+const CACHE_BYTES: usize = 8 * 1024 * 1024;
 
-/// A review could not be made (apiserver unreachable, refused, timed out).
+/// A review that gave no answer.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct ReviewError(pub String);
+pub enum ReviewError {
+    /// The apiserver was unreachable, refused, timed out or answered nonsense.
+    #[error("{0}")]
+    Failed(String),
+    /// Every review slot stayed busy: the request should be retried (429).
+    #[error("too many reviews in flight")]
+    Busy,
+}
 
 /// Answers whether a token is valid and for whom.
 pub trait TokenReviewer: Send + Sync {
@@ -59,11 +70,15 @@ impl TokenReviewer for KubeTokenReviewer {
                 tokio::time::timeout(REVIEW_TIMEOUT, api.create(&PostParams::default(), &review))
                     .await
                     .map_err(|_| {
-                        ReviewError(format!("token review timed out after {REVIEW_TIMEOUT:?}"))
+                        ReviewError::Failed(format!(
+                            "token review timed out after {REVIEW_TIMEOUT:?}"
+                        ))
                     })?
-                    .map_err(|e| ReviewError(format!("token review failed: {e}")))?;
+                    .map_err(|e| ReviewError::Failed(format!("token review failed: {e}")))?;
             let Some(status) = answer.status else {
-                return Err(ReviewError("token review answered without a status".into()));
+                return Err(ReviewError::Failed(
+                    "token review answered without a status".into(),
+                ));
             };
             if status.authenticated != Some(true) {
                 if let Some(error) = status.error.filter(|e| !e.is_empty()) {
@@ -82,32 +97,54 @@ impl TokenReviewer for KubeTokenReviewer {
     }
 }
 
-/// A [`TokenReviewer`] with a TTL cache in front.
+/// A [`TokenReviewer`] with a TTL cache and a review gate in front.
 pub struct CachedTokenReviewer {
     inner: Arc<dyn TokenReviewer>,
     ttl: Duration,
-    cache: TtlCache<[u8; 32], Option<Identity>>,
+    cache: Arc<TtlCache<[u8; 32], Option<Identity>>>,
+    gate: ReviewGate<[u8; 32], Option<Identity>>,
 }
 
 impl CachedTokenReviewer {
     pub fn new(inner: Arc<dyn TokenReviewer>, ttl: Duration) -> Self {
+        Self::with_gate(inner, ttl, ReviewGate::default())
+    }
+
+    pub fn with_gate(
+        inner: Arc<dyn TokenReviewer>,
+        ttl: Duration,
+        gate: ReviewGate<[u8; 32], Option<Identity>>,
+    ) -> Self {
         CachedTokenReviewer {
             inner,
             ttl,
-            cache: TtlCache::new(CACHE_CAPACITY),
+            cache: Arc::new(TtlCache::new(CACHE_ENTRIES, CACHE_BYTES)),
+            gate,
         }
     }
 
-    /// The cached answer, or a fresh review (cached when it succeeded).
+    /// The cached answer, or the answer of a review (cached when it succeeded).
     pub async fn review(&self, token: &str) -> Result<Option<Identity>, ReviewError> {
         let key = token_key(token);
         if let Some(hit) = self.cache.get(&key, Instant::now()) {
             return Ok(hit);
         }
-        let answer = self.inner.review(token).await?;
-        self.cache
-            .insert(key, answer.clone(), self.ttl, Instant::now());
-        Ok(answer)
+        let (inner, cache, ttl) = (self.inner.clone(), self.cache.clone(), self.ttl);
+        let token = token.to_owned();
+        let review = move || {
+            async move {
+                let answer = inner.review(&token).await?;
+                cache.insert(key, answer.clone(), ttl, Instant::now());
+                Ok(answer)
+            }
+            .boxed()
+        };
+        self.gate.review(key, review).await
+    }
+
+    /// Drops expired answers every `period` (see `TtlCache::purge_every`).
+    pub fn purge_every(&self, period: Duration) -> BoxFuture<'static, ()> {
+        self.cache.clone().purge_every(period).boxed()
     }
 }
 
@@ -118,12 +155,34 @@ fn token_key(token: &str) -> [u8; 32] {
     key
 }
 
-/// The token of `Authorization: Bearer <token>`, if any (scheme case-insensitive).
-pub fn bearer_token(headers: &http::HeaderMap) -> Option<&str> {
-    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.trim().split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+/// What the `Authorization` header says about a bearer token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bearer<'a> {
+    /// No header, another scheme, or an empty token: not token authentication.
+    Absent,
+    Token(&'a str),
+    /// `Bearer` with a token that is not UTF-8: no valid token can be that (401).
+    Invalid,
+}
+
+/// The token of `Authorization: Bearer <token>` (scheme case-insensitive), read as bytes so a
+/// header that is not text is a failed authentication, not an anonymous request.
+pub fn bearer_token(headers: &http::HeaderMap) -> Bearer<'_> {
+    let Some(value) = headers.get(http::header::AUTHORIZATION) else {
+        return Bearer::Absent;
+    };
+    let value = value.as_bytes().trim_ascii();
+    let Some(space) = value.iter().position(|&b| b == b' ') else {
+        return Bearer::Absent;
+    };
+    let (scheme, token) = (&value[..space], value[space + 1..].trim_ascii());
+    if !scheme.eq_ignore_ascii_case(b"bearer") || token.is_empty() {
+        return Bearer::Absent;
+    }
+    match std::str::from_utf8(token) {
+        Ok(token) => Bearer::Token(token),
+        Err(_) => Bearer::Invalid,
+    }
 }
 
 #[cfg(test)]
@@ -142,7 +201,7 @@ mod tests {
             Box::pin(async move {
                 match token {
                     "good" => Ok(Some(Identity::new("alice", vec![]))),
-                    "down" => Err(ReviewError("unreachable".into())),
+                    "down" => Err(ReviewError::Failed("unreachable".into())),
                     _ => Ok(None),
                 }
             })
@@ -167,14 +226,56 @@ mod tests {
     #[test]
     fn bearer_tokens_are_read_from_the_authorization_header() {
         let mut h = http::HeaderMap::new();
-        assert_eq!(bearer_token(&h), None);
+        assert_eq!(bearer_token(&h), Bearer::Absent);
         h.insert(http::header::AUTHORIZATION, "Bearer abc".parse().unwrap());
-        assert_eq!(bearer_token(&h), Some("abc"));
+        assert_eq!(bearer_token(&h), Bearer::Token("abc"));
         h.insert(http::header::AUTHORIZATION, "bearer  abc ".parse().unwrap());
-        assert_eq!(bearer_token(&h), Some("abc"));
+        assert_eq!(bearer_token(&h), Bearer::Token("abc"));
         h.insert(http::header::AUTHORIZATION, "Basic abc".parse().unwrap());
-        assert_eq!(bearer_token(&h), None);
+        assert_eq!(bearer_token(&h), Bearer::Absent);
         h.insert(http::header::AUTHORIZATION, "Bearer ".parse().unwrap());
-        assert_eq!(bearer_token(&h), None);
+        assert_eq!(bearer_token(&h), Bearer::Absent);
+    }
+
+    #[test]
+    fn a_bearer_token_that_is_not_text_is_invalid_not_absent() {
+        let mut h = http::HeaderMap::new();
+        let latin1 = http::HeaderValue::from_bytes(b"Bearer caf\xe9").unwrap();
+        h.insert(http::header::AUTHORIZATION, latin1);
+        assert_eq!(bearer_token(&h), Bearer::Invalid);
+        let utf8 = http::HeaderValue::from_bytes("Bearer café".as_bytes()).unwrap();
+        h.insert(http::header::AUTHORIZATION, utf8);
+        assert_eq!(bearer_token(&h), Bearer::Token("café"));
+    }
+
+    #[tokio::test]
+    async fn identical_token_reviews_in_flight_are_made_once() {
+        struct Slow(AtomicUsize);
+        impl TokenReviewer for Slow {
+            fn review<'a>(
+                &'a self,
+                _token: &'a str,
+            ) -> BoxFuture<'a, Result<Option<Identity>, ReviewError>> {
+                self.0.fetch_add(1, Ordering::SeqCst);
+                Box::pin(async {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    Ok(Some(Identity::new("alice", vec![])))
+                })
+            }
+        }
+        let inner = Arc::new(Slow(AtomicUsize::new(0)));
+        let cached = Arc::new(CachedTokenReviewer::new(inner.clone(), Duration::ZERO));
+        let all = (0..20).map(|_| {
+            let cached = cached.clone();
+            tokio::spawn(async move { cached.review("same").await })
+        });
+        for r in futures::future::join_all(all).await {
+            assert_eq!(r.unwrap().unwrap().unwrap().name, "alice");
+        }
+        assert_eq!(
+            inner.0.load(Ordering::SeqCst),
+            1,
+            "one review, even uncached"
+        );
     }
 }

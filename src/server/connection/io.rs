@@ -1,0 +1,228 @@
+//! The byte stream under HTTP: records reads and write progress in the connection's
+//! [`Activity`], and gathers small writes into one TLS record's worth of plaintext before
+//! handing them to TLS, so a response head, its body and their framing leave in as few
+//! records (and TCP segments) as their size needs instead of one record per write.
+
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use super::activity::Activity;
+
+/// Largest plaintext of one TLS record: what a write is gathered up to.
+pub const RECORD_PLAINTEXT: usize = 16 * 1024;
+
+/// A stream that tracks activity and coalesces writes until the next flush.
+pub struct TrackedIo<T> {
+    inner: T,
+    activity: Arc<Activity>,
+    /// Written by the caller, not yet handed to `inner` (from `pending_from` on).
+    pending: Vec<u8>,
+    pending_from: usize,
+}
+
+impl<T> TrackedIo<T> {
+    pub fn new(inner: T, activity: Arc<Activity>) -> Self {
+        TrackedIo {
+            inner,
+            activity,
+            pending: Vec::new(),
+            pending_from: 0,
+        }
+    }
+
+    pub fn get_ref(&self) -> &T {
+        &self.inner
+    }
+
+    fn pending_len(&self) -> usize {
+        self.pending.len() - self.pending_from
+    }
+
+    /// Takes as much of `data` as fits in the pending record.
+    fn gather(&mut self, data: &[u8]) -> usize {
+        if self.pending.capacity() == 0 {
+            self.pending.reserve_exact(RECORD_PLAINTEXT);
+        }
+        let room = RECORD_PLAINTEXT.saturating_sub(self.pending.len());
+        let n = room.min(data.len());
+        self.pending.extend_from_slice(&data[..n]);
+        n
+    }
+}
+
+impl<T: AsyncWrite + Unpin> TrackedIo<T> {
+    /// Hands the pending bytes to `inner`; the buffer is freed once empty (idle connections
+    /// keep none).
+    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while self.pending_len() > 0 {
+            let n = ready!(
+                Pin::new(&mut self.inner).poll_write(cx, &self.pending[self.pending_from..])
+            )?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.activity.on_write();
+            self.pending_from += n;
+        }
+        self.pending = Vec::new();
+        self.pending_from = 0;
+        Poll::Ready(Ok(()))
+    }
+
+    /// Writes `data` straight through (a write of at least a record, nothing pending).
+    fn poll_write_through(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        let n = ready!(Pin::new(&mut self.inner).poll_write(cx, data))?;
+        if n > 0 {
+            self.activity.on_write();
+        }
+        Poll::Ready(Ok(n))
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for TrackedIo<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        ready!(Pin::new(&mut this.inner).poll_read(cx, buf))?;
+        let n = buf.filled().len() - before;
+        if n > 0 {
+            this.activity.on_read(n);
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for TrackedIo<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if this.pending.len() >= RECORD_PLAINTEXT {
+            ready!(this.poll_drain(cx))?;
+        }
+        if this.pending_len() == 0 && data.len() >= RECORD_PLAINTEXT {
+            return this.poll_write_through(cx, data);
+        }
+        Poll::Ready(Ok(this.gather(data)))
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if this.pending.len() >= RECORD_PLAINTEXT {
+            ready!(this.poll_drain(cx))?;
+        }
+        let Some(first) = bufs.iter().find(|b| !b.is_empty()) else {
+            return Poll::Ready(Ok(0));
+        };
+        if this.pending_len() == 0 && first.len() >= RECORD_PLAINTEXT {
+            return this.poll_write_through(cx, first);
+        }
+        let mut taken = 0;
+        for buf in bufs {
+            let n = this.gather(buf);
+            taken += n;
+            if n < buf.len() {
+                break;
+            }
+        }
+        Poll::Ready(Ok(taken))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        ready!(this.poll_drain(cx))?;
+        Pin::new(&mut this.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        ready!(this.poll_drain(cx))?;
+        Pin::new(&mut this.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::AsyncWriteExt;
+
+    use super::*;
+
+    /// Records the size of every write it receives.
+    #[derive(Default)]
+    struct Writes(Vec<usize>);
+
+    impl AsyncWrite for Writes {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+            data: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            self.get_mut().0.push(data.len());
+            Poll::Ready(Ok(data.len()))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_small_head_and_body_leave_in_one_write_at_the_flush() {
+        let mut io = TrackedIo::new(Writes::default(), Arc::new(Activity::new()));
+        io.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n")
+            .await
+            .unwrap();
+        io.write_all(b"hello").await.unwrap();
+        assert!(io.inner.0.is_empty(), "nothing leaves before the flush");
+        io.flush().await.unwrap();
+        assert_eq!(io.inner.0, [43]);
+    }
+
+    #[tokio::test]
+    async fn vectored_writes_are_gathered_into_full_records() {
+        let mut io = TrackedIo::new(Writes::default(), Arc::new(Activity::new()));
+        let head = [b'h'; 200];
+        let body = vec![b'b'; 40_000];
+        let mut slices = [IoSlice::new(&head), IoSlice::new(&body)];
+        let mut bufs = &mut slices[..];
+        while !bufs.is_empty() {
+            let n = io.write_vectored(bufs).await.unwrap();
+            IoSlice::advance_slices(&mut bufs, n);
+        }
+        io.flush().await.unwrap();
+        // The head fills its record with the start of the body; the rest goes through whole
+        // (TLS cuts it into full records).
+        assert_eq!(io.inner.0, [RECORD_PLAINTEXT, 40_200 - RECORD_PLAINTEXT]);
+    }
+
+    #[tokio::test]
+    async fn a_large_write_with_nothing_pending_goes_straight_through() {
+        let activity = Arc::new(Activity::new());
+        let mut io = TrackedIo::new(Writes::default(), activity.clone());
+        let before = activity.snapshot().last_write_ms;
+        std::thread::sleep(std::time::Duration::from_millis(3));
+        io.write_all(&vec![0u8; 100_000]).await.unwrap();
+        assert_eq!(io.inner.0, [100_000]);
+        assert!(activity.snapshot().last_write_ms > before);
+    }
+}
