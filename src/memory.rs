@@ -13,6 +13,10 @@
 //! — are mapped and unmapped as a whole) and a 1 MiB trim threshold. [`release_free_memory`]
 //! runs after each scrape cycle and hands free pages back.
 
+/// Allocations of at least this many bytes are mapped and unmapped on their own (a system call
+/// pair each): keep per-request buffers below it.
+pub const MMAP_THRESHOLD: usize = 256 * 1024;
+
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[allow(unsafe_code)] // FFI calls into the C allocator (other unsafe: prefetch.rs, stage_cpu.rs).
 mod glibc {
@@ -26,7 +30,7 @@ mod glibc {
         // allocate heavily, and each call is independent.
         unsafe {
             libc::mallopt(M_ARENA_MAX, 1);
-            libc::mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+            libc::mallopt(M_MMAP_THRESHOLD, super::MMAP_THRESHOLD as libc::c_int);
             libc::mallopt(M_TRIM_THRESHOLD, 1024 * 1024);
         }
     }

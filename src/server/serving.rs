@@ -16,7 +16,7 @@ use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls::{CertificateError, DistinguishedName, ServerConfig, SupportedCipherSuite};
 
-use super::tls::{TlsError, parse_chain, parse_key};
+use super::tls::{TlsError, parse_chain, parse_key, read_bounded};
 use crate::config::{CertKeyFiles, TlsMinVersion, TlsPolicy};
 use crate::pki::PemPair;
 
@@ -131,22 +131,35 @@ impl ClientCertVerifier for RequestClientCert {
 }
 
 /// Polls the certificate and key files; when either changes and the pair is valid, serves it
-/// from the next handshake. A half-written or mismatched pair is logged and retried.
+/// from the next handshake. A half-written or mismatched pair is logged and retried; files
+/// are read only up to the size start-up accepts (1 MiB).
 pub async fn reload_on_change(files: CertKeyFiles, cert: Arc<ServingCert>, interval: Duration) {
-    let read = |files: &CertKeyFiles| -> Option<(String, String)> {
-        Some((
-            std::fs::read_to_string(&files.cert).ok()?,
-            std::fs::read_to_string(&files.key).ok()?,
+    let read = |files: &CertKeyFiles| -> Result<(String, String), TlsError> {
+        Ok((
+            read_bounded(&files.cert, "--tls-cert-file")?,
+            read_bounded(&files.key, "--tls-private-key-file")?,
         ))
     };
-    let mut last = read(&files);
+    let mut last = read(&files).ok();
     let mut rejected = None;
+    let mut unreadable = None;
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        let now = read(&files);
-        if now.is_none() || now == last || now == rejected {
+        let now = match read(&files) {
+            Ok(pair) => Some(pair),
+            Err(e) => {
+                let why = e.to_string();
+                if unreadable.as_ref() != Some(&why) {
+                    tracing::warn!(error = %why, "Serving certificate files cannot be read; keeping the current certificate.");
+                    unreadable = Some(why);
+                }
+                continue;
+            }
+        };
+        unreadable = None;
+        if now == last || now == rejected {
             continue;
         }
         let Some((cert_pem, key_pem)) = now.clone() else {

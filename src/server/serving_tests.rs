@@ -217,3 +217,43 @@ async fn replaced_certificate_files_are_served_without_a_restart() {
     assert_eq!(second, parse_chain(&next.cert_pem).unwrap()[0]);
     reload.abort();
 }
+
+#[tokio::test]
+async fn reloaded_files_larger_than_start_up_accepts_are_not_read() {
+    let p = pki();
+    let dir = tempfile::tempdir().unwrap();
+    let files = CertKeyFiles {
+        cert: dir.path().join("tls.crt"),
+        key: dir.path().join("tls.key"),
+    };
+    std::fs::write(&files.cert, &p.pair.cert_pem).unwrap();
+    std::fs::write(&files.key, &p.pair.key_pem).unwrap();
+    let cert = ServingCert::new(&p.pair).unwrap();
+    let first = cert.leaf().unwrap();
+    let reload = tokio::spawn(reload_on_change(
+        files.clone(),
+        cert.clone(),
+        Duration::from_millis(20),
+    ));
+    // Let the reload task read the files as they are at start.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // A valid new pair, but its chain repeats the CA certificate past 1 MiB.
+    let next = p.ca.issue_server("srv-2", &["localhost"], &[]).unwrap();
+    let padded = format!("{}{}", next.cert_pem, p.ca.cert_pem().repeat(3_000));
+    assert!(padded.len() > 1024 * 1024);
+    std::fs::write(&files.key, &next.key_pem).unwrap();
+    std::fs::write(&files.cert, padded).unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(cert.leaf().unwrap(), first, "an oversized file was loaded");
+    // The same pair within the limit is taken.
+    std::fs::write(&files.cert, &next.cert_pem).unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while cert.leaf().unwrap() == first {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "new certificate not picked up"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    reload.abort();
+}

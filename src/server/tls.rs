@@ -83,7 +83,8 @@ fn read_error(file: &str, problem: String) -> TlsError {
     }
 }
 
-fn read_bounded(path: &Path, what: &str) -> Result<String, TlsError> {
+/// The file's text, refused when larger than [`MAX_PEM_BYTES`] (never read beyond that).
+pub(crate) fn read_bounded(path: &Path, what: &str) -> Result<String, TlsError> {
     let mut text = String::new();
     fs::File::open(path)
         .and_then(|f| f.take(MAX_PEM_BYTES + 1).read_to_string(&mut text))
