@@ -75,6 +75,10 @@ impl Drop for Served {
 }
 
 async fn serve(limits: ConnectionLimits) -> Served {
+    serve_with_head_budget(limits, 32 * 1024 * 1024).await
+}
+
+async fn serve_with_head_budget(limits: ConnectionLimits, head_budget_bytes: usize) -> Served {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let ca = CertAuthority::new("edge-test-ca").unwrap();
     let pair = ca
@@ -94,6 +98,7 @@ async fn serve(limits: ConnectionLimits) -> Served {
         http2: true,
         http2_max_streams: 100,
         limits,
+        head_budget_bytes,
     };
     tokio::spawn(serve_on(
         listener,
@@ -405,4 +410,43 @@ async fn heads_up_to_a_mebibyte_are_read_with_thousands_of_lines() {
     assert_eq!(r.status(), 431);
     let r = h2.send_request(over()).await;
     assert!(r.map_or(true, |r| r.status() == 431));
+}
+
+#[tokio::test]
+async fn large_heads_held_at_once_are_bounded_by_one_shared_budget() {
+    let mut l = limits();
+    l.read_header = Duration::from_secs(30);
+    // Room for the part beyond the first 64 KiB of about three 400 KB heads.
+    let s = serve_with_head_budget(l, 1024 * 1024).await;
+    let partial = format!("GET / HTTP/1.1\r\nx-padding: {}", "x".repeat(400 * 1024));
+    let mut stalled = Vec::new();
+    for _ in 0..6 {
+        let mut tls = s.tls(b"http/1.1").await;
+        tls.write_all(partial.as_bytes()).await.unwrap();
+        tls.flush().await.unwrap();
+        stalled.push(tls);
+    }
+    // The connections beyond the budget are closed; the others wait for their deadline.
+    let mut closed = 0;
+    for tls in &mut stalled {
+        let mut byte = [0u8; 1];
+        if let Ok(Ok(0) | Err(_)) =
+            tokio::time::timeout(Duration::from_millis(500), tls.read(&mut byte)).await
+        {
+            closed += 1;
+        }
+    }
+    assert_eq!(closed, 3, "three heads fit in the budget");
+    // Ordinary requests are untouched, and closing the stalled ones frees the budget.
+    let mut h1 = s.http1().await;
+    let r = h1.send_request(get("/")).await.unwrap();
+    assert_eq!(r.status(), 200);
+    drop(stalled);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut tls = s.tls(b"http/1.1").await;
+    tls.write_all(partial.as_bytes()).await.unwrap();
+    tls.write_all(b"\r\n\r\n").await.unwrap();
+    let mut head = vec![0u8; 12];
+    tls.read_exact(&mut head).await.unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200");
 }

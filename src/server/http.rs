@@ -14,6 +14,7 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 use super::connection::activity::Activity;
+use super::connection::head_budget::HeadBudget;
 use super::connection::table::ConnectionTable;
 use super::connection::{self, Served};
 use crate::config::ConnectionLimits;
@@ -54,6 +55,8 @@ pub struct ServeOptions {
     pub http2: bool,
     pub http2_max_streams: u32,
     pub limits: ConnectionLimits,
+    /// Bytes of large request heads all connections may hold at once (see `head_budget`).
+    pub head_budget_bytes: usize,
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then drains open connections
@@ -76,6 +79,7 @@ pub async fn serve<R: Router>(
         http2_max_streams: opts.http2_max_streams,
         stopping,
         drain: opts.drain,
+        head_budget: Arc::new(HeadBudget::new(opts.head_budget_bytes)),
     });
     let mut failures = AcceptFailures::default();
     let mut shutdown = std::pin::pin!(shutdown);

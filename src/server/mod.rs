@@ -188,6 +188,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         http2: !cfg.compat.disable_http2,
         http2_max_streams: cfg.compat.http2_max_streams,
         limits: open_files::fit_connection_cap(cfg.serving.connections, descriptors),
+        head_budget_bytes: connection::head_budget::DEFAULT_BUDGET_BYTES,
     };
     let serving = tokio::spawn(http::serve(listener, tls_config, app, stopped, serve_opts));
     tracing::info!(address = %local_addr, "Serving metrics.k8s.io.");

@@ -2,11 +2,13 @@
 //! responses, the connection table and the supervisor that enforces its deadlines. Plain
 //! atomics: every read and write of the connection updates them, nothing waits on them.
 
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
+
+use super::head_budget::{FREE_BYTES, HeadBudget};
 
 /// Milliseconds on a monotonic clock shared by every connection (0 is the process's first
 /// call; stored in atomics, so never `Instant`).
@@ -56,10 +58,29 @@ pub struct Activity {
     trusted: AtomicBool,
     /// Signalled when the connection table closes this connection.
     evicted: Notify,
+    /// Bytes received since the last request started (the next request head, while idle).
+    head_bytes: AtomicUsize,
+    /// The part of `head_bytes` drawn from `budget`.
+    drawn: AtomicUsize,
+    budget: Option<Arc<HeadBudget>>,
 }
+
+/// A request head would take more than the shared head budget has left.
+#[derive(Debug, thiserror::Error)]
+#[error("request heads being received hold the whole shared budget")]
+pub struct HeadBudgetExhausted;
 
 impl Activity {
     pub fn new() -> Self {
+        Activity::with_budget(None)
+    }
+
+    /// Large request heads draw from `budget` (see `head_budget`).
+    pub fn with_head_budget(budget: Arc<HeadBudget>) -> Self {
+        Activity::with_budget(Some(budget))
+    }
+
+    fn with_budget(budget: Option<Arc<HeadBudget>>) -> Self {
         let now = now_ms();
         Activity {
             opened_ms: AtomicU64::new(now),
@@ -73,6 +94,9 @@ impl Activity {
             served: AtomicBool::new(false),
             trusted: AtomicBool::new(false),
             evicted: Notify::new(),
+            head_bytes: AtomicUsize::new(0),
+            drawn: AtomicUsize::new(0),
+            budget,
         }
     }
 
@@ -84,13 +108,38 @@ impl Activity {
         self.last_write_ms.store(now, Ordering::Relaxed);
     }
 
-    /// `n` bytes arrived: while no request is in flight they begin the next request head.
-    pub fn on_read(&self, n: usize) {
+    /// `n` bytes arrived: while no request is in flight they are (part of) the next request
+    /// head, and beyond [`FREE_BYTES`] they must fit in the shared head budget.
+    pub fn on_read(&self, n: usize) -> Result<(), HeadBudgetExhausted> {
         self.read_bytes.fetch_add(n as u64, Ordering::Relaxed);
-        if self.in_flight.load(Ordering::Relaxed) == 0
-            && self.head_started_ms.load(Ordering::Relaxed) == 0
-        {
+        if self.in_flight.load(Ordering::Relaxed) != 0 {
+            return Ok(());
+        }
+        if self.head_started_ms.load(Ordering::Relaxed) == 0 {
             self.head_started_ms.store(now_ms(), Ordering::Relaxed);
+        }
+        let head = self.head_bytes.fetch_add(n, Ordering::Relaxed) + n;
+        let Some(budget) = &self.budget else {
+            return Ok(());
+        };
+        let drawn = self.drawn.load(Ordering::Relaxed);
+        let need = head.saturating_sub(FREE_BYTES).saturating_sub(drawn);
+        if need == 0 {
+            return Ok(());
+        }
+        if !budget.take(need) {
+            return Err(HeadBudgetExhausted);
+        }
+        self.drawn.fetch_add(need, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// The head is complete: what it drew goes back to the budget.
+    fn head_done(&self) {
+        self.head_bytes.store(0, Ordering::Relaxed);
+        let drawn = self.drawn.swap(0, Ordering::Relaxed);
+        if let Some(budget) = &self.budget {
+            budget.give(drawn);
         }
     }
 
@@ -100,10 +149,11 @@ impl Activity {
     }
 
     /// A request head was received; the returned guard ends the request when dropped.
-    pub fn request_started(self: &std::sync::Arc<Self>) -> RequestGuard {
+    pub fn request_started(self: &Arc<Self>) -> RequestGuard {
         self.served.store(true, Ordering::Relaxed);
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         self.head_started_ms.store(0, Ordering::Relaxed);
+        self.head_done();
         RequestGuard {
             activity: self.clone(),
             responding: false,
@@ -162,10 +212,16 @@ impl Default for Activity {
     }
 }
 
+impl Drop for Activity {
+    fn drop(&mut self) {
+        self.head_done();
+    }
+}
+
 /// One request from its head to its response's end (or until it is abandoned).
 #[derive(Debug)]
 pub struct RequestGuard {
-    activity: std::sync::Arc<Activity>,
+    activity: Arc<Activity>,
     responding: bool,
 }
 
@@ -210,21 +266,19 @@ pub struct ActivitySnapshot {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
 
     #[test]
     fn a_request_counts_from_its_head_to_the_end_of_its_response() {
         let a = Arc::new(Activity::new());
-        a.on_read(10);
+        a.on_read(10).unwrap();
         assert_ne!(a.snapshot().head_started_ms, 0);
         let mut guard = a.request_started();
         let s = a.snapshot();
         assert_eq!((s.in_flight, s.responding, s.head_started_ms), (1, 0, 0));
         assert!(s.served);
         // Bytes read while a request is in flight do not start a head.
-        a.on_read(5);
+        a.on_read(5).unwrap();
         assert_eq!(a.snapshot().head_started_ms, 0);
         guard.responding();
         guard.responding();
@@ -233,6 +287,35 @@ mod tests {
         let s = a.snapshot();
         assert_eq!((s.in_flight, s.responding), (0, 0));
         assert!(a.is_idle());
+    }
+
+    #[test]
+    fn large_heads_draw_from_the_shared_budget_until_their_request_starts() {
+        let budget = Arc::new(HeadBudget::new(100_000));
+        let a = Arc::new(Activity::with_head_budget(budget.clone()));
+        a.on_read(FREE_BYTES).unwrap();
+        assert_eq!(budget.available(), 100_000, "the first bytes are free");
+        a.on_read(60_000).unwrap();
+        assert_eq!(budget.available(), 40_000);
+        let b = Activity::with_head_budget(budget.clone());
+        b.on_read(FREE_BYTES + 50_000).unwrap_err();
+        let guard = a.request_started();
+        assert_eq!(
+            budget.available(),
+            100_000,
+            "a complete head gives its share back"
+        );
+        // Bytes read while a request is in flight are not a head.
+        a.on_read(FREE_BYTES * 4).unwrap();
+        drop(guard);
+        a.on_read(FREE_BYTES + 10).unwrap();
+        assert_eq!(budget.available(), 100_000 - 10);
+        drop(a);
+        assert_eq!(
+            budget.available(),
+            100_000,
+            "a closed connection gives its share back"
+        );
     }
 
     #[tokio::test]

@@ -94,7 +94,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for TrackedIo<T> {
         ready!(Pin::new(&mut this.inner).poll_read(cx, buf))?;
         let n = buf.filled().len() - before;
         if n > 0 {
-            this.activity.on_read(n);
+            this.activity.on_read(n).map_err(io::Error::other)?;
         }
         Poll::Ready(Ok(()))
     }

@@ -7,6 +7,7 @@
 pub mod activity;
 pub mod body;
 pub mod deadline;
+pub mod head_budget;
 pub mod io;
 pub mod table;
 
@@ -27,6 +28,7 @@ use tokio_rustls::TlsAcceptor;
 use self::activity::{Activity, RequestGuard, instant_of, now_ms};
 use self::body::TrackedBody;
 use self::deadline::{Expiry, Protocol, deadline};
+use self::head_budget::HeadBudget;
 use self::io::{RECORD_PLAINTEXT, TrackedIo};
 use self::table::ConnectionTable;
 use super::body::ResponseBody;
@@ -44,6 +46,8 @@ pub const MAX_HEADER_BYTES: usize = 1024 * 1024;
 pub const MAX_HEADER_LINES: usize = crate::memory::MMAP_THRESHOLD / PARSE_ENTRY_BYTES - 1;
 /// One entry of hyper's head-parse tables (`httparse::Header`, hyper's header indices).
 const PARSE_ENTRY_BYTES: usize = 32;
+const _: () = assert!(MAX_HEADER_LINES * PARSE_ENTRY_BYTES < crate::memory::MMAP_THRESHOLD);
+const _: () = assert!(MAX_HEADER_LINES >= 8000, "thousands of groups must fit");
 /// How long an HTTP/2 connection closed for idleness may take to send its GOAWAY.
 const GOAWAY_GRACE: Duration = Duration::from_secs(1);
 /// How often a connection whose request is still being handled is looked at again.
@@ -64,6 +68,8 @@ pub struct Served<R> {
     pub stopping: watch::Receiver<bool>,
     /// How long open connections may take to finish after shutdown starts.
     pub drain: Duration,
+    /// Bytes of large request heads all connections may hold at once.
+    pub head_budget: Arc<HeadBudget>,
 }
 
 /// Serves one accepted connection until it closes.
@@ -73,7 +79,7 @@ pub async fn serve<R: Router>(tcp: TcpStream, peer: SocketAddr, served: Arc<Serv
     if let Err(err) = tcp.set_nodelay(true) {
         tracing::debug!(%peer, error = %err, "Could not set TCP_NODELAY.");
     }
-    let activity = Arc::new(Activity::new());
+    let activity = Arc::new(Activity::with_head_budget(served.head_budget.clone()));
     let _place = served.table.register(activity.clone());
     let handshake = tokio::time::timeout(served.limits.read_header, served.acceptor.accept(tcp));
     let tls = tokio::select! {
@@ -239,12 +245,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_head_parse_tables_stay_below_the_mmap_threshold() {
+    fn a_head_parse_entry_is_as_large_as_assumed() {
         assert_eq!(
             std::mem::size_of::<httparse::Header<'static>>(),
             PARSE_ENTRY_BYTES
         );
-        assert!(MAX_HEADER_LINES * PARSE_ENTRY_BYTES < crate::memory::MMAP_THRESHOLD);
-        assert!(MAX_HEADER_LINES >= 8000, "thousands of groups fit: {MAX_HEADER_LINES}");
     }
 }
