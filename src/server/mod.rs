@@ -10,6 +10,7 @@ pub mod health;
 pub mod http;
 pub mod kube_setup;
 pub mod limits;
+pub mod log_limit;
 pub mod open_files;
 pub mod self_ca;
 pub mod serving;

@@ -36,6 +36,7 @@ pub use token_review::{
     Bearer, CachedTokenReviewer, KubeTokenReviewer, ReviewError, TokenReviewer,
 };
 
+use super::log_limit::LogLimit;
 use crate::api::status::Status;
 
 /// How a caller proved who it is.
@@ -218,6 +219,10 @@ pub struct Gate {
 /// Seconds a client told to retry after busy reviews waits.
 const RETRY_AFTER_SECONDS: u32 = 1;
 
+/// Failed reviews are logged at most once per 10 s: every request fails while the API server
+/// is unreachable.
+static REVIEW_FAILURE_LOG: LogLimit = LogLimit::new(std::time::Duration::from_secs(10));
+
 impl Gate {
     /// Who is calling, else the Status to answer (401, or 429 when reviews are busy).
     pub async fn authenticate(
@@ -254,7 +259,9 @@ impl Gate {
             Ok(d) => Err(forbidden(identity, &attributes, &d.reason)),
             Err(ReviewError::Busy) => Err(Status::too_many_requests(RETRY_AFTER_SECONDS)),
             Err(ReviewError::Failed(e)) => {
-                tracing::warn!(user = %identity.name, path = req.uri.path(), error = %e, "Authorization review failed; denying the request.");
+                if let Some(left_out) = REVIEW_FAILURE_LOG.allow() {
+                    tracing::warn!(user = %identity.name, path = req.uri.path(), error = %e, similar_lines_left_out = left_out, "Authorization review failed; denying the request.");
+                }
                 Err(Status::internal(&format!(
                     "authorization could not be checked: {e}"
                 )))

@@ -47,10 +47,10 @@ pub fn deadline(
         return None;
     }
     let (since, limit, expiry) = match protocol {
+        Protocol::Http1 if !s.served => (s.opened_ms, limits.read_header, Expiry::RequestHead),
         Protocol::Http1 if s.head_started_ms != 0 => {
             (s.head_started_ms, limits.read_header, Expiry::RequestHead)
         }
-        Protocol::Http1 if !s.served => (s.opened_ms, limits.read_header, Expiry::RequestHead),
         Protocol::Http2 if s.read_bytes < HTTP2_PREFACE_LEN => {
             (s.opened_ms, limits.http2_preface, Expiry::Preface)
         }
@@ -87,6 +87,16 @@ mod tests {
     #[test]
     fn a_new_http1_connection_must_send_its_first_head_within_the_header_timeout() {
         let s = opened_at(1_000);
+        assert_eq!(
+            deadline(Protocol::Http1, &s, &limits()),
+            Some((33_000, Expiry::RequestHead))
+        );
+    }
+
+    #[test]
+    fn the_first_http1_head_counts_from_the_handshake_even_once_it_has_begun() {
+        let mut s = opened_at(1_000);
+        s.head_started_ms = 20_000;
         assert_eq!(
             deadline(Protocol::Http1, &s, &limits()),
             Some((33_000, Expiry::RequestHead))

@@ -92,6 +92,7 @@ pub async fn serve<R: Router>(tcp: TcpStream, peer: SocketAddr, served: Arc<Serv
             Err(_) => return,
         },
         () = activity.evicted() => return,
+        () = stopped(served.stopping.clone()) => return,
     };
     activity.handshake_done();
     let (_, session) = tls.get_ref();
