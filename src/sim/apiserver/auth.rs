@@ -4,12 +4,17 @@
 //! of `system:masters`, denies everyone else), and the
 //! `kube-system/extension-apiserver-authentication` ConfigMap with get, list and watch; its
 //! data can be replaced at run time ([`super::ApiServerHandle::set_extension_auth`]) and
-//! watchers see a MODIFIED event, as when kube-apiserver rotates its front-proxy CA.
+//! watchers see a MODIFIED event, as when kube-apiserver rotates its front-proxy CA. Watches
+//! follow the apiserver's resourceVersion rules as client-go's informers use them: without a
+//! resourceVersion (or "0") the current object comes first as ADDED; with
+//! `sendInitialEvents=true` (client-go's streaming list) it is followed by a BOOKMARK annotated
+//! `k8s.io/initial-events-end`; with a resourceVersion only later changes come.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures::StreamExt;
 use http::{HeaderValue, Response, StatusCode, header};
 use http_body_util::{BodyExt, Limited, StreamBody};
 use hyper::body::{Frame, Incoming};
@@ -152,12 +157,21 @@ pub(crate) fn configmap(
     };
     let items = data.as_ref().map(selected).unwrap_or_default();
     if matches!(params.get("watch").map(String::as_str), Some("true" | "1")) {
+        let flag = |name: &str| matches!(params.get(name).map(String::as_str), Some("true" | "1"));
         let since = params
             .get("resourceVersion")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        let timeout = params.get("timeoutSeconds").and_then(|t| t.parse().ok());
-        return watch_configmap(state.configmap.subscribe(), since, timeout);
+            .and_then(|v| v.parse::<u64>().ok())
+            .filter(|rv| *rv > 0);
+        let asked = ConfigMapWatch {
+            since,
+            initial_events: flag("sendInitialEvents"),
+            selected: match wanted {
+                None | Some("") => true,
+                Some(sel) => sel == format!("metadata.name={CONFIGMAP_NAME}"),
+            },
+            timeout: params.get("timeoutSeconds").and_then(|t| t.parse().ok()),
+        };
+        return watch_configmap(state.configmap.subscribe(), &asked);
     }
     respond::ok(&json!({
         "kind": "ConfigMapList",
@@ -173,41 +187,157 @@ fn event(kind: &str, object: &Value) -> Bytes {
     Bytes::from(line)
 }
 
-/// Streams the changes after `since`, until the timeout (at most a minute).
-fn watch_configmap(
-    rx: watch::Receiver<ConfigMapState>,
-    since: u64,
+/// What a watch of the ConfigMap asked for.
+struct ConfigMapWatch {
+    /// A resourceVersion to start after; `None` ("" or "0") starts with the current object.
+    since: Option<u64>,
+    /// `sendInitialEvents=true`: the current object, then the initial-events-end bookmark.
+    initial_events: bool,
+    /// The field selector matches the ConfigMap (else only bookmarks are sent).
+    selected: bool,
     timeout: Option<u64>,
-) -> Response<Body> {
-    let open_for = timeout
+}
+
+/// The events that open a watch, and the resourceVersion later changes come after.
+fn opening_events(
+    rx: &watch::Receiver<ConfigMapState>,
+    asked: &ConfigMapWatch,
+) -> (Vec<Bytes>, u64) {
+    let (rv, data) = rx.borrow().clone();
+    if let Some(since) = asked.since.filter(|_| !asked.initial_events) {
+        return (Vec::new(), since);
+    }
+    let mut lines = Vec::new();
+    if let (Some(d), true) = (&data, asked.selected) {
+        lines.push(event("ADDED", &configmap_object(rv, d)));
+    }
+    if asked.initial_events {
+        let bookmark = json!({
+            "kind": "ConfigMap",
+            "apiVersion": "v1",
+            "metadata": {
+                "resourceVersion": rv.to_string(),
+                "annotations": {"k8s.io/initial-events-end": "true"},
+            },
+        });
+        lines.push(event("BOOKMARK", &bookmark));
+    }
+    (lines, rv)
+}
+
+/// The event for a change to `data` at `rv`, given whether the object existed before.
+fn change_event(rv: u64, data: &Option<BTreeMap<String, String>>, existed: bool) -> Option<Bytes> {
+    match (data, existed) {
+        (Some(d), true) => Some(event("MODIFIED", &configmap_object(rv, d))),
+        (Some(d), false) => Some(event("ADDED", &configmap_object(rv, d))),
+        (None, true) => Some(event("DELETED", &configmap_object(rv, &BTreeMap::new()))),
+        (None, false) => None,
+    }
+}
+
+/// Streams the opening events, then every change, until the timeout (at most a minute).
+fn watch_configmap(rx: watch::Receiver<ConfigMapState>, asked: &ConfigMapWatch) -> Response<Body> {
+    let open_for = asked
+        .timeout
         .map_or(MAX_WATCH, Duration::from_secs)
         .min(MAX_WATCH);
     let deadline = tokio::time::Instant::now() + open_for;
-    let state = (rx, since, true);
-    let events =
-        futures::stream::unfold(state, move |(mut rx, mut seen, mut present)| async move {
+    let (opening, after) = opening_events(&rx, asked);
+    let existed = rx.borrow().1.is_some();
+    let selected = asked.selected;
+    let opening = futures::stream::iter(opening).map(|b| Ok::<_, BoxError>(Frame::data(b)));
+    let changes = futures::stream::unfold(
+        (rx, after, existed),
+        move |(mut rx, mut seen, mut existed)| async move {
             loop {
                 let (rv, data) = rx.borrow_and_update().clone();
                 if rv > seen {
                     seen = rv;
-                    let line = match (&data, present) {
-                        (Some(d), true) => event("MODIFIED", &configmap_object(rv, d)),
-                        (Some(d), false) => event("ADDED", &configmap_object(rv, d)),
-                        (None, _) => event("DELETED", &configmap_object(rv, &BTreeMap::new())),
-                    };
-                    present = data.is_some();
-                    return Some((Ok::<_, BoxError>(Frame::data(line)), (rx, seen, present)));
+                    let line = change_event(rv, &data, existed).filter(|_| selected);
+                    existed = data.is_some();
+                    if let Some(line) = line {
+                        return Some((Ok::<_, BoxError>(Frame::data(line)), (rx, seen, existed)));
+                    }
+                    continue;
                 }
                 match tokio::time::timeout_at(deadline, rx.changed()).await {
                     Ok(Ok(())) => continue,
                     _ => return None,
                 }
             }
-        });
+        },
+    );
+    let events = opening.chain(changes);
     let mut resp = Response::new(BodyExt::boxed(StreamBody::new(events)));
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(respond::JSON),
     );
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(data: Option<&str>) -> watch::Receiver<ConfigMapState> {
+        let data = data.map(|ca| BTreeMap::from([("client-ca-file".to_owned(), ca.to_owned())]));
+        watch::Sender::new((RV_BASE + 5, data)).subscribe()
+    }
+
+    fn asked(since: Option<u64>, initial_events: bool) -> ConfigMapWatch {
+        ConfigMapWatch {
+            since,
+            initial_events,
+            selected: true,
+            timeout: None,
+        }
+    }
+
+    fn types(lines: &[Bytes]) -> Vec<String> {
+        lines
+            .iter()
+            .map(|l| {
+                serde_json::from_slice::<Value>(l).unwrap()["type"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_streaming_list_gets_the_object_as_added_then_the_initial_events_end_bookmark() {
+        let (lines, after) = opening_events(&state(Some("ca")), &asked(None, true));
+        assert_eq!(types(&lines), ["ADDED", "BOOKMARK"]);
+        let bookmark: Value = serde_json::from_slice(&lines[1]).unwrap();
+        let meta = &bookmark["object"]["metadata"];
+        assert_eq!(meta["annotations"]["k8s.io/initial-events-end"], "true");
+        assert_eq!(meta["resourceVersion"], (RV_BASE + 5).to_string());
+        assert_eq!(after, RV_BASE + 5);
+    }
+
+    #[test]
+    fn a_watch_without_a_resource_version_starts_with_the_current_object_as_added() {
+        let (lines, _) = opening_events(&state(Some("ca")), &asked(None, false));
+        assert_eq!(types(&lines), ["ADDED"]);
+        let (lines, _) = opening_events(&state(None), &asked(None, true));
+        assert_eq!(types(&lines), ["BOOKMARK"], "no object: only the bookmark");
+    }
+
+    #[test]
+    fn a_watch_from_a_resource_version_gets_only_later_changes() {
+        let (lines, after) = opening_events(&state(Some("ca")), &asked(Some(RV_BASE + 2), false));
+        assert!(lines.is_empty());
+        assert_eq!(after, RV_BASE + 2);
+        let data = Some(BTreeMap::new());
+        let added = change_event(1, &data, false).unwrap();
+        let modified = change_event(1, &data, true).unwrap();
+        let deleted = change_event(1, &None, true).unwrap();
+        assert_eq!(
+            types(&[added, modified, deleted]),
+            ["ADDED", "MODIFIED", "DELETED"]
+        );
+        assert!(change_event(1, &None, false).is_none());
+    }
 }
