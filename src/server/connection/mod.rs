@@ -24,6 +24,7 @@ use hyper_util::server::graceful::GracefulConnection;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
 
 use self::activity::{Activity, RequestGuard, instant_of, now_ms};
 use self::body::TrackedBody;
@@ -81,18 +82,8 @@ pub async fn serve<R: Router>(tcp: TcpStream, peer: SocketAddr, served: Arc<Serv
     }
     let activity = Arc::new(Activity::with_head_budget(served.head_budget.clone()));
     let _place = served.table.register(activity.clone());
-    let handshake = tokio::time::timeout(served.limits.read_header, served.acceptor.accept(tcp));
-    let tls = tokio::select! {
-        done = handshake => match done {
-            Ok(Ok(tls)) => tls,
-            Ok(Err(err)) => {
-                tracing::debug!(%peer, error = %err, "TLS handshake failed.");
-                return;
-            }
-            Err(_) => return,
-        },
-        () = activity.evicted() => return,
-        () = stopped(served.stopping.clone()) => return,
+    let Some(tls) = handshake(tcp, peer, &activity, &served).await else {
+        return;
     };
     activity.handshake_done();
     let (_, session) = tls.get_ref();
@@ -120,26 +111,63 @@ pub async fn serve<R: Router>(tcp: TcpStream, peer: SocketAddr, served: Arc<Serv
     };
     match protocol {
         Protocol::Http1 => {
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .header_read_timeout(None)
-                .max_header_size(MAX_HEADER_BYTES)
-                .max_buf_size(MAX_HEADER_BYTES + RECORD_PLAINTEXT)
-                .max_headers(MAX_HEADER_LINES)
-                .writev(true);
-            supervisor.run(builder.serve_connection(io, service)).await;
+            let conn = http1_builder().serve_connection(io, service);
+            supervisor.run(conn).await;
         }
         Protocol::Http2 => {
-            let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
-            builder
-                .max_concurrent_streams(served.http2_max_streams)
-                .max_header_list_size(u32::try_from(MAX_HEADER_BYTES + 32 * 10).unwrap_or(u32::MAX))
-                .max_send_buf_size(4 * RECORD_PLAINTEXT)
-                .initial_stream_window_size(HTTP2_STREAM_WINDOW)
-                .initial_connection_window_size(HTTP2_CONNECTION_WINDOW);
-            supervisor.run(builder.serve_connection(io, service)).await;
+            let conn = http2_builder(served.http2_max_streams).serve_connection(io, service);
+            supervisor.run(conn).await;
         }
     }
+}
+
+/// The TLS handshake, within the read-header deadline; `None` when it failed, timed out, or
+/// the connection was evicted or the server stopped meanwhile.
+async fn handshake<R>(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    activity: &Activity,
+    served: &Served<R>,
+) -> Option<TlsStream<TcpStream>> {
+    let handshake = tokio::time::timeout(served.limits.read_header, served.acceptor.accept(tcp));
+    tokio::select! {
+        done = handshake => match done {
+            Ok(Ok(tls)) => Some(tls),
+            Ok(Err(err)) => {
+                tracing::debug!(%peer, error = %err, "TLS handshake failed.");
+                None
+            }
+            Err(_) => None,
+        },
+        () = activity.evicted() => None,
+        () = stopped(served.stopping.clone()) => None,
+    }
+}
+
+/// HTTP/1.1: heads up to [`MAX_HEADER_BYTES`] and [`MAX_HEADER_LINES`]; the header deadline
+/// is the supervisor's (hyper's own would also cut keep-alive idle short).
+fn http1_builder() -> hyper::server::conn::http1::Builder {
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .header_read_timeout(None)
+        .max_header_size(MAX_HEADER_BYTES)
+        .max_buf_size(MAX_HEADER_BYTES + RECORD_PLAINTEXT)
+        .max_headers(MAX_HEADER_LINES)
+        .writev(true);
+    builder
+}
+
+/// HTTP/2: the stream limit, a header list of [`MAX_HEADER_BYTES`] plus Go's allowance, a
+/// small per-stream send buffer and small receive windows.
+fn http2_builder(max_streams: u32) -> hyper::server::conn::http2::Builder<TokioExecutor> {
+    let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+    builder
+        .max_concurrent_streams(max_streams)
+        .max_header_list_size(u32::try_from(MAX_HEADER_BYTES + 32 * 10).unwrap_or(u32::MAX))
+        .max_send_buf_size(4 * RECORD_PLAINTEXT)
+        .initial_stream_window_size(HTTP2_STREAM_WINDOW)
+        .initial_connection_window_size(HTTP2_CONNECTION_WINDOW);
+    builder
 }
 
 /// One request: the router's response, tracked until its last byte; HEAD without a body.
