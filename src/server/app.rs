@@ -133,12 +133,12 @@ impl App {
         // the apiserver.
         let slot = match health.is_some() || who.identity.is_privileged() {
             true => None,
-            false => match self.limits.admit() {
+            false => match self.limits.admit(who.by_certificate()) {
                 Ok(slot) => slot,
                 Err(throttled) => return status_response(&throttled.status()),
             },
         };
-        if let Err(status) = self.gate.authorize(&req, &who.identity).await {
+        if let Err(status) = self.gate.authorize(&req, &who).await {
             return status_response(&status);
         }
         let response = match health {

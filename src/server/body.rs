@@ -9,8 +9,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use hyper::body::{Frame, SizeHint};
 
-use tokio::sync::OwnedSemaphorePermit;
-
+use super::limits::Slot;
 use crate::api::body::Body;
 use crate::api::list_cache::{GzipListBody, ListBody};
 
@@ -19,7 +18,7 @@ use crate::api::list_cache::{GzipListBody, ListBody};
 pub struct ResponseBody {
     content: Content,
     /// The in-flight slot of the request, released with the last byte.
-    slot: Option<OwnedSemaphorePermit>,
+    slot: Option<Slot>,
 }
 
 #[derive(Debug)]
@@ -38,7 +37,7 @@ impl Default for Content {
 
 impl ResponseBody {
     /// Holds `slot` until the body's last byte has been taken (or the body is dropped).
-    pub fn holding(mut self, slot: Option<OwnedSemaphorePermit>) -> Self {
+    pub fn holding(mut self, slot: Option<Slot>) -> Self {
         self.slot = slot;
         if hyper::body::Body::is_end_stream(&self) {
             self.slot = None;
@@ -136,16 +135,15 @@ mod tests {
 
     #[tokio::test]
     async fn the_in_flight_slot_is_held_until_the_last_byte_is_taken() {
-        let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(1));
-        let slot = slots.clone().try_acquire_owned().unwrap();
-        let mut body = ResponseBody::from(b"hello".to_vec()).holding(Some(slot));
-        assert_eq!(slots.available_permits(), 0);
+        let limits = super::super::limits::Limits::new(1, std::time::Duration::from_secs(1));
+        let slot = limits.admit(true).unwrap();
+        let mut body = ResponseBody::from(b"hello".to_vec()).holding(slot);
+        assert!(limits.admit(true).is_err());
         let frame = body.frame().await.unwrap().unwrap();
         assert_eq!(frame.into_data().unwrap(), "hello");
-        assert_eq!(slots.available_permits(), 1, "released with the last byte");
-        let slot = slots.clone().try_acquire_owned().unwrap();
-        let empty = ResponseBody::from(Vec::new()).holding(Some(slot));
-        assert_eq!(slots.available_permits(), 1, "an empty body holds nothing");
+        assert!(limits.admit(true).is_ok(), "released with the last byte");
+        let empty = ResponseBody::from(Vec::new()).holding(limits.admit(true).unwrap());
+        assert!(limits.admit(true).is_ok(), "an empty body holds nothing");
         drop(empty);
     }
 }

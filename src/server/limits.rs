@@ -1,7 +1,8 @@
 //! Limits of the request path (spec §1.6, §2.8): `--max-requests-inflight` (429 with
 //! `Retry-After` beyond it; `system:masters` and health probes are exempt, so the aggregator's
 //! availability checks and the kubelet's probes never get throttled; a slot is held from
-//! authentication to the response's last byte), `--request-timeout` (504 `Timeout` when
+//! authentication to the response's last byte; requests not authenticated by a client
+//! certificate share half the slots), `--request-timeout` (504 `Timeout` when
 //! authentication, authorization and the handler take longer) and the longest request path.
 
 use std::sync::Arc;
@@ -34,33 +35,48 @@ impl Throttled {
 #[derive(Clone, Debug)]
 pub struct Limits {
     inflight: Option<Arc<Semaphore>>,
+    /// The part of the slots requests not authenticated by a client certificate may hold
+    /// together (half): clients that do not read their responses can pin those slots until
+    /// the write-stall deadline, never the aggregator's.
+    untrusted: Option<Arc<Semaphore>>,
     pub request_timeout: Duration,
+}
+
+/// One request's place under the in-flight limit, released when dropped.
+#[derive(Debug)]
+pub struct Slot {
+    _all: OwnedSemaphorePermit,
+    _untrusted: Option<OwnedSemaphorePermit>,
 }
 
 impl Limits {
     /// `max_inflight` 0 means unlimited.
     pub fn new(max_inflight: u32, request_timeout: Duration) -> Self {
-        let inflight = (max_inflight > 0).then(|| {
-            Arc::new(Semaphore::new(
-                usize::try_from(max_inflight).unwrap_or(usize::MAX),
-            ))
-        });
+        let slots = usize::try_from(max_inflight).unwrap_or(usize::MAX);
+        let semaphore = |n: usize| Arc::new(Semaphore::new(n));
         Limits {
-            inflight,
+            inflight: (slots > 0).then(|| semaphore(slots)),
+            untrusted: (slots > 0).then(|| semaphore(slots.div_ceil(2))),
             request_timeout,
         }
     }
 
-    /// A slot for one request, held until the permit drops; [`Throttled`] when none is free.
-    pub fn admit(&self) -> Result<Option<OwnedSemaphorePermit>, Throttled> {
-        match &self.inflight {
-            None => Ok(None),
-            Some(sem) => sem
-                .clone()
-                .try_acquire_owned()
-                .map(Some)
-                .map_err(|_| Throttled),
-        }
+    /// A slot for one request, held until it drops; [`Throttled`] when none is free. A
+    /// request that did not authenticate with a client certificate also needs one of the
+    /// untrusted half.
+    pub fn admit(&self, trusted: bool) -> Result<Option<Slot>, Throttled> {
+        let Some(all) = &self.inflight else {
+            return Ok(None);
+        };
+        let untrusted = match (trusted, &self.untrusted) {
+            (false, Some(part)) => Some(part.clone().try_acquire_owned().map_err(|_| Throttled)?),
+            _ => None,
+        };
+        let all = all.clone().try_acquire_owned().map_err(|_| Throttled)?;
+        Ok(Some(Slot {
+            _all: all,
+            _untrusted: untrusted,
+        }))
     }
 
     /// The apiserver's 504 for a request that ran out of time.
@@ -81,9 +97,9 @@ mod tests {
     #[test]
     fn requests_beyond_the_limit_get_429_until_a_slot_frees() {
         let limits = Limits::new(2, Duration::from_secs(60));
-        let a = limits.admit().unwrap();
-        let _b = limits.admit().unwrap();
-        let err = limits.admit().unwrap_err().status();
+        let a = limits.admit(true).unwrap();
+        let _b = limits.admit(true).unwrap();
+        let err = limits.admit(true).unwrap_err().status();
         assert_eq!((err.code, err.reason), (429, "TooManyRequests"));
         assert!(
             String::from_utf8(err.to_json())
@@ -91,14 +107,25 @@ mod tests {
                 .contains("\"retryAfterSeconds\":1")
         );
         drop(a);
-        assert!(limits.admit().is_ok());
+        assert!(limits.admit(true).is_ok());
+    }
+
+    #[test]
+    fn untrusted_requests_never_take_more_than_half_the_slots() {
+        let limits = Limits::new(4, Duration::from_secs(60));
+        let held: Vec<_> = (0..2).map(|_| limits.admit(false).unwrap()).collect();
+        assert_eq!(limits.admit(false).unwrap_err(), Throttled);
+        // The aggregator still finds the other half.
+        let trusted: Vec<_> = (0..2).map(|_| limits.admit(true).unwrap()).collect();
+        assert_eq!(limits.admit(true).unwrap_err(), Throttled);
+        drop((held, trusted));
     }
 
     #[test]
     fn zero_means_unlimited() {
         let limits = Limits::new(0, Duration::from_secs(1));
-        let permits: Vec<_> = (0..1000).map(|_| limits.admit().unwrap()).collect();
-        assert!(permits.iter().all(Option::is_none));
+        let slots: Vec<_> = (0..1000).map(|_| limits.admit(false).unwrap()).collect();
+        assert!(slots.iter().all(Option::is_none));
         assert_eq!(Limits::timeout_status().code, 504);
     }
 }

@@ -184,8 +184,11 @@ impl EncodedPods {
     }
 }
 
-/// Largest chunk a [`ListBody`] yields (plus at most one timestamp it would otherwise split).
-const CHUNK_BYTES: usize = 128 * 1024;
+/// Largest chunk a [`ListBody`] yields (plus at most one timestamp it would otherwise split):
+/// about one TLS record. Each chunk is a copy (its timestamps are the request's), made only
+/// when the connection takes it, so a client that does not read holds a chunk or two of
+/// copies, not its whole list.
+const CHUNK_BYTES: usize = 16 * 1024;
 
 /// One list response: the head, the items read from the shared cache entry chunk by chunk
 /// with the request time spliced in, and the tail.

@@ -196,14 +196,18 @@ impl Authorizer {
     /// The decision; an error when the review could not be made.
     pub async fn authorize(
         &self,
-        identity: &Identity,
+        who: &Authenticated,
         attributes: &RequestAttributes,
     ) -> Result<Decision, ReviewError> {
-        if self.always_allowed(attributes) || identity.is_privileged() {
+        if self.always_allowed(attributes) || who.identity.is_privileged() {
             return Ok(Decision::allow());
         }
         match &self.reviewer {
-            Some(reviewer) => reviewer.review(identity, attributes).await,
+            Some(reviewer) => {
+                reviewer
+                    .review(&who.identity, attributes, who.credential)
+                    .await
+            }
             None => Ok(Decision::deny("no authorizer is configured")),
         }
     }
@@ -245,8 +249,9 @@ impl Gate {
     pub async fn authorize(
         &self,
         req: &http::request::Parts,
-        identity: &Identity,
+        who: &Authenticated,
     ) -> Result<(), Status> {
+        let identity = &who.identity;
         // `system:masters` may do anything: no need to spell out what it asks for (eight
         // strings per request of the aggregator's admin calls).
         if identity.is_privileged() {
@@ -254,7 +259,7 @@ impl Gate {
         }
         let attributes =
             RequestAttributes::from_request(&req.method, req.uri.path(), req.uri.query());
-        match self.authorizer.authorize(identity, &attributes).await {
+        match self.authorizer.authorize(who, &attributes).await {
             Ok(d) if d.allowed => Ok(()),
             Ok(d) => Err(forbidden(identity, &attributes, &d.reason)),
             Err(ReviewError::Busy) => Err(Status::too_many_requests(RETRY_AFTER_SECONDS)),
@@ -276,7 +281,7 @@ impl Gate {
         chain: Option<&[CertificateDer<'_>]>,
     ) -> Result<Authenticated, Status> {
         let who = self.authenticate(req, chain).await?;
-        self.authorize(req, &who.identity).await?;
+        self.authorize(req, &who).await?;
         Ok(who)
     }
 }

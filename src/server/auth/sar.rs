@@ -12,10 +12,11 @@ use futures::future::BoxFuture;
 use k8s_openapi::api::authorization::v1 as authz;
 use kube::api::{Api, PostParams};
 
+use super::Credential;
 use super::attributes::RequestAttributes;
 use super::cache::TtlCache;
 use super::identity::Identity;
-use super::review_gate::ReviewGate;
+use super::review_gate::{QUEUE_WAIT, ReviewGate};
 use super::token_review::{REVIEW_TIMEOUT, ReviewError};
 
 /// Most cached authorization answers (the apiserver's webhook authorizer keeps 8,192).
@@ -24,6 +25,11 @@ const CACHE_ENTRIES: usize = 8192;
 const CACHE_BYTES: usize = 8 * 1024 * 1024;
 
 type Key = (Identity, RequestAttributes);
+
+/// Reviews in flight, and requests waiting, per kind of caller: a flood by one kind (anonymous
+/// callers, say) cannot starve the others (the aggregator's users).
+pub const LANE_CONCURRENT: usize = 16;
+pub const LANE_QUEUED: usize = 256;
 
 /// The authorizer's answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -148,12 +154,13 @@ impl AccessReviewer for KubeAccessReviewer {
     }
 }
 
-/// An [`AccessReviewer`] with a TTL cache and a review gate in front.
+/// An [`AccessReviewer`] with a TTL cache and a review gate per kind of caller in front.
 pub struct CachedAccessReviewer {
     inner: Arc<dyn AccessReviewer>,
     ttls: Ttls,
     cache: Arc<TtlCache<Key, Decision>>,
-    gate: ReviewGate<Key, Decision>,
+    /// By [`lane`]: certificate, token, anonymous callers.
+    lanes: [ReviewGate<Key, Decision>; 3],
 }
 
 /// How long allowed and denied answers are kept.
@@ -163,20 +170,31 @@ struct Ttls {
     denied: Duration,
 }
 
+/// The review lane of a caller.
+fn lane(credential: Credential) -> usize {
+    match credential {
+        Credential::FrontProxy | Credential::ClientCert => 0,
+        Credential::Token => 1,
+        Credential::Anonymous => 2,
+    }
+}
+
 impl CachedAccessReviewer {
     pub fn new(
         inner: Arc<dyn AccessReviewer>,
         allowed_ttl: Duration,
         denied_ttl: Duration,
     ) -> Self {
-        Self::with_gate(inner, allowed_ttl, denied_ttl, ReviewGate::default())
+        let gate = || ReviewGate::new(LANE_CONCURRENT, LANE_QUEUED, QUEUE_WAIT);
+        Self::with_lanes(inner, allowed_ttl, denied_ttl, gate)
     }
 
-    pub fn with_gate(
+    /// With the lanes' gates made by `gate`.
+    pub fn with_lanes(
         inner: Arc<dyn AccessReviewer>,
         allowed_ttl: Duration,
         denied_ttl: Duration,
-        gate: ReviewGate<Key, Decision>,
+        gate: impl Fn() -> ReviewGate<Key, Decision>,
     ) -> Self {
         CachedAccessReviewer {
             inner,
@@ -185,15 +203,17 @@ impl CachedAccessReviewer {
                 denied: denied_ttl,
             },
             cache: Arc::new(TtlCache::new(CACHE_ENTRIES, CACHE_BYTES)),
-            gate,
+            lanes: [gate(), gate(), gate()],
         }
     }
 
-    /// The cached decision, or the decision of a review (cached when it succeeded).
+    /// The cached decision, or the decision of a review in the caller's lane (cached when it
+    /// succeeded).
     pub async fn review(
         &self,
         identity: &Identity,
         attributes: &RequestAttributes,
+        credential: Credential,
     ) -> Result<Decision, ReviewError> {
         let key = (identity.clone(), attributes.clone());
         if let Some(hit) = self.cache.get(&key, Instant::now()) {
@@ -213,7 +233,7 @@ impl CachedAccessReviewer {
             }
             .boxed()
         };
-        self.gate.review(key, review).await
+        self.lanes[lane(credential)].review(key, review).await
     }
 
     /// Drops expired answers every `period` (see `TtlCache::purge_every`).
@@ -260,8 +280,15 @@ mod tests {
             CachedAccessReviewer::new(inner.clone(), Duration::from_secs(60), Duration::ZERO);
         let (alice, bob) = (Identity::new("alice", vec![]), Identity::new("bob", vec![]));
         for _ in 0..3 {
-            assert!(cached.review(&alice, &attrs()).await.unwrap().allowed);
-            assert!(!cached.review(&bob, &attrs()).await.unwrap().allowed);
+            let token = Credential::Token;
+            assert!(
+                cached
+                    .review(&alice, &attrs(), token)
+                    .await
+                    .unwrap()
+                    .allowed
+            );
+            assert!(!cached.review(&bob, &attrs(), token).await.unwrap().allowed);
         }
         // alice once (cached), bob every time (denied TTL 0).
         assert_eq!(inner.0.load(Ordering::SeqCst), 4);

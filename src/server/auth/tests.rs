@@ -384,11 +384,11 @@ impl AccessReviewer for Stuck {
 
 #[tokio::test]
 async fn when_every_review_slot_stays_busy_the_caller_is_told_to_retry() {
-    let reviewer = CachedAccessReviewer::with_gate(
+    let reviewer = CachedAccessReviewer::with_lanes(
         Arc::new(Stuck),
         Duration::from_secs(10),
         Duration::from_secs(10),
-        review_gate::ReviewGate::new(1, 1, Duration::from_millis(20)),
+        || review_gate::ReviewGate::new(1, 1, Duration::from_millis(20)),
     );
     let gate = Arc::new(Gate {
         authenticator: Authenticator::new(
@@ -407,4 +407,54 @@ async fn when_every_review_slot_stays_busy_the_caller_is_told_to_retry() {
     assert_eq!((err.code, err.reason), (429, "TooManyRequests"));
     assert_eq!(err.details.map(|d| d.retry_after_seconds), Some(1));
     first.abort();
+}
+
+/// Never answers for anonymous callers; allows everyone else.
+struct StuckForAnonymous;
+
+impl AccessReviewer for StuckForAnonymous {
+    fn review<'a>(
+        &'a self,
+        identity: &'a Identity,
+        _attributes: &'a RequestAttributes,
+    ) -> BoxFuture<'a, Result<Decision, ReviewError>> {
+        match identity.name == identity::ANONYMOUS_USER {
+            true => Box::pin(futures::future::pending()),
+            false => Box::pin(async { Ok(Decision::allow()) }),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_flood_of_anonymous_reviews_does_not_starve_the_aggregator() {
+    let pki = pki();
+    let mut gate = gate(&pki);
+    gate.authorizer = Authorizer::new(
+        &[],
+        Some(CachedAccessReviewer::with_lanes(
+            Arc::new(StuckForAnonymous),
+            Duration::from_secs(10),
+            Duration::from_secs(10),
+            || review_gate::ReviewGate::new(1, 1, Duration::from_millis(20)),
+        )),
+    );
+    let gate = Arc::new(gate);
+    let flood: Vec<_> = (0..3)
+        .map(|i| {
+            let gate = gate.clone();
+            tokio::spawn(async move { admit(&gate, &format!("/flood/{i}"), &[], None).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let fp = pki
+        .front_proxy_ca
+        .issue_client("front-proxy-client", &[])
+        .unwrap();
+    let id = admit(&gate, NODES, &[("X-Remote-User", "jane")], Some(&fp))
+        .await
+        .expect("the aggregator's user is reviewed in its own lane");
+    assert_eq!(id.name, "jane");
+    for f in flood {
+        f.abort();
+    }
 }

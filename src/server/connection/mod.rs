@@ -158,13 +158,14 @@ fn http1_builder() -> hyper::server::conn::http1::Builder {
 }
 
 /// HTTP/2: the stream limit, a header list of [`MAX_HEADER_BYTES`] plus Go's allowance, a
-/// small per-stream send buffer and small receive windows.
+/// send buffer of one piece per stream (a stream whose client does not read holds little)
+/// and small receive windows.
 fn http2_builder(max_streams: u32) -> hyper::server::conn::http2::Builder<TokioExecutor> {
     let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
     builder
         .max_concurrent_streams(max_streams)
         .max_header_list_size(u32::try_from(MAX_HEADER_BYTES + 32 * 10).unwrap_or(u32::MAX))
-        .max_send_buf_size(4 * RECORD_PLAINTEXT)
+        .max_send_buf_size(RECORD_PLAINTEXT)
         .initial_stream_window_size(HTTP2_STREAM_WINDOW)
         .initial_connection_window_size(HTTP2_CONNECTION_WINDOW);
     builder
