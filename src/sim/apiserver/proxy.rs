@@ -44,7 +44,7 @@ impl Backend {
             .https_only()
             .enable_http1()
             .enable_http2()
-            .build();
+            .wrap_connector(net::tcp_connector());
         Ok(Backend {
             base: cfg.url.trim_end_matches('/').to_owned(),
             client: Client::builder(TokioExecutor::new()).build(connector),
