@@ -39,10 +39,11 @@ pub struct Target {
     pub aggregator: Tls,
 }
 
-/// How long one attacker connection may take to connect and handshake.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one attacker connection may take to connect and handshake (a server that has
+/// run out of descriptors leaves connections unaccepted: they give up after this).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Handshakes under way at once while opening many connections.
-const OPENING: usize = 32;
+const OPENING: usize = 64;
 
 /// Runs `f(i)` for every `i < n`, at most `concurrency` at once.
 async fn each<T, F, Fut>(n: usize, concurrency: usize, f: F) -> Vec<T>
@@ -50,7 +51,11 @@ where
     F: Fn(usize) -> Fut,
     Fut: Future<Output = T>,
 {
-    stream::iter(0..n).map(f).buffer_unordered(concurrency).collect().await
+    stream::iter(0..n)
+        .map(f)
+        .buffer_unordered(concurrency)
+        .collect()
+        .await
 }
 
 /// `n` TLS connections (ALPN `alpn`) that send `first` after the handshake, then nothing.
@@ -145,7 +150,9 @@ pub async fn request_flood(
         .filter(|(s, _)| !expected.contains(s))
         .collect();
     if !unexpected.is_empty() {
-        problems.push(format!("unexpected statuses (status, count): {unexpected:?}"));
+        problems.push(format!(
+            "unexpected statuses (status, count): {unexpected:?}"
+        ));
     }
     if errors > 0 {
         problems.push(format!("{errors} requests got no answer"));
@@ -308,7 +315,12 @@ pub async fn rapid_reset(
 
 /// CONTINUATION flood: a header block that never ends, 16 KiB a frame, up to `bytes` a
 /// connection.
-pub async fn continuation_flood(t: &Target, connections: usize, bytes: u64, budget: Duration) -> Outcome {
+pub async fn continuation_flood(
+    t: &Target,
+    connections: usize,
+    bytes: u64,
+    budget: Duration,
+) -> Outcome {
     let mut field = Vec::new();
     frames::literal(&mut field, b"x-flood", &vec![b'a'; 16_000]);
     let frames_per_conn = bytes / field.len() as u64;
@@ -354,8 +366,11 @@ pub async fn control_flood(
             t,
             frames::plain_preface(),
             |batch| {
-                (batch * PER_BATCH < frames_per_conn)
-                    .then(|| (0..PER_BATCH).flat_map(|k| one(batch * PER_BATCH + k)).collect())
+                (batch * PER_BATCH < frames_per_conn).then(|| {
+                    (0..PER_BATCH)
+                        .flat_map(|k| one(batch * PER_BATCH + k))
+                        .collect()
+                })
             },
             false,
             budget,
@@ -418,7 +433,9 @@ pub async fn slowloris(
         ));
     }
     if slowest > closes_within {
-        problems.push(format!("a trickling head was closed only after {slowest:?}"));
+        problems.push(format!(
+            "a trickling head was closed only after {slowest:?}"
+        ));
     }
     Outcome {
         note: format!(
@@ -433,10 +450,19 @@ pub async fn slowloris(
 
 /// Request heads of about `kib` KiB (1 KiB header lines), `per_conn` in turn on each of
 /// `connections` HTTP/1.1 connections; each must be answered `expected`.
-pub async fn big_heads(t: &Target, connections: usize, per_conn: usize, kib: usize, expected: u16) -> Outcome {
+pub async fn big_heads(
+    t: &Target,
+    connections: usize,
+    per_conn: usize,
+    kib: usize,
+    expected: u16,
+) -> Outcome {
     let value = vec![b'h'; 1000];
     let names: Vec<String> = (0..kib).map(|i| format!("x-big-{i}")).collect();
-    let headers: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), value.as_slice())).collect();
+    let headers: Vec<(&str, &[u8])> = names
+        .iter()
+        .map(|n| (n.as_str(), value.as_slice()))
+        .collect();
     let answers = each(connections, connections, |_| async {
         let mut statuses = Vec::new();
         let Ok(mut conn) = Conn::open(&t.anonymous, t.addr, Alpn::Http1).await else {
@@ -461,7 +487,10 @@ pub async fn big_heads(t: &Target, connections: usize, per_conn: usize, kib: usi
         problems.push(format!(
             "{good} of {} heads answered {expected}; others: {:?}",
             connections * per_conn,
-            all.iter().filter(|s| **s != Some(expected)).take(5).collect::<Vec<_>>()
+            all.iter()
+                .filter(|s| **s != Some(expected))
+                .take(5)
+                .collect::<Vec<_>>()
         ));
     }
     Outcome {
@@ -479,10 +508,11 @@ pub async fn many_lines(t: &Target, connections: usize, per_conn: usize, lines: 
     head.extend_from_slice(b"\r\n");
     let head = &head;
     let answers = each(connections * per_conn, connections, |_| async move {
-        let mut conn = tokio::time::timeout(CONNECT_TIMEOUT, t.anonymous.connect(t.addr, Alpn::Http1))
-            .await
-            .ok()?
-            .ok()?;
+        let mut conn =
+            tokio::time::timeout(CONNECT_TIMEOUT, t.anonymous.connect(t.addr, Alpn::Http1))
+                .await
+                .ok()?
+                .ok()?;
         // The server may answer before reading it all: a failed write is not the verdict.
         let _ = conn.write_all(head).await;
         let mut status = [0u8; 12];
@@ -495,10 +525,14 @@ pub async fn many_lines(t: &Target, connections: usize, per_conn: usize, lines: 
     .await;
     let mut statuses = std::collections::BTreeMap::new();
     for a in &answers {
-        *statuses.entry(a.clone().unwrap_or_else(|| "none".into())).or_insert(0) += 1;
+        *statuses
+            .entry(a.clone().unwrap_or_else(|| "none".into()))
+            .or_insert(0) += 1;
     }
     let problems = match statuses.get("none") {
-        Some(n) => vec![format!("{n} heads got no HTTP answer (the connection was dropped)")],
+        Some(n) => vec![format!(
+            "{n} heads got no HTTP answer (the connection was dropped)"
+        )],
         None => Vec::new(),
     };
     Outcome {
