@@ -250,7 +250,7 @@ impl Report {
                 ),
             ),
             (
-                "get pod p99 HTTP/1.1 / HTTP/2 (ms)",
+                "get pod p99, HTTP/1.1 / 2 (ms)",
                 format!(
                     "{} / {} ({} of {} at or over 20 ms)",
                     opt(self.get_pod_http1_p99_ms),
@@ -260,7 +260,7 @@ impl Report {
                 ),
             ),
             (
-                "list pods p99 HTTP/1.1 / HTTP/2 (ms)",
+                "list pods p99, HTTP/1.1 / 2 (ms)",
                 format!(
                     "{} / {} ({} at or over 20 ms)",
                     opt(self.list_all_pods_http1_p99_ms),

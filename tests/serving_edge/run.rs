@@ -21,6 +21,11 @@ const FD_SLACK: usize = 2;
 const FD_POLL: Duration = Duration::from_millis(200);
 /// Every attack is watched at least this long, so the probes answer a few times in it.
 const MIN_WINDOW: Duration = Duration::from_secs(2);
+/// An attack starts once the server's RSS is back within this of idle (the allocator's free
+/// pages go back after each scrape cycle), so no attack is charged with the one before it.
+const SETTLED_KIB: u64 = 16 * 1024;
+/// How long to wait for that: a scrape cycle (10 s) and a margin.
+const SETTLE_WITHIN: Duration = Duration::from_secs(15);
 
 /// The server and what watches it.
 pub struct Runner<'a> {
@@ -70,8 +75,8 @@ impl Runner<'_> {
         closes_within: Duration,
         attack: impl Future<Output = Outcome>,
     ) {
+        let rss_start = self.settle_rss().await;
         let fds_before = self.client_fds();
-        let rss_start = self.server.rss_kib();
         let api_peak = ApiSocketPeak::start(self.server.pid(), self.api_port);
         let started = Instant::now();
         let outcome = attack.await;
@@ -104,6 +109,19 @@ impl Runner<'_> {
         let _ = self
             .wait_fds_back(fds_before, Instant::now(), Duration::from_secs(5))
             .await;
+    }
+
+    /// Waits (at most [`SETTLE_WITHIN`]) until the RSS is within [`SETTLED_KIB`] of idle;
+    /// returns it.
+    async fn settle_rss(&self) -> u64 {
+        let deadline = Instant::now() + SETTLE_WITHIN;
+        loop {
+            let rss = self.server.rss_kib();
+            if rss <= self.idle_rss_kib + SETTLED_KIB || Instant::now() >= deadline {
+                return rss;
+            }
+            tokio::time::sleep(FD_POLL).await;
+        }
     }
 
     /// Polls until the client descriptors are back to `baseline`, for at most `within`
