@@ -253,7 +253,7 @@ async fn hostile_clients_do_not_reach_probes_memory_descriptors_or_logs() {
     let mut runner = run::Runner {
         server: &server,
         observer: &observer,
-        api_port: cluster.apiserver.addr().port(),
+        api: cluster.apiserver.addr(),
         idle_rss_kib: server.rss_kib(),
         rows: Vec::new(),
     };

@@ -5,6 +5,7 @@
 //! report.
 
 use std::fmt::Write;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -31,9 +32,9 @@ const SETTLE_WITHIN: Duration = Duration::from_secs(15);
 pub struct Runner<'a> {
     pub server: &'a ServerProcess,
     pub observer: &'a Observer,
-    /// The simulated API server's port: the server's own connections to it (reviews,
-    /// watches) are not client connections and are counted apart.
-    pub api_port: u16,
+    /// The simulated API server: the server's own connections to it (reviews, watches) are
+    /// not client connections and are counted apart.
+    pub api: SocketAddr,
     pub idle_rss_kib: u64,
     pub rows: Vec<Row>,
 }
@@ -64,7 +65,7 @@ impl Runner<'_> {
     /// Descriptors of the server other than its connections to the API server.
     pub fn client_fds(&self) -> usize {
         let pid = self.server.pid();
-        descriptors(pid).saturating_sub(sockets_to(pid, self.api_port))
+        descriptors(pid).saturating_sub(sockets_to(pid, self.api))
     }
 
     /// Runs `attack`; its descriptors must be back within `closes_within` of its end.
@@ -77,7 +78,7 @@ impl Runner<'_> {
     ) {
         let rss_start = self.settle_rss().await;
         let fds_before = self.client_fds();
-        let api_peak = ApiSocketPeak::start(self.server.pid(), self.api_port);
+        let api_peak = ApiSocketPeak::start(self.server.pid(), self.api);
         let started = Instant::now();
         let outcome = attack.await;
         let ended = Instant::now();
@@ -322,14 +323,14 @@ struct ApiSocketPeak {
 }
 
 impl ApiSocketPeak {
-    fn start(pid: u32, port: u16) -> Self {
+    fn start(pid: u32, api: SocketAddr) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let peak = Arc::new(AtomicUsize::new(0));
         let thread = {
             let (stop, peak) = (stop.clone(), peak.clone());
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
-                    peak.fetch_max(sockets_to(pid, port), Ordering::Relaxed);
+                    peak.fetch_max(sockets_to(pid, api), Ordering::Relaxed);
                     std::thread::sleep(Duration::from_millis(500));
                 }
             })

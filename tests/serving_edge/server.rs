@@ -168,9 +168,10 @@ pub fn descriptors(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
 }
 
-/// Sockets of `pid` whose remote port is `port` (from `/proc/<pid>/net/tcp{,6}`, matched by
-/// inode with the process's descriptors).
-pub fn sockets_to(pid: u32, port: u16) -> usize {
+/// Sockets of `pid` connected to `peer` (an IPv4 address: from `/proc/<pid>/net/tcp`, matched
+/// by inode with the process's descriptors). The whole address counts: a simulated kubelet on
+/// another loopback address may have the same port number.
+pub fn sockets_to(pid: u32, peer: SocketAddr) -> usize {
     let inodes: HashSet<u64> = std::fs::read_dir(format!("/proc/{pid}/fd"))
         .into_iter()
         .flatten()
@@ -180,22 +181,21 @@ pub fn sockets_to(pid: u32, port: u16) -> usize {
             s.parse().ok()
         })
         .collect();
-    ["tcp", "tcp6"]
-        .iter()
-        .filter_map(|t| std::fs::read_to_string(format!("/proc/{pid}/net/{t}")).ok())
-        .flat_map(|table| {
-            table
-                .lines()
-                .skip(1)
-                .filter_map(|l| {
-                    let cols: Vec<&str> = l.split_whitespace().collect();
-                    let remote_port =
-                        u16::from_str_radix(cols.get(2)?.rsplit(':').next()?, 16).ok()?;
-                    let inode: u64 = cols.get(9)?.parse().ok()?;
-                    Some((remote_port, inode))
-                })
-                .collect::<Vec<_>>()
+    let Ok(table) = std::fs::read_to_string(format!("/proc/{pid}/net/tcp")) else {
+        return 0;
+    };
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            let (ip, port) = cols.get(2)?.split_once(':')?;
+            // The kernel prints the address as a host-order word of network-order bytes.
+            let ip = std::net::Ipv4Addr::from(u32::from_str_radix(ip, 16).ok()?.to_le_bytes());
+            let remote = SocketAddr::from((ip, u16::from_str_radix(port, 16).ok()?));
+            let inode: u64 = cols.get(9)?.parse().ok()?;
+            Some((remote, inode))
         })
-        .filter(|(p, inode)| *p == port && inodes.contains(inode))
+        .filter(|(remote, inode)| *remote == peer && inodes.contains(inode))
         .count()
 }
