@@ -47,6 +47,8 @@ fn read(path: &Path) -> anyhow::Result<String> {
 pub enum Protocols {
     /// HTTP/1.1 only: one connection per concurrent request (many independent clients).
     Http1,
+    /// HTTP/2 only: every request multiplexed on one connection (what kube-aggregator does).
+    Http2,
 }
 
 /// A pooled HTTPS client trusting `ca`, presenting `identity` when given.
@@ -65,7 +67,12 @@ pub fn client(
         .with_tls_config(tls)
         .https_only();
     let connector = match protocols {
-        Protocols::Http1 => builder.enable_http1().build(),
+        Protocols::Http1 => builder
+            .enable_http1()
+            .wrap_connector(crate::sim::net::tcp_connector()),
+        Protocols::Http2 => builder
+            .enable_http2()
+            .wrap_connector(crate::sim::net::tcp_connector()),
     };
     Ok(Client::builder(TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(90))

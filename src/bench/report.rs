@@ -67,6 +67,17 @@ pub struct Report {
     pub get_pod_p99_ms: Option<f64>,
     pub get_pod_clients: usize,
     pub get_pod_requests: usize,
+    /// Half the get clients use HTTP/1.1 (a connection each), half HTTP/2 (one multiplexed
+    /// connection, as kube-aggregator): the gets' p99 by protocol.
+    pub get_pod_http1_p99_ms: Option<f64>,
+    pub get_pod_http2_p99_ms: Option<f64>,
+    /// Every other pair of lists (JSON, protobuf) goes over HTTP/2: the lists' p99 by protocol.
+    pub list_all_pods_http1_p99_ms: Option<f64>,
+    pub list_all_pods_http2_p99_ms: Option<f64>,
+    /// Responses that took 20 ms or more, over both protocols (on loopback a delayed ACK
+    /// behind Nagle's algorithm shows up here, at ~40 ms).
+    pub get_pod_at_or_over_20ms: usize,
+    pub list_all_pods_at_or_over_20ms: usize,
     /// Gets answered 404 because the sampled pod had no servable metrics at that moment.
     pub get_pod_not_found: usize,
     pub request_errors: usize,
@@ -236,6 +247,25 @@ impl Report {
                     self.get_pod_requests,
                     self.get_pod_not_found,
                     self.request_errors
+                ),
+            ),
+            (
+                "get pod p99, HTTP/1.1 / 2 (ms)",
+                format!(
+                    "{} / {} ({} of {} at or over 20 ms)",
+                    opt(self.get_pod_http1_p99_ms),
+                    opt(self.get_pod_http2_p99_ms),
+                    self.get_pod_at_or_over_20ms,
+                    self.get_pod_requests
+                ),
+            ),
+            (
+                "list pods p99, HTTP/1.1 / 2 (ms)",
+                format!(
+                    "{} / {} ({} at or over 20 ms)",
+                    opt(self.list_all_pods_http1_p99_ms),
+                    opt(self.list_all_pods_http2_p99_ms),
+                    self.list_all_pods_at_or_over_20ms
                 ),
             ),
             (

@@ -122,13 +122,8 @@ pub async fn run_once(args: &BenchArgs, nodes: u32) -> anyhow::Result<Report> {
 
     tracing::info!(seconds = duration.as_secs(), "Measuring under load.");
     let clients = usize::try_from(args.get_clients).unwrap_or(0);
-    let list_client = https::client(&manifest.ca, Some(&target.identity), Protocols::Http1, 2)?;
-    let get_client = https::client(
-        &manifest.ca,
-        Some(&target.identity),
-        Protocols::Http1,
-        clients,
-    )?;
+    let list_client = load_clients(&manifest, &target.identity, 2)?;
+    let get_client = load_clients(&manifest, &target.identity, clients)?;
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let before = read_cpu(&server, &raw, &sim);
     let load = tokio::spawn(loadgen::run(
@@ -216,6 +211,18 @@ fn warn_if_too_few_files(hard_limit: Option<u64>, nodes: u32, shards: u32) {
              expect failed scrapes (raise it with `ulimit -Hn` as root)."
         );
     }
+}
+
+/// A client per protocol, keeping up to `max_idle` connections (HTTP/2 needs one).
+fn load_clients(
+    m: &ClusterManifest,
+    identity: &Identity,
+    max_idle: usize,
+) -> anyhow::Result<loadgen::Clients> {
+    Ok(loadgen::Clients {
+        http1: https::client(&m.ca, Some(identity), Protocols::Http1, max_idle)?,
+        http2: https::client(&m.ca, Some(identity), Protocols::Http2, 1)?,
+    })
 }
 
 fn free_port() -> anyhow::Result<u16> {
@@ -365,6 +372,7 @@ fn build_report(
         })
         .sum();
     let get = &load.get_pod_ms;
+    let (gets, lists) = (&load.get_pod_by_protocol, &load.list_by_protocol);
     Report {
         nodes: m.nodes,
         pods: m.running_pods,
@@ -395,6 +403,12 @@ fn build_report(
         get_pod_p50_ms: percentile(get, 50.0),
         get_pod_p99_ms: percentile(get, 99.0),
         get_pod_requests: get.len(),
+        get_pod_http1_p99_ms: percentile(&gets.http1_ms, 99.0),
+        get_pod_http2_p99_ms: percentile(&gets.http2_ms, 99.0),
+        list_all_pods_http1_p99_ms: percentile(&lists.http1_ms, 99.0),
+        list_all_pods_http2_p99_ms: percentile(&lists.http2_ms, 99.0),
+        get_pod_at_or_over_20ms: gets.at_or_over(loadgen::SLOW_MS),
+        list_all_pods_at_or_over_20ms: lists.at_or_over(loadgen::SLOW_MS),
         get_pod_not_found: load.get_pod_not_found,
         request_errors: load.errors,
         machine_cpus: procstat::cpu_count(),

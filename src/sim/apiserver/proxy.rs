@@ -39,16 +39,12 @@ impl Backend {
             &cfg.ca_pem,
             Some((&cfg.client_cert_pem, &cfg.client_key_pem)),
         )?;
-        // Go's transport sets TCP_NODELAY, as kube-aggregator's does.
-        let mut tcp = HttpConnector::new();
-        tcp.set_nodelay(true);
-        tcp.enforce_http(false);
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_only()
             .enable_http1()
             .enable_http2()
-            .wrap_connector(tcp);
+            .wrap_connector(net::tcp_connector());
         Ok(Backend {
             base: cfg.url.trim_end_matches('/').to_owned(),
             client: Client::builder(TokioExecutor::new()).build(connector),
