@@ -1,13 +1,21 @@
-//! `/stats/summary` decoder on arbitrary bytes: never panics, and whatever it accepts obeys
-//! the completeness rules.
+//! `/stats/summary` decoder on arbitrary bytes: never panics, an error names a line of the
+//! input, and whatever it accepts obeys the completeness rules.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use metrics_server::kubelet::decode::decode_summary;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(batch) = decode_summary(data) else {
-        return;
+    let batch = match decode_summary(data) {
+        Ok(batch) => batch,
+        Err(e) => {
+            let lines = data.split(|&b| b == b'\n').count();
+            assert!(
+                (1..=lines).contains(&e.line_number()),
+                "{e}: not a line of the {lines} in the input"
+            );
+            return;
+        }
     };
     if let Some(node) = batch.node {
         assert!(node.cpu_ns > 0);

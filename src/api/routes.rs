@@ -56,6 +56,7 @@ impl Reply {
 }
 
 /// A metrics resource request, parsed from the path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Target<'a> {
     Nodes(ApiVersion),
     Node(ApiVersion, &'a str),
@@ -101,6 +102,60 @@ pub fn handle(ctx: &ApiContext, req: &http::request::Parts) -> Reply {
     reply
 }
 
+/// What a path asks for, before the method, query and representation are looked at. Public
+/// so the fuzz targets can check it against the authorization attributes of the same path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route<'a> {
+    /// `/apis`: the group list, or aggregated discovery.
+    DiscoveryRoot,
+    /// `/apis/metrics.k8s.io`.
+    Group,
+    /// `/apis/metrics.k8s.io/{version}`: its resource list.
+    GroupVersion(ApiVersion),
+    /// NodeMetrics or PodMetrics.
+    Resource(Target<'a>),
+    /// `/version`.
+    Version,
+    /// `/openapi/v2`.
+    OpenApiV2,
+    /// `/openapi/v3`.
+    OpenApiV3,
+    /// `/openapi/v3/apis/metrics.k8s.io/{version}`.
+    OpenApiV3GroupVersion(ApiVersion),
+}
+
+/// The route of `path` (not percent-decoded, as the apiserver routes it); `None` for a 404.
+pub fn resolve(path: &str) -> Option<Route<'_>> {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    Some(match segments.as_slice() {
+        ["apis"] => Route::DiscoveryRoot,
+        ["apis", GROUP] => Route::Group,
+        ["apis", GROUP, version] => Route::GroupVersion(ApiVersion::from_segment(version)?),
+        ["apis", GROUP, version, rest @ ..] => {
+            Route::Resource(target(ApiVersion::from_segment(version)?, rest)?)
+        }
+        ["version"] => Route::Version,
+        ["openapi", "v2"] => Route::OpenApiV2,
+        ["openapi", "v3"] => Route::OpenApiV3,
+        ["openapi", "v3", "apis", GROUP, version] => {
+            Route::OpenApiV3GroupVersion(ApiVersion::from_segment(version)?)
+        }
+        _ => return None,
+    })
+}
+
+/// The resource named by the path segments after `/apis/metrics.k8s.io/{version}`.
+fn target<'a>(v: ApiVersion, rest: &[&'a str]) -> Option<Target<'a>> {
+    Some(match *rest {
+        ["nodes"] => Target::Nodes(v),
+        ["nodes", name] => Target::Node(v, name),
+        ["pods"] => Target::Pods(v, None),
+        ["namespaces", ns, "pods"] => Target::Pods(v, Some(ns)),
+        ["namespaces", ns, "pods", name] => Target::Pod(v, ns, name),
+        _ => return None,
+    })
+}
+
 /// Routes `path`; `gzip`: a cached pod list may be answered gzip-compressed.
 fn route(
     ctx: &ApiContext,
@@ -109,42 +164,29 @@ fn route(
     opts: &ListOptions,
     gzip: bool,
 ) -> Reply {
-    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    match segments.as_slice() {
-        ["apis"] => discovery_root(accept),
-        ["apis", GROUP] => json_reply(discovery::api_group()),
-        ["apis", GROUP, version, rest @ ..] => match ApiVersion::from_segment(version) {
-            Some(v) => group_version(ctx, v, rest, accept, opts, gzip),
-            None => Reply::status(&Status::not_found_path()),
-        },
-        ["version"] => json_reply(version_info()),
-        ["openapi", "v2"] => json_reply(openapi::v2().to_vec()),
-        ["openapi", "v3"] => json_reply(openapi::v3_index().to_vec()),
-        ["openapi", "v3", "apis", GROUP, version] => match ApiVersion::from_segment(version) {
-            Some(v) => json_reply(openapi::v3_group_version(v).to_vec()),
-            None => Reply::status(&Status::not_found_path()),
-        },
-        _ => Reply::status(&Status::not_found_path()),
+    let Some(route) = resolve(path) else {
+        return Reply::status(&Status::not_found_path());
+    };
+    match route {
+        Route::DiscoveryRoot => discovery_root(accept),
+        Route::Group => json_reply(discovery::api_group()),
+        Route::GroupVersion(v) => json_reply(discovery::api_resource_list(v)),
+        Route::Resource(target) => resource(ctx, target, accept, opts, gzip),
+        Route::Version => json_reply(version_info()),
+        Route::OpenApiV2 => json_reply(openapi::v2().to_vec()),
+        Route::OpenApiV3 => json_reply(openapi::v3_index().to_vec()),
+        Route::OpenApiV3GroupVersion(v) => json_reply(openapi::v3_group_version(v).to_vec()),
     }
 }
 
-fn group_version(
+/// A NodeMetrics or PodMetrics request, answered in the representation `accept` asks for.
+fn resource(
     ctx: &ApiContext,
-    v: ApiVersion,
-    rest: &[&str],
+    target: Target<'_>,
     accept: Option<&str>,
     opts: &ListOptions,
     gzip: bool,
 ) -> Reply {
-    let target = match rest {
-        [] => return json_reply(discovery::api_resource_list(v)),
-        ["nodes"] => Target::Nodes(v),
-        ["nodes", name] => Target::Node(v, name),
-        ["pods"] => Target::Pods(v, None),
-        ["namespaces", ns, "pods"] => Target::Pods(v, Some(ns)),
-        ["namespaces", ns, "pods", name] => Target::Pod(v, ns, name),
-        _ => return Reply::status(&Status::not_found_path()),
-    };
     let repr = match negotiate::choose(accept, Endpoint::Resource, true) {
         Ok(r) => r,
         Err(e) => return Reply::status(&e.to_status()),
@@ -194,4 +236,49 @@ fn version_info() -> Vec<u8> {
         std::env::consts::ARCH
     )
     .into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_resolve_to_routes() {
+        let v = ApiVersion::V1beta1;
+        let cases = [
+            ("/apis", Some(Route::DiscoveryRoot)),
+            ("/apis/metrics.k8s.io/", Some(Route::Group)),
+            (
+                "/apis/metrics.k8s.io/v1",
+                Some(Route::GroupVersion(ApiVersion::V1)),
+            ),
+            (
+                "/apis/metrics.k8s.io/v1beta1/nodes",
+                Some(Route::Resource(Target::Nodes(v))),
+            ),
+            (
+                "/apis/metrics.k8s.io/v1beta1/nodes/n1",
+                Some(Route::Resource(Target::Node(v, "n1"))),
+            ),
+            (
+                "/apis/metrics.k8s.io/v1beta1/pods",
+                Some(Route::Resource(Target::Pods(v, None))),
+            ),
+            (
+                "/apis/metrics.k8s.io/v1beta1/namespaces/a/pods/p",
+                Some(Route::Resource(Target::Pod(v, "a", "p"))),
+            ),
+            (
+                "/openapi/v3/apis/metrics.k8s.io/v1",
+                Some(Route::OpenApiV3GroupVersion(ApiVersion::V1)),
+            ),
+            ("/apis/metrics.k8s.io/v2/nodes", None),
+            ("/apis/metrics.k8s.io/v1beta1/namespaces/a", None),
+            ("/apis/metrics.k8s.io/v1beta1/nodes/n1/x", None),
+            ("/api/v1/nodes", None),
+        ];
+        for (path, want) in cases {
+            assert_eq!(resolve(path), want, "{path}");
+        }
+    }
 }

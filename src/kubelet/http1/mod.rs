@@ -11,10 +11,13 @@
 //! is retried once on a new connection; a request whose response had started is never
 //! retried.
 
-mod chunked;
+// `chunked` and `head` are public, hidden from the docs, for the fuzz targets only.
+#[doc(hidden)]
+pub mod chunked;
 mod conn;
 mod exchange;
-mod head;
+#[doc(hidden)]
+pub mod head;
 mod pool;
 mod tls_stream;
 

@@ -1,0 +1,28 @@
+//! The bearer token of an `Authorization` header: never panics on any header value; a token
+//! found is non-empty, has no surrounding whitespace, comes after a case-insensitive `Bearer`
+//! scheme, and `Bearer <token>` gives the same token back. Deliberately small: it follows
+//! `bearer_token`'s signature.
+#![no_main]
+
+use http::header::AUTHORIZATION;
+use http::{HeaderMap, HeaderValue};
+use libfuzzer_sys::fuzz_target;
+use metrics_server::server::auth::token_review::bearer_token;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(value) = HeaderValue::from_bytes(data) else {
+        return;
+    };
+    let headers = HeaderMap::from_iter([(AUTHORIZATION, value)]);
+    let Some(token) = bearer_token(&headers) else {
+        return;
+    };
+    assert!(!token.is_empty() && token.trim() == token, "{token:?}");
+    let text = String::from_utf8_lossy(data);
+    let scheme = text.trim_start().get(..7).unwrap_or_default();
+    assert!(scheme.eq_ignore_ascii_case("bearer "), "{text:?}");
+    assert!(text.contains(token));
+    let again = HeaderValue::from_str(&format!("Bearer {token}")).expect("a token is a value");
+    let headers = HeaderMap::from_iter([(AUTHORIZATION, again)]);
+    assert_eq!(bearer_token(&headers), Some(token));
+});
