@@ -8,9 +8,10 @@
 //! each that the probes kept answering, memory stayed bounded, descriptors came back and the
 //! log stayed quiet. `kept_alive_gets_*` times sequential GETs on one connection.
 //!
-//! Short by default (CI). `SERVING_EDGE_FULL=1` runs the bigger counts and prints the
-//! Markdown tables (`cargo test --test serving_edge -- --nocapture`); `SERVING_EDGE_SERVER`
-//! names another server binary to measure (e.g. a release build, or an older commit's).
+//! Both tests are ignored by a plain `cargo test` (an unoptimized build misses the latency
+//! thresholds on its own); `tests/serving-edge.sh` runs them optimized, as CI does. Short by
+//! default; `SERVING_EDGE_FULL=1` runs the bigger counts and prints the Markdown tables;
+//! `SERVING_EDGE_SERVER` names another server binary to measure (an older commit's, say).
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
@@ -145,6 +146,7 @@ fn deadline_flags(binary: &str) -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "optimized only: run by tests/serving-edge.sh"]
 async fn kept_alive_gets_on_an_idle_server_answer_within_two_ms() {
     let _serial = SERIAL.lock().await;
     let scale = Scale::from_env();
@@ -220,6 +222,7 @@ async fn kept_alive_gets_on_an_idle_server_answer_within_two_ms() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "optimized only: run by tests/serving-edge.sh"]
 async fn hostile_clients_do_not_reach_probes_memory_descriptors_or_logs() {
     let _serial = SERIAL.lock().await;
     let scale = Scale::from_env();
