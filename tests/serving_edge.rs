@@ -379,7 +379,7 @@ async fn review_floods(runner: &mut run::Runner<'_>, t: &Target, s: &Scale) {
     runner
         .run(
             &format!("review flood: {n} distinct 2 KB paths (a SubjectAccessReview each)"),
-            "32 reviews in flight, 512 waiting ≤ 1 s, then 429; byte-bounded cache",
+            "anonymous lane: 16 reviews in flight, 256 waiting ≤ 1 s, then 429; byte-bounded cache",
             SLACK,
             attacks::request_flood(
                 t,
@@ -398,7 +398,7 @@ async fn review_floods(runner: &mut run::Runner<'_>, t: &Target, s: &Scale) {
     runner
         .run(
             &format!("review flood: {n} distinct bogus bearer tokens (a TokenReview each)"),
-            "32 reviews in flight, 512 waiting ≤ 1 s, then 429; byte-bounded cache",
+            "32 TokenReviews in flight, 512 waiting ≤ 1 s, then 429; byte-bounded cache",
             SLACK,
             attacks::request_flood(
                 t,

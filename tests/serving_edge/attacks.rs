@@ -13,7 +13,7 @@ use futures::stream;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::cluster::AGGREGATOR_HEADERS;
+use super::cluster::Cluster;
 use super::frames;
 use super::observe::ALL_PODS;
 use super::tls::{Alpn, Conn, Tls, get};
@@ -166,15 +166,18 @@ pub async fn request_flood(
 }
 
 /// HTTP/2 clients that never read: each connection advertises the largest windows, opens
-/// `streams` requests (authorized all-pods lists on half the connections, anonymous ones
-/// answered 403 on the other half) and reads nothing.
+/// `streams` requests (all-pods lists authorized by a pod's bearer token on half the
+/// connections, anonymous ones answered 403 on the other half) and reads nothing. What a pod
+/// can do: only the aggregator holds the front-proxy certificate.
 pub async fn never_read(t: &Target, connections: usize, streams: u32) -> Outcome {
+    let bearer = Cluster::api_bearer();
+    let token: &[(&str, &[u8])] = &[("authorization", &bearer)];
     let opened = each(connections, OPENING, |c| async move {
-        let (tls, extra) = if c % 2 == 0 {
-            (&t.aggregator, AGGREGATOR_HEADERS)
-        } else {
-            (&t.anonymous, &[][..])
+        let extra = match c % 2 {
+            0 => token,
+            _ => &[][..],
         };
+        let tls = &t.anonymous;
         let mut conn = tls.connect(t.addr, Alpn::Http2).await.ok()?;
         let mut out = frames::greedy_preface();
         let block = frames::get_block(ALL_PODS, extra);

@@ -91,7 +91,8 @@ impl Cluster {
             .expect("aggregator backend");
     }
 
-    /// The `Authorization` header the simulated API server accepts (as `demo-user`).
+    /// The `Authorization` header the simulated API server accepts (as `demo-user`): a pod's
+    /// own credentials, which the simulated SubjectAccessReview allows.
     pub fn api_bearer() -> Vec<u8> {
         format!("Bearer {DEMO_TOKEN}").into_bytes()
     }
