@@ -156,6 +156,17 @@ fn get(path: &str) -> http::Request<Empty<Bytes>> {
     http::Request::get(path).body(Empty::new()).unwrap()
 }
 
+/// GETs `path` on a kept-alive HTTP/1.1 connection and reads the whole answer.
+async fn fetch(
+    sender: &mut hyper::client::conn::http1::SendRequest<Empty<Bytes>>,
+    path: &str,
+) -> http::StatusCode {
+    let r = sender.send_request(get(path)).await.unwrap();
+    let status = r.status();
+    r.into_body().collect().await.unwrap();
+    status
+}
+
 /// How long until the peer closes `stream` (EOF or reset), reading and discarding what comes.
 async fn closed_after<S: tokio::io::AsyncRead + Unpin>(
     stream: &mut S,
@@ -217,14 +228,11 @@ async fn a_partial_http2_preface_is_closed() {
 async fn a_kept_alive_http1_connection_lives_past_the_header_deadline_then_idles_out() {
     let s = serve(limits()).await;
     let mut sender = s.http1().await;
-    let r = sender.send_request(get("/")).await.unwrap();
-    r.into_body().collect().await.unwrap();
+    fetch(&mut sender, "/").await;
     // Longer than the header deadline, shorter than the idle one.
     tokio::time::sleep(limits().read_header * 2).await;
     sender.ready().await.unwrap();
-    let r = sender.send_request(get("/")).await.unwrap();
-    assert_eq!(r.status(), 200);
-    r.into_body().collect().await.unwrap();
+    assert_eq!(fetch(&mut sender, "/").await, 200);
     let start = Instant::now();
     let closed = async {
         while sender.ready().await.is_ok() && !sender.is_closed() {
@@ -310,32 +318,15 @@ async fn at_the_cap_a_newcomer_gets_in_and_the_trusted_connection_stays() {
     l.idle = Duration::from_secs(60);
     let s = serve(l).await;
     let mut trusted = s.http1().await;
-    let r = trusted.send_request(get("/trust")).await.unwrap();
-    r.into_body().collect().await.unwrap();
+    fetch(&mut trusted, "/trust").await;
     let mut oldest = s.http1().await;
-    oldest
-        .send_request(get("/"))
-        .await
-        .unwrap()
-        .into_body()
-        .collect()
-        .await
-        .unwrap();
+    fetch(&mut oldest, "/").await;
     tokio::time::sleep(Duration::from_millis(20)).await;
     let mut newer = s.http1().await;
-    newer
-        .send_request(get("/"))
-        .await
-        .unwrap()
-        .into_body()
-        .collect()
-        .await
-        .unwrap();
+    fetch(&mut newer, "/").await;
     // The table is full: a newcomer (a health probe, say) is served all the same.
     let mut probe = s.http1().await;
-    let r = probe.send_request(get("/healthz")).await.unwrap();
-    assert_eq!(r.status(), 200);
-    r.into_body().collect().await.unwrap();
+    assert_eq!(fetch(&mut probe, "/healthz").await, 200);
     // The oldest untrusted connection made room; the trusted one, older still, did not.
     let closed = async {
         while !oldest.is_closed() {
@@ -346,8 +337,7 @@ async fn at_the_cap_a_newcomer_gets_in_and_the_trusted_connection_stays() {
         .await
         .expect("the longest-idle untrusted connection is closed");
     assert!(!trusted.is_closed());
-    let r = trusted.send_request(get("/")).await.unwrap();
-    assert_eq!(r.status(), 200);
+    assert_eq!(fetch(&mut trusted, "/").await, 200);
     assert!(!newer.is_closed());
 }
 

@@ -175,16 +175,22 @@ async fn client_certificates_are_requested_not_required_and_judged_later() {
     assert!(!saw);
 }
 
+/// `pair` written as `tls.crt` and `tls.key` in `dir`.
+fn written(pair: &PemPair, dir: &std::path::Path) -> CertKeyFiles {
+    let files = CertKeyFiles {
+        cert: dir.join("tls.crt"),
+        key: dir.join("tls.key"),
+    };
+    std::fs::write(&files.cert, &pair.cert_pem).unwrap();
+    std::fs::write(&files.key, &pair.key_pem).unwrap();
+    files
+}
+
 #[tokio::test]
 async fn replaced_certificate_files_are_served_without_a_restart() {
     let p = pki();
     let dir = tempfile::tempdir().unwrap();
-    let files = CertKeyFiles {
-        cert: dir.path().join("tls.crt"),
-        key: dir.path().join("tls.key"),
-    };
-    std::fs::write(&files.cert, &p.pair.cert_pem).unwrap();
-    std::fs::write(&files.key, &p.pair.key_pem).unwrap();
+    let files = written(&p.pair, dir.path());
     let cert = ServingCert::new(&p.pair).unwrap();
     let server = server_config(&policy(TlsMinVersion::Tls12, vec![]), cert.clone()).unwrap();
     let reload = tokio::spawn(reload_on_change(
@@ -222,12 +228,7 @@ async fn replaced_certificate_files_are_served_without_a_restart() {
 async fn reloaded_files_larger_than_start_up_accepts_are_not_read() {
     let p = pki();
     let dir = tempfile::tempdir().unwrap();
-    let files = CertKeyFiles {
-        cert: dir.path().join("tls.crt"),
-        key: dir.path().join("tls.key"),
-    };
-    std::fs::write(&files.cert, &p.pair.cert_pem).unwrap();
-    std::fs::write(&files.key, &p.pair.key_pem).unwrap();
+    let files = written(&p.pair, dir.path());
     let cert = ServingCert::new(&p.pair).unwrap();
     let first = cert.leaf().unwrap();
     let reload = tokio::spawn(reload_on_change(

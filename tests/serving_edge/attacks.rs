@@ -45,6 +45,15 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Handshakes under way at once while opening many connections.
 const OPENING: usize = 64;
 
+/// The connections that opened, kept open until the attack's end.
+fn hold<C: Send + 'static>(opened: Vec<Option<C>>) -> Held {
+    opened
+        .into_iter()
+        .flatten()
+        .map(|c| Box::new(c) as Box<dyn Any + Send>)
+        .collect()
+}
+
 /// Runs `f(i)` for every `i < n`, at most `concurrency` at once.
 async fn each<T, F, Fut>(n: usize, concurrency: usize, f: F) -> Vec<T>
 where
@@ -72,11 +81,7 @@ pub async fn idle_tls(t: &Target, n: usize, alpn: Alpn, first: &[u8]) -> Outcome
         Some(tls)
     })
     .await;
-    let held: Held = opened
-        .into_iter()
-        .flatten()
-        .map(|c| Box::new(c) as Box<dyn Any + Send>)
-        .collect();
+    let held = hold(opened);
     Outcome {
         note: format!("{} of {n} opened and held", held.len()),
         problems: Vec::new(),
@@ -93,11 +98,7 @@ pub async fn raw_tcp(addr: SocketAddr, n: usize) -> Outcome {
             .ok()
     })
     .await;
-    let held: Held = opened
-        .into_iter()
-        .flatten()
-        .map(|c| Box::new(c) as Box<dyn Any + Send>)
-        .collect();
+    let held = hold(opened);
     Outcome {
         note: format!("{} of {n} connected and held", held.len()),
         problems: Vec::new(),
@@ -189,11 +190,7 @@ pub async fn never_read(t: &Target, connections: usize, streams: u32) -> Outcome
         Some(conn)
     })
     .await;
-    let held: Held = opened
-        .into_iter()
-        .flatten()
-        .map(|c| Box::new(c) as Box<dyn Any + Send>)
-        .collect();
+    let held = hold(opened);
     Outcome {
         note: format!(
             "{} of {connections} connections × {streams} streams, never read",

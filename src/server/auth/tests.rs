@@ -91,6 +91,13 @@ fn gate(pki: &Pki) -> Gate {
     }
 }
 
+/// The aggregator's client certificate.
+fn front_proxy_cert(pki: &Pki) -> PemPair {
+    pki.front_proxy_ca
+        .issue_client("front-proxy-client", &[])
+        .unwrap()
+}
+
 fn chain(p: &PemPair) -> Vec<CertificateDer<'static>> {
     CertificateDer::pem_slice_iter(p.cert_pem.as_bytes())
         .collect::<Result<_, _>>()
@@ -124,10 +131,7 @@ async fn admit(
 async fn front_proxy_client_certs_and_tokens_authenticate() {
     let pki = pki();
     let gate = gate(&pki);
-    let fp = pki
-        .front_proxy_ca
-        .issue_client("front-proxy-client", &[])
-        .unwrap();
+    let fp = front_proxy_cert(&pki);
     let id = admit(&gate, NODES, &[("X-Remote-User", "alice")], Some(&fp))
         .await
         .unwrap();
@@ -272,10 +276,7 @@ async fn access_review_denial_is_forbidden_and_review_failure_is_an_error() {
         err.message,
         "pods.metrics.k8s.io \"p\" is forbidden: User \"bob\" cannot get resource \"pods\" in API group \"metrics.k8s.io\" in the namespace \"a\""
     );
-    let fp = pki
-        .front_proxy_ca
-        .issue_client("front-proxy-client", &[])
-        .unwrap();
+    let fp = front_proxy_cert(&pki);
     let err = admit(&gate, NODES, &[("X-Remote-User", "unreachable")], Some(&fp))
         .await
         .unwrap_err();
@@ -345,10 +346,7 @@ async fn a_bearer_token_that_is_not_utf8_is_unauthorized_not_anonymous() {
 async fn certificates_tokens_and_anonymous_callers_are_told_apart() {
     let pki = pki();
     let gate = gate(&pki);
-    let fp = pki
-        .front_proxy_ca
-        .issue_client("front-proxy-client", &[])
-        .unwrap();
+    let fp = front_proxy_cert(&pki);
     let who = |headers: &'static [(&'static str, &'static str)], cert: Option<PemPair>| {
         let gate = &gate;
         async move {
@@ -446,10 +444,7 @@ async fn a_flood_of_anonymous_reviews_does_not_starve_the_aggregator() {
         })
         .collect();
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let fp = pki
-        .front_proxy_ca
-        .issue_client("front-proxy-client", &[])
-        .unwrap();
+    let fp = front_proxy_cert(&pki);
     let id = admit(&gate, NODES, &[("X-Remote-User", "jane")], Some(&fp))
         .await
         .expect("the aggregator's user is reviewed in its own lane");
