@@ -14,6 +14,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use metrics_server::config::{ConnectionLimits, TlsMinVersion, TlsPolicy};
 use metrics_server::pki::CertAuthority;
 use metrics_server::server::body::ResponseBody;
+use metrics_server::server::connection::head_budget::DEFAULT_BUDGET_BYTES;
 use metrics_server::server::http::{ConnInfo, Router, ServeOptions, serve as serve_on};
 use metrics_server::server::serving;
 use rustls::pki_types::pem::PemObject;
@@ -75,7 +76,7 @@ impl Drop for Served {
 }
 
 async fn serve(limits: ConnectionLimits) -> Served {
-    serve_with_head_budget(limits, 32 * 1024 * 1024).await
+    serve_with_head_budget(limits, DEFAULT_BUDGET_BYTES).await
 }
 
 async fn serve_with_head_budget(limits: ConnectionLimits, head_budget_bytes: usize) -> Served {
@@ -371,10 +372,12 @@ fn with_groups(n: usize) -> http::Request<Empty<Bytes>> {
 }
 
 #[tokio::test]
-async fn heads_up_to_a_mebibyte_are_read_with_thousands_of_lines() {
+async fn heads_up_to_a_mebibyte_are_read_whatever_their_number_of_lines() {
     let s = serve(limits()).await;
     let mut h1 = s.http1().await;
-    for n in [150, 8_000] {
+    // 35,000 lines of ~29 bytes: just under 1 MiB, far past hyper's own table; then a short
+    // head on the same connection, which must still be in step.
+    for n in [150, 8_000, 35_000, 3] {
         let r = h1.send_request(with_groups(n)).await.unwrap();
         assert_eq!(r.status(), 200, "{n} lines over HTTP/1.1");
         let body = r.into_body().collect().await.unwrap().to_bytes();
@@ -400,6 +403,26 @@ async fn heads_up_to_a_mebibyte_are_read_with_thousands_of_lines() {
     assert_eq!(r.status(), 431);
     let r = h2.send_request(over()).await;
     assert!(r.map_or(true, |r| r.status() == 431));
+    // 1 MiB of the shortest lines (262,000 of `a:`): read too.
+    let mut head = b"GET / HTTP/1.1\r\n".to_vec();
+    head.extend_from_slice(&b"a:\r\n".repeat(262_000));
+    head.extend_from_slice(b"\r\n");
+    let mut tls = s.tls(b"http/1.1").await;
+    tls.write_all(&head).await.unwrap();
+    let mut answer = vec![0u8; 12];
+    tls.read_exact(&mut answer).await.unwrap();
+    assert_eq!(&answer, b"HTTP/1.1 200");
+    // More distinct names than a header map holds: refused, not a crash.
+    let mut head = b"GET / HTTP/1.1\r\nhost: x\r\n".to_vec();
+    for i in 0..40_000 {
+        head.extend_from_slice(format!("x-{i}: v\r\n").as_bytes());
+    }
+    head.extend_from_slice(b"\r\n");
+    let mut tls = s.tls(b"http/1.1").await;
+    tls.write_all(&head).await.unwrap();
+    let mut status = vec![0u8; 12];
+    tls.read_exact(&mut status).await.unwrap();
+    assert_eq!(&status, b"HTTP/1.1 431");
 }
 
 #[tokio::test]

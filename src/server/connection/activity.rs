@@ -3,12 +3,13 @@
 //! atomics: every read and write of the connection updates them, nothing waits on them.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use http::HeaderMap;
 use tokio::sync::Notify;
 
-use super::head_budget::{FREE_BYTES, HeadBudget};
+use super::head_budget::{BudgetLoan, FREE_BYTES, HeadBudget};
 
 /// Milliseconds on a monotonic clock shared by every connection (0 is the process's first
 /// call; stored in atomics, so never `Instant`).
@@ -63,6 +64,15 @@ pub struct Activity {
     /// The part of `head_bytes` drawn from `budget`.
     drawn: AtomicUsize,
     budget: Option<Arc<HeadBudget>>,
+    /// A long HTTP/1.1 head's headers, for the next request (see `long_head`).
+    long_head: Mutex<Option<LongHead>>,
+}
+
+/// The headers of a long HTTP/1.1 head and the share of the head budget they hold.
+#[derive(Debug)]
+pub struct LongHead {
+    pub headers: HeaderMap,
+    pub loan: Option<BudgetLoan>,
 }
 
 /// A request head would take more than the shared head budget has left.
@@ -97,7 +107,30 @@ impl Activity {
             head_bytes: AtomicUsize::new(0),
             drawn: AtomicUsize::new(0),
             budget,
+            long_head: Mutex::new(None),
         }
+    }
+
+    /// `bytes` of the shared head budget until the loan drops (nothing to lend from when the
+    /// connection has no budget).
+    pub fn lend(&self, bytes: usize) -> Result<Option<BudgetLoan>, HeadBudgetExhausted> {
+        match &self.budget {
+            None => Ok(None),
+            Some(budget) => budget.lend(bytes).map(Some).ok_or(HeadBudgetExhausted),
+        }
+    }
+
+    /// Keeps a long head's headers for the next request.
+    pub fn keep_long_head(&self, long: LongHead) {
+        *self.long_head.lock().unwrap_or_else(|e| e.into_inner()) = Some(long);
+    }
+
+    /// The long head kept for this request, if any.
+    pub fn take_long_head(&self) -> Option<LongHead> {
+        self.long_head
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
     }
 
     /// The TLS handshake is done: the per-protocol deadlines count from now.
@@ -157,6 +190,7 @@ impl Activity {
         RequestGuard {
             activity: self.clone(),
             responding: false,
+            loan: None,
         }
     }
 
@@ -223,9 +257,16 @@ impl Drop for Activity {
 pub struct RequestGuard {
     activity: Arc<Activity>,
     responding: bool,
+    /// What the request's long head holds of the head budget.
+    loan: Option<BudgetLoan>,
 }
 
 impl RequestGuard {
+    /// Holds `loan` until the request ends.
+    pub fn hold(&mut self, loan: Option<BudgetLoan>) {
+        self.loan = loan;
+    }
+
     /// The response's body starts: write progress is now expected.
     pub fn responding(&mut self) {
         if !self.responding {

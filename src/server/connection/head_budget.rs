@@ -6,12 +6,14 @@
 //! empty is closed. What a connection drew is returned when its request starts (the head is
 //! complete) or when it closes.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Bytes of one head received without drawing from the budget.
 pub const FREE_BYTES: usize = 64 * 1024;
-/// The budget for the rest: a few dozen maximal heads at once.
-pub const DEFAULT_BUDGET_BYTES: usize = 32 * 1024 * 1024;
+/// The budget for the rest: a few dozen maximal heads being received at once, or the parsed
+/// form of one head of 1 MiB of the shortest lines (see `long_head`).
+pub const DEFAULT_BUDGET_BYTES: usize = 40 * 1024 * 1024;
 
 /// Bytes of large request heads that may be held at once.
 #[derive(Debug)]
@@ -45,6 +47,27 @@ impl HeadBudget {
     pub fn available(&self) -> usize {
         self.available.load(Ordering::Acquire)
     }
+
+    /// `n` bytes held until the loan drops; `None` when that many are not left.
+    pub fn lend(self: &Arc<Self>, n: usize) -> Option<BudgetLoan> {
+        self.take(n).then(|| BudgetLoan {
+            budget: self.clone(),
+            bytes: n,
+        })
+    }
+}
+
+/// Bytes taken from a [`HeadBudget`], given back when dropped.
+#[derive(Debug)]
+pub struct BudgetLoan {
+    budget: Arc<HeadBudget>,
+    bytes: usize,
+}
+
+impl Drop for BudgetLoan {
+    fn drop(&mut self) {
+        self.budget.give(self.bytes);
+    }
 }
 
 #[cfg(test)]
@@ -59,6 +82,15 @@ mod tests {
         assert!(budget.take(40));
         assert_eq!(budget.available(), 0);
         budget.give(100);
+        assert_eq!(budget.available(), 100);
+    }
+
+    #[test]
+    fn a_loan_is_given_back_when_dropped() {
+        let budget = Arc::new(HeadBudget::new(100));
+        let loan = budget.lend(70).unwrap();
+        assert!(budget.lend(40).is_none());
+        drop(loan);
         assert_eq!(budget.available(), 100);
     }
 }

@@ -1,7 +1,8 @@
 //! The byte stream under HTTP: records reads and write progress in the connection's
-//! [`Activity`], and gathers small writes into one TLS record's worth of plaintext before
+//! [`Activity`], gathers small writes into one TLS record's worth of plaintext before
 //! handing them to TLS, so a response head, its body and their framing leave in as few
-//! records (and TCP segments) as their size needs instead of one record per write.
+//! records (and TCP segments) as their size needs instead of one record per write, and, on
+//! HTTP/1.1, holds each request head back until it is complete (see `long_head`).
 
 use std::io::{self, IoSlice};
 use std::pin::Pin;
@@ -10,7 +11,9 @@ use std::task::{Context, Poll, ready};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use super::activity::Activity;
+use super::activity::{Activity, LongHead};
+use super::long_head::{HeldHead, Released};
+use super::{MAX_HEADER_BYTES, MAX_HEADER_LINES};
 
 /// Largest plaintext of one TLS record: what a write is gathered up to.
 pub const RECORD_PLAINTEXT: usize = 16 * 1024;
@@ -22,6 +25,11 @@ pub struct TrackedIo<T> {
     /// Written by the caller, not yet handed to `inner` (from `pending_from` on).
     pending: Vec<u8>,
     pending_from: usize,
+    /// HTTP/1.1: the request head being received while no request is in flight.
+    held: Option<HeldHead>,
+    /// Read, not yet handed to the caller (from `released_from` on).
+    released: Vec<u8>,
+    released_from: usize,
 }
 
 impl<T> TrackedIo<T> {
@@ -31,7 +39,16 @@ impl<T> TrackedIo<T> {
             activity,
             pending: Vec::new(),
             pending_from: 0,
+            held: None,
+            released: Vec::new(),
+            released_from: 0,
         }
+    }
+
+    /// HTTP/1.1: request heads are held back until complete, and long ones parsed here.
+    pub fn holding_heads(mut self) -> Self {
+        self.held = Some(HeldHead::default());
+        self
     }
 
     pub fn get_ref(&self) -> &T {
@@ -83,6 +100,76 @@ impl<T: AsyncWrite + Unpin> TrackedIo<T> {
     }
 }
 
+impl<T: AsyncRead + Unpin> TrackedIo<T> {
+    /// Reads straight into the caller's buffer.
+    fn poll_read_through(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        ready!(Pin::new(&mut self.inner).poll_read(cx, buf))?;
+        let n = buf.filled().len() - before;
+        if n > 0 {
+            self.activity.on_read(n).map_err(io::Error::other)?;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Hands released bytes to the caller; false when there are none.
+    fn give_released(&mut self, buf: &mut ReadBuf<'_>) -> bool {
+        let left = &self.released[self.released_from..];
+        if left.is_empty() {
+            return false;
+        }
+        let n = left.len().min(buf.remaining());
+        buf.put_slice(&left[..n]);
+        self.released_from += n;
+        if self.released_from == self.released.len() {
+            self.released = Vec::new();
+            self.released_from = 0;
+        }
+        true
+    }
+
+    /// Reads into the held head until it is complete (or the stream ends), then releases it.
+    fn poll_hold(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut scratch = [0u8; RECORD_PLAINTEXT];
+        loop {
+            let mut read = ReadBuf::new(&mut scratch);
+            ready!(Pin::new(&mut self.inner).poll_read(cx, &mut read))?;
+            let n = read.filled().len();
+            let Some(held) = self.held.as_mut() else {
+                return Poll::Ready(Ok(()));
+            };
+            if n == 0 {
+                self.released = held.release();
+                return Poll::Ready(Ok(()));
+            }
+            self.activity.on_read(n).map_err(io::Error::other)?;
+            let activity = &self.activity;
+            let mut loan = None;
+            let allowed = |bytes: usize| match activity.lend(bytes) {
+                Ok(lent) => {
+                    loan = lent;
+                    true
+                }
+                Err(_) => false,
+            };
+            let done = held.push(&scratch[..n], MAX_HEADER_LINES, MAX_HEADER_BYTES, allowed);
+            match done {
+                None => continue,
+                Some(Released::Unchanged(bytes)) => self.released = bytes,
+                Some(Released::Parsed { bytes, headers, .. }) => {
+                    activity.keep_long_head(LongHead { headers, loan });
+                    self.released = bytes;
+                }
+            }
+            return Poll::Ready(Ok(()));
+        }
+    }
+}
+
 impl<T: AsyncRead + Unpin> AsyncRead for TrackedIo<T> {
     fn poll_read(
         self: Pin<&mut Self>,
@@ -90,12 +177,23 @@ impl<T: AsyncRead + Unpin> AsyncRead for TrackedIo<T> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        let before = buf.filled().len();
-        ready!(Pin::new(&mut this.inner).poll_read(cx, buf))?;
-        let n = buf.filled().len() - before;
-        if n > 0 {
-            this.activity.on_read(n).map_err(io::Error::other)?;
+        if this.give_released(buf) {
+            return Poll::Ready(Ok(()));
         }
+        let Some(held) = this.held.as_mut() else {
+            return this.poll_read_through(cx, buf);
+        };
+        if !this.activity.is_idle() {
+            // A request is in flight: its body, or a pipelined head hyper reads as it is.
+            if !held.is_empty() {
+                this.released = held.release();
+                this.give_released(buf);
+                return Poll::Ready(Ok(()));
+            }
+            return this.poll_read_through(cx, buf);
+        }
+        ready!(this.poll_hold(cx))?;
+        this.give_released(buf);
         Poll::Ready(Ok(()))
     }
 }

@@ -9,6 +9,7 @@ pub mod body;
 pub mod deadline;
 pub mod head_budget;
 pub mod io;
+pub mod long_head;
 pub mod table;
 
 use std::convert::Infallible;
@@ -39,11 +40,12 @@ use crate::config::ConnectionLimits;
 /// Largest request head: request line and every header line (the apiserver's
 /// `MaxHeaderBytes`); HTTP/2 gets Go's allowance of 32 bytes per field for 10 fields on top.
 pub const MAX_HEADER_BYTES: usize = 1024 * 1024;
-/// Most header lines of one HTTP/1.1 request (HTTP/2 has no count, only the size). hyper
-/// allocates two tables of this many 32-byte entries for every parse of a head: kept just
-/// under the allocator's mmap threshold they come from the heap at no measurable cost, while
-/// a table for every line 1 MiB could hold (262,144) was two mappings per request and doubled
-/// the CPU of a small GET (40 → 80 µs).
+/// Most header lines hyper's own parser takes in one HTTP/1.1 head; longer heads are parsed by
+/// `long_head`, so any number of lines within [`MAX_HEADER_BYTES`] is read. hyper allocates
+/// two tables of this many 32-byte entries for every parse of a head: kept just under the
+/// allocator's mmap threshold they come from the heap at no measurable cost, while a table for
+/// every line 1 MiB could hold (262,144) was two mappings per request and doubled the CPU of a
+/// small GET (40 → 80 µs).
 pub const MAX_HEADER_LINES: usize = crate::memory::MMAP_THRESHOLD / PARSE_ENTRY_BYTES - 1;
 /// One entry of hyper's head-parse tables (`httparse::Header`, hyper's header indices).
 const PARSE_ENTRY_BYTES: usize = 32;
@@ -96,7 +98,11 @@ pub async fn serve<R: Router>(tcp: TcpStream, peer: SocketAddr, served: Arc<Serv
         client_certs: session.peer_certificates().map(<[_]>::to_vec),
         activity: activity.clone(),
     });
-    let io = TokioIo::new(TrackedIo::new(tls, activity.clone()));
+    let io = match protocol {
+        Protocol::Http1 => TrackedIo::new(tls, activity.clone()).holding_heads(),
+        Protocol::Http2 => TrackedIo::new(tls, activity.clone()),
+    };
+    let io = TokioIo::new(io);
     let router = served.router.clone();
     let service = service_fn(move |req: http::Request<Incoming>| {
         let guard = conn.activity.request_started();
@@ -176,12 +182,18 @@ async fn answer<R: Router>(
     router: &R,
     conn: &ConnInfo,
     req: http::Request<Incoming>,
-    guard: RequestGuard,
+    mut guard: RequestGuard,
 ) -> http::Response<TrackedBody<ResponseBody>> {
     let head_only = req.method() == http::Method::HEAD;
     // Nothing here takes a request body: it is dropped unread (HTTP/2 resets the stream's
     // upload, HTTP/1.1 closes the connection after the response).
-    let (parts, _body) = req.into_parts();
+    let (mut parts, _body) = req.into_parts();
+    if parts.headers.remove(long_head::MARKER).is_some()
+        && let Some(long) = conn.activity.take_long_head()
+    {
+        parts.headers = long.headers;
+        guard.hold(long.loan);
+    }
     let response = router.route(parts, conn).await;
     let (mut parts, body) = response.into_parts();
     if !head_only {
