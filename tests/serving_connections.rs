@@ -439,17 +439,19 @@ async fn large_heads_held_at_once_are_bounded_by_one_shared_budget() {
         tls.flush().await.unwrap();
         stalled.push(tls);
     }
-    // The connections beyond the budget are closed; the others wait for their deadline.
-    let mut closed = 0;
+    // The connections beyond the budget are answered 431 and closed; the others wait for
+    // their deadline.
+    let mut refused = 0;
     for tls in &mut stalled {
-        let mut byte = [0u8; 1];
-        if let Ok(Ok(0) | Err(_)) =
-            tokio::time::timeout(Duration::from_millis(500), tls.read(&mut byte)).await
+        let mut status = [0u8; 12];
+        if let Ok(Ok(_)) =
+            tokio::time::timeout(Duration::from_millis(500), tls.read_exact(&mut status)).await
         {
-            closed += 1;
+            assert_eq!(&status, b"HTTP/1.1 431");
+            refused += 1;
         }
     }
-    assert_eq!(closed, 3, "three heads fit in the budget");
+    assert_eq!(refused, 3, "three heads fit in the budget");
     // Ordinary requests are untouched, and closing the stalled ones frees the budget.
     let mut h1 = s.http1().await;
     let r = h1.send_request(get("/")).await.unwrap();
@@ -462,4 +464,31 @@ async fn large_heads_held_at_once_are_bounded_by_one_shared_budget() {
     let mut head = vec![0u8; 12];
     tls.read_exact(&mut head).await.unwrap();
     assert_eq!(&head, b"HTTP/1.1 200");
+}
+
+#[tokio::test]
+async fn a_path_over_the_limit_is_refused_before_the_head_ends() {
+    let s = serve(limits()).await;
+    // HTTP/1.1: the answer comes while the head is still arriving.
+    let mut tls = s.tls(b"http/1.1").await;
+    let start = format!("GET /{}", "a".repeat(5000));
+    tls.write_all(start.as_bytes()).await.unwrap();
+    tls.flush().await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(SLACK, tls.read_to_end(&mut answer))
+        .await
+        .expect("answered without the rest of the head")
+        .ok();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 414 "), "{answer}");
+    assert!(
+        answer
+            .trim_end()
+            .ends_with("the request path is longer than the 4096 bytes accepted\",\"code\":414}"),
+        "{answer}"
+    );
+    // A long query is another matter.
+    let mut h1 = s.http1().await;
+    let query = format!("/?labelSelector={}", "a".repeat(8000));
+    assert_eq!(fetch(&mut h1, &query).await, 200);
 }

@@ -168,9 +168,8 @@ impl Status {
 
     /// 414: a request path longer than `limit` bytes, refused before any review (nothing the
     /// API serves has such a path; authorizing it would cache it).
-    pub fn path_too_long(len: usize, limit: usize) -> Self {
-        let message =
-            format!("the request path is {len} bytes long, more than the {limit} accepted");
+    pub fn path_too_long(limit: usize) -> Self {
+        let message = format!("the request path is longer than the {limit} bytes accepted");
         Status::new(414, "", message, None)
     }
 

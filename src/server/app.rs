@@ -115,7 +115,7 @@ impl App {
     ) -> http::Response<ResponseBody> {
         let path = req.uri.path();
         if path.len() > MAX_PATH_BYTES {
-            return status_response(&Status::path_too_long(path.len(), MAX_PATH_BYTES));
+            return status_response(&Status::path_too_long(MAX_PATH_BYTES));
         }
         let who = match self
             .gate

@@ -12,8 +12,17 @@ use std::task::{Context, Poll, ready};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::activity::{Activity, LongHead};
-use super::long_head::{HeldHead, Released};
+use super::long_head::{HeadLimits, HeldHead, Released};
 use super::{MAX_HEADER_BYTES, MAX_HEADER_LINES};
+use crate::api::status::Status;
+use crate::server::limits::MAX_PATH_BYTES;
+
+/// What a held HTTP/1.1 head is checked against.
+const HEAD_LIMITS: HeadLimits = HeadLimits {
+    max_lines: MAX_HEADER_LINES,
+    max_bytes: MAX_HEADER_BYTES,
+    max_path: MAX_PATH_BYTES,
+};
 
 /// Largest plaintext of one TLS record: what a write is gathered up to.
 pub const RECORD_PLAINTEXT: usize = 16 * 1024;
@@ -30,6 +39,8 @@ pub struct TrackedIo<T> {
     /// Read, not yet handed to the caller (from `released_from` on).
     released: Vec<u8>,
     released_from: usize,
+    /// A head was refused here: its answer is being written, then the connection ends.
+    refused: Option<&'static str>,
 }
 
 impl<T> TrackedIo<T> {
@@ -42,6 +53,7 @@ impl<T> TrackedIo<T> {
             held: None,
             released: Vec::new(),
             released_from: 0,
+            refused: None,
         }
     }
 
@@ -100,7 +112,7 @@ impl<T: AsyncWrite + Unpin> TrackedIo<T> {
     }
 }
 
-impl<T: AsyncRead + Unpin> TrackedIo<T> {
+impl<T: AsyncRead + AsyncWrite + Unpin> TrackedIo<T> {
     /// Reads straight into the caller's buffer.
     fn poll_read_through(
         &mut self,
@@ -132,7 +144,8 @@ impl<T: AsyncRead + Unpin> TrackedIo<T> {
         true
     }
 
-    /// Reads into the held head until it is complete (or the stream ends), then releases it.
+    /// Reads into the held head until it is complete (or the stream ends), then releases it;
+    /// a head refused here is answered instead (see [`TrackedIo::refuse`]).
     fn poll_hold(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let mut scratch = [0u8; RECORD_PLAINTEXT];
         loop {
@@ -146,7 +159,10 @@ impl<T: AsyncRead + Unpin> TrackedIo<T> {
                 self.released = held.release();
                 return Poll::Ready(Ok(()));
             }
-            self.activity.on_read(n).map_err(io::Error::other)?;
+            if self.activity.on_read(n).is_err() {
+                held.release();
+                return self.refuse(cx, Refusal::HeadBudget);
+            }
             let activity = &self.activity;
             let mut loan = None;
             let allowed = |bytes: usize| match activity.lend(bytes) {
@@ -156,9 +172,9 @@ impl<T: AsyncRead + Unpin> TrackedIo<T> {
                 }
                 Err(_) => false,
             };
-            let done = held.push(&scratch[..n], MAX_HEADER_LINES, MAX_HEADER_BYTES, allowed);
-            match done {
+            match held.push(&scratch[..n], &HEAD_LIMITS, allowed) {
                 None => continue,
+                Some(Released::PathTooLong) => return self.refuse(cx, Refusal::PathTooLong),
                 Some(Released::Unchanged(bytes)) => self.released = bytes,
                 Some(Released::Parsed { bytes, headers, .. }) => {
                     activity.keep_long_head(LongHead { headers, loan });
@@ -170,13 +186,71 @@ impl<T: AsyncRead + Unpin> TrackedIo<T> {
     }
 }
 
-impl<T: AsyncRead + Unpin> AsyncRead for TrackedIo<T> {
+/// Why a head was answered here rather than by hyper.
+#[derive(Copy, Clone, Debug)]
+enum Refusal {
+    /// The request path is over the limit: 414, as the router would answer, without the
+    /// cost of receiving and parsing the rest.
+    PathTooLong,
+    /// The shared head budget is spent: 431.
+    HeadBudget,
+}
+
+impl Refusal {
+    fn response(self) -> Vec<u8> {
+        match self {
+            Refusal::PathTooLong => {
+                let body = Status::path_too_long(MAX_PATH_BYTES).to_json();
+                let mut out = format!(
+                    "HTTP/1.1 414 URI Too Long\r\ncontent-type: application/json\r\n\
+                     content-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                )
+                .into_bytes();
+                out.extend_from_slice(&body);
+                out
+            }
+            Refusal::HeadBudget => b"HTTP/1.1 431 Request Header Fields Too Large\r\n\
+                content-length: 0\r\nconnection: close\r\n\r\n"
+                .to_vec(),
+        }
+    }
+
+    fn reason(self) -> &'static str {
+        match self {
+            Refusal::PathTooLong => "request path over the limit",
+            Refusal::HeadBudget => "request heads hold the whole shared budget",
+        }
+    }
+}
+
+impl<T: AsyncWrite + Unpin> TrackedIo<T> {
+    /// Answers a refused head on the connection (nothing else is being written: no request
+    /// is in flight), then ends it with an error hyper closes on.
+    fn refuse(&mut self, cx: &mut Context<'_>, refusal: Refusal) -> Poll<io::Result<()>> {
+        self.pending = refusal.response();
+        self.pending_from = 0;
+        self.refused = Some(refusal.reason());
+        self.poll_finish_refusal(cx)
+    }
+
+    fn poll_finish_refusal(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.poll_drain(cx))?;
+        ready!(Pin::new(&mut self.inner).poll_flush(cx))?;
+        Poll::Ready(Err(io::Error::other(self.refused.unwrap_or("refused"))))
+    }
+}
+
+impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for TrackedIo<T> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if this.refused.is_some() {
+            return this.poll_finish_refusal(cx);
+        }
         if this.give_released(buf) {
             return Poll::Ready(Ok(()));
         }

@@ -32,9 +32,22 @@ pub struct HeldHead {
     searched: usize,
 }
 
-/// A complete head, ready for hyper.
+/// The limits a held head is checked against.
+#[derive(Copy, Clone, Debug)]
+pub struct HeadLimits {
+    /// Header lines hyper's own table takes.
+    pub max_lines: usize,
+    /// The whole head.
+    pub max_bytes: usize,
+    /// The request path (refused as soon as it is longer, before the rest arrives).
+    pub max_path: usize,
+}
+
+/// A complete head, ready for hyper, or refused here.
 #[derive(Debug)]
 pub enum Released {
+    /// The request path is longer than `max_path`: answered 414 without reading further.
+    PathTooLong,
     /// As received: a head that fits hyper's table, or one hyper must refuse.
     Unchanged(Vec<u8>),
     /// A compact head followed by whatever came after the long one; `headers` are the long
@@ -63,18 +76,25 @@ impl HeldHead {
     pub fn push(
         &mut self,
         data: &[u8],
-        max_lines: usize,
-        max_bytes: usize,
+        limits: &HeadLimits,
         parse_allowed: impl FnOnce(usize) -> bool,
     ) -> Option<Released> {
         self.buf.extend_from_slice(data);
+        if path_len(&self.buf) > limits.max_path {
+            self.release();
+            return Some(Released::PathTooLong);
+        }
         let Some(end) = head_end(&self.buf, self.searched) else {
             self.searched = self.buf.len();
-            return (self.buf.len() > max_bytes).then(|| Released::Unchanged(self.release()));
+            let too_long = self.buf.len() > limits.max_bytes;
+            return too_long.then(|| Released::Unchanged(self.release()));
         };
         let buf = self.release();
         let lines = header_lines(&buf[..end]);
-        if lines <= max_lines || end > max_bytes || !parse_allowed(parsed_bytes(lines, end)) {
+        if lines <= limits.max_lines
+            || end > limits.max_bytes
+            || !parse_allowed(parsed_bytes(lines, end))
+        {
             return Some(Released::Unchanged(buf));
         }
         Some(parse_long(buf, end, lines))
@@ -92,6 +112,18 @@ fn head_end(buf: &[u8], from: usize) -> Option<usize> {
             [b'\r', b'\n', ..] => Some(nl + 3),
             _ => None,
         })
+}
+
+/// How long the request path of `head` is so far: from after the method to the query, the
+/// version or the end of the line (0 before the method ends).
+fn path_len(head: &[u8]) -> usize {
+    let line_end = memchr::memchr(b'\n', head).unwrap_or(head.len());
+    let line = &head[..line_end];
+    let Some(space) = memchr::memchr(b' ', line) else {
+        return 0;
+    };
+    let target = &line[space + 1..];
+    memchr::memchr3(b'?', b' ', b'\r', target).unwrap_or(target.len())
 }
 
 /// Header lines of a complete head: its lines less the request line and the empty line.
@@ -155,6 +187,14 @@ mod tests {
 
     const MAX_BYTES: usize = 1024 * 1024;
 
+    fn limits(max_lines: usize) -> HeadLimits {
+        HeadLimits {
+            max_lines,
+            max_bytes: MAX_BYTES,
+            max_path: 4096,
+        }
+    }
+
     fn head_with(lines: usize, tail: &str) -> Vec<u8> {
         let mut head = b"GET /apis/x?y=1 HTTP/1.1\r\nhost: h\r\ncontent-length: 3\r\n".to_vec();
         for i in 0..lines {
@@ -166,7 +206,7 @@ mod tests {
     }
 
     fn push_all(held: &mut HeldHead, bytes: &[u8], max_lines: usize) -> Option<Released> {
-        held.push(bytes, max_lines, MAX_BYTES, |_| true)
+        held.push(bytes, &limits(max_lines), |_| true)
     }
 
     #[test]
@@ -203,6 +243,29 @@ mod tests {
     }
 
     #[test]
+    fn a_path_over_the_limit_is_refused_before_the_rest_of_the_head_arrives() {
+        let mut held = HeldHead::default();
+        let path = "a".repeat(4096);
+        let start = format!("GET /{path}");
+        assert!(matches!(
+            push_all(&mut held, start.as_bytes(), 100),
+            Some(Released::PathTooLong)
+        ));
+        assert!(held.is_empty());
+        // A long query is not a long path.
+        let query = format!("GET /x?labelSelector={path}{path} HTTP/1.1\r\nhost: h\r\n\r\n");
+        assert!(matches!(
+            push_all(&mut held, query.as_bytes(), 100),
+            Some(Released::Unchanged(_))
+        ));
+        let exact = format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(4095));
+        assert!(matches!(
+            push_all(&mut held, exact.as_bytes(), 100),
+            Some(Released::Unchanged(_))
+        ));
+    }
+
+    #[test]
     fn lf_only_heads_end_too() {
         let mut held = HeldHead::default();
         let head = b"GET / HTTP/1.1\nhost: h\n\n";
@@ -234,7 +297,7 @@ mod tests {
         // Long, but the budget for its map is spent.
         let head = head_with(200, "");
         assert!(matches!(
-            held.push(&head, 100, MAX_BYTES, |_| false),
+            held.push(&head, &limits(100), |_| false),
             Some(Released::Unchanged(_))
         ));
     }
