@@ -158,6 +158,11 @@ async fn strangers_are_denied_and_nothing_leaks() {
         .await;
     assert_eq!(r.status, 403, "{}", r.body);
 
+    // 7b. A path longer than any the API has: 414, before any review.
+    let long = format!("{NODES}/{}", "n".repeat(5000));
+    let r = anonymous.get(&url(&long), None).await;
+    denied(&r, 414);
+
     // 8. The apiserver is unreachable for the access review: denied (500), never allowed.
     let demo::Demo {
         server,

@@ -1,21 +1,28 @@
 //! The bearer token of an `Authorization` header: never panics on any header value; a token
 //! found is non-empty, has no surrounding whitespace, comes after a case-insensitive `Bearer`
-//! scheme, and `Bearer <token>` gives the same token back. Deliberately small: it follows
+//! scheme, and `Bearer <token>` gives the same token back; a token that is not text is
+//! `Invalid`, never anonymous. Deliberately small: it follows
 //! `bearer_token`'s signature.
 #![no_main]
 
 use http::header::AUTHORIZATION;
 use http::{HeaderMap, HeaderValue};
 use libfuzzer_sys::fuzz_target;
-use metrics_server::server::auth::token_review::bearer_token;
+use metrics_server::server::auth::token_review::{bearer_token, Bearer};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(value) = HeaderValue::from_bytes(data) else {
         return;
     };
     let headers = HeaderMap::from_iter([(AUTHORIZATION, value)]);
-    let Some(token) = bearer_token(&headers) else {
-        return;
+    let token = match bearer_token(&headers) {
+        Bearer::Absent => return,
+        Bearer::Invalid => {
+            // Only a Bearer scheme whose token is not text is invalid.
+            assert!(std::str::from_utf8(data).is_err(), "{data:?}");
+            return;
+        }
+        Bearer::Token(token) => token,
     };
     assert!(!token.is_empty() && token.trim() == token, "{token:?}");
     let text = String::from_utf8_lossy(data);
@@ -24,5 +31,5 @@ fuzz_target!(|data: &[u8]| {
     assert!(text.contains(token));
     let again = HeaderValue::from_str(&format!("Bearer {token}")).expect("a token is a value");
     let headers = HeaderMap::from_iter([(AUTHORIZATION, again)]);
-    assert_eq!(bearer_token(&headers), Some(token));
+    assert_eq!(bearer_token(&headers), Bearer::Token(token));
 });
