@@ -15,7 +15,11 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY benches ./benches
-RUN cargo build --release --locked --target x86_64-unknown-linux-musl --bin metrics-server \
+# The workspace's tool crates (simulator, bench): their manifests are needed to resolve the
+# workspace; only the server package is built.
+COPY sim ./sim
+COPY bench ./bench
+RUN cargo build --release --locked --target x86_64-unknown-linux-musl -p metrics-server-rs --bin metrics-server \
  && cp target/x86_64-unknown-linux-musl/release/metrics-server /metrics-server \
  && strip /metrics-server
 

@@ -11,25 +11,25 @@
 //! ```
 //!
 //! `kubelet::decode`, `store` and `api::encode` are pure: no tokio, no kube types, so they are
-//! unit-tested, fuzzed and benchmarked alone. `sim` is the simulated cluster behind `demo`.
+//! unit-tested, fuzzed and benchmarked alone. The simulated cluster (`metrics-server-sim`) and the
+//! scale harness (`metrics-server-bench`) are crates of their own that use this library.
 
 #[macro_use]
 mod tls_signatures;
 
 pub mod api;
 pub mod batch;
-pub mod bench;
 pub mod certs;
 pub mod cluster;
 pub mod config;
 pub mod kubelet;
+pub mod logging;
 pub mod memory;
 pub mod offload;
 pub mod pki;
 pub mod prefetch;
 pub mod scraper;
 pub mod server;
-pub mod sim;
 pub mod store;
 pub mod telemetry;
 pub mod time;

@@ -41,7 +41,7 @@ fn without_creation_times(body: &[u8]) -> Value {
 /// snapshot: retried when a scrape lands between them.
 async fn same_snapshot_pair(
     https: &Https,
-    demo: &metrics_server::sim::demo::Demo,
+    demo: &metrics_server_sim::demo::Demo,
     url: &str,
     extra: &[(&str, &str)],
 ) -> (

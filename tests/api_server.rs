@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::{Https, ready_demo};
 use metrics_server::config::MetricsSource;
-use metrics_server::sim::kubelet::Fault;
+use metrics_server_sim::kubelet::Fault;
 use serde_json::Value;
 
 const AGG_NEW: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json";

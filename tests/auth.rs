@@ -11,7 +11,7 @@ use std::time::Duration;
 use common::{Got, Https, ready_demo};
 use metrics_server::config::MetricsSource;
 use metrics_server::pki::CertAuthority;
-use metrics_server::sim::demo::{self, DEMO_TOKEN, NO_RBAC_TOKEN};
+use metrics_server_sim::demo::{self, DEMO_TOKEN, NO_RBAC_TOKEN};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

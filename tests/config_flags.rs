@@ -388,45 +388,18 @@ fn bind_address_is_added_to_generated_certificate_ips() {
 }
 
 #[test]
-fn demo_subcommand() {
-    let cli = parse(&[
-        "demo",
-        "--nodes",
-        "20",
-        "--pods-per-node",
-        "30",
-        "--kubeconfig-out",
-        "X",
-    ])
-    .unwrap();
-    let Some(Command::Demo(demo)) = cli.command else {
-        panic!("no demo command")
-    };
-    assert_eq!((demo.nodes, demo.pods_per_node), (20, 30));
-    assert_eq!(demo.kubeconfig_out, PathBuf::from("X"));
-    assert_eq!(demo.kubelet_metrics_source, MetricsSource::Resource);
-    assert_eq!(demo.secure_port, 8443);
-    assert_eq!(
-        demo.metric_resolution.to_std(),
-        Some(Duration::from_secs(15))
-    );
-
-    let Some(Command::Demo(demo)) = parse(&["demo"]).unwrap().command else {
-        panic!("no demo command")
-    };
-    assert_eq!((demo.nodes, demo.pods_per_node), (3, 10));
-    assert_eq!(demo.kubeconfig_out, PathBuf::from("./demo.kubeconfig"));
-
-    let cli = parse(&["demo", "--kubelet-metrics-source=summary", "-v", "3"]).unwrap();
-    assert_eq!(cli.serve.verbosity, 3);
-    let Some(Command::Demo(demo)) = cli.command else {
-        panic!("no demo command")
-    };
-    assert_eq!(demo.kubelet_metrics_source, MetricsSource::Summary);
-
-    assert!(parse(&["demo", "--kubelet-metrics-source=auto"]).is_err());
-    // Server flags do not silently apply to the demo.
-    assert!(parse(&["--kubelet-insecure-tls", "demo"]).is_err());
+fn the_server_has_no_simulator_or_bench_subcommands() {
+    // They live in metrics-server-sim and metrics-server-bench, outside the image's binary.
+    for tool in ["demo", "sim-nodes", "bench", "sim-cluster", "raw-fetch"] {
+        assert!(
+            parse(&[tool]).is_err(),
+            "{tool} is a subcommand of the server"
+        );
+    }
+    assert!(matches!(
+        parse(&["certs", "--out-dir", "X"]).unwrap().command,
+        Some(Command::Certs(_))
+    ));
 }
 
 #[test]

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use metrics_server::config::MetricsSource;
-use metrics_server::sim::demo::Demo;
+use metrics_server_sim::demo::Demo;
 
 /// The acceptance scenario: 20 nodes, 600 running pods.
 const NODES: usize = 20;

@@ -10,7 +10,7 @@ use base64::Engine;
 use metrics_server::config::MetricsSource;
 use metrics_server::server::kube_setup::kube_config;
 use metrics_server::server::self_ca::{API_SERVICES, SelfManaged};
-use metrics_server::sim::demo::{self, DemoOptions};
+use metrics_server_sim::demo::{self, DemoOptions};
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::ServerCertVerifier;
 use rustls::pki_types::pem::PemObject;

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use common::Https;
 use metrics_server::config::MetricsSource;
-use metrics_server::sim::kubelet::Fault;
+use metrics_server_sim::kubelet::Fault;
 
 fn value(text: &str, series: &str) -> Option<f64> {
     text.lines()

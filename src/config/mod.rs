@@ -1,16 +1,14 @@
 //! Command-line flags: the clap definitions of upstream's flag names (spec §1.1–§1.3, §1.9)
 //! plus our own (`--kubelet-metrics-source`, `--storage-ring-depth`, `--kubelet-max-body-bytes`),
-//! and the `demo` subcommand. Parsing follows Go's pflag conventions: `--flag=value` and
+//! and the `certs` subcommand. Parsing follows Go's pflag conventions: `--flag=value` and
 //! `--flag value`, bool flags as `--flag` or `--flag=true|false`, comma-separated lists.
 //! [`ServeArgs::validate`] turns the parsed flags into a checked [`Config`].
 
 pub mod auth;
-mod bench;
 pub mod certs;
 mod compat;
 mod connections;
 mod go_duration;
-mod sim_nodes;
 mod validate;
 
 use std::net::IpAddr;
@@ -20,14 +18,12 @@ use clap::builder::TypedValueParser;
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 pub use auth::{AuthArgs, AuthConfig, AuthFlagError, RequestHeaderFlags, TlsMinVersion, TlsPolicy};
-pub use bench::{BenchArgs, RawFetchArgs, SimClusterArgs};
 pub use compat::{CompatArgs, CompatConfig, CompatError, IGNORED, IgnoredFlags, LoggingFormat};
 pub use connections::{
     ConnectionArgs, ConnectionFlagError, ConnectionLimits, DEFAULT_MAX_CONNECTIONS,
     HTTP2_PREFACE_TIMEOUT,
 };
 pub use go_duration::{DurationError, GoDuration};
-pub use sim_nodes::SimNodesArgs;
 pub use validate::{
     CertKeyFiles, Config, ConfigError, KubeletConfig, ServingCertConfig, ServingConfig,
     verbosity_filter,
@@ -62,20 +58,8 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run a simulated cluster plus this server on loopback
-    Demo(DemoArgs),
     /// Write a CA and a serving certificate for the Service's DNS names, and print the caBundle
     Certs(certs::CertsArgs),
-    /// Register simulated nodes on a real Kubernetes API and act as their kubelets
-    SimNodes(SimNodesArgs),
-    /// Measure the server at scale against a simulated cluster and write a report
-    Bench(BenchArgs),
-    /// (bench helper) run only the simulated cluster
-    #[command(hide = true)]
-    SimCluster(SimClusterArgs),
-    /// (bench helper) fetch every kubelet's payload and discard it
-    #[command(hide = true)]
-    RawFetch(RawFetchArgs),
 }
 
 /// Where kubelet CPU and memory come from (spec §3.1).
@@ -87,29 +71,6 @@ pub enum MetricsSource {
     Summary,
     /// `/metrics/resource`, falling back to `/stats/summary` where it is missing.
     Auto,
-}
-
-/// Flags of `metrics-server demo`.
-#[derive(Debug, Args)]
-pub struct DemoArgs {
-    /// Number of simulated nodes
-    #[arg(long, default_value_t = 3)]
-    pub nodes: u32,
-    /// Number of simulated pods on each node
-    #[arg(long, default_value_t = 10)]
-    pub pods_per_node: u32,
-    /// Endpoint the simulated kubelets serve: resource or summary
-    #[arg(long, default_value = "resource", value_parser = parse_demo_source)]
-    pub kubelet_metrics_source: MetricsSource,
-    /// Where to write a kubeconfig that reaches the demo server
-    #[arg(long, value_name = "PATH", default_value = "./demo.kubeconfig")]
-    pub kubeconfig_out: PathBuf,
-    /// Port of the demo server on 127.0.0.1
-    #[arg(long, default_value_t = 8443)]
-    pub secure_port: u16,
-    /// Scrape interval of the demo server
-    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = GoDuration::parse)]
-    pub metric_resolution: GoDuration,
 }
 
 /// Flags of the server, named exactly as upstream's (spec §1); help texts are upstream's.
@@ -216,15 +177,6 @@ fn parse_go_bool(text: &str) -> Result<bool, String> {
         "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
         "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
         _ => Err(format!("{text:?} is not a boolean (use true or false)")),
-    }
-}
-
-/// The demo's kubelets serve one endpoint, so `auto` is not offered.
-fn parse_demo_source(text: &str) -> Result<MetricsSource, String> {
-    match text {
-        "resource" => Ok(MetricsSource::Resource),
-        "summary" => Ok(MetricsSource::Summary),
-        _ => Err(format!("{text:?} is not one of: resource, summary")),
     }
 }
 

@@ -11,7 +11,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use metrics_server::config::MetricsSource;
-use metrics_server::sim::demo::{self, Demo, DemoOptions};
+use metrics_server_sim::demo::{self, Demo, DemoOptions};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 

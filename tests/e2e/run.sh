@@ -3,7 +3,7 @@
 #   etcd, kube-apiserver (RBAC, service-account keys, front-proxy CA and --requestheader-*
 #   flags, aggregator routing), kube-controller-manager (HPA sync every 5 s) and
 #   kube-scheduler, built from Go modules by build-controlplane.sh (cached under target/);
-#   simulated nodes (`metrics-server sim-nodes`) that act as the kubelets of the pods the
+#   simulated nodes (`metrics-server-sim nodes`) that act as the kubelets of the pods the
 #   scheduler binds to them; the rendered manifests/components.yaml (minus its Deployment)
 #   applied with kubectl; and our server on
 #   the host with the metrics-server ServiceAccount's token.
@@ -62,9 +62,10 @@ done
 # 1. Binaries: the control plane (cached by version) and our server.
 BIN="$("$E2E/build-controlplane.sh")"
 KUBECTL="$BIN/kubectl"
-(cd "$REPO" && cargo build --locked --quiet --bin metrics-server)
-METRICS_SERVER="$(cd "$REPO" && cargo metadata --format-version 1 --no-deps |
-  jq -r .target_directory)/debug/metrics-server"
+(cd "$REPO" && cargo build --locked --quiet --bin metrics-server --bin metrics-server-sim)
+TARGET_DIR="$(cd "$REPO" && cargo metadata --format-version 1 --no-deps | jq -r .target_directory)"
+METRICS_SERVER="$TARGET_DIR/debug/metrics-server"
+METRICS_SERVER_SIM="$TARGET_DIR/debug/metrics-server-sim"
 echo "e2e: Kubernetes $("$KUBECTL" version --client -o json | jq -r .clientVersion.gitVersion), work dir $WORK"
 
 # 2. Control plane.

@@ -8,9 +8,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use metrics_server::config::MetricsSource;
-use metrics_server::sim::apiserver::{ApiServerHandle, MetricsBackend};
-use metrics_server::sim::demo::{self, DEMO_TOKEN, DemoOptions};
-use metrics_server::sim::kubelet::KubeletFleet;
+use metrics_server_sim::apiserver::{ApiServerHandle, MetricsBackend};
+use metrics_server_sim::demo::{self, DEMO_TOKEN, DemoOptions};
+use metrics_server_sim::kubelet::KubeletFleet;
 
 use super::tls::Tls;
 

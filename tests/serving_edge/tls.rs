@@ -41,7 +41,7 @@ pub struct Tls {
 impl Tls {
     /// Trusts `ca_pem`; presents `identity` (certificate and key PEM) when given.
     pub fn new(ca_pem: &str, identity: Option<(&str, &str)>) -> Self {
-        let base = metrics_server::sim::net::client_tls(ca_pem, identity).expect("client TLS");
+        let base = metrics_server_sim::net::client_tls(ca_pem, identity).expect("client TLS");
         let with = |alpn: &[u8]| {
             let mut c = base.clone();
             c.alpn_protocols = vec![alpn.to_vec()];

@@ -129,7 +129,7 @@ start_scheduler() {
 }
 
 start_sim_nodes() {
-  start sim-nodes "$METRICS_SERVER" sim-nodes --kubeconfig "$ADMIN" --nodes "$NODES" \
+  start sim-nodes "$METRICS_SERVER_SIM" nodes --kubeconfig "$ADMIN" --nodes "$NODES" \
     --kubelet-ca-out "$WORK/kubelet-ca.crt"
   wait_for "simulated nodes" 60 grep -q "nodes registered" "$LOGS/sim-nodes.log" || {
     alive sim-nodes

@@ -1,0 +1,177 @@
+//! A small writable store in the simulated apiserver, for what `--self-managed-ca` touches:
+//! Secrets (get, create; 409 when the name exists) and the metrics APIServices (get, JSON
+//! merge patch), pre-filled like `manifests/base/apiservice.yaml` with
+//! `insecureSkipTLSVerify: true`.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, PoisonError};
+
+use http::{Method, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use serde_json::{Value, json};
+
+use super::respond;
+use crate::net::Body;
+
+/// Largest body read.
+const MAX_BODY: usize = 256 * 1024;
+const APISERVICES: &str = "/apis/apiregistration.k8s.io/v1/apiservices";
+
+/// Objects by their full path (`/api/v1/namespaces/ns/secrets/name`).
+pub(crate) struct Registry {
+    objects: Mutex<BTreeMap<String, Value>>,
+}
+
+fn apiservice(version: &str, priority: u32) -> Value {
+    json!({
+        "kind": "APIService",
+        "apiVersion": "apiregistration.k8s.io/v1",
+        "metadata": {"name": format!("{version}.metrics.k8s.io"), "resourceVersion": "1"},
+        "spec": {
+            "group": "metrics.k8s.io",
+            "version": version,
+            "groupPriorityMinimum": 100,
+            "versionPriority": priority,
+            "insecureSkipTLSVerify": true,
+            "service": {"name": "metrics-server", "namespace": "kube-system"},
+        },
+    })
+}
+
+impl Registry {
+    pub(crate) fn new() -> Self {
+        let mut objects = BTreeMap::new();
+        for (version, priority) in [("v1beta1", 100), ("v1", 50)] {
+            objects.insert(
+                format!("{APISERVICES}/{version}.metrics.k8s.io"),
+                apiservice(version, priority),
+            );
+        }
+        Registry {
+            objects: Mutex::new(objects),
+        }
+    }
+
+    /// Whether this store serves `path`.
+    pub(crate) fn serves(path: &str) -> bool {
+        path.starts_with(APISERVICES)
+            || (path.starts_with("/api/v1/namespaces/")
+                && path.split('/').nth(5) == Some("secrets"))
+    }
+
+    /// The object stored at `path`, if any.
+    pub(crate) fn get(&self, path: &str) -> Option<Value> {
+        self.lock().get(path.trim_end_matches('/')).cloned()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Value>> {
+        self.objects.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) async fn handle(
+        &self,
+        method: &Method,
+        path: &str,
+        body: Incoming,
+    ) -> Response<Body> {
+        let path = path.trim_end_matches('/');
+        match *method {
+            Method::GET => match self.get(path) {
+                Some(obj) => respond::ok(&obj),
+                None => respond::not_found(kind_of(path), path.rsplit('/').next().unwrap_or("")),
+            },
+            Method::POST => match read_json(body).await {
+                Ok(obj) => self.create(path, obj),
+                Err(resp) => resp,
+            },
+            Method::PATCH => match read_json(body).await {
+                Ok(patch) => self.patch(path, &patch),
+                Err(resp) => resp,
+            },
+            _ => respond::method_not_allowed(),
+        }
+    }
+
+    fn create(&self, collection: &str, mut obj: Value) -> Response<Body> {
+        let Some(name) = obj["metadata"]["name"].as_str().map(str::to_owned) else {
+            return respond::bad_request("metadata.name is required");
+        };
+        let path = format!("{collection}/{name}");
+        let mut objects = self.lock();
+        if objects.contains_key(&path) {
+            return respond::status(
+                StatusCode::CONFLICT,
+                "AlreadyExists",
+                &format!("{} {name:?} already exists", kind_of(&path)),
+                None,
+            );
+        }
+        obj["metadata"]["resourceVersion"] = json!("1");
+        objects.insert(path, obj.clone());
+        respond::json_as(StatusCode::CREATED, respond::JSON, &obj)
+    }
+
+    fn patch(&self, path: &str, patch: &Value) -> Response<Body> {
+        let mut objects = self.lock();
+        let Some(obj) = objects.get_mut(path) else {
+            return respond::not_found(kind_of(path), path.rsplit('/').next().unwrap_or(""));
+        };
+        merge_patch(obj, patch);
+        respond::ok(obj)
+    }
+}
+
+fn kind_of(path: &str) -> &'static str {
+    if path.starts_with(APISERVICES) {
+        "apiservices.apiregistration.k8s.io"
+    } else {
+        "secrets"
+    }
+}
+
+async fn read_json(body: Incoming) -> Result<Value, Response<Body>> {
+    let bytes = Limited::new(body, MAX_BODY)
+        .collect()
+        .await
+        .map_err(|_| respond::bad_request("request body too large or unreadable"))?
+        .to_bytes();
+    serde_json::from_slice(&bytes)
+        .map_err(|e| respond::bad_request(&format!("invalid JSON body: {e}")))
+}
+
+/// RFC 7386 JSON merge patch: objects merge, `null` removes, anything else replaces.
+fn merge_patch(target: &mut Value, patch: &Value) {
+    let Value::Object(patch) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = json!({});
+    }
+    let Value::Object(map) = target else { return };
+    for (key, value) in patch {
+        if value.is_null() {
+            map.remove(key);
+        } else {
+            merge_patch(map.entry(key.clone()).or_insert(Value::Null), value);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_patch_sets_and_removes() {
+        let mut doc = apiservice("v1", 50);
+        merge_patch(
+            &mut doc,
+            &json!({"spec": {"caBundle": "Zm9v", "insecureSkipTLSVerify": null}}),
+        );
+        assert_eq!(doc["spec"]["caBundle"], "Zm9v");
+        assert!(doc["spec"].get("insecureSkipTLSVerify").is_none());
+        assert_eq!(doc["spec"]["service"]["name"], "metrics-server");
+    }
+}

@@ -1,0 +1,104 @@
+//! JSON responses and `Status` error bodies of the simulated apiserver, shaped like
+//! kube-apiserver's (kubectl prints `Error from server (<reason>): <message>` from them).
+
+use http::{HeaderValue, Response, StatusCode, header};
+use serde_json::json;
+
+use crate::net::{self, Body};
+
+pub(crate) const JSON: &str = "application/json";
+
+/// A JSON body with the given Content-Type.
+pub(crate) fn json_as(
+    status: StatusCode,
+    content_type: &str,
+    body: &serde_json::Value,
+) -> Response<Body> {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    let mut resp = Response::new(net::full_body(bytes));
+    *resp.status_mut() = status;
+    let ct = HeaderValue::from_str(content_type).unwrap_or(HeaderValue::from_static(JSON));
+    resp.headers_mut().insert(header::CONTENT_TYPE, ct);
+    resp
+}
+
+/// 200 with `application/json`.
+pub(crate) fn ok(body: &serde_json::Value) -> Response<Body> {
+    json_as(StatusCode::OK, JSON, body)
+}
+
+/// A `Status` failure.
+pub(crate) fn status(
+    code: StatusCode,
+    reason: &str,
+    message: &str,
+    details: Option<serde_json::Value>,
+) -> Response<Body> {
+    let mut body = json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code.as_u16(),
+    });
+    if let Some(details) = details {
+        body["details"] = details;
+    }
+    json_as(code, JSON, &body)
+}
+
+pub(crate) fn unauthorized() -> Response<Body> {
+    status(
+        StatusCode::UNAUTHORIZED,
+        "Unauthorized",
+        "Unauthorized",
+        None,
+    )
+}
+
+/// 404 for an unknown path.
+pub(crate) fn no_route() -> Response<Body> {
+    status(
+        StatusCode::NOT_FOUND,
+        "NotFound",
+        "the server could not find the requested resource",
+        Some(json!({})),
+    )
+}
+
+/// 404 for a missing object: `pods "x" not found`.
+pub(crate) fn not_found(kind: &str, name: &str) -> Response<Body> {
+    status(
+        StatusCode::NOT_FOUND,
+        "NotFound",
+        &format!("{kind} \"{name}\" not found"),
+        Some(json!({"name": name, "kind": kind})),
+    )
+}
+
+pub(crate) fn bad_request(message: &str) -> Response<Body> {
+    status(StatusCode::BAD_REQUEST, "BadRequest", message, None)
+}
+
+pub(crate) fn method_not_allowed() -> Response<Body> {
+    status(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "MethodNotAllowed",
+        "the server does not allow this method on the requested resource",
+        Some(json!({})),
+    )
+}
+
+/// What the aggregator answers when the metrics backend is unreachable or absent.
+pub(crate) fn service_unavailable() -> Response<Body> {
+    status(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "ServiceUnavailable",
+        "the server is currently unable to handle the request",
+        Some(
+            json!({"group": "metrics.k8s.io", "causes": [{"reason": "UnexpectedServerResponse", "message": "service unavailable"}]}),
+        ),
+    )
+}

@@ -1,0 +1,375 @@
+//! Simulated kubelets: one HTTPS server per node of a [`Workload`], bound to the node's own
+//! loopback address, serving `/metrics/resource` (Prometheus text, kubelet 1.29+ format,
+//! upstream spec §3.3) and `/stats/summary` (Summary API JSON, §3.1) computed from the
+//! workload's ground truth at the moment of each request.
+//!
+//! Sample time = now truncated to milliseconds minus the node's stable lag (0–2 s, like
+//! cAdvisor housekeeping). Only Running pods are reported. Faults can be injected per node at
+//! run time ([`KubeletFleet::set_fault`]). All listeners and connections close when the fleet
+//! is dropped or [`KubeletFleet::shutdown`] is called. One tokio task per listener and per
+//! connection, no thread per node: thousands of nodes fit in one process (mind `ulimit -n`).
+//!
+//! A fleet may serve only some nodes ([`spawn_kubelet_subset`]): a cluster too large for one
+//! process's open-files limit is split over several processes, each serving its share.
+//!
+//! A live fleet ([`spawn_live_kubelets`]) reads a workload that is replaced as pods come and
+//! go, and can authorize each request like a real kubelet does (webhook mode: the bearer token
+//! through a TokenReview, then a SubjectAccessReview for `nodes/<subresource>`), see [`auth`].
+
+pub mod auth;
+mod resource;
+mod summary;
+
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use arc_swap::ArcSwap;
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode, header};
+use tokio::sync::watch;
+
+use super::net::{self, Body, SimError};
+use super::workload::{NodeSample, Workload};
+use metrics_server::pki::CertAuthority;
+use metrics_server::time::Timestamp;
+
+/// How the fleet is set up.
+#[derive(Clone)]
+pub struct KubeletOptions {
+    /// Issues every kubelet's serving certificate (node IP as IP SAN, node name as DNS SAN).
+    pub ca: Arc<CertAuthority>,
+    /// When set, requests must carry `Authorization: Bearer <token>` (else 401).
+    pub required_bearer_token: Option<String>,
+    /// Simulates a kubelet older than 1.18: `/metrics/resource` answers 404.
+    pub resource_endpoint_404: bool,
+}
+
+/// A fault injected into one kubelet.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Fault {
+    /// Normal operation.
+    None = 0,
+    /// Accept the request and never answer.
+    Hang = 1,
+    /// Answer 500 Internal Server Error.
+    Status500 = 2,
+    /// Answer 200 with a malformed body.
+    Garbage = 3,
+}
+
+impl Fault {
+    fn from_u8(v: u8) -> Fault {
+        match v {
+            1 => Fault::Hang,
+            2 => Fault::Status500,
+            3 => Fault::Garbage,
+            _ => Fault::None,
+        }
+    }
+}
+
+/// Where one kubelet listens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KubeletEndpoint {
+    pub node: String,
+    pub ip: IpAddr,
+    pub port: u16,
+}
+
+/// The running kubelets. Dropping it stops them all.
+pub struct KubeletFleet {
+    endpoints: Vec<KubeletEndpoint>,
+    /// Per endpoint, the node's position in the workload (the index into `faults`).
+    positions: Vec<usize>,
+    /// One per node of the workload, served here or not.
+    faults: Arc<[AtomicU8]>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl KubeletFleet {
+    /// One endpoint per served node, in workload order (the order given to
+    /// [`spawn_kubelet_subset`]).
+    pub fn endpoints(&self) -> &[KubeletEndpoint] {
+        &self.endpoints
+    }
+
+    /// The endpoint of one node.
+    pub fn endpoint(&self, node: &str) -> Option<&KubeletEndpoint> {
+        self.endpoints.iter().find(|e| e.node == node)
+    }
+
+    /// `(node, ip, port)` triples, the form [`super::apiserver::ApiServerOptions`] takes.
+    pub fn triples(&self) -> Vec<(String, IpAddr, u16)> {
+        self.endpoints
+            .iter()
+            .map(|e| (e.node.clone(), e.ip, e.port))
+            .collect()
+    }
+
+    /// Sets the fault of one node's kubelet; false if there is no such node.
+    pub fn set_fault(&self, node: &str, fault: Fault) -> bool {
+        match self.endpoints.iter().position(|e| e.node == node) {
+            Some(i) => {
+                self.faults[self.positions[i]].store(fault as u8, Ordering::Relaxed);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Stops every kubelet and waits for the listeners to close.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        for task in std::mem::take(&mut self.tasks) {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for KubeletFleet {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+    }
+}
+
+/// What one kubelet's request handler needs.
+struct NodeCtx {
+    /// The current workload (replaced over time in a live fleet; the nodes never change).
+    workload: Arc<ArcSwap<Workload>>,
+    index: usize,
+    token: Option<String>,
+    authorizer: Option<Arc<dyn auth::KubeletAuthorizer>>,
+    resource_404: bool,
+    faults: Arc<[AtomicU8]>,
+}
+
+/// Starts one HTTPS kubelet per node of `workload` on `<node ip>:<ephemeral port>`.
+pub async fn spawn_kubelets(
+    workload: Arc<Workload>,
+    opts: KubeletOptions,
+) -> Result<KubeletFleet, SimError> {
+    spawn_live_kubelets(Arc::new(ArcSwap::new(workload)), opts, None).await
+}
+
+/// Starts one HTTPS kubelet for each node of `workload` at the positions `nodes`, in that
+/// order: one process's share of a cluster split over several. Positions past the last node
+/// are an error.
+pub async fn spawn_kubelet_subset(
+    workload: Arc<Workload>,
+    nodes: &[usize],
+    opts: KubeletOptions,
+) -> Result<KubeletFleet, SimError> {
+    if let Some(&position) = nodes.iter().find(|&&p| p >= workload.nodes().len()) {
+        return Err(SimError::NoSuchNode {
+            position,
+            nodes: workload.nodes().len(),
+        });
+    }
+    spawn_fleet(Arc::new(ArcSwap::new(workload)), nodes.to_vec(), opts, None).await
+}
+
+/// Like [`spawn_kubelets`], for a workload whose pods change: each request reads the workload
+/// `source` holds at that moment (its nodes must stay the same). With an `authorizer`, every
+/// request but `/healthz` must pass it (401 or 403 otherwise, as a real kubelet answers).
+pub async fn spawn_live_kubelets(
+    source: Arc<ArcSwap<Workload>>,
+    opts: KubeletOptions,
+    authorizer: Option<Arc<dyn auth::KubeletAuthorizer>>,
+) -> Result<KubeletFleet, SimError> {
+    let every_node = (0..source.load().nodes().len()).collect();
+    spawn_fleet(source, every_node, opts, authorizer).await
+}
+
+/// Starts the kubelets of the nodes at `positions` (all valid positions of the workload).
+async fn spawn_fleet(
+    source: Arc<ArcSwap<Workload>>,
+    positions: Vec<usize>,
+    opts: KubeletOptions,
+    authorizer: Option<Arc<dyn auth::KubeletAuthorizer>>,
+) -> Result<KubeletFleet, SimError> {
+    let workload = source.load_full();
+    let (w, ca, p) = (workload.clone(), opts.ca.clone(), positions.clone());
+    let tls_configs = tokio::task::spawn_blocking(move || issue_certificates(&w, &p, &ca))
+        .await
+        .map_err(|e| SimError::Task(e.to_string()))??;
+    let faults: Arc<[AtomicU8]> = workload.nodes().iter().map(|_| AtomicU8::new(0)).collect();
+    let (shutdown, stop_rx) = watch::channel(false);
+    let mut fleet = KubeletFleet {
+        endpoints: Vec::with_capacity(tls_configs.len()),
+        positions,
+        faults: faults.clone(),
+        shutdown,
+        tasks: Vec::with_capacity(tls_configs.len()),
+    };
+    for (&index, tls) in fleet.positions.iter().zip(tls_configs) {
+        let node = &workload.nodes()[index];
+        let listener = net::bind(SocketAddr::new(IpAddr::V4(node.ip), 0)).await?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| SimError::Bind {
+                addr: SocketAddr::new(IpAddr::V4(node.ip), 0),
+                source,
+            })?
+            .port();
+        let ctx = Arc::new(NodeCtx {
+            workload: source.clone(),
+            index,
+            token: opts.required_bearer_token.clone(),
+            authorizer: authorizer.clone(),
+            resource_404: opts.resource_endpoint_404,
+            faults: faults.clone(),
+        });
+        let service = move |req: Request<Incoming>| {
+            let ctx = ctx.clone();
+            async move { Ok::<_, Infallible>(handle(&ctx, req).await) }
+        };
+        fleet
+            .tasks
+            .push(net::spawn_https(listener, tls, service, stop_rx.clone()));
+        fleet.endpoints.push(KubeletEndpoint {
+            node: node.name.clone(),
+            ip: IpAddr::V4(node.ip),
+            port,
+        });
+    }
+    tracing::debug!(
+        nodes = fleet.endpoints.len(),
+        "simulated kubelets listening"
+    );
+    Ok(fleet)
+}
+
+/// The serving configuration of each node at `positions`, in that order.
+fn issue_certificates(
+    workload: &Workload,
+    positions: &[usize],
+    ca: &CertAuthority,
+) -> Result<Vec<Arc<rustls::ServerConfig>>, SimError> {
+    positions
+        .iter()
+        .map(|&p| {
+            let node = &workload.nodes()[p];
+            let pair = ca.issue_server(&node.name, &[&node.name], &[IpAddr::V4(node.ip)])?;
+            net::server_tls(&pair.cert_pem, &pair.key_pem)
+        })
+        .collect()
+}
+
+/// The sample's containers in the order the kubelet prints them, as (position in
+/// `sample.pods`, container index), sorted by (container name, namespace, pod name).
+fn container_order(workload: &Workload, sample: &NodeSample) -> Vec<(usize, usize)> {
+    let pods = workload.pods();
+    let running: Vec<usize> = sample.pods.iter().map(|(p, _)| *p).collect();
+    let mut order: Vec<(usize, usize)> = running
+        .iter()
+        .enumerate()
+        .flat_map(|(pos, &p)| (0..pods[p].containers.len()).map(move |c| (pos, c)))
+        .collect();
+    let key = |&(pos, c): &(usize, usize)| {
+        let pod = &pods[running[pos]];
+        (
+            pod.containers[c].name.as_str(),
+            pod.namespace.as_str(),
+            pod.name.as_str(),
+        )
+    };
+    order.sort_by(|a, b| key(a).cmp(&key(b)));
+    order
+}
+
+fn text(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<bytes::Bytes>,
+) -> Response<Body> {
+    let mut resp = Response::new(net::full_body(body));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(content_type),
+    );
+    resp
+}
+
+const PLAIN: &str = "text/plain; charset=utf-8";
+
+fn authorized(ctx: &NodeCtx, req: &Request<Incoming>) -> bool {
+    let Some(token) = &ctx.token else {
+        return true;
+    };
+    req.headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|presented| presented == token)
+}
+
+async fn handle(ctx: &NodeCtx, req: Request<Incoming>) -> Response<Body> {
+    let workload = ctx.workload.load_full();
+    let node = &workload.nodes()[ctx.index].name;
+    tracing::debug!(%node, method = %req.method(), uri = %req.uri(), "kubelet request");
+    let fault = Fault::from_u8(ctx.faults[ctx.index].load(Ordering::Relaxed));
+    match fault {
+        Fault::Hang => return futures::future::pending().await,
+        Fault::Status500 => {
+            return text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                PLAIN,
+                "Internal Server Error",
+            );
+        }
+        _ => {}
+    }
+    if !authorized(ctx, &req) {
+        return text(StatusCode::UNAUTHORIZED, PLAIN, "Unauthorized");
+    }
+    if let Some(authorizer) = &ctx.authorizer
+        && req.uri().path() != "/healthz"
+        && let Err(denied) = auth::check(authorizer.as_ref(), node, &req).await
+    {
+        return text(denied.status(), PLAIN, denied.to_string());
+    }
+    if req.method() != Method::GET {
+        return text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            PLAIN,
+            "405 method not allowed",
+        );
+    }
+    let garbage = fault == Fault::Garbage;
+    match req.uri().path() {
+        "/metrics/resource" if ctx.resource_404 => not_found(),
+        "/metrics/resource" if garbage => {
+            text(StatusCode::OK, resource::CONTENT_TYPE, resource::GARBAGE)
+        }
+        "/metrics/resource" => {
+            let sample = workload.sample_node(ctx.index, sample_time(&workload, ctx.index));
+            let order = container_order(&workload, &sample);
+            let body = resource::render(&workload, &sample, &order);
+            text(StatusCode::OK, resource::CONTENT_TYPE, body)
+        }
+        "/stats/summary" if garbage => text(StatusCode::OK, "application/json", summary::GARBAGE),
+        "/stats/summary" => {
+            let sample = workload.sample_node(ctx.index, sample_time(&workload, ctx.index));
+            let body = summary::render(&workload, ctx.index, &sample);
+            text(StatusCode::OK, "application/json", body)
+        }
+        "/healthz" => text(StatusCode::OK, PLAIN, "ok"),
+        _ => not_found(),
+    }
+}
+
+/// Go's default mux answer for an unknown path.
+fn not_found() -> Response<Body> {
+    text(StatusCode::NOT_FOUND, PLAIN, "404 page not found\n")
+}
+
+fn sample_time(workload: &Workload, index: usize) -> Timestamp {
+    let now_ms = Timestamp::now().0 / 1_000_000;
+    let lag = workload.nodes()[index].sample_lag_ms;
+    Timestamp::from_millis(now_ms - lag)
+}
