@@ -62,6 +62,9 @@ impl Demo {
 
 /// Starts kubelets, the minimal API, and the server; writes the kubeconfig and certificates.
 pub async fn start(opts: DemoOptions) -> anyhow::Result<Demo> {
+    // Before anything is written: a second demo on a port in use must not overwrite the
+    // kubeconfig and certificates of the one running there.
+    ensure_port_free(opts.secure_port)?;
     let _ = rustls::crypto::ring::default_provider().install_default();
     let ca = Arc::new(CertAuthority::new("metrics-server-demo-ca")?);
     let front_proxy_ca = CertAuthority::new("metrics-server-demo-front-proxy-ca")?;
@@ -129,6 +132,20 @@ pub async fn start(opts: DemoOptions) -> anyhow::Result<Demo> {
         apiserver,
         kubelets,
     })
+}
+
+/// Fails, naming the port, when the server could not bind it on 127.0.0.1 (0: any port).
+fn ensure_port_free(port: u16) -> anyhow::Result<()> {
+    if port == 0 {
+        return Ok(());
+    }
+    match std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port)) {
+        Ok(_) => Ok(()),
+        Err(err) => Err(anyhow::anyhow!(
+            "cannot use port {port} on 127.0.0.1 for the demo server ({err}); is another demo \
+             running? Pass --secure-port with a free port"
+        )),
+    }
 }
 
 /// The `kube-system/extension-apiserver-authentication` data kube-apiserver would publish:
