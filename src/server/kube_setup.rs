@@ -18,14 +18,26 @@ pub async fn kube_config(path: Option<&Path>) -> anyhow::Result<kube::Config> {
     match path {
         Some(p) => {
             let kc = kube::config::Kubeconfig::read_from(p)
-                .with_context(|| format!("reading --kubeconfig {}", p.display()))?;
+                .map_err(|err| kubeconfig_error("reading", p, err))?;
             let opts = kube::config::KubeConfigOptions::default();
             kube::Config::from_custom_kubeconfig(kc, &opts)
                 .await
-                .with_context(|| format!("loading --kubeconfig {}", p.display()))
+                .map_err(|err| kubeconfig_error("loading", p, err))
         }
         None => kube::Config::incluster()
             .context("no --kubeconfig given and not running in a cluster (in-cluster config)"),
+    }
+}
+
+/// One line naming the flag, the path once and the cause once: kube's errors repeat their
+/// source in their own text, and the read error also quotes the path.
+fn kubeconfig_error(doing: &str, path: &Path, err: kube::config::KubeconfigError) -> anyhow::Error {
+    let path = path.display();
+    match err {
+        kube::config::KubeconfigError::ReadConfig(io, _) => {
+            anyhow::anyhow!("{doing} --kubeconfig {path}: {io}")
+        }
+        other => anyhow::anyhow!("{doing} --kubeconfig {path}: {other}"),
     }
 }
 
