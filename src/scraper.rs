@@ -157,6 +157,7 @@ impl Scraper {
                 pending = tasks.len(),
                 "Scrape cycle ran out of time; abandoning late nodes."
             );
+            self.metrics.record_overrun();
             tasks.abort_all();
         }
         let snap = self.published.load();

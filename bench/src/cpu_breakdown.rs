@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::https::{HttpsClient, Identity, timed_get};
 use metrics_server::telemetry::stage_cpu::Stage;
 
 const FAMILY: &str = "metrics_rs_stage_cpu_seconds_total";
@@ -39,16 +38,6 @@ impl StageSeconds {
             *slot = value?;
         }
         Some(StageSeconds(seconds))
-    }
-
-    /// Reads the server's counters (front-proxy identity: `/metrics` needs authorization).
-    pub async fn read(client: &HttpsClient, base_url: &str, identity: &Identity) -> Option<Self> {
-        let url = format!("{base_url}/metrics");
-        let got = timed_get(client, &url, &identity.headers, true, None)
-            .await
-            .ok()?;
-        let body = got.body.filter(|_| got.status == 200)?;
-        StageSeconds::parse(std::str::from_utf8(&body).ok()?)
     }
 }
 

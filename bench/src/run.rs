@@ -15,7 +15,9 @@ use super::manifest::ClusterManifest;
 use super::process::{Proc, spawn, this_executable};
 use super::procstat::{self, MachineCpu};
 use super::report::Report;
-use super::server_log::{self, SharedLog};
+use super::scrape_cycles::{CycleWindow, ScrapeCounters};
+use super::server_metrics::MetricsReading;
+use super::server_stderr::StderrTail;
 use super::shard;
 use super::simulator::{Simulator, SimulatorSpec};
 use crate::config::BenchArgs;
@@ -82,8 +84,8 @@ pub async fn run_once(args: &BenchArgs, nodes: u32) -> anyhow::Result<Report> {
     let started = Instant::now();
 
     let port = free_port()?;
-    let log: SharedLog = Default::default();
-    let mut server = start_server(&manifest, port, args, &log)?;
+    let tail = StderrTail::default();
+    let mut server = start_server(&manifest, port, args, &tail)?;
     let raw = spawn(
         "raw-fetch",
         &this_executable()?,
@@ -95,15 +97,7 @@ pub async fn run_once(args: &BenchArgs, nodes: u32) -> anyhow::Result<Report> {
         |_| {},
     )?;
     tracing::info!(port, "Server started; warming up.");
-    wait_ready(&log, &mut server, &mut sim, started + warmup).await?;
-
-    wait_authorized(&manifest, port).await?;
-    // Four cycles: over two, one cycle's jitter moved the ratio by ±0.25 between runs.
-    let no_load_window = resolution * 4;
-    tracing::info!(
-        seconds = no_load_window.as_secs(),
-        "Measuring the scrape pipeline without API load."
-    );
+    wait_authorized(&manifest, port, &mut server, &tail).await?;
     let target = Arc::new(Target {
         base_url: format!("https://127.0.0.1:{port}"),
         identity: Identity::front_proxy(&manifest)?,
@@ -111,15 +105,26 @@ pub async fn run_once(args: &BenchArgs, nodes: u32) -> anyhow::Result<Report> {
         work_dir: work.clone(),
     });
     let metrics_client = https::client(&manifest.ca, Some(&target.identity), Protocols::Http1, 1)?;
+    let read_metrics = || MetricsReading::read(&metrics_client, &target.base_url, &target.identity);
+    let ready = Ready {
+        warm_until: started + warmup,
+        tail: &tail,
+    };
+    wait_ready(&ready, read_metrics, &mut server, &mut sim).await?;
+    // Four cycles: over two, one cycle's jitter moved the ratio by ±0.25 between runs.
+    let no_load_window = resolution * 4;
+    tracing::info!(
+        seconds = no_load_window.as_secs(),
+        "Measuring the scrape pipeline without API load."
+    );
     // The counters are read just outside each CPU window: a `/metrics` answer walks every
     // pod for the coverage gauges and prints several series per node. The read that ends the
     // quiet window also starts the loaded one (only the load's clients are made in between).
-    let stages = || StageSeconds::read(&metrics_client, &target.base_url, &target.identity);
-    let quiet_stages_before = stages().await;
+    let quiet_metrics_before = read_metrics().await;
     let quiet_before = read_cpu(&server, &raw, &sim);
     tokio::time::sleep(no_load_window).await;
     let quiet_after = read_cpu(&server, &raw, &sim);
-    let quiet_stages_after = stages().await;
+    let quiet_metrics_after = read_metrics().await;
 
     tracing::info!(seconds = duration.as_secs(), "Measuring under load.");
     let clients = usize::try_from(args.get_clients).unwrap_or(0);
@@ -143,12 +148,12 @@ pub async fn run_once(args: &BenchArgs, nodes: u32) -> anyhow::Result<Report> {
         if let Some(status) = server.exited() {
             bail!(
                 "the server exited during the run ({status}):\n{}",
-                server_log::lock(&log).tail.join("\n")
+                tail.text()
             );
         }
     }
     let after = read_cpu(&server, &raw, &sim);
-    let stages_after = stages().await;
+    let metrics_after = read_metrics().await;
     let _ = stop.send(true);
     let results = load.await.unwrap_or_default();
     let hwm_kib = procstat::memory(server.pid()).map_or(0, |m| m.hwm_kib);
@@ -158,7 +163,16 @@ pub async fn run_once(args: &BenchArgs, nodes: u32) -> anyhow::Result<Report> {
     drop(server);
     drop(sim);
 
-    let mut report = build_report(&manifest, &before, &after, &log, &results, resolution);
+    let cycles = match (&quiet_metrics_after.scrape, &metrics_after.scrape) {
+        (Some(start), Some(end)) => {
+            CycleWindow::between(start, end, after.at - before.at, resolution)
+        }
+        _ => bail!("the server's /metrics has no metrics_server_manager_tick_duration_seconds"),
+    };
+    let servable_pods = metrics_after.scrape.and_then(|s| s.pods_served);
+    let mut report = build_report(&manifest, &before, &after, &cycles, &results);
+    report.metric_resolution_seconds = resolution.as_secs_f64();
+    report.servable_pods = servable_pods.map_or(0, |n| n as usize);
     report.server_rss_mib = hwm_kib as f64 / 1024.0;
     report.server_rss_sampled_peak_mib = rss_peak_kib as f64 / 1024.0;
     report.rss_mib_per_node = report.server_rss_mib / report.nodes.max(1) as f64;
@@ -180,14 +194,14 @@ pub async fn run_once(args: &BenchArgs, nodes: u32) -> anyhow::Result<Report> {
         Some(CpuBreakdown::between(&before?, &after?, wall, total))
     };
     report.server_cpu_breakdown_mcores = breakdown(
-        quiet_stages_after.clone(),
-        stages_after,
+        quiet_metrics_after.stages.clone(),
+        metrics_after.stages,
         after.at - before.at,
         report.server_cpu_mcores,
     );
     report.server_cpu_breakdown_no_load_mcores = breakdown(
-        quiet_stages_before,
-        quiet_stages_after,
+        quiet_metrics_before.stages,
+        quiet_metrics_after.stages,
         quiet_wall,
         report.server_cpu_no_load_mcores,
     );
@@ -236,7 +250,7 @@ fn start_server(
     m: &ClusterManifest,
     port: u16,
     args: &BenchArgs,
-    log: &SharedLog,
+    tail: &StderrTail,
 ) -> anyhow::Result<Proc> {
     let mut flags = vec![
         format!("--kubeconfig={}", m.kubeconfig.display()),
@@ -251,17 +265,15 @@ fn start_server(
     ];
     flags.extend(args.server_args.iter().cloned());
     let mut server = spawn("server", &server_binary(args)?, &flags, |cmd| {
-        cmd.env("RUST_LOG", "info,metrics_server::scraper=debug")
-            .env("NO_COLOR", "1")
-            .env(
-                "METRICS_BENCH_WRAP",
-                args.server_wrapper.as_deref().unwrap_or_default(),
-            )
-            .stderr(Stdio::piped());
+        cmd.env(
+            "METRICS_BENCH_WRAP",
+            args.server_wrapper.as_deref().unwrap_or_default(),
+        )
+        .stderr(Stdio::piped());
     })?;
     let stderr = server.child.stderr.take().context("server stderr")?;
-    let log = log.clone();
-    std::thread::spawn(move || server_log::follow(stderr, log));
+    let tail = tail.clone();
+    std::thread::spawn(move || tail.follow(stderr));
     Ok(server)
 }
 
@@ -282,7 +294,12 @@ fn server_binary(args: &BenchArgs) -> anyhow::Result<PathBuf> {
 
 /// Waits until the server accepts the front-proxy identity: it reads the front-proxy CA from
 /// the cluster, which a loaded simulated API server may answer a minute late.
-async fn wait_authorized(manifest: &ClusterManifest, port: u16) -> anyhow::Result<()> {
+async fn wait_authorized(
+    manifest: &ClusterManifest,
+    port: u16,
+    server: &mut Proc,
+    tail: &StderrTail,
+) -> anyhow::Result<()> {
     let identity = Identity::front_proxy(manifest)?;
     let client = https::client(&manifest.ca, Some(&identity), Protocols::Http1, 1)?;
     let Some((namespace, name)) = manifest.pod_sample.first() else {
@@ -299,6 +316,9 @@ async fn wait_authorized(manifest: &ClusterManifest, port: u16) -> anyhow::Resul
         if status != 401 && status != 403 && status != 0 {
             return Ok(());
         }
+        if let Some(exit) = server.exited() {
+            bail!("the server exited ({exit}):\n{}", tail.text());
+        }
         if Instant::now() >= deadline {
             bail!(
                 "the server did not accept the front-proxy identity in time (last status {status})"
@@ -308,28 +328,39 @@ async fn wait_authorized(manifest: &ClusterManifest, port: u16) -> anyhow::Resul
     }
 }
 
-/// Waits until the warm-up is over and the server has completed two cycles serving pods.
-async fn wait_ready(
-    log: &SharedLog,
+/// What [`wait_ready`] waits for.
+struct Ready<'a> {
+    warm_until: Instant,
+    tail: &'a StderrTail,
+}
+
+/// Waits until the warm-up is over and the server has finished two scrape cycles since it
+/// first served pods (its `/metrics`, read every second: cheap before the measurement).
+async fn wait_ready<F, Fut>(
+    ready: &Ready<'_>,
+    read_metrics: F,
     server: &mut Proc,
     sim: &mut Simulator,
-    warm_until: Instant,
-) -> anyhow::Result<()> {
-    let deadline = warm_until + READY_TIMEOUT;
+) -> anyhow::Result<()>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = MetricsReading>,
+{
+    let deadline = ready.warm_until + READY_TIMEOUT;
+    let mut serving_since: Option<u64> = None;
     loop {
-        let cycles_with_pods = server_log::lock(log)
-            .cycles
-            .iter()
-            .filter(|c| c.pods > 0 && c.ok > 0)
-            .count();
-        if Instant::now() >= warm_until && cycles_with_pods >= 2 {
-            return Ok(());
+        if let Some(scrape) = read_metrics().await.scrape {
+            if serving_since.is_none() && serves_pods(&scrape) {
+                serving_since = Some(scrape.cycles);
+            }
+            let cycles_serving =
+                serving_since.map_or(0, |first| scrape.cycles.saturating_sub(first));
+            if Instant::now() >= ready.warm_until && cycles_serving >= 2 {
+                return Ok(());
+            }
         }
         if let Some(status) = server.exited() {
-            bail!(
-                "the server exited ({status}):\n{}",
-                server_log::lock(log).tail.join("\n")
-            );
+            bail!("the server exited ({status}):\n{}", ready.tail.text());
         }
         if let Some(status) = sim.exited() {
             bail!("a simulated cluster process exited ({status})");
@@ -337,11 +368,19 @@ async fn wait_ready(
         if Instant::now() >= deadline {
             bail!(
                 "the server did not serve pods in time:\n{}",
-                server_log::lock(log).tail.join("\n")
+                ready.tail.text()
             );
         }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
+}
+
+/// Whether the server serves pods: its own gauge, or for a server without it, any cycle
+/// finished (the front-proxy identity was accepted before).
+fn serves_pods(scrape: &ScrapeCounters) -> bool {
+    scrape
+        .pods_served
+        .map_or(scrape.cycles > 0, |pods| pods > 0)
 }
 
 fn mcores(cpu: Duration, wall: Duration) -> f64 {
@@ -352,9 +391,8 @@ fn build_report(
     m: &ClusterManifest,
     before: &CpuReading,
     after: &CpuReading,
-    log: &SharedLog,
+    cycles: &CycleWindow,
     load: &LoadResults,
-    resolution: Duration,
 ) -> Report {
     let wall = after.at - before.at;
     let server = mcores(after.server.saturating_sub(before.server), wall);
@@ -362,31 +400,6 @@ fn build_report(
     let sim = mcores(after.sim.saturating_sub(before.sim), wall);
     let harness = mcores(after.harness.saturating_sub(before.harness), wall);
     let busy = procstat::busy_cores(before.machine, after.machine);
-    let state = server_log::lock(log);
-    let in_window: Vec<_> = state
-        .cycles
-        .iter()
-        .filter(|c| c.seen >= before.at && c.seen <= after.at)
-        .copied()
-        .collect();
-    let durations: Vec<f64> = in_window.iter().map(|c| c.duration.as_secs_f64()).collect();
-    let overruns = state
-        .overruns
-        .iter()
-        .filter(|t| **t >= before.at && **t <= after.at)
-        .count();
-    // A cycle that started late (the previous one overran its tick) leaves a gap.
-    let skipped: usize = in_window
-        .windows(2)
-        .map(|w| {
-            let gap = (w[1].seen - w[0].seen).as_secs_f64() / resolution.as_secs_f64();
-            if gap > 1.5 {
-                gap.round() as usize - 1
-            } else {
-                0
-            }
-        })
-        .sum();
     let get = &load.get_pod_ms;
     let (gets, lists) = (&load.get_pod_by_protocol, &load.list_by_protocol);
     Report {
@@ -394,15 +407,13 @@ fn build_report(
         pods: m.running_pods,
         containers: m.containers,
         duration_seconds: wall.as_secs_f64(),
-        metric_resolution_seconds: resolution.as_secs_f64(),
         server_cpu_mcores: server,
         server_cpu_mcores_per_node: server / m.nodes.max(1) as f64,
-        scrape_cycle_p50_seconds: percentile(&durations, 50.0),
-        scrape_cycle_p99_seconds: percentile(&durations, 99.0),
-        cycles: in_window.len(),
-        missed_cycles: overruns + skipped,
-        failed_node_scrapes: in_window.iter().map(|c| c.failed).sum(),
-        servable_pods: state.cycles.last().map_or(0, |c| c.pods),
+        scrape_cycle_p50_seconds: cycles.p50_seconds,
+        scrape_cycle_p99_seconds: cycles.p99_seconds,
+        cycles: cycles.cycles as usize,
+        missed_cycles: cycles.missed as usize,
+        failed_node_scrapes: cycles.failed_requests as usize,
         raw_fetch_cpu_mcores: raw,
         cpu_vs_raw_fetch: (raw > 0.0).then(|| server / raw),
         list_all_pods_json_p50_ms: percentile(&load.list_json_ms, 50.0),

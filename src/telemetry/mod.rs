@@ -85,6 +85,7 @@ pub struct Metrics {
     request_total: Family<Labels, Counter>,
     last_request_time: Family<Labels, Gauge>,
     tick_duration: Histogram,
+    cycle_overruns: Counter,
     storage_points: Family<Labels, Gauge>,
     scrape_result: Family<Labels, Gauge>,
     scrape_failures: Family<Labels, Counter>,
@@ -130,6 +131,12 @@ impl Metrics {
             "[ALPHA] The total time spent collecting and storing metrics in seconds",
             tick_duration.clone(),
         );
+        let cycle_overruns = Counter::default();
+        registry.register(
+            "metrics_rs_scrape_cycle_overruns",
+            "Scrape cycles that ran out of time, their late nodes abandoned",
+            cycle_overruns.clone(),
+        );
         let storage_points = Family::<Labels, Gauge>::default();
         registry.register(
             "metrics_server_storage_points",
@@ -165,6 +172,7 @@ impl Metrics {
             request_total,
             last_request_time,
             tick_duration,
+            cycle_overruns,
             storage_points,
             scrape_result,
             scrape_failures,
@@ -245,6 +253,11 @@ impl Metrics {
     }
 
     /// One scrape cycle finished after `took`; nodes not in `live` lose their series.
+    /// A scrape cycle ran out of time and abandoned its late nodes.
+    pub fn record_overrun(&self) {
+        self.cycle_overruns.inc();
+    }
+
     pub fn record_cycle(&self, took: Duration, live: &dyn Fn(&str) -> bool) {
         self.tick_duration.observe(took.as_secs_f64());
         let gone: Vec<(String, &'static str)> = match self.last_result.lock() {

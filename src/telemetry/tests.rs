@@ -198,3 +198,18 @@ fn coverage_counts_served_and_missing_by_reason() {
         "metrics_rs_items_without_metrics{kind=\"pod\",reason=\"waiting_second_sample\"} 0\n"
     ));
 }
+
+#[test]
+fn overrun_cycles_are_counted() {
+    let m = Metrics::new(Duration::from_secs(15));
+    assert!(
+        m.encode()
+            .contains("metrics_rs_scrape_cycle_overruns_total 0\n")
+    );
+    m.record_overrun();
+    m.record_overrun();
+    assert!(
+        m.encode()
+            .contains("metrics_rs_scrape_cycle_overruns_total 2\n")
+    );
+}
