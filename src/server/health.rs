@@ -13,10 +13,18 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
+use http::header::{HeaderName, HeaderValue};
+
 /// Headers of every health response (Go's `http.Error` sets the same on failures).
-pub const HEADERS: [(&str, &str); 2] = [
-    ("content-type", "text/plain; charset=utf-8"),
-    ("x-content-type-options", "nosniff"),
+pub const HEADERS: [(HeaderName, HeaderValue); 2] = [
+    (
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    ),
+    (
+        http::header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    ),
 ];
 
 /// apiserver default check: always passes.

@@ -12,6 +12,7 @@ pub mod kube_setup;
 pub mod limits;
 pub mod log_limit;
 pub mod open_files;
+pub mod response;
 pub mod self_ca;
 pub mod serving;
 pub mod tls;
