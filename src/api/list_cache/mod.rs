@@ -24,6 +24,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 pub use gzip::{GzipListBody, GzipPods};
+
+use super::encode::gzip::GzipError;
 pub use plain::{EncodedPods, ListBody};
 
 use join::JoinMemo;
@@ -233,12 +235,15 @@ impl PodListCache {
     /// When the other format's compressed entry is in use too (it holds an entry: a response
     /// read it within the last two resolutions), one pass over the pods builds both, so the
     /// pods and their metadata are read once a snapshot instead of twice.
+    ///
+    /// An entry whose compression failed is logged and not cached: the error says the request
+    /// must be answered another way.
     pub fn get_gzip(
         &self,
         snapshot: &Snapshot,
         cluster: &ClusterCache,
         format: ListFormat,
-    ) -> Arc<GzipPods> {
+    ) -> Result<Arc<GzipPods>, GzipError> {
         self.gzip_slots(format).0.mark_read();
         self.gzip_entry(snapshot, cluster, format)
     }
@@ -256,11 +261,11 @@ impl PodListCache {
         snapshot: &Snapshot,
         cluster: &ClusterCache,
         format: ListFormat,
-    ) -> Arc<GzipPods> {
+    ) -> Result<Arc<GzipPods>, GzipError> {
         let (slot, other) = self.gzip_slots(format);
         let key = Self::key(snapshot, cluster);
         if let Some(hit) = slot.usable(key) {
-            return hit;
+            return Ok(hit);
         }
         crate::offload::cpu_heavy(|| {
             let _building = self
@@ -268,7 +273,7 @@ impl PodListCache {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
             if let Some(hit) = slot.usable(key) {
-                return hit;
+                return Ok(hit);
             }
             let other_in_use = other.holds_entry() && other.usable(key).is_none();
             let also = other_in_use.then_some(other);
@@ -276,9 +281,9 @@ impl PodListCache {
                 encode_gzip(snapshot, cluster, &self.join_memo, format, slot, also)
             });
             if let Some(other_built) = other_built {
-                other.store(other_built, key);
+                let _ = store_compressed(other, other_built, key);
             }
-            slot.store(built, key)
+            store_compressed(slot, built, key)
         })
     }
 
@@ -313,7 +318,8 @@ impl PodListCache {
     pub fn prebuild(&self, snapshot: &Snapshot, cluster: &ClusterCache) {
         for format in [ListFormat::Json, ListFormat::Protobuf] {
             if self.gzip_slots(format).0.holds_entry() {
-                self.gzip_entry(snapshot, cluster, format);
+                // A failure is logged; the requests then encode their own list.
+                let _ = self.gzip_entry(snapshot, cluster, format);
             }
             if self.plain_slot(format).holds_entry() {
                 self.plain_entry(snapshot, cluster, format);
@@ -371,6 +377,21 @@ impl PodListCache {
     }
 }
 
+/// Caches a compressed entry built from `key`; a failed build is logged and leaves the slot
+/// empty (never an incomplete list).
+fn store_compressed(
+    slot: &Slot<GzipPods>,
+    built: Result<GzipPods, GzipError>,
+    key: Key,
+) -> Result<Arc<GzipPods>, GzipError> {
+    built.map(|entry| slot.store(entry, key)).inspect_err(|err| {
+        tracing::error!(error = %err, generation = key.generation, "Could not compress the pod list; it is not cached.");
+    })
+}
+
+/// A compressed entry, or why it could not be built.
+type Compressed = Result<GzipPods, GzipError>;
+
 /// Encodes `format`'s compressed list of `snapshot`, and in the same pass the other format's
 /// when `other` is given; each buffer is sized from the previous entry, taken out of its slot.
 fn encode_gzip(
@@ -380,7 +401,7 @@ fn encode_gzip(
     format: ListFormat,
     slot: &Slot<GzipPods>,
     other: Option<&Slot<GzipPods>>,
-) -> (GzipPods, Option<GzipPods>) {
+) -> (Compressed, Option<Compressed>) {
     let created = Timestamp::now();
     let capacity = |slot: &Slot<GzipPods>| {
         let size = slot.take_size();
@@ -492,24 +513,28 @@ mod tests {
         store.apply_node("n1", &batch(1_000));
         store.apply_node("n1", &batch(1_015));
         let first = store.publish();
-        let json = cache.get_gzip(&first, &cluster, ListFormat::Json);
+        let json = cache.get_gzip(&first, &cluster, ListFormat::Json).unwrap();
         assert_eq!(json.len(), 3);
         assert!(
             cache.protobuf_gzip.latest().is_none(),
             "protobuf not asked for yet"
         );
-        let protobuf = cache.get_gzip(&first, &cluster, ListFormat::Protobuf);
+        let protobuf = cache
+            .get_gzip(&first, &cluster, ListFormat::Protobuf)
+            .unwrap();
         assert_eq!(protobuf.len(), 3);
         assert!(Arc::ptr_eq(
             &json,
-            &cache.get_gzip(&first, &cluster, ListFormat::Json)
+            &cache.get_gzip(&first, &cluster, ListFormat::Json).unwrap()
         ));
 
         // Both formats are in use: the next snapshot's first list builds both.
         store.apply_node("n1", &batch(1_030));
         let second = store.publish();
         let key = PodListCache::key(&second, &cluster);
-        let protobuf_next = cache.get_gzip(&second, &cluster, ListFormat::Protobuf);
+        let protobuf_next = cache
+            .get_gzip(&second, &cluster, ListFormat::Protobuf)
+            .unwrap();
         let json_next = cache
             .json_gzip
             .usable(key)
@@ -517,7 +542,7 @@ mod tests {
         assert!(!Arc::ptr_eq(&json_next, &json));
         assert!(Arc::ptr_eq(
             &json_next,
-            &cache.get_gzip(&second, &cluster, ListFormat::Json)
+            &cache.get_gzip(&second, &cluster, ListFormat::Json).unwrap()
         ));
         assert_eq!((protobuf_next.len(), json_next.len()), (3, 3));
     }
@@ -529,7 +554,7 @@ mod tests {
         store.apply_node("n1", &batch(1_000));
         store.apply_node("n1", &batch(1_015));
         let first = store.publish();
-        cache.get_gzip(&first, &cluster, ListFormat::Json);
+        cache.get_gzip(&first, &cluster, ListFormat::Json).unwrap();
         cache.get(&first, &cluster, ListFormat::Protobuf);
         let read_at = |slot: &Mutex<Option<Instant>>| *slot.lock().unwrap();
         let json_read = read_at(&cache.json_gzip.last_read);
@@ -558,11 +583,9 @@ mod tests {
             )))
         };
         let gzip_entry = || {
-            Some(Arc::new(GzipPods::encode(
-                ListFormat::Json,
-                std::iter::empty(),
-                0,
-            )))
+            Some(Arc::new(
+                GzipPods::encode(ListFormat::Json, std::iter::empty(), 0).unwrap(),
+            ))
         };
         *cache.json.latest() = entry();
         *cache.protobuf_gzip.latest() = gzip_entry();
@@ -585,5 +608,26 @@ mod tests {
             cache.json.latest().is_none() && cache.json_gzip.latest().is_none(),
             "not read within the idle time: released"
         );
+    }
+
+    #[test]
+    fn a_compressed_list_that_failed_is_not_cached() {
+        let slot = Slot::<GzipPods>::default();
+        let key = Key {
+            generation: 7,
+            cluster_pods: 0,
+        };
+        let failed = Err(GzipError::Stalled {
+            status: flate2::Status::BufError,
+            left: 1,
+        });
+        assert!(store_compressed(&slot, failed, key).is_err());
+        assert!(
+            slot.usable(key).is_none(),
+            "nothing served from the failure"
+        );
+        let built = GzipPods::encode(ListFormat::Json, std::iter::empty(), 0);
+        assert!(store_compressed(&slot, built, key).is_ok());
+        assert!(slot.usable(key).is_some());
     }
 }
