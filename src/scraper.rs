@@ -14,7 +14,6 @@ use tokio::task::JoinSet;
 
 use crate::api::selector::LabelSelector;
 use crate::cluster::{ClusterCache, NodeInfo, node_info};
-use crate::kubelet::decode::{self, Source};
 use crate::kubelet::{Fetched, KubeletClient, ScrapeError};
 use crate::store::{Snapshot, Store};
 use crate::telemetry::Metrics;
@@ -218,9 +217,8 @@ impl Scraper {
             Ok(f) => f,
             Err(err) => return Err(self.fail(node, err)),
         };
-        let decoded = stage_cpu::measure(Stage::Decode, || match fetched.source {
-            Source::Resource => decode::decode_resource(&fetched.body, fetched.request_time),
-            Source::Summary => decode::decode_summary(&fetched.body),
+        let decoded = stage_cpu::measure(Stage::Decode, || {
+            fetched.source.decode(&fetched.body, fetched.request_time)
         });
         match decoded {
             Ok(batch) => {
@@ -230,10 +228,7 @@ impl Scraper {
                 Ok(())
             }
             Err(error) => {
-                let endpoint = match fetched.source {
-                    Source::Resource => "/metrics/resource",
-                    Source::Summary => "/stats/summary",
-                };
+                let endpoint = fetched.source.path();
                 Err(self.fail(node, ScrapeError::Decode { endpoint, error }))
             }
         }
