@@ -46,18 +46,23 @@ impl ScrapeClock {
 
     /// Upstream `metric-collection-timely`: fails when the last cycle started more than
     /// 1.5 × resolution ago; passes before the first cycle.
-    pub fn check_timely(&self, resolution: Duration, now: Timestamp) -> Result<(), String> {
+    pub fn check_timely(&self, resolution: Duration, now: Timestamp) -> Result<(), CollectionLate> {
         let last = self.last_tick_start.load(Ordering::Acquire);
         if last == 0 {
             return Ok(());
         }
         let limit = i64::try_from(resolution.as_nanos() * 3 / 2).unwrap_or(i64::MAX);
         if now.0.saturating_sub(last) > limit {
-            return Err("metric collection didn't finish on time".to_string());
+            return Err(CollectionLate);
         }
         Ok(())
     }
 }
+
+/// The last scrape cycle started more than 1.5 × resolution ago.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("metric collection didn't finish on time")]
+pub struct CollectionLate;
 
 /// The single writer: owns the store and publishes snapshots.
 pub struct Scraper {

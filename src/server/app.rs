@@ -12,7 +12,7 @@ use http::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderValue, RETRY_AFTER, VAR
 
 use super::auth::Gate;
 use super::body::ResponseBody;
-use super::health::{self, Check, Endpoint};
+use super::health::{self, Check, Endpoint, Unhealthy};
 use super::http::ConnInfo;
 use super::limits::{Limits, MAX_PATH_BYTES};
 use super::response;
@@ -225,7 +225,7 @@ fn check(name: &'static str, state: &AppState) -> Check {
                 if snapshot.load().is_ready() {
                     Ok(())
                 } else {
-                    Err("no metrics to serve".into())
+                    Err(Unhealthy::NoMetrics)
                 }
             })
         }
@@ -235,7 +235,7 @@ fn check(name: &'static str, state: &AppState) -> Check {
                 if cluster.synced() {
                     Ok(())
                 } else {
-                    Err("informers not synced".into())
+                    Err(Unhealthy::InformersNotSynced)
                 }
             })
         }
@@ -245,21 +245,23 @@ fn check(name: &'static str, state: &AppState) -> Check {
                 if cluster.pods_synced() {
                     Ok(())
                 } else {
-                    Err("1 informers not started yet: [pods]".into())
+                    Err(Unhealthy::PodInformerNotStarted)
                 }
             })
         }
         health::METRIC_COLLECTION_TIMELY => {
             let (clock, resolution) = (state.clock.clone(), state.resolution);
             Check::new(name, move || {
-                clock.check_timely(resolution, Timestamp::now())
+                clock
+                    .check_timely(resolution, Timestamp::now())
+                    .map_err(Unhealthy::from)
             })
         }
         health::SHUTDOWN => {
             let flag = state.shutting_down.clone();
             Check::new(name, move || {
                 if flag.load(Ordering::Acquire) {
-                    Err("process is shutting down".into())
+                    Err(Unhealthy::ShuttingDown)
                 } else {
                     Ok(())
                 }
