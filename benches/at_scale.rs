@@ -8,8 +8,6 @@
 //! the list cache (one format; both formats in one pass).
 
 use std::borrow::Cow;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use k8s_openapi::api::core::v1::Pod;
@@ -17,7 +15,7 @@ use kube::core::PartialObjectMeta;
 use kube::runtime::watcher::Event;
 use metrics_server::api::list_cache::{ListFormat, PodListCache};
 use metrics_server::batch::{ContainerBatch, MetricsPoint, NodeBatch, PodBatch};
-use metrics_server::cluster::{ClusterCache, PodStore};
+use metrics_server::cluster::{ClusterCache, PodStore, Synced};
 use metrics_server::store::{Snapshot, Store, StoreConfig};
 use metrics_server::time::Timestamp;
 
@@ -99,7 +97,7 @@ fn cluster(specs: &[PodSpec], rng: &mut fastrand::Rng) -> ClusterCache {
         pods.apply(&Event::Apply(pod));
     }
     let (nodes, _writer) = kube::runtime::reflector::store();
-    let synced = Arc::new(AtomicBool::new(true));
+    let synced = Synced::already();
     ClusterCache::new(nodes, pods, synced.clone(), synced)
 }
 

@@ -327,21 +327,18 @@ impl PodListCache {
         }
     }
 
-    /// Polls the published snapshot every `period` and prebuilds the lists in use for each new
-    /// snapshot that is ready and ends its cycle (runs until dropped). The partial snapshots a
-    /// small cluster publishes while results arrive (many a cycle) are left to the requests:
-    /// prebuilding each of them would encode lists that nobody reads.
+    /// Prebuilds the lists in use for each new snapshot that is ready and ends its cycle, woken
+    /// by `publishes` after each publish into `published` (runs until the publisher is gone).
+    /// The partial snapshots a small cluster publishes while results arrive (many a cycle) are
+    /// left to the requests: prebuilding each of them would encode lists that nobody reads.
     pub async fn prebuild_on_publish(
         self: Arc<Self>,
         published: Arc<arc_swap::ArcSwap<Snapshot>>,
+        mut publishes: tokio::sync::watch::Receiver<u64>,
         cluster: ClusterCache,
-        period: Duration,
     ) {
-        let mut ticker = tokio::time::interval(period);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut done = 0;
-        loop {
-            ticker.tick().await;
+        while publishes.changed().await.is_ok() {
             let snapshot = published.load_full();
             if snapshot.generation() != done && snapshot.is_ready() && snapshot.ends_cycle() {
                 done = snapshot.generation();
@@ -499,7 +496,7 @@ mod tests {
             pods.apply(&kube::runtime::watcher::Event::Apply(pod));
         }
         let (nodes, _writer) = kube::runtime::reflector::store();
-        let synced = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let synced = crate::cluster::Synced::already();
         ClusterCache::new(nodes, pods, synced.clone(), synced)
     }
 
@@ -629,5 +626,58 @@ mod tests {
         let built = GzipPods::encode(ListFormat::Json, std::iter::empty(), 0);
         assert!(store_compressed(&slot, built, key).is_ok());
         assert!(slot.usable(key).is_some());
+    }
+
+    /// Lets the spawned tasks of this single-threaded test runtime run.
+    async fn settle() {
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn the_last_publish_of_a_cycle_wakes_the_prebuild_of_the_lists_in_use() {
+        let (mut store, cluster) = (Store::new(StoreConfig::default()), cluster());
+        let cache = Arc::new(PodListCache::default());
+        store.apply_node("n1", &batch(1_000));
+        store.apply_node("n1", &batch(1_015));
+        let first = store.publish();
+        cache.get_gzip(&first, &cluster, ListFormat::Json).unwrap();
+        let published = Arc::new(arc_swap::ArcSwap::from_pointee(first));
+        let (publishes, subscribed) = tokio::sync::watch::channel(0);
+        let prebuild = tokio::spawn(cache.clone().prebuild_on_publish(
+            published.clone(),
+            subscribed,
+            cluster.clone(),
+        ));
+        let publish = |snapshot: Snapshot| {
+            let key = PodListCache::key(&snapshot, &cluster);
+            let generation = snapshot.generation();
+            published.store(Arc::new(snapshot));
+            publishes.send_replace(generation);
+            key
+        };
+
+        store.apply_node("n1", &batch(1_030));
+        let partial = publish(store.publish());
+        settle().await;
+        assert!(
+            cache.json_gzip.usable(partial).is_none(),
+            "a snapshot within the cycle is left to the requests"
+        );
+
+        let mut last = store.publish();
+        last.set_ends_cycle(true);
+        let key = publish(last);
+        settle().await;
+        assert_eq!(cache.json_gzip.usable(key).map(|e| e.len()), Some(3));
+        assert!(
+            cache.protobuf_gzip.latest().is_none(),
+            "never read: not built"
+        );
+
+        drop(publishes);
+        let ended = tokio::time::timeout(Duration::from_secs(5), prebuild).await;
+        assert!(matches!(ended, Ok(Ok(()))), "stops with the publisher");
     }
 }
