@@ -8,18 +8,21 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::api::selector::LabelSelector;
 use crate::cluster::{ClusterCache, NodeInfo, node_info};
-use crate::kubelet::decode::{self, Source};
 use crate::kubelet::{Fetched, KubeletClient, ScrapeError};
-use crate::store::{Snapshot, Store};
+use crate::store::Store;
 use crate::telemetry::Metrics;
 use crate::telemetry::stage_cpu::{self, Stage};
 use crate::time::Timestamp;
+
+mod publisher;
+
+use publisher::Publisher;
+pub use publisher::SnapshotOutlet;
 
 /// Upper bound of the per-node start jitter. Upstream waits up to 4 s (spec §3.4), which makes
 /// every cycle of a cluster above 500 nodes last over 4 s; 1 s still spreads the requests of a
@@ -47,18 +50,23 @@ impl ScrapeClock {
 
     /// Upstream `metric-collection-timely`: fails when the last cycle started more than
     /// 1.5 × resolution ago; passes before the first cycle.
-    pub fn check_timely(&self, resolution: Duration, now: Timestamp) -> Result<(), String> {
+    pub fn check_timely(&self, resolution: Duration, now: Timestamp) -> Result<(), CollectionLate> {
         let last = self.last_tick_start.load(Ordering::Acquire);
         if last == 0 {
             return Ok(());
         }
         let limit = i64::try_from(resolution.as_nanos() * 3 / 2).unwrap_or(i64::MAX);
         if now.0.saturating_sub(last) > limit {
-            return Err("metric collection didn't finish on time".to_string());
+            return Err(CollectionLate);
         }
         Ok(())
     }
 }
+
+/// The last scrape cycle started more than 1.5 × resolution ago.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("metric collection didn't finish on time")]
+pub struct CollectionLate;
 
 /// The single writer: owns the store and publishes snapshots.
 pub struct Scraper {
@@ -67,7 +75,8 @@ pub struct Scraper {
     pub node_selector: LabelSelector,
     pub resolution: Duration,
     pub store: Store,
-    pub published: Arc<ArcSwap<Snapshot>>,
+    /// Where snapshots go: the one readers load, and a signal for each publish.
+    pub published: SnapshotOutlet,
     pub clock: Arc<ScrapeClock>,
     /// Self-metrics: recorded once per node result and once per cycle.
     pub metrics: Arc<Metrics>,
@@ -102,11 +111,9 @@ impl Scraper {
         }
     }
 
+    /// Waits for the node watch's first complete list, at most one resolution.
     async fn wait_for_nodes(&self) {
-        let deadline = tokio::time::Instant::now() + self.resolution;
-        while !self.cluster.nodes_synced() && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let _ = tokio::time::timeout(self.resolution, self.cluster.nodes_ready()).await;
     }
 
     /// One scrape cycle, bounded by the resolution.
@@ -219,9 +226,8 @@ impl Scraper {
             Ok(f) => f,
             Err(err) => return Err(self.fail(node, err)),
         };
-        let decoded = stage_cpu::measure(Stage::Decode, || match fetched.source {
-            Source::Resource => decode::decode_resource(&fetched.body, fetched.request_time),
-            Source::Summary => decode::decode_summary(&fetched.body),
+        let decoded = stage_cpu::measure(Stage::Decode, || {
+            fetched.source.decode(&fetched.body, fetched.request_time)
         });
         match decoded {
             Ok(batch) => {
@@ -231,10 +237,7 @@ impl Scraper {
                 Ok(())
             }
             Err(error) => {
-                let endpoint = match fetched.source {
-                    Source::Resource => "/metrics/resource",
-                    Source::Summary => "/stats/summary",
-                };
+                let endpoint = fetched.source.path();
                 Err(self.fail(node, ScrapeError::Decode { endpoint, error }))
             }
         }
@@ -246,73 +249,6 @@ impl Scraper {
         self.store.node_failed(&node.name);
         self.metrics.record_tls_check(&node.name, err.tls_failure());
         err.reason()
-    }
-}
-
-/// Publishes new snapshots as results arrive, but never spends more than about a tenth of the
-/// writer's time doing so: after a publish that took `t`, the next waits at least `10 × t`.
-/// With few nodes that is immediate. Once a publish takes longer than [`Self::MID_CYCLE_MAX`]
-/// (thousands of nodes), cycles publish once, at their end, as upstream stores once per
-/// cycle: every publish also invalidates the cached pod lists, and rebuilding them several
-/// times a cycle was a fifth of the CPU at 5,000 nodes. While no snapshot is ready
-/// (start-up), partial results are still published as they come.
-#[derive(Default)]
-struct Publisher {
-    dirty: bool,
-    next_allowed: Option<tokio::time::Instant>,
-    /// Only the cycle's final publish remains.
-    end_only: bool,
-    /// How long the last publish took.
-    took: Duration,
-}
-
-impl Publisher {
-    const MAX_SPACING: Duration = Duration::from_secs(1);
-    /// Longest publish after which more publishes may follow within the same cycle.
-    const MID_CYCLE_MAX: Duration = Duration::from_millis(25);
-
-    /// The publisher of one cycle, given what the previous cycle's last publish cost.
-    fn for_cycle(last_cost: Duration, ready: bool) -> Self {
-        Publisher {
-            end_only: ready && last_cost > Self::MID_CYCLE_MAX,
-            took: last_cost,
-            ..Publisher::default()
-        }
-    }
-
-    /// When the cycle loop should wake up at the latest.
-    fn wake_at(&self, deadline: tokio::time::Instant) -> tokio::time::Instant {
-        match self.next_allowed {
-            Some(at) if self.dirty && !self.end_only => at.min(deadline),
-            _ => deadline,
-        }
-    }
-
-    fn maybe_publish(&mut self, store: &mut Store, out: &ArcSwap<Snapshot>, force: bool) {
-        let now = tokio::time::Instant::now();
-        let held = self.end_only || self.next_allowed.is_some_and(|at| now < at);
-        if !self.dirty || (!force && held) {
-            return;
-        }
-        let ready = stage_cpu::measure(Stage::Publish, || {
-            if force {
-                // The cycle's applies freed the previous usages: hand those pages back before
-                // the publish's own buffers are allocated, so the two do not add up in the
-                // peak RSS.
-                crate::memory::release_free_memory();
-            }
-            let mut snapshot = crate::offload::cpu_heavy(|| store.publish());
-            snapshot.set_ends_cycle(force);
-            let ready = snapshot.is_ready();
-            // Drops the previous snapshot unless a reader still holds it.
-            out.store(Arc::new(snapshot));
-            ready
-        });
-        self.took = now.elapsed();
-        self.end_only = ready && self.took > Self::MID_CYCLE_MAX;
-        self.next_allowed =
-            Some(tokio::time::Instant::now() + (self.took * 10).min(Self::MAX_SPACING));
-        self.dirty = false;
     }
 }
 
@@ -357,40 +293,5 @@ mod tests {
             assert!(random_below(Duration::from_millis(40)) < Duration::from_millis(40));
         }
         assert_eq!(random_below(Duration::ZERO), Duration::ZERO);
-    }
-
-    #[test]
-    fn expensive_publishes_wait_for_the_end_of_the_cycle_once_metrics_are_served() {
-        use crate::store::StoreConfig;
-        let mut store = Store::new(StoreConfig::default());
-        let out = ArcSwap::from_pointee(Snapshot::default());
-        let cheap = Duration::from_millis(2);
-        let costly = Duration::from_millis(120);
-        // Start-up (nothing ready yet): publish as results arrive, whatever it costs.
-        assert!(!Publisher::for_cycle(costly, false).end_only);
-        assert!(!Publisher::for_cycle(cheap, true).end_only);
-        let mut publisher = Publisher::for_cycle(costly, true);
-        publisher.dirty = true;
-        publisher.maybe_publish(&mut store, &out, false);
-        assert_eq!(
-            out.load().generation(),
-            0,
-            "held until the end of the cycle"
-        );
-        publisher.maybe_publish(&mut store, &out, true);
-        assert!(
-            out.load().generation() > 0,
-            "the final publish always happens"
-        );
-        assert!(!publisher.dirty);
-        assert!(out.load().ends_cycle(), "the final publish ends the cycle");
-
-        let mut publisher = Publisher::for_cycle(cheap, true);
-        publisher.dirty = true;
-        publisher.maybe_publish(&mut store, &out, false);
-        assert!(
-            !out.load().ends_cycle(),
-            "a cheap publish while results arrive"
-        );
     }
 }

@@ -47,8 +47,12 @@ impl Timestamp {
     /// Writes RFC 3339 in UTC with seconds precision, as `metav1.Time` does:
     /// `2022-03-13T04:47:04Z`.
     pub fn write_rfc3339_seconds(self, out: &mut String) {
-        match self.rfc3339_fixed() {
-            Some(text) => out.push_str(std::str::from_utf8(&text).unwrap_or_default()),
+        let fixed = self.rfc3339_fixed();
+        match fixed
+            .as_ref()
+            .and_then(|text| std::str::from_utf8(text).ok())
+        {
+            Some(text) => out.push_str(text),
             None => self.write_rfc3339_any_year(out),
         }
     }

@@ -21,7 +21,7 @@ use metrics_server::api::encode::ApiVersion;
 use metrics_server::api::list_cache::PodListCache;
 use metrics_server::api::routes::{ApiContext, Route, Target, handle, resolve};
 use metrics_server::api::selector::LabelSelector;
-use metrics_server::cluster::{ClusterCache, PodStore};
+use metrics_server::cluster::{ClusterCache, PodStore, Synced};
 use metrics_server::server::auth::RequestAttributes;
 use metrics_server::store::Snapshot;
 use metrics_server::telemetry::Metrics;
@@ -147,7 +147,7 @@ fn empty_api() -> &'static ApiContext {
     static API: OnceLock<ApiContext> = OnceLock::new();
     API.get_or_init(|| {
         let (nodes, _writer) = kube::runtime::reflector::store();
-        let synced = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let synced = Synced::already();
         ApiContext {
             snapshot: Arc::new(ArcSwap::from_pointee(Snapshot::empty())),
             cluster: ClusterCache::new(nodes, PodStore::default(), synced.clone(), synced),

@@ -56,10 +56,12 @@ impl Body {
 
     /// Compresses an uncompressed buffer over the apiserver's threshold (its size decides, as
     /// upstream's first write does); everything else is returned as is.
-    pub fn gzip_if_large(self) -> Body {
+    pub fn gzip_if_large(self) -> Result<Body, gzip::GzipError> {
         match self {
-            Body::Bytes(b) if b.len() > gzip::THRESHOLD_BYTES => Body::Gzipped(gzip::compress(&b)),
-            other => other,
+            Body::Bytes(b) if b.len() > gzip::THRESHOLD_BYTES => {
+                Ok(Body::Gzipped(gzip::compress(&b)?))
+            }
+            other => Ok(other),
         }
     }
 }

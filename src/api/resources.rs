@@ -154,8 +154,9 @@ pub fn list_pods(
     if let Some(format) = cached_format.filter(|_| unfiltered) {
         let now = Timestamp::now();
         let body: Option<Body> = if gzip {
+            // A list that could not be compressed (logged) is encoded for this request below.
             let cached = ctx.pod_lists.get_gzip(&snapshot, &ctx.cluster, format);
-            Some(cached.render(v, namespace).into())
+            cached.ok().map(|c| c.render(v, namespace).into())
         } else {
             let cached = ctx.pod_lists.get(&snapshot, &ctx.cluster, format);
             cached.render(v, namespace, now).map(Body::from)

@@ -97,9 +97,23 @@ pub fn handle(ctx: &ApiContext, req: &http::request::Parts) -> Reply {
         reply.body = json::indent(&body).into();
     }
     if gzip {
-        reply.body = reply.body.gzip_if_large();
+        return compressed(reply);
     }
     reply
+}
+
+/// `reply` with its body compressed when large; a compression failure is a 500 (never a
+/// truncated body).
+fn compressed(mut reply: Reply) -> Reply {
+    match std::mem::take(&mut reply.body).gzip_if_large() {
+        Ok(body) => Reply { body, ..reply },
+        Err(err) => {
+            tracing::error!(error = %err, "Could not compress a response.");
+            Reply::status(&Status::internal(&format!(
+                "compressing the response: {err}"
+            )))
+        }
+    }
 }
 
 /// What a path asks for, before the method, query and representation are looked at. Public

@@ -6,10 +6,10 @@
 mod nodes;
 pub(crate) mod pod_store;
 mod pods;
+mod synced;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::core::PartialObjectMeta;
@@ -18,23 +18,25 @@ use kube::runtime::reflector::{ObjectRef, Store};
 pub use nodes::{NodeInfo, RESOURCE_METRICS_PATH_ANNOTATION, node_info};
 pub use pod_store::PodStore;
 pub use pods::PodMeta;
+pub use synced::{MarkSynced, Synced};
 
 /// Read access to the watched cluster objects, shared by the scraper and the API.
 #[derive(Clone)]
 pub struct ClusterCache {
     nodes: Store<Node>,
     pods: PodStore,
-    nodes_synced: Arc<AtomicBool>,
-    pods_synced: Arc<AtomicBool>,
+    nodes_synced: Synced,
+    pods_synced: Synced,
 }
 
 impl ClusterCache {
-    /// Wraps reflector stores; the flags turn true once each watch listed everything once.
+    /// Wraps the node reflector's store and the pod store, each with whether its watch has
+    /// delivered its first complete list.
     pub fn new(
         nodes: Store<Node>,
         pods: PodStore,
-        nodes_synced: Arc<AtomicBool>,
-        pods_synced: Arc<AtomicBool>,
+        nodes_synced: Synced,
+        pods_synced: Synced,
     ) -> Self {
         ClusterCache {
             nodes,
@@ -49,12 +51,21 @@ impl ClusterCache {
         self.nodes_synced() && self.pods_synced()
     }
 
+    /// Whether the node reflector holds its first complete list.
     pub fn nodes_synced(&self) -> bool {
-        self.nodes_synced.load(Ordering::Acquire)
+        self.nodes_synced.is_synced()
     }
 
     pub fn pods_synced(&self) -> bool {
-        self.pods_synced.load(Ordering::Acquire)
+        self.pods_synced.is_synced()
+    }
+
+    /// Completes once the node reflector holds its first complete list, or when it never
+    /// will (the watch is gone).
+    pub async fn nodes_ready(&self) {
+        if !self.nodes_synced.wait().await {
+            tracing::warn!("The node watch ended before its first list.");
+        }
     }
 
     /// All nodes currently known.
@@ -113,13 +124,13 @@ pub fn watch(
 
     let (node_reader, node_writer) = reflector::store::<Node>();
     let pod_store = PodStore::default();
-    let nodes_synced = Arc::new(AtomicBool::new(false));
-    let pods_synced = Arc::new(AtomicBool::new(false));
+    let (mark_nodes, nodes_synced) = Synced::pending();
+    let (mark_pods, pods_synced) = Synced::pending();
     let cache = ClusterCache::new(
-        node_reader,
+        node_reader.clone(),
         pod_store.clone(),
-        nodes_synced.clone(),
-        pods_synced.clone(),
+        nodes_synced,
+        pods_synced,
     );
 
     let node_api = kube::Api::<Node>::all(client.clone());
@@ -139,14 +150,26 @@ pub fn watch(
         });
 
     let drive = async move {
-        let nodes = drive_watch("nodes", node_stream, nodes_synced);
-        let pods = drive_watch("pods", pod_stream, pods_synced);
-        futures::join!(nodes, pods);
+        let nodes = drive_watch("nodes", node_stream, None);
+        let nodes_ready = forward_readiness(node_reader, mark_nodes);
+        let pods = drive_watch("pods", pod_stream, Some(mark_pods));
+        futures::join!(nodes, nodes_ready, pods);
     };
     (cache, drive)
 }
 
-async fn drive_watch<K, S>(what: &'static str, stream: S, synced: Arc<AtomicBool>)
+/// Marks the nodes synced once the reflector's store holds its first complete list. The one
+/// task that waits on the reflector itself (its readiness wakes only the task that polled it
+/// last); everyone else reads or awaits [`Synced`].
+pub async fn forward_readiness(nodes: Store<Node>, synced: MarkSynced) {
+    if nodes.wait_until_ready().await.is_ok() {
+        synced.mark();
+    }
+}
+
+/// Runs a watch, logging its first sync and marking `synced` then (the node reflector marks
+/// its own store: [`forward_readiness`]).
+async fn drive_watch<K, S>(what: &'static str, stream: S, synced: Option<MarkSynced>)
 where
     S: futures::Stream<
             Item = Result<kube::runtime::watcher::Event<K>, kube::runtime::watcher::Error>,
@@ -154,10 +177,14 @@ where
 {
     use futures::StreamExt;
     let mut stream = std::pin::pin!(stream);
+    let mut logged = false;
     while let Some(ev) = stream.next().await {
         match ev {
             Ok(kube::runtime::watcher::Event::InitDone) => {
-                if !synced.swap(true, Ordering::AcqRel) {
+                if let Some(synced) = &synced {
+                    synced.mark();
+                }
+                if !std::mem::replace(&mut logged, true) {
                     tracing::info!(watch = what, "Cluster watch synced.");
                 }
             }
@@ -166,5 +193,67 @@ where
                 tracing::warn!(watch = what, error = %err, "Cluster watch failed; retrying.")
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use kube::runtime::watcher::Event;
+
+    use super::*;
+
+    fn node(name: &str) -> Node {
+        let mut node = Node::default();
+        node.metadata.name = Some(name.into());
+        node
+    }
+
+    /// A cache over a fresh node reflector, its writer, and the task forwarding its readiness.
+    fn reflected() -> (
+        ClusterCache,
+        kube::runtime::reflector::store::Writer<Node>,
+        tokio::task::JoinHandle<()>,
+    ) {
+        let (reader, writer) = kube::runtime::reflector::store::<Node>();
+        let (mark, nodes_synced) = Synced::pending();
+        let pods = PodStore::default();
+        let cache = ClusterCache::new(reader.clone(), pods, nodes_synced, Synced::already());
+        (cache, writer, tokio::spawn(forward_readiness(reader, mark)))
+    }
+
+    #[tokio::test]
+    async fn every_waiter_is_woken_when_the_reflector_has_its_first_complete_list() {
+        let (cache, mut writer, _forward) = reflected();
+        let waiters: Vec<_> = (0..3)
+            .map(|_| {
+                let cache = cache.clone();
+                tokio::spawn(async move { cache.nodes_ready().await })
+            })
+            .collect();
+        writer.apply_watcher_event(&Event::Init);
+        writer.apply_watcher_event(&Event::InitApply(node("n1")));
+        tokio::task::yield_now().await;
+        assert!(!cache.nodes_synced(), "listing, not yet complete");
+        assert!(!cache.synced());
+        assert!(waiters.iter().all(|w| !w.is_finished()));
+        writer.apply_watcher_event(&Event::InitDone);
+        for waiter in waiters {
+            let woken = tokio::time::timeout(Duration::from_secs(5), waiter).await;
+            assert!(matches!(woken, Ok(Ok(()))), "a waiter was left asleep");
+        }
+        assert!(cache.nodes_synced() && cache.synced());
+        assert_eq!(cache.nodes().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_node_watch_that_ends_before_its_list_does_not_leave_waiters_hanging() {
+        let (cache, writer, forward) = reflected();
+        drop(writer);
+        let woken = tokio::time::timeout(Duration::from_secs(5), cache.nodes_ready()).await;
+        assert!(woken.is_ok());
+        assert!(!cache.nodes_synced());
+        assert!(forward.await.is_ok());
     }
 }

@@ -11,7 +11,7 @@ use clap::builder::{PossibleValuesParser, ValueParser};
 use clap::parser::ValueSource;
 use clap::{Arg, ArgAction, ArgMatches, Args, Command, FromArgMatches, ValueEnum};
 
-use super::{GoDuration, parse_go_bool};
+use super::{DurationError, GoDuration, parse_go_bool};
 
 /// `--logging-format`.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, ValueEnum)]
@@ -240,18 +240,29 @@ fn kind_of(name: &str) -> Kind {
     }
 }
 
-fn parse_float(text: &str) -> Result<f64, String> {
-    text.parse()
-        .map_err(|_| format!("{text:?} is not a number"))
+/// Why the value of an ignored flag does not parse (clap prints it after the flag).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum IgnoredValueError {
+    #[error("{0:?} is not a number")]
+    NotANumber(String),
+    #[error("{0:?} is not an integer")]
+    NotAnInteger(String),
+    #[error(transparent)]
+    Duration(DurationError),
 }
 
-fn parse_int(text: &str) -> Result<i64, String> {
+fn parse_float(text: &str) -> Result<f64, IgnoredValueError> {
     text.parse()
-        .map_err(|_| format!("{text:?} is not an integer"))
+        .map_err(|_| IgnoredValueError::NotANumber(text.to_owned()))
 }
 
-fn parse_duration(text: &str) -> Result<GoDuration, String> {
-    GoDuration::parse(text).map_err(|e| e.to_string())
+fn parse_int(text: &str) -> Result<i64, IgnoredValueError> {
+    text.parse()
+        .map_err(|_| IgnoredValueError::NotAnInteger(text.to_owned()))
+}
+
+fn parse_duration(text: &str) -> Result<GoDuration, IgnoredValueError> {
+    GoDuration::parse(text).map_err(IgnoredValueError::Duration)
 }
 
 fn ignored_arg(name: &'static str, why: &'static str) -> Arg {
@@ -384,5 +395,24 @@ impl CompatArgs {
             kubelet_plain_http: self.deprecated_kubelet_completely_insecure,
             ignored: self.ignored,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_value_of_an_ignored_flag_says_what_was_expected() {
+        let number = parse_float("lots").unwrap_err();
+        assert_eq!(number.to_string(), "\"lots\" is not a number");
+        let integer = parse_int("1.5").unwrap_err();
+        assert_eq!(integer.to_string(), "\"1.5\" is not an integer");
+        let duration = parse_duration("5").unwrap_err();
+        assert_eq!(
+            duration.to_string(),
+            GoDuration::parse("5").unwrap_err().to_string()
+        );
+        assert_eq!(parse_int("-3"), Ok(-3));
     }
 }

@@ -1,12 +1,12 @@
-//! Which address and port to dial for a node, and the paths to fetch.
+//! Which address and port to dial for a node (the paths to fetch are
+//! [`super::decode::Source::request_target`]).
 //! Port of metrics-server `pkg/utils/address_resolver.go` (spec §1.2, §3.2).
 
+use super::decode::Source;
 use crate::cluster::NodeInfo;
 
-/// Default path of the kubelet's resource metrics endpoint.
-pub const RESOURCE_PATH: &str = "/metrics/resource";
-/// Path of the kubelet Summary API, asked for CPU and memory only.
-pub const SUMMARY_PATH: &str = "/stats/summary?only_cpu_and_memory=true";
+/// Default path of the kubelet's resource metrics endpoint (the load generator's too).
+pub const RESOURCE_PATH: &str = Source::Resource.request_target();
 
 /// The node's addresses matched none of the preferred types.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -133,7 +133,9 @@ impl KubeletClient {
         let port = address::resolve_port(node, self.cfg.port, self.cfg.use_node_status_port);
         let request_time = Timestamp::now();
         if self.use_summary(node) {
-            let body = self.get(host, port, address::SUMMARY_PATH).await?;
+            let body = self
+                .get(host, port, Source::Summary.request_target())
+                .await?;
             return Ok(Fetched {
                 body,
                 source: Source::Summary,
@@ -143,14 +145,21 @@ impl KubeletClient {
         let path = node
             .metrics_path
             .as_deref()
-            .unwrap_or(address::RESOURCE_PATH);
+            .unwrap_or(Source::Resource.request_target());
         match self.get(host, port, path).await {
             Err(ScrapeError::HttpStatus(http::StatusCode::NOT_FOUND))
                 if self.cfg.source == MetricsSource::Auto =>
             {
-                tracing::info!(node = %node.name, "Kubelet has no /metrics/resource; using /stats/summary for this node.");
+                tracing::info!(
+                    node = %node.name,
+                    "Kubelet has no {}; using {} for this node.",
+                    Source::Resource.path(),
+                    Source::Summary.path()
+                );
                 self.lock_summary_nodes().insert(node.name.clone());
-                let body = self.get(host, port, address::SUMMARY_PATH).await?;
+                let body = self
+                    .get(host, port, Source::Summary.request_target())
+                    .await?;
                 Ok(Fetched {
                     body,
                     source: Source::Summary,

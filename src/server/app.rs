@@ -8,12 +8,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use http::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderValue, RETRY_AFTER, VARY};
 
 use super::auth::Gate;
 use super::body::ResponseBody;
-use super::health::{self, Check, Endpoint};
+use super::health::{self, Check, Endpoint, Unhealthy};
 use super::http::ConnInfo;
 use super::limits::{Limits, MAX_PATH_BYTES};
+use super::response;
 use crate::api::routes::{ApiContext, Reply};
 use crate::api::selector::LabelSelector;
 use crate::api::status::Status;
@@ -22,6 +24,11 @@ use crate::scraper::ScrapeClock;
 use crate::store::Snapshot;
 use crate::telemetry::stage_cpu::{self, Stage};
 use crate::time::Timestamp;
+
+/// `Content-Type` of `/metrics`.
+const METRICS_CONTENT_TYPE: HeaderValue = HeaderValue::from_static(crate::telemetry::CONTENT_TYPE);
+/// `Vary` of compressed replies.
+const VARY_ACCEPT_ENCODING: HeaderValue = HeaderValue::from_static("Accept-Encoding");
 
 /// Everything the handlers read. All of it is shared, none of it is locked by readers.
 pub struct AppState {
@@ -84,11 +91,10 @@ impl App {
             Endpoint::Readyz => &self.readyz,
         };
         let r = health::respond(endpoint, checks, sub_path, query);
-        let mut builder = http::Response::builder().status(r.status);
-        for (name, value) in health::HEADERS {
-            builder = builder.header(name, value);
-        }
-        builder.body(ResponseBody::from(r.body)).unwrap_or_default()
+        response::or_internal_error(response::with_status(r.status, r.body).map(|mut resp| {
+            resp.headers_mut().extend(health::HEADERS);
+            resp
+        }))
     }
 }
 
@@ -156,19 +162,19 @@ impl App {
 
 /// A Status as a response (`Retry-After` on 429, as the apiserver sends it).
 fn status_response(status: &Status) -> http::Response<ResponseBody> {
-    let mut builder = http::Response::builder()
-        .status(status.code)
-        .header(http::header::CONTENT_TYPE, "application/json");
-    if let Some(d) = status
-        .details
-        .as_ref()
-        .filter(|d| d.retry_after_seconds > 0)
-    {
-        builder = builder.header(http::header::RETRY_AFTER, d.retry_after_seconds);
-    }
-    builder
-        .body(ResponseBody::from(status.to_json()))
-        .unwrap_or_default()
+    let built = response::with_status(status.code, status.to_json()).map(|mut resp| {
+        let headers = resp.headers_mut();
+        headers.insert(CONTENT_TYPE, response::JSON);
+        if let Some(d) = status
+            .details
+            .as_ref()
+            .filter(|d| d.retry_after_seconds > 0)
+        {
+            headers.insert(RETRY_AFTER, HeaderValue::from(d.retry_after_seconds));
+        }
+        resp
+    });
+    response::or_internal_error(built)
 }
 
 impl App {
@@ -181,25 +187,26 @@ impl App {
             &api.cluster,
             &api.node_selector,
         );
-        http::Response::builder()
-            .header(http::header::CONTENT_TYPE, crate::telemetry::CONTENT_TYPE)
-            .body(ResponseBody::from(api.metrics.encode()))
-            .unwrap_or_default()
+        let mut resp = http::Response::new(ResponseBody::from(api.metrics.encode()));
+        resp.headers_mut()
+            .insert(CONTENT_TYPE, METRICS_CONTENT_TYPE);
+        resp
     }
 }
 
+/// The API's reply as a response; one whose status or content type cannot be sent is a 500.
 fn reply_to_response(reply: Reply) -> http::Response<ResponseBody> {
-    let mut builder = http::Response::builder()
-        .status(reply.status)
-        .header(http::header::CONTENT_TYPE, reply.content_type);
-    if let Some(encoding) = reply.body.content_encoding() {
-        builder = builder
-            .header(http::header::CONTENT_ENCODING, encoding)
-            .header(http::header::VARY, "Accept-Encoding");
-    }
-    builder
-        .body(ResponseBody::from(reply.body))
-        .unwrap_or_default()
+    let encoding = reply.body.content_encoding();
+    let built = response::with_content_type(reply.status, reply.content_type, reply.body).and_then(
+        |mut resp| {
+            if let Some(encoding) = encoding {
+                response::insert(&mut resp, CONTENT_ENCODING, encoding)?;
+                resp.headers_mut().insert(VARY, VARY_ACCEPT_ENCODING);
+            }
+            Ok(resp)
+        },
+    );
+    response::or_internal_error(built)
 }
 
 /// Upstream's checks for `endpoint`, in upstream's order, each wired to our state.
@@ -218,7 +225,7 @@ fn check(name: &'static str, state: &AppState) -> Check {
                 if snapshot.load().is_ready() {
                     Ok(())
                 } else {
-                    Err("no metrics to serve".into())
+                    Err(Unhealthy::NoMetrics)
                 }
             })
         }
@@ -228,7 +235,7 @@ fn check(name: &'static str, state: &AppState) -> Check {
                 if cluster.synced() {
                     Ok(())
                 } else {
-                    Err("informers not synced".into())
+                    Err(Unhealthy::InformersNotSynced)
                 }
             })
         }
@@ -238,26 +245,88 @@ fn check(name: &'static str, state: &AppState) -> Check {
                 if cluster.pods_synced() {
                     Ok(())
                 } else {
-                    Err("1 informers not started yet: [pods]".into())
+                    Err(Unhealthy::PodInformerNotStarted)
                 }
             })
         }
         health::METRIC_COLLECTION_TIMELY => {
             let (clock, resolution) = (state.clock.clone(), state.resolution);
             Check::new(name, move || {
-                clock.check_timely(resolution, Timestamp::now())
+                clock
+                    .check_timely(resolution, Timestamp::now())
+                    .map_err(Unhealthy::from)
             })
         }
         health::SHUTDOWN => {
             let flag = state.shutting_down.clone();
             Check::new(name, move || {
                 if flag.load(Ordering::Acquire) {
-                    Err("process is shutting down".into())
+                    Err(Unhealthy::ShuttingDown)
                 } else {
                     Ok(())
                 }
             })
         }
         _ => Check::always_ok(name),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use hyper::body::Body as _;
+
+    use super::*;
+    use crate::api::body::Body;
+
+    fn body_len(resp: &http::Response<ResponseBody>) -> Option<u64> {
+        resp.body().size_hint().exact()
+    }
+
+    #[test]
+    fn a_reply_whose_content_type_cannot_be_sent_is_a_500_status_not_an_empty_200() {
+        let reply = Reply {
+            status: 200,
+            content_type: "application/json\r\nx-injected: 1",
+            body: Body::from(b"{}".to_vec()),
+        };
+        let resp = reply_to_response(reply);
+        assert_eq!(resp.status(), http::StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(resp.headers()[CONTENT_TYPE], "application/json");
+        assert!(resp.headers().get("x-injected").is_none());
+        assert!(body_len(&resp).is_some_and(|n| n > 2), "a Status body");
+    }
+
+    #[test]
+    fn a_compressed_reply_says_so_and_varies_on_accept_encoding() {
+        let reply = Reply {
+            status: 200,
+            content_type: "application/json",
+            body: Body::Gzipped(vec![0x1f, 0x8b]),
+        };
+        let resp = reply_to_response(reply);
+        assert_eq!(resp.status(), http::StatusCode::OK);
+        assert_eq!(resp.headers()[CONTENT_ENCODING], "gzip");
+        assert_eq!(resp.headers()[VARY], "Accept-Encoding");
+        assert_eq!(body_len(&resp), Some(2));
+    }
+
+    #[test]
+    fn a_throttled_request_gets_429_json_and_retry_after() {
+        let resp = status_response(&Status::too_many_requests(1));
+        assert_eq!(resp.status(), http::StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(resp.headers()[CONTENT_TYPE], "application/json");
+        assert_eq!(resp.headers()[RETRY_AFTER], "1");
+        let forbidden = status_response(&Status::forbidden("", "nodes", "", "no"));
+        assert_eq!(forbidden.status(), http::StatusCode::FORBIDDEN);
+        assert!(forbidden.headers().get(RETRY_AFTER).is_none());
+    }
+
+    #[test]
+    fn a_status_with_a_code_outside_http_is_a_500() {
+        let mut status = Status::unauthorized();
+        status.code = 42;
+        let resp = status_response(&status);
+        assert_eq!(resp.status(), http::StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(body_len(&resp).is_some_and(|n| n > 0));
     }
 }

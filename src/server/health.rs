@@ -13,10 +13,18 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
+use http::header::{HeaderName, HeaderValue};
+
 /// Headers of every health response (Go's `http.Error` sets the same on failures).
-pub const HEADERS: [(&str, &str); 2] = [
-    ("content-type", "text/plain; charset=utf-8"),
-    ("x-content-type-options", "nosniff"),
+pub const HEADERS: [(HeaderName, HeaderValue); 2] = [
+    (
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    ),
+    (
+        http::header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    ),
 ];
 
 /// apiserver default check: always passes.
@@ -38,17 +46,32 @@ pub const METADATA_INFORMER_SYNC: &str = "metadata-informer-sync";
 /// readyz: fails once shutdown has started.
 pub const SHUTDOWN: &str = "shutdown";
 
+/// Why a check fails, in upstream's words; shown only on the check's own path.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Unhealthy {
+    #[error("no metrics to serve")]
+    NoMetrics,
+    #[error("informers not synced")]
+    InformersNotSynced,
+    #[error("1 informers not started yet: [pods]")]
+    PodInformerNotStarted,
+    #[error(transparent)]
+    CollectionLate(#[from] crate::scraper::CollectionLate),
+    #[error("process is shutting down")]
+    ShuttingDown,
+}
+
 /// One named health check.
 pub struct Check {
     pub name: &'static str,
-    probe: Box<dyn Fn() -> Result<(), String> + Send + Sync>,
+    probe: Box<dyn Fn() -> Result<(), Unhealthy> + Send + Sync>,
 }
 
 impl Check {
     /// A check that runs `probe`; its error text is logged and shown only on the per-check path.
     pub fn new(
         name: &'static str,
-        probe: impl Fn() -> Result<(), String> + Send + Sync + 'static,
+        probe: impl Fn() -> Result<(), Unhealthy> + Send + Sync + 'static,
     ) -> Self {
         Check {
             name,
@@ -61,7 +84,7 @@ impl Check {
         Check::new(name, || Ok(()))
     }
 
-    fn run(&self) -> Result<(), String> {
+    fn run(&self) -> Result<(), Unhealthy> {
         (self.probe)()
     }
 }

@@ -3,11 +3,14 @@
 use super::*;
 
 /// Upstream's checks for `endpoint`, all passing except `failing` (with its reason).
-fn checks(endpoint: Endpoint, failing: &[(&'static str, &'static str)]) -> Vec<Check> {
+fn checks(endpoint: Endpoint, failing: &[(&'static str, Unhealthy)]) -> Vec<Check> {
     check_names(endpoint)
         .iter()
         .map(|&name| match failing.iter().find(|(n, _)| *n == name) {
-            Some(&(_, reason)) => Check::new(name, move || Err(reason.to_owned())),
+            Some((_, reason)) => {
+                let reason = reason.clone();
+                Check::new(name, move || Err(reason.clone()))
+            }
             None => Check::always_ok(name),
         })
         .collect()
@@ -76,7 +79,7 @@ fn verbose_is_a_key_whatever_its_value() {
 fn failing_check_gives_500_verbose_body_without_the_reason() {
     let all = checks(
         Endpoint::Readyz,
-        &[(METRIC_STORAGE_READY, "no metrics to serve")],
+        &[(METRIC_STORAGE_READY, Unhealthy::NoMetrics)],
     );
     let got = respond(Endpoint::Readyz, &all, "", "");
     assert_eq!(got.status, 500);
@@ -94,7 +97,7 @@ fn failing_check_gives_500_verbose_body_without_the_reason() {
 fn excluded_failing_check_passes() {
     let all = checks(
         Endpoint::Readyz,
-        &[(METRIC_STORAGE_READY, "no metrics to serve")],
+        &[(METRIC_STORAGE_READY, Unhealthy::NoMetrics)],
     );
     let got = respond(Endpoint::Readyz, &all, "", "exclude=metric-storage-ready");
     assert_eq!(got, HealthResponse::new(200, "ok"));
@@ -114,8 +117,8 @@ fn excluded_failing_check_passes() {
 #[test]
 fn exclude_is_repeatable_and_url_decoded() {
     let failing = [
-        (SHUTDOWN, "shutting down"),
-        (MAX_IN_FLIGHT_FILTER, "not started"),
+        (SHUTDOWN, Unhealthy::ShuttingDown),
+        (MAX_IN_FLIGHT_FILTER, Unhealthy::InformersNotSynced),
     ];
     let all = checks(Endpoint::Readyz, &failing);
     let query = "exclude=shutdown&exclude=poststarthook%2Fmax-in-flight-filter";
@@ -152,7 +155,7 @@ fn unknown_exclude_gives_a_warn_line_sorted_and_quoted() {
 fn per_check_path_runs_only_that_check() {
     let all = checks(
         Endpoint::Readyz,
-        &[(METRIC_STORAGE_READY, "no metrics to serve")],
+        &[(METRIC_STORAGE_READY, Unhealthy::NoMetrics)],
     );
     let ok = respond(Endpoint::Readyz, &all, "/ping", "");
     assert_eq!(ok, HealthResponse::new(200, "ok"));
@@ -205,4 +208,29 @@ fn query_parsing_follows_go() {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
     assert_eq!(got, want);
+}
+
+#[test]
+fn each_failure_reads_as_upstreams_reason() {
+    let late = crate::scraper::CollectionLate;
+    for (failure, want) in [
+        (Unhealthy::NoMetrics, "no metrics to serve"),
+        (Unhealthy::InformersNotSynced, "informers not synced"),
+        (
+            Unhealthy::PodInformerNotStarted,
+            "1 informers not started yet: [pods]",
+        ),
+        (
+            Unhealthy::CollectionLate(late),
+            "metric collection didn't finish on time",
+        ),
+        (Unhealthy::ShuttingDown, "process is shutting down"),
+    ] {
+        let all = vec![Check::new(SHUTDOWN, move || Err(failure.clone()))];
+        let got = respond(Endpoint::Readyz, &all, "/shutdown", "");
+        assert_eq!(
+            got,
+            HealthResponse::new(500, format!("internal server error: {want}\n"))
+        );
+    }
 }

@@ -12,6 +12,7 @@ pub mod kube_setup;
 pub mod limits;
 pub mod log_limit;
 pub mod open_files;
+pub mod response;
 pub mod self_ca;
 pub mod serving;
 pub mod tls;
@@ -29,15 +30,11 @@ use tokio::sync::watch;
 use crate::api::selector::LabelSelector;
 use crate::config::Config;
 use crate::kubelet::{KubeletClient, KubeletClientConfig};
-use crate::scraper::{ScrapeClock, Scraper};
+use crate::scraper::{ScrapeClock, Scraper, SnapshotOutlet};
 use crate::store::{Snapshot, Store, StoreConfig};
 
 /// How long in-flight requests may take to finish after shutdown starts.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// How often a new snapshot is looked for, to encode the pod lists in use before a request
-/// asks (a load of the published pointer: nothing when there is no new snapshot).
-const PREBUILD_POLL: Duration = Duration::from_millis(100);
 
 /// A started server; dropping it does not stop it, call [`Running::shutdown`].
 pub struct Running {
@@ -118,13 +115,16 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         ring_depth: cfg.storage_ring_depth,
         metric_resolution_ns: i64::try_from(cfg.metric_resolution.as_nanos()).unwrap_or(i64::MAX),
     });
+    let outlet = SnapshotOutlet::new(snapshot.clone());
+    // Taken before the scraper runs: the prebuild hears of every publish.
+    let publishes = outlet.subscribe();
     let scraper = Scraper {
         client: Arc::new(kubelet),
         cluster: cluster.clone(),
         node_selector: node_selector.clone(),
         resolution: cfg.metric_resolution,
         store,
-        published: snapshot.clone(),
+        published: outlet,
         clock: clock.clone(),
         metrics: metrics.clone(),
         publish_cost: Duration::ZERO,
@@ -165,8 +165,8 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     ));
     background.push(tokio::spawn(pod_lists.clone().prebuild_on_publish(
         snapshot.clone(),
+        publishes,
         cluster.clone(),
-        PREBUILD_POLL,
     )));
     let app = Arc::new(app::App::new(app::AppState {
         snapshot: snapshot.clone(),

@@ -16,7 +16,7 @@ use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls::{CertificateError, DistinguishedName, ServerConfig, SupportedCipherSuite};
 
-use super::tls::{TlsError, parse_chain, parse_key, read_bounded};
+use super::tls::{ServingProblem, TlsError, parse_chain, parse_key, read_bounded};
 use crate::config::{CertKeyFiles, TlsMinVersion, TlsPolicy};
 use crate::pki::PemPair;
 
@@ -56,10 +56,11 @@ impl ResolvesServerCert for ServingCert {
 
 /// Checks that the key fits the certificate and builds the signing key.
 pub fn certified_key(pair: &PemPair) -> Result<CertifiedKey, TlsError> {
-    let chain = parse_chain(&pair.cert_pem).map_err(TlsError::Serving)?;
-    let key = parse_key(&pair.key_pem).map_err(TlsError::Serving)?;
+    let serving = TlsError::Serving;
+    let chain = parse_chain(&pair.cert_pem).map_err(|e| serving(ServingProblem::Pem(e)))?;
+    let key = parse_key(&pair.key_pem).map_err(|e| serving(ServingProblem::Pem(e)))?;
     let provider = rustls::crypto::ring::default_provider();
-    CertifiedKey::from_der(chain, key, &provider).map_err(|e| TlsError::Serving(e.to_string()))
+    CertifiedKey::from_der(chain, key, &provider).map_err(|e| serving(ServingProblem::Rustls(e)))
 }
 
 /// The ring provider restricted to the policy's TLS 1.2 suites (TLS 1.3 suites always stay).
@@ -88,7 +89,7 @@ pub fn server_config(
     let verifier = RequestClientCert(provider.signature_verification_algorithms);
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(versions)
-        .map_err(|e| TlsError::Serving(e.to_string()))?
+        .map_err(|e| TlsError::Serving(ServingProblem::Rustls(e)))?
         .with_client_cert_verifier(Arc::new(verifier))
         .with_cert_resolver(cert);
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];

@@ -65,22 +65,19 @@ fn client(
 async fn handshake(
     server: Arc<ServerConfig>,
     client: rustls::ClientConfig,
-) -> Result<(CertificateDer<'static>, bool), String> {
+) -> std::io::Result<(CertificateDer<'static>, bool)> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let acceptor = tokio_rustls::TlsAcceptor::from(server);
     let server_side = tokio::spawn(async move {
         let (tcp, _) = listener.accept().await.unwrap();
-        let tls = acceptor.accept(tcp).await.map_err(|e| e.to_string())?;
-        Ok::<bool, String>(tls.get_ref().1.peer_certificates().is_some())
+        let tls = acceptor.accept(tcp).await?;
+        Ok::<bool, std::io::Error>(tls.get_ref().1.peer_certificates().is_some())
     });
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     let name = ServerName::try_from("localhost").unwrap();
     let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
-    let tls = connector
-        .connect(name, tcp)
-        .await
-        .map_err(|e| e.to_string())?;
+    let tls = connector.connect(name, tcp).await?;
     let leaf = tls.get_ref().1.peer_certificates().unwrap()[0]
         .clone()
         .into_owned();

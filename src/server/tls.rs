@@ -24,13 +24,46 @@ const MAX_PEM_BYTES: u64 = 1024 * 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     #[error("failed to read {file}: {problem}")]
-    Read { file: String, problem: String },
+    Read { file: String, problem: ReadProblem },
     #[error("failed to write {}: {source}", path.display())]
     Write { path: PathBuf, source: io::Error },
     #[error(transparent)]
     Generate(#[from] PkiError),
     #[error("invalid serving certificate or key: {0}")]
-    Serving(String),
+    Serving(ServingProblem),
+}
+
+/// Why a certificate or key file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadProblem {
+    #[error(transparent)]
+    Io(io::Error),
+    #[error("file larger than {MAX_PEM_BYTES} bytes")]
+    TooLarge,
+    #[error(transparent)]
+    Pem(PemError),
+    #[error("key does not fit {cert}: {error}")]
+    KeyMismatch { cert: String, error: rustls::Error },
+}
+
+/// Why a certificate and key do not make a serving configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ServingProblem {
+    #[error(transparent)]
+    Pem(PemError),
+    #[error(transparent)]
+    Rustls(rustls::Error),
+}
+
+/// What a PEM text lacks.
+#[derive(Debug, thiserror::Error)]
+pub enum PemError {
+    #[error("bad PEM: {0}")]
+    Bad(rustls_pki_types::pem::Error),
+    #[error("no certificate found")]
+    NoCertificate,
+    #[error("no private key found")]
+    NoKey,
 }
 
 /// Reads the serving pair from the flags, else reuses `<cert-dir>/apiserver.{crt,key}`, else
@@ -68,15 +101,17 @@ fn load_pair(
 ) -> Result<PemPair, TlsError> {
     let cert_pem = read_bounded(cert_path, cert)?;
     let key_pem = read_bounded(key_path, key)?;
-    let chain = parse_chain(&cert_pem).map_err(|problem| read_error(cert, problem))?;
-    let key_der = parse_key(&key_pem).map_err(|problem| read_error(key, problem))?;
+    let chain = parse_chain(&cert_pem).map_err(|e| read_error(cert, ReadProblem::Pem(e)))?;
+    let key_der = parse_key(&key_pem).map_err(|e| read_error(key, ReadProblem::Pem(e)))?;
     let provider = rustls::crypto::ring::default_provider();
-    rustls::sign::CertifiedKey::from_der(chain, key_der, &provider)
-        .map_err(|e| read_error(key, format!("key does not fit {cert}: {e}")))?;
+    rustls::sign::CertifiedKey::from_der(chain, key_der, &provider).map_err(|error| {
+        let cert = cert.to_owned();
+        read_error(key, ReadProblem::KeyMismatch { cert, error })
+    })?;
     Ok(PemPair { cert_pem, key_pem })
 }
 
-fn read_error(file: &str, problem: String) -> TlsError {
+fn read_error(file: &str, problem: ReadProblem) -> TlsError {
     TlsError::Read {
         file: file.to_owned(),
         problem,
@@ -88,32 +123,29 @@ pub(crate) fn read_bounded(path: &Path, what: &str) -> Result<String, TlsError> 
     let mut text = String::new();
     fs::File::open(path)
         .and_then(|f| f.take(MAX_PEM_BYTES + 1).read_to_string(&mut text))
-        .map_err(|e| read_error(what, e.to_string()))?;
+        .map_err(|e| read_error(what, ReadProblem::Io(e)))?;
     if text.len() as u64 > MAX_PEM_BYTES {
-        return Err(read_error(
-            what,
-            format!("file larger than {MAX_PEM_BYTES} bytes"),
-        ));
+        return Err(read_error(what, ReadProblem::TooLarge));
     }
     Ok(text)
 }
 
 /// All `CERTIFICATE` blocks of a PEM text, leaf first.
-pub(crate) fn parse_chain(pem: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+pub(crate) fn parse_chain(pem: &str) -> Result<Vec<CertificateDer<'static>>, PemError> {
     let chain = CertificateDer::pem_slice_iter(pem.as_bytes())
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("bad PEM: {e}"))?;
+        .map_err(PemError::Bad)?;
     if chain.is_empty() {
-        return Err("no certificate found".to_owned());
+        return Err(PemError::NoCertificate);
     }
     Ok(chain)
 }
 
 /// The first private key (PKCS#8, PKCS#1 or SEC1) of a PEM text.
-pub(crate) fn parse_key(pem: &str) -> Result<PrivateKeyDer<'static>, String> {
+pub(crate) fn parse_key(pem: &str) -> Result<PrivateKeyDer<'static>, PemError> {
     PrivateKeyDer::from_pem_slice(pem.as_bytes()).map_err(|e| match e {
-        rustls_pki_types::pem::Error::NoItemsFound => "no private key found".to_owned(),
-        other => format!("bad PEM: {other}"),
+        rustls_pki_types::pem::Error::NoItemsFound => PemError::NoKey,
+        other => PemError::Bad(other),
     })
 }
 

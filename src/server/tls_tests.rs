@@ -203,31 +203,28 @@ async fn handshake(
     server: Arc<ServerConfig>,
     client: rustls::ClientConfig,
     server_name: &str,
-) -> Result<Handshake, String> {
+) -> std::io::Result<Handshake> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let acceptor = tokio_rustls::TlsAcceptor::from(server);
     let server_task = tokio::spawn(async move {
         let (tcp, _) = listener.accept().await.unwrap();
-        let mut tls = acceptor.accept(tcp).await.map_err(|e| e.to_string())?;
+        let mut tls = acceptor.accept(tcp).await?;
         let saw_cert = tls.get_ref().1.peer_certificates().is_some();
         let mut byte = [0u8; 1];
-        tls.read_exact(&mut byte).await.map_err(|e| e.to_string())?;
-        tls.write_all(&byte).await.map_err(|e| e.to_string())?;
-        tls.flush().await.map_err(|e| e.to_string())?;
-        Ok::<bool, String>(saw_cert)
+        tls.read_exact(&mut byte).await?;
+        tls.write_all(&byte).await?;
+        tls.flush().await?;
+        Ok::<bool, std::io::Error>(saw_cert)
     });
     let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
     let name = ServerName::try_from(server_name.to_owned()).unwrap();
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let mut tls = connector
-        .connect(name, tcp)
-        .await
-        .map_err(|e| e.to_string())?;
+    let mut tls = connector.connect(name, tcp).await?;
     let alpn = tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
-    tls.write_all(b"x").await.map_err(|e| e.to_string())?;
+    tls.write_all(b"x").await?;
     let mut echo = [0u8; 1];
-    tls.read_exact(&mut echo).await.map_err(|e| e.to_string())?;
+    tls.read_exact(&mut echo).await?;
     assert_eq!(&echo, b"x");
     let server_saw_client_cert = server_task.await.unwrap()?;
     Ok(Handshake {

@@ -74,14 +74,7 @@ pub(crate) fn build(generation: u64, nodes: &BTreeMap<Arc<str>, NodeState>) -> S
     // Sized once: amortised doubling would leave up to half of the largest vector unused.
     snap.pods.reserve_exact(candidates.len());
     let mut index = PodIndex::with_capacity(candidates.len());
-    // `then_with`: the tie-breakers (node names are strings elsewhere in memory) are only
-    // read for reports of the same pod, not on every comparison.
-    candidates.sort_unstable_by(|a, b| {
-        a.cmp_key(b)
-            .then_with(|| a.node_failed.cmp(&b.node_failed))
-            .then_with(|| b.rank.cmp(&a.rank))
-            .then_with(|| a.node.cmp(b.node))
-    });
+    sort_candidates(&mut candidates);
     // Taken while each usage is at hand: a second pass would miss the cache once per pod.
     let mut sample_times = Vec::with_capacity(candidates.len());
     let same_pod = |a: &Candidate<'_>, b: &Candidate<'_>| a.cmp_key(b).is_eq();
@@ -113,6 +106,39 @@ pub(crate) fn build(generation: u64, nodes: &BTreeMap<Arc<str>, NodeState>) -> S
     snap.pod_sample_times = SampleTimes::new(sample_times);
     snap.pod_index = index;
     snap
+}
+
+/// Sorts by pod key, then each pod's reports best first.
+///
+/// The comparator is a total order only through invariants kept elsewhere: the positions of
+/// the previous publish are in key order with one key per position (so comparing positions
+/// agrees with comparing names), and a node reports a pod at most once (so no two reports
+/// compare equal). Debug builds check both on the result.
+fn sort_candidates(candidates: &mut [Candidate<'_>]) {
+    // `then_with`: the tie-breakers (node names are strings elsewhere in memory) are only
+    // read for reports of the same pod, not on every comparison.
+    candidates.sort_unstable_by(|a, b| {
+        a.cmp_key(b)
+            .then_with(|| a.node_failed.cmp(&b.node_failed))
+            .then_with(|| b.rank.cmp(&a.rank))
+            .then_with(|| a.node.cmp(b.node))
+    });
+    debug_assert!(
+        in_key_order(candidates),
+        "publish order broken: previous positions disagree with pod names, or a node reported a pod twice"
+    );
+}
+
+/// Whether sorted `candidates` are in (namespace, name) order, the position shortcut agrees
+/// with the names for every neighbour, and two reports of one pod come from different nodes.
+fn in_key_order(candidates: &[Candidate<'_>]) -> bool {
+    candidates.windows(2).all(|pair| {
+        let [a, b] = pair else {
+            return true;
+        };
+        let by_name = compare_keys(a.entry, b.entry);
+        by_name.is_le() && a.cmp_key(b) == by_name && (by_name.is_lt() || a.node != b.node)
+    })
 }
 
 /// Asks for the entry of the candidate two strides ahead, and the name and usage of the one a
@@ -228,5 +254,64 @@ mod tests {
             assert_eq!(probe("ns-0", "p1"), None, "wrong namespace");
             assert_eq!(probe("ns-1", "p9999"), None);
         }
+    }
+
+    /// Pods added between and around published ones, pods gone, pods moved between nodes:
+    /// the next publish still sorts by name, so lists stay sorted and gets find every pod.
+    #[test]
+    fn the_publish_order_stays_the_key_order_through_churn() {
+        let mut store = Store::new(StoreConfig::default());
+        for secs in [100, 115] {
+            store.apply_node("n0", &batch(secs, 0..40));
+            store.apply_node("n1", &batch(secs, 30..60));
+        }
+        store.publish();
+        // New names sort between the published ones (p5 < p50 < p51 < p6); some pods go.
+        for secs in [130, 145] {
+            store.apply_node("n0", &batch(secs, 10..45));
+            store.apply_node("n1", &batch(secs, 44..80));
+            store.apply_node("n2", &batch(secs, 500..520));
+        }
+        let candidates = {
+            let mut c = super::gather_candidates(&store.nodes);
+            super::sort_candidates(&mut c);
+            assert!(super::in_key_order(&c));
+            c.len()
+        };
+        assert_eq!(candidates, 35 + 36 + 20);
+        let snap = store.publish();
+        let keys: Vec<(&str, &str)> = snap
+            .pods
+            .iter()
+            .map(|(k, _)| (&*k.namespace, &*k.name))
+            .collect();
+        assert!(keys.windows(2).all(|w| w[0] < w[1]), "{keys:?}");
+        assert_eq!(keys.len(), 70 + 20, "each pod once");
+    }
+
+    /// The check itself: positions that disagree with the names are caught.
+    #[test]
+    fn positions_that_disagree_with_the_names_are_caught() {
+        use std::sync::atomic::Ordering::Relaxed;
+        let mut store = Store::new(StoreConfig::default());
+        for secs in [100, 115] {
+            store.apply_node("n0", &batch(secs, 0..2));
+        }
+        store.publish();
+        let pods = &store.nodes.values().next().unwrap().pods;
+        let (first, second) = (&pods[0].published_at, &pods[1].published_at);
+        let swapped = (second.load(Relaxed), first.load(Relaxed));
+        first.store(swapped.0, Relaxed);
+        second.store(swapped.1, Relaxed);
+        let mut candidates = super::gather_candidates(&store.nodes);
+        let sorted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            super::sort_candidates(&mut candidates);
+        }));
+        assert!(!super::in_key_order(&candidates));
+        assert_eq!(
+            sorted.is_err(),
+            cfg!(debug_assertions),
+            "debug builds assert"
+        );
     }
 }

@@ -35,15 +35,26 @@ pub fn accepted(accept_encoding: &str) -> bool {
     })
 }
 
+/// Why compression stopped: the body or segment it was writing is incomplete and must not be
+/// sent.
+#[derive(Debug, thiserror::Error)]
+pub enum GzipError {
+    #[error("gzip compression failed: {0}")]
+    Write(#[from] std::io::Error),
+    #[error("deflate failed: {0}")]
+    Deflate(#[from] flate2::CompressError),
+    #[error("deflate returned {status:?} with {left} input bytes left")]
+    Stalled { status: Status, left: usize },
+    #[error("deflate reported more bytes than it was given or had room for")]
+    Accounting,
+}
+
 /// `body` as one gzip member.
-pub fn compress(body: &[u8]) -> Vec<u8> {
+pub fn compress(body: &[u8]) -> Result<Vec<u8>, GzipError> {
     let out = Vec::with_capacity(body.len() / 8 + 64);
     let mut encoder = flate2::write::GzEncoder::new(out, level());
-    // Writing into a Vec cannot fail.
-    encoder
-        .write_all(body)
-        .and_then(|()| encoder.finish())
-        .unwrap_or_default()
+    encoder.write_all(body)?;
+    Ok(encoder.finish()?)
 }
 
 /// The 10-byte member header: deflate, no flags, no time, fastest level, unknown OS (as Go
@@ -107,24 +118,30 @@ const SCRATCH_BYTES: usize = 32 * 1024;
 
 impl SegmentWriter {
     pub fn new(capacity: usize) -> Self {
+        Self::with_scratch(capacity, SCRATCH_BYTES)
+    }
+
+    /// A writer whose compressor hands over at most `scratch_bytes` per call.
+    pub(crate) fn with_scratch(capacity: usize, scratch_bytes: usize) -> Self {
         SegmentWriter {
             compress: Compress::new(level(), false),
             out: Vec::with_capacity(capacity),
-            scratch: vec![0; SCRATCH_BYTES].into_boxed_slice(),
+            scratch: vec![0; scratch_bytes].into_boxed_slice(),
             start: 0,
             crc: crc32fast::Hasher::new(),
         }
     }
 
-    /// Adds `data` to the current segment.
-    pub fn write(&mut self, data: &[u8]) {
+    /// Adds `data` to the current segment. After an error the segment is incomplete: the
+    /// writer must not be used for output.
+    pub fn write(&mut self, data: &[u8]) -> Result<(), GzipError> {
         self.crc.update(data);
-        self.deflate(data, FlushCompress::None);
+        self.deflate(data, FlushCompress::None)
     }
 
     /// Ends the current segment (byte-aligned; the next one starts with an empty dictionary).
-    pub fn finish_segment(&mut self) -> Segment {
-        self.deflate(&[], FlushCompress::Sync);
+    pub fn finish_segment(&mut self) -> Result<Segment, GzipError> {
+        self.deflate(&[], FlushCompress::Sync)?;
         self.compress.reset();
         let crc = std::mem::take(&mut self.crc);
         let segment = Segment {
@@ -133,7 +150,7 @@ impl SegmentWriter {
             crc: crc.finalize(),
         };
         self.start = self.out.len();
-        segment
+        Ok(segment)
     }
 
     /// The compressed bytes of every finished segment.
@@ -143,7 +160,7 @@ impl SegmentWriter {
         self.out
     }
 
-    fn deflate(&mut self, mut input: &[u8], flush: FlushCompress) {
+    fn deflate(&mut self, mut input: &[u8], flush: FlushCompress) -> Result<(), GzipError> {
         // A call that starts with output left over from the one before only hands that over
         // (miniz_oxide returns right after), so `flush` is done by the first call that starts
         // with nothing left over and returns with room to spare. On entry nothing is left
@@ -152,16 +169,33 @@ impl SegmentWriter {
         loop {
             let (consumed_before, written_before) =
                 (self.compress.total_in(), self.compress.total_out());
-            let status = self.compress.compress(input, &mut self.scratch, flush);
-            let consumed = (self.compress.total_in() - consumed_before) as usize;
-            let written = (self.compress.total_out() - written_before) as usize;
-            self.out
-                .extend_from_slice(self.scratch.get(..written).unwrap_or_default());
-            input = input.get(consumed..).unwrap_or_default();
-            // Done when all input is in and a call that started clean had room to spare.
+            let status = self.compress.compress(input, &mut self.scratch, flush)?;
+            let consumed = usize::try_from(self.compress.total_in() - consumed_before)
+                .map_err(|_| GzipError::Accounting)?;
+            let written = usize::try_from(self.compress.total_out() - written_before)
+                .map_err(|_| GzipError::Accounting)?;
+            let output = self.scratch.get(..written).ok_or(GzipError::Accounting)?;
+            self.out.extend_from_slice(output);
+            input = input.get(consumed..).ok_or(GzipError::Accounting)?;
             let drained = written < self.scratch.len();
-            if !matches!(status, Ok(Status::Ok)) || (input.is_empty() && drained && started_clean) {
-                return;
+            match status {
+                Status::Ok => {}
+                // Nothing to take in and nothing to hand over: a write of no new input.
+                Status::BufError
+                    if flush == FlushCompress::None && input.is_empty() && written == 0 =>
+                {
+                    return Ok(());
+                }
+                status => {
+                    return Err(GzipError::Stalled {
+                        status,
+                        left: input.len(),
+                    });
+                }
+            }
+            // Done when all input is in and a call that started clean had room to spare.
+            if input.is_empty() && drained && started_clean {
+                return Ok(());
             }
             started_clean = drained;
         }
@@ -203,7 +237,7 @@ mod tests {
         let body: Vec<u8> = (0..300_000u32)
             .flat_map(|i| (i % 97).to_le_bytes())
             .collect();
-        let gz = compress(&body);
+        let gz = compress(&body).unwrap();
         assert!(gz.len() < body.len() / 4, "{} bytes", gz.len());
         assert_eq!(gunzip(&gz), body);
     }
@@ -220,10 +254,10 @@ mod tests {
         for len in (54_000..66_000).step_by(1_000) {
             let data: Vec<u8> = std::iter::repeat_with(|| rng.u8(..)).take(len).collect();
             let mut writer = SegmentWriter::new(0);
-            writer.write(&data);
-            let first = writer.finish_segment();
-            writer.write(b"next");
-            let second = writer.finish_segment();
+            writer.write(&data).unwrap();
+            let first = writer.finish_segment().unwrap();
+            writer.write(b"next").unwrap();
+            let second = writer.finish_segment().unwrap();
             let deflated = writer.into_bytes();
             let mut member = HEADER.to_vec();
             member.extend_from_slice(&deflated[first.bytes.clone()]);
@@ -251,9 +285,9 @@ mod tests {
             .iter()
             .map(|part| {
                 for piece in part.chunks(7_000) {
-                    writer.write(piece);
+                    writer.write(piece).unwrap();
                 }
-                writer.finish_segment()
+                writer.finish_segment().unwrap()
             })
             .collect();
         let deflated = writer.into_bytes();
@@ -281,5 +315,35 @@ mod tests {
         }
         let total: usize = parts.iter().map(Vec::len).sum();
         assert!(deflated.len() < total / 20, "{} of {total}", deflated.len());
+    }
+
+    /// A compressor that cannot hand over its output (no room at all) must not leave a
+    /// segment that silently lacks the data.
+    #[test]
+    fn a_compressor_that_makes_no_progress_is_an_error_not_a_short_segment() {
+        let mut writer = SegmentWriter::with_scratch(0, 0);
+        match writer.write(b"pods that must not go missing") {
+            Err(GzipError::Stalled { status, left }) => {
+                assert_eq!(status, Status::BufError);
+                assert_eq!(left, 29);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(writer.finish_segment().is_err());
+    }
+
+    #[test]
+    fn writing_nothing_is_not_an_error() {
+        let mut writer = SegmentWriter::new(0);
+        writer.write(b"").unwrap();
+        writer.write(b"x").unwrap();
+        writer.write(b"").unwrap();
+        let segment = writer.finish_segment().unwrap();
+        let deflated = writer.into_bytes();
+        let mut member = HEADER.to_vec();
+        member.extend_from_slice(&deflated[segment.bytes.clone()]);
+        member.extend_from_slice(&FINAL_BLOCK);
+        member.extend_from_slice(&trailer(&segment.crc_state()));
+        assert_eq!(gunzip(&member), b"x");
     }
 }

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::{Key, ListFormat};
-use crate::api::encode::gzip::{self, Segment, SegmentWriter};
+use crate::api::encode::gzip::{self, GzipError, Segment, SegmentWriter};
 use crate::api::encode::{ApiVersion, PodItem, json::Doc, protobuf};
 
 /// Raw bytes gathered before they go to the compressor.
@@ -43,12 +43,8 @@ impl GzipPods {
         format: ListFormat,
         items: impl Iterator<Item = PodItem<'a>>,
         capacity: usize,
-    ) -> GzipPods {
-        let mut builder = Builder::new(format, capacity);
-        for item in items {
-            builder.push(&item);
-        }
-        builder.finish()
+    ) -> Result<GzipPods, GzipError> {
+        Builder::new(format, SegmentWriter::new(capacity)).encode(items)
     }
 
     /// Both formats from one pass over `items`: each pod and its metadata are read once
@@ -57,9 +53,10 @@ impl GzipPods {
         items: impl Iterator<Item = PodItem<'a>>,
         json_capacity: usize,
         protobuf_capacity: usize,
-    ) -> (GzipPods, GzipPods) {
-        let mut json = Builder::new(ListFormat::Json, json_capacity);
-        let mut protobuf = Builder::new(ListFormat::Protobuf, protobuf_capacity);
+    ) -> (Result<GzipPods, GzipError>, Result<GzipPods, GzipError>) {
+        let mut json = Builder::new(ListFormat::Json, SegmentWriter::new(json_capacity));
+        let mut protobuf =
+            Builder::new(ListFormat::Protobuf, SegmentWriter::new(protobuf_capacity));
         for item in items {
             json.push(&item);
             protobuf.push(&item);
@@ -146,20 +143,37 @@ struct Builder<'a> {
     namespaces: Vec<(Arc<str>, Segment, usize)>,
     /// The namespace being written and its items so far.
     current: Option<(&'a str, usize)>,
+    /// The first compression error: the entry is then incomplete and [`Builder::finish`]
+    /// returns it instead.
+    failed: Option<GzipError>,
 }
 
 impl<'a> Builder<'a> {
-    fn new(format: ListFormat, capacity: usize) -> Self {
+    fn new(format: ListFormat, writer: SegmentWriter) -> Self {
         Builder {
             format,
-            writer: SegmentWriter::new(capacity),
+            writer,
             raw: Vec::with_capacity(FEED_BYTES + 4096),
             namespaces: Vec::new(),
             current: None,
+            failed: None,
         }
     }
 
+    fn encode(mut self, items: impl Iterator<Item = PodItem<'a>>) -> Result<GzipPods, GzipError> {
+        for item in items {
+            self.push(&item);
+            if self.failed.is_some() {
+                break;
+            }
+        }
+        self.finish()
+    }
+
     fn push(&mut self, item: &PodItem<'a>) {
+        if self.failed.is_some() {
+            return;
+        }
         let namespace = item.meta.namespace.unwrap_or_default();
         match self.current.as_mut() {
             Some((ns, count)) if *ns == namespace => {
@@ -178,28 +192,43 @@ impl<'a> Builder<'a> {
             ListFormat::Protobuf => protobuf::write_pod_list_entry(&mut self.raw, item),
         }
         if self.raw.len() >= FEED_BYTES {
-            self.writer.write(&self.raw);
-            self.raw.clear();
+            self.feed();
         }
+    }
+
+    /// Hands the gathered bytes to the compressor.
+    fn feed(&mut self) {
+        if let Err(err) = self.writer.write(&self.raw) {
+            self.failed.get_or_insert(err);
+        }
+        self.raw.clear();
     }
 
     fn finish_namespace(&mut self) {
         if let Some((ns, count)) = self.current.take() {
-            self.writer.write(&self.raw);
-            self.raw.clear();
-            self.namespaces
-                .push((ns.into(), self.writer.finish_segment(), count));
+            self.feed();
+            match self.writer.finish_segment() {
+                Ok(segment) => self.namespaces.push((ns.into(), segment, count)),
+                Err(err) => {
+                    self.failed.get_or_insert(err);
+                }
+            }
         }
     }
 
-    fn finish(mut self) -> GzipPods {
-        self.finish_namespace();
-        GzipPods {
+    fn finish(mut self) -> Result<GzipPods, GzipError> {
+        if self.failed.is_none() {
+            self.finish_namespace();
+        }
+        if let Some(err) = self.failed {
+            return Err(err);
+        }
+        Ok(GzipPods {
             key: None,
             format: self.format,
             deflate: self.writer.into_bytes().into(),
             namespaces: self.namespaces,
-        }
+        })
     }
 }
 
@@ -265,8 +294,9 @@ mod tests {
         let pods: Vec<(&str, &str)> = names.iter().map(|(ns, n)| (&**ns, &**n)).collect();
         let built_at = Timestamp::from_secs(1_750_000_123);
         let items = pod_items(&pods, &usages, &labels, built_at);
-        let json_entry = GzipPods::encode(ListFormat::Json, items.clone().into_iter(), 0);
-        let pb_entry = GzipPods::encode(ListFormat::Protobuf, items.clone().into_iter(), 0);
+        let json_entry = GzipPods::encode(ListFormat::Json, items.clone().into_iter(), 0).unwrap();
+        let pb_entry =
+            GzipPods::encode(ListFormat::Protobuf, items.clone().into_iter(), 0).unwrap();
         assert_eq!(json_entry.len(), 1_200);
         assert_eq!(pb_entry.len(), 1_200);
         for api in ApiVersion::ALL {
@@ -320,7 +350,8 @@ mod tests {
         let items = pod_items(&pods, &usages, &labels, Timestamp::from_secs(1_750_000_000));
         let (json, pb) = GzipPods::encode_both(items.clone().into_iter(), 0, 0);
         for (both, format) in [(json, ListFormat::Json), (pb, ListFormat::Protobuf)] {
-            let alone = GzipPods::encode(format, items.clone().into_iter(), 0);
+            let both = both.unwrap();
+            let alone = GzipPods::encode(format, items.clone().into_iter(), 0).unwrap();
             assert_eq!(both.len(), 300);
             for ns in [None, Some("b")] {
                 assert_eq!(
@@ -334,10 +365,21 @@ mod tests {
 
     #[test]
     fn an_empty_list_is_a_valid_member() {
-        let entry = GzipPods::encode(ListFormat::Json, std::iter::empty(), 0);
+        let entry = GzipPods::encode(ListFormat::Json, std::iter::empty(), 0).unwrap();
         let got = gunzip(&entry.render(ApiVersion::V1, None).into_vec());
         let mut want = Vec::new();
         json::write_pod_metrics_list(&mut want, ApiVersion::V1, &[]);
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn a_list_whose_compression_fails_is_an_error_not_a_shorter_list() {
+        let labels = BTreeMap::from([("app".to_string(), "web".to_string())]);
+        let pods = [("a", "p0"), ("a", "p1"), ("b", "p2")];
+        let usages: Vec<PodUsage> = (1..=3).map(usage).collect();
+        let items = pod_items(&pods, &usages, &labels, Timestamp::from_secs(1_750_000_000));
+        let stalled = SegmentWriter::with_scratch(0, 0);
+        let built = Builder::new(ListFormat::Json, stalled).encode(items.into_iter());
+        assert!(matches!(built, Err(GzipError::Stalled { .. })), "{built:?}");
     }
 }

@@ -126,14 +126,13 @@ fn merge_by_position<'s>(
 #[cfg(test)]
 mod tests {
     use std::borrow::Cow;
-    use std::sync::atomic::AtomicBool;
 
     use kube::runtime::watcher::Event;
 
     use super::*;
     use crate::batch::{ContainerBatch, MetricsPoint, NodeBatch, PodBatch};
-    use crate::cluster::PodStore;
     use crate::cluster::pod_store::test_pod as pod;
+    use crate::cluster::{PodStore, Synced};
     use crate::store::{Store, StoreConfig};
     use crate::time::Timestamp;
 
@@ -202,7 +201,7 @@ mod tests {
             pods.apply(&Event::Apply(pod(ns, name, "v1")));
         }
         let (nodes, _writer) = kube::runtime::reflector::store();
-        let synced = Arc::new(AtomicBool::new(true));
+        let synced = Synced::already();
         let cluster = ClusterCache::new(nodes, pods.clone(), synced.clone(), synced);
         let mut store = Store::new(StoreConfig::default());
         let on_n1 = [("a", "p0"), ("a", "p1"), ("b", "p2")];

@@ -24,6 +24,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 pub use gzip::{GzipListBody, GzipPods};
+
+use super::encode::gzip::GzipError;
 pub use plain::{EncodedPods, ListBody};
 
 use join::JoinMemo;
@@ -233,12 +235,15 @@ impl PodListCache {
     /// When the other format's compressed entry is in use too (it holds an entry: a response
     /// read it within the last two resolutions), one pass over the pods builds both, so the
     /// pods and their metadata are read once a snapshot instead of twice.
+    ///
+    /// An entry whose compression failed is logged and not cached: the error says the request
+    /// must be answered another way.
     pub fn get_gzip(
         &self,
         snapshot: &Snapshot,
         cluster: &ClusterCache,
         format: ListFormat,
-    ) -> Arc<GzipPods> {
+    ) -> Result<Arc<GzipPods>, GzipError> {
         self.gzip_slots(format).0.mark_read();
         self.gzip_entry(snapshot, cluster, format)
     }
@@ -256,11 +261,11 @@ impl PodListCache {
         snapshot: &Snapshot,
         cluster: &ClusterCache,
         format: ListFormat,
-    ) -> Arc<GzipPods> {
+    ) -> Result<Arc<GzipPods>, GzipError> {
         let (slot, other) = self.gzip_slots(format);
         let key = Self::key(snapshot, cluster);
         if let Some(hit) = slot.usable(key) {
-            return hit;
+            return Ok(hit);
         }
         crate::offload::cpu_heavy(|| {
             let _building = self
@@ -268,7 +273,7 @@ impl PodListCache {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
             if let Some(hit) = slot.usable(key) {
-                return hit;
+                return Ok(hit);
             }
             let other_in_use = other.holds_entry() && other.usable(key).is_none();
             let also = other_in_use.then_some(other);
@@ -276,9 +281,9 @@ impl PodListCache {
                 encode_gzip(snapshot, cluster, &self.join_memo, format, slot, also)
             });
             if let Some(other_built) = other_built {
-                other.store(other_built, key);
+                let _ = store_compressed(other, other_built, key);
             }
-            slot.store(built, key)
+            store_compressed(slot, built, key)
         })
     }
 
@@ -313,7 +318,8 @@ impl PodListCache {
     pub fn prebuild(&self, snapshot: &Snapshot, cluster: &ClusterCache) {
         for format in [ListFormat::Json, ListFormat::Protobuf] {
             if self.gzip_slots(format).0.holds_entry() {
-                self.gzip_entry(snapshot, cluster, format);
+                // A failure is logged; the requests then encode their own list.
+                let _ = self.gzip_entry(snapshot, cluster, format);
             }
             if self.plain_slot(format).holds_entry() {
                 self.plain_entry(snapshot, cluster, format);
@@ -321,21 +327,18 @@ impl PodListCache {
         }
     }
 
-    /// Polls the published snapshot every `period` and prebuilds the lists in use for each new
-    /// snapshot that is ready and ends its cycle (runs until dropped). The partial snapshots a
-    /// small cluster publishes while results arrive (many a cycle) are left to the requests:
-    /// prebuilding each of them would encode lists that nobody reads.
+    /// Prebuilds the lists in use for each new snapshot that is ready and ends its cycle, woken
+    /// by `publishes` after each publish into `published` (runs until the publisher is gone).
+    /// The partial snapshots a small cluster publishes while results arrive (many a cycle) are
+    /// left to the requests: prebuilding each of them would encode lists that nobody reads.
     pub async fn prebuild_on_publish(
         self: Arc<Self>,
         published: Arc<arc_swap::ArcSwap<Snapshot>>,
+        mut publishes: tokio::sync::watch::Receiver<u64>,
         cluster: ClusterCache,
-        period: Duration,
     ) {
-        let mut ticker = tokio::time::interval(period);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut done = 0;
-        loop {
-            ticker.tick().await;
+        while publishes.changed().await.is_ok() {
             let snapshot = published.load_full();
             if snapshot.generation() != done && snapshot.is_ready() && snapshot.ends_cycle() {
                 done = snapshot.generation();
@@ -371,6 +374,21 @@ impl PodListCache {
     }
 }
 
+/// Caches a compressed entry built from `key`; a failed build is logged and leaves the slot
+/// empty (never an incomplete list).
+fn store_compressed(
+    slot: &Slot<GzipPods>,
+    built: Result<GzipPods, GzipError>,
+    key: Key,
+) -> Result<Arc<GzipPods>, GzipError> {
+    built.map(|entry| slot.store(entry, key)).inspect_err(|err| {
+        tracing::error!(error = %err, generation = key.generation, "Could not compress the pod list; it is not cached.");
+    })
+}
+
+/// A compressed entry, or why it could not be built.
+type Compressed = Result<GzipPods, GzipError>;
+
 /// Encodes `format`'s compressed list of `snapshot`, and in the same pass the other format's
 /// when `other` is given; each buffer is sized from the previous entry, taken out of its slot.
 fn encode_gzip(
@@ -380,7 +398,7 @@ fn encode_gzip(
     format: ListFormat,
     slot: &Slot<GzipPods>,
     other: Option<&Slot<GzipPods>>,
-) -> (GzipPods, Option<GzipPods>) {
+) -> (Compressed, Option<Compressed>) {
     let created = Timestamp::now();
     let capacity = |slot: &Slot<GzipPods>| {
         let size = slot.take_size();
@@ -478,7 +496,7 @@ mod tests {
             pods.apply(&kube::runtime::watcher::Event::Apply(pod));
         }
         let (nodes, _writer) = kube::runtime::reflector::store();
-        let synced = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let synced = crate::cluster::Synced::already();
         ClusterCache::new(nodes, pods, synced.clone(), synced)
     }
 
@@ -492,24 +510,28 @@ mod tests {
         store.apply_node("n1", &batch(1_000));
         store.apply_node("n1", &batch(1_015));
         let first = store.publish();
-        let json = cache.get_gzip(&first, &cluster, ListFormat::Json);
+        let json = cache.get_gzip(&first, &cluster, ListFormat::Json).unwrap();
         assert_eq!(json.len(), 3);
         assert!(
             cache.protobuf_gzip.latest().is_none(),
             "protobuf not asked for yet"
         );
-        let protobuf = cache.get_gzip(&first, &cluster, ListFormat::Protobuf);
+        let protobuf = cache
+            .get_gzip(&first, &cluster, ListFormat::Protobuf)
+            .unwrap();
         assert_eq!(protobuf.len(), 3);
         assert!(Arc::ptr_eq(
             &json,
-            &cache.get_gzip(&first, &cluster, ListFormat::Json)
+            &cache.get_gzip(&first, &cluster, ListFormat::Json).unwrap()
         ));
 
         // Both formats are in use: the next snapshot's first list builds both.
         store.apply_node("n1", &batch(1_030));
         let second = store.publish();
         let key = PodListCache::key(&second, &cluster);
-        let protobuf_next = cache.get_gzip(&second, &cluster, ListFormat::Protobuf);
+        let protobuf_next = cache
+            .get_gzip(&second, &cluster, ListFormat::Protobuf)
+            .unwrap();
         let json_next = cache
             .json_gzip
             .usable(key)
@@ -517,7 +539,7 @@ mod tests {
         assert!(!Arc::ptr_eq(&json_next, &json));
         assert!(Arc::ptr_eq(
             &json_next,
-            &cache.get_gzip(&second, &cluster, ListFormat::Json)
+            &cache.get_gzip(&second, &cluster, ListFormat::Json).unwrap()
         ));
         assert_eq!((protobuf_next.len(), json_next.len()), (3, 3));
     }
@@ -529,7 +551,7 @@ mod tests {
         store.apply_node("n1", &batch(1_000));
         store.apply_node("n1", &batch(1_015));
         let first = store.publish();
-        cache.get_gzip(&first, &cluster, ListFormat::Json);
+        cache.get_gzip(&first, &cluster, ListFormat::Json).unwrap();
         cache.get(&first, &cluster, ListFormat::Protobuf);
         let read_at = |slot: &Mutex<Option<Instant>>| *slot.lock().unwrap();
         let json_read = read_at(&cache.json_gzip.last_read);
@@ -558,11 +580,9 @@ mod tests {
             )))
         };
         let gzip_entry = || {
-            Some(Arc::new(GzipPods::encode(
-                ListFormat::Json,
-                std::iter::empty(),
-                0,
-            )))
+            Some(Arc::new(
+                GzipPods::encode(ListFormat::Json, std::iter::empty(), 0).unwrap(),
+            ))
         };
         *cache.json.latest() = entry();
         *cache.protobuf_gzip.latest() = gzip_entry();
@@ -585,5 +605,79 @@ mod tests {
             cache.json.latest().is_none() && cache.json_gzip.latest().is_none(),
             "not read within the idle time: released"
         );
+    }
+
+    #[test]
+    fn a_compressed_list_that_failed_is_not_cached() {
+        let slot = Slot::<GzipPods>::default();
+        let key = Key {
+            generation: 7,
+            cluster_pods: 0,
+        };
+        let failed = Err(GzipError::Stalled {
+            status: flate2::Status::BufError,
+            left: 1,
+        });
+        assert!(store_compressed(&slot, failed, key).is_err());
+        assert!(
+            slot.usable(key).is_none(),
+            "nothing served from the failure"
+        );
+        let built = GzipPods::encode(ListFormat::Json, std::iter::empty(), 0);
+        assert!(store_compressed(&slot, built, key).is_ok());
+        assert!(slot.usable(key).is_some());
+    }
+
+    /// Lets the spawned tasks of this single-threaded test runtime run.
+    async fn settle() {
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn the_last_publish_of_a_cycle_wakes_the_prebuild_of_the_lists_in_use() {
+        let (mut store, cluster) = (Store::new(StoreConfig::default()), cluster());
+        let cache = Arc::new(PodListCache::default());
+        store.apply_node("n1", &batch(1_000));
+        store.apply_node("n1", &batch(1_015));
+        let first = store.publish();
+        cache.get_gzip(&first, &cluster, ListFormat::Json).unwrap();
+        let published = Arc::new(arc_swap::ArcSwap::from_pointee(first));
+        let (publishes, subscribed) = tokio::sync::watch::channel(0);
+        let prebuild = tokio::spawn(cache.clone().prebuild_on_publish(
+            published.clone(),
+            subscribed,
+            cluster.clone(),
+        ));
+        let publish = |snapshot: Snapshot| {
+            let key = PodListCache::key(&snapshot, &cluster);
+            let generation = snapshot.generation();
+            published.store(Arc::new(snapshot));
+            publishes.send_replace(generation);
+            key
+        };
+
+        store.apply_node("n1", &batch(1_030));
+        let partial = publish(store.publish());
+        settle().await;
+        assert!(
+            cache.json_gzip.usable(partial).is_none(),
+            "a snapshot within the cycle is left to the requests"
+        );
+
+        let mut last = store.publish();
+        last.set_ends_cycle(true);
+        let key = publish(last);
+        settle().await;
+        assert_eq!(cache.json_gzip.usable(key).map(|e| e.len()), Some(3));
+        assert!(
+            cache.protobuf_gzip.latest().is_none(),
+            "never read: not built"
+        );
+
+        drop(publishes);
+        let ended = tokio::time::timeout(Duration::from_secs(5), prebuild).await;
+        assert!(matches!(ended, Ok(Ok(()))), "stops with the publisher");
     }
 }

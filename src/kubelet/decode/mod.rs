@@ -31,13 +31,39 @@ pub enum Source {
     Summary,
 }
 
+/// The kubelet's Summary API path, spelled once for [`Source::path`] and
+/// [`Source::request_target`].
+macro_rules! summary_path {
+    () => {
+        "/stats/summary"
+    };
+}
+
 impl Source {
     /// The kubelet path this source is served on.
-    pub fn path(self) -> &'static str {
+    pub const fn path(self) -> &'static str {
         match self {
             Source::Resource => "/metrics/resource",
-            Source::Summary => "/stats/summary",
+            Source::Summary => summary_path!(),
         }
+    }
+
+    /// What is asked of the kubelet for this source: the path, and for the Summary API the
+    /// query that limits it to CPU and memory.
+    pub const fn request_target(self) -> &'static str {
+        match self {
+            Source::Resource => self.path(),
+            Source::Summary => concat!(summary_path!(), "?only_cpu_and_memory=true"),
+        }
+    }
+
+    /// Decodes a body from this source (see [`decode`]).
+    pub fn decode(
+        self,
+        body: &[u8],
+        default_time: Timestamp,
+    ) -> Result<NodeBatch<'_>, DecodeError> {
+        decode(self, body, default_time)
     }
 }
 
@@ -75,5 +101,10 @@ mod tests {
     fn paths_are_the_kubelet_ones() {
         assert_eq!(Source::Resource.path(), "/metrics/resource");
         assert_eq!(Source::Summary.path(), "/stats/summary");
+        assert_eq!(Source::Resource.request_target(), "/metrics/resource");
+        assert_eq!(
+            Source::Summary.request_target(),
+            "/stats/summary?only_cpu_and_memory=true"
+        );
     }
 }

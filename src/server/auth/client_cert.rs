@@ -54,21 +54,46 @@ impl PartialEq for CaBundle {
     }
 }
 
+/// Why a PEM text is not a usable CA bundle.
+#[derive(Debug, thiserror::Error)]
+pub enum CaBundleError {
+    #[error("bad PEM: {0}")]
+    Pem(rustls_pki_types::pem::Error),
+    #[error(transparent)]
+    Certificate(rustls::Error),
+    #[error("no certificate found")]
+    Empty,
+    #[error(transparent)]
+    Verifier(rustls::server::VerifierBuilderError),
+}
+
+/// Why a presented chain does not authenticate.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum VerifyError {
+    #[error("no client certificate")]
+    NoCertificate,
+    /// The verifier's reason (unknown authority, expired, not for client use, …).
+    #[error(transparent)]
+    Rejected(rustls::Error),
+    #[error("client certificate subject does not parse")]
+    Subject,
+}
+
 impl CaBundle {
     /// Parses a PEM bundle (at least one certificate).
-    pub fn from_pem(pem: &str) -> Result<Self, String> {
+    pub fn from_pem(pem: &str) -> Result<Self, CaBundleError> {
         let mut roots = RootCertStore::empty();
         for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
-            let cert = cert.map_err(|e| format!("bad PEM: {e}"))?;
-            roots.add(cert).map_err(|e| e.to_string())?;
+            let cert = cert.map_err(CaBundleError::Pem)?;
+            roots.add(cert).map_err(CaBundleError::Certificate)?;
         }
         if roots.is_empty() {
-            return Err("no certificate found".to_owned());
+            return Err(CaBundleError::Empty);
         }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
             .build()
-            .map_err(|e| e.to_string())?;
+            .map_err(CaBundleError::Verifier)?;
         Ok(CaBundle {
             verifier,
             pem: Arc::from(pem),
@@ -79,20 +104,16 @@ impl CaBundle {
     /// Verifies `chain` (leaf first) for client authentication now; on success, the leaf's
     /// subject (shared with the memory of verified chains: a recalled chain costs no copy of
     /// its names). The error is the verifier's reason (unknown authority, expired, …).
-    pub fn verify(&self, chain: &[CertificateDer<'_>]) -> Result<Arc<Subject>, String> {
-        let (leaf, intermediates) = chain
-            .split_first()
-            .ok_or_else(|| "no client certificate".to_owned())?;
+    pub fn verify(&self, chain: &[CertificateDer<'_>]) -> Result<Arc<Subject>, VerifyError> {
+        let (leaf, intermediates) = chain.split_first().ok_or(VerifyError::NoCertificate)?;
         let digest = chain_digest(chain);
         if let Some(subject) = self.recall(&digest) {
             return Ok(subject);
         }
         self.verifier
             .verify_client_cert(leaf, intermediates, UnixTime::now())
-            .map_err(|e| e.to_string())?;
-        let subject = subject_of(leaf)
-            .map(Arc::new)
-            .ok_or_else(|| "client certificate subject does not parse".to_owned())?;
+            .map_err(VerifyError::Rejected)?;
+        let subject = subject_of(leaf).map(Arc::new).ok_or(VerifyError::Subject)?;
         self.remember(digest, subject.clone());
         Ok(subject)
     }
@@ -125,13 +146,24 @@ fn chain_digest(chain: &[CertificateDer<'_>]) -> [u8; 32] {
 }
 
 /// What an authenticator made of a request.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq)]
 pub enum Outcome {
     /// It does not apply (no certificate, no user header, no token).
     Skipped,
     Authenticated(Identity),
     /// Credentials were presented and are not valid: the request gets 401.
-    Failed(String),
+    Failed(CertFailure),
+}
+
+/// Why a presented certificate does not authenticate the request.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum CertFailure {
+    #[error("verifying certificate: {0}")]
+    ClientCert(VerifyError),
+    #[error("verifying front-proxy certificate: {0}")]
+    FrontProxy(VerifyError),
+    #[error("front-proxy certificate common name {name:?} is not allowed (allowed: {allowed:?})")]
+    FrontProxyName { name: String, allowed: Vec<String> },
 }
 
 /// `--client-ca-file`: user = CN, groups = O; an empty CN does not authenticate.
@@ -145,7 +177,7 @@ pub fn authenticate(bundle: &CaBundle, chain: Option<&[CertificateDer<'_>]>) -> 
             subject.common_name.clone(),
             subject.organizations.clone(),
         )),
-        Err(e) => Outcome::Failed(format!("verifying certificate: {e}")),
+        Err(e) => Outcome::Failed(CertFailure::ClientCert(e)),
     }
 }
 
@@ -179,7 +211,11 @@ mod tests {
         let bundle = CaBundle::from_pem(ca.cert_pem()).unwrap();
         let cert = other.issue_client("jane", &["system:masters"]).unwrap();
         match authenticate(&bundle, Some(&chain(&cert))) {
-            Outcome::Failed(why) => assert!(why.contains("UnknownIssuer"), "{why}"),
+            Outcome::Failed(why) => {
+                let why = why.to_string();
+                assert!(why.starts_with("verifying certificate: "), "{why}");
+                assert!(why.contains("UnknownIssuer"), "{why}");
+            }
             other => panic!("{other:?}"),
         }
     }
@@ -197,11 +233,14 @@ mod tests {
 
     #[test]
     fn bundles_need_a_certificate() {
-        assert!(CaBundle::from_pem("").is_err());
+        let empty = CaBundle::from_pem("").unwrap_err();
+        assert_eq!(empty.to_string(), "no certificate found");
         assert!(
             CaBundle::from_pem("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
                 .is_err()
         );
+        let torn = CaBundle::from_pem("-----BEGIN CERTIFICATE-----\nAAAA\n").unwrap_err();
+        assert!(torn.to_string().starts_with("bad PEM: "), "{torn}");
     }
 
     #[test]

@@ -12,6 +12,7 @@
 pub mod attributes;
 pub mod cache;
 pub mod client_cert;
+pub mod failure;
 pub mod identity;
 pub mod requestheader;
 pub mod review_gate;
@@ -27,13 +28,14 @@ use http::HeaderMap;
 use rustls::pki_types::CertificateDer;
 
 pub use attributes::RequestAttributes;
-pub use client_cert::{CaBundle, Outcome};
+pub use client_cert::{CaBundle, CertFailure, Outcome};
+pub use failure::{AuthnFailure, Rejections};
 pub use identity::Identity;
 pub use requestheader::RequestHeaderConfig;
 pub use sar::{AccessReviewer, CachedAccessReviewer, Decision, KubeAccessReviewer};
 pub use source::AuthnConfig;
 pub use token_review::{
-    Bearer, CachedTokenReviewer, KubeTokenReviewer, ReviewError, TokenReviewer,
+    Bearer, CachedTokenReviewer, KubeTokenReviewer, ReviewError, ReviewKind, TokenReviewer,
 };
 
 use super::log_limit::LogLimit;
@@ -69,11 +71,11 @@ impl Authenticated {
 }
 
 /// Why a caller is not authenticated.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum AuthnError {
     /// The credentials presented are not valid (401).
     #[error("{0}")]
-    Rejected(String),
+    Rejected(Rejections),
     /// A token could not be reviewed now: every review slot is busy (429).
     #[error("too many token reviews in flight")]
     Busy,
@@ -115,11 +117,11 @@ impl Authenticator {
         match (token_review::bearer_token(headers), &self.tokens) {
             (Bearer::Token(token), Some(tokens)) => match tokens.review(token).await {
                 Ok(Some(id)) => return Ok(authenticated(id, Credential::Token)),
-                Ok(None) => failures.push("invalid bearer token".to_owned()),
+                Ok(None) => failures.push(AuthnFailure::InvalidToken),
                 Err(ReviewError::Busy) => return Err(AuthnError::Busy),
-                Err(ReviewError::Failed(e)) => failures.push(e),
+                Err(e) => failures.push(AuthnFailure::Review(e)),
             },
-            (Bearer::Invalid, _) => failures.push("the bearer token is not UTF-8".to_owned()),
+            (Bearer::Invalid, _) => failures.push(AuthnFailure::TokenNotUtf8),
             (Bearer::Absent, _) | (Bearer::Token(_), None) => {}
         }
         if failures.is_empty() {
@@ -128,7 +130,7 @@ impl Authenticator {
                 credential: Credential::Anonymous,
             })
         } else {
-            Err(AuthnError::Rejected(failures.join("; ")))
+            Err(AuthnError::Rejected(Rejections(failures)))
         }
     }
 }
@@ -141,11 +143,11 @@ fn authenticated(identity: Identity, credential: Credential) -> Authenticated {
 }
 
 /// The identity of an authenticated outcome; a failure's reason goes to `failures`.
-fn settle(outcome: Outcome, failures: &mut Vec<String>) -> Option<Identity> {
+fn settle(outcome: Outcome, failures: &mut Vec<AuthnFailure>) -> Option<Identity> {
     match outcome {
         Outcome::Authenticated(id) => Some(id),
         Outcome::Failed(why) => {
-            failures.push(why);
+            failures.push(AuthnFailure::Certificate(why));
             None
         }
         Outcome::Skipped => None,
@@ -263,7 +265,7 @@ impl Gate {
             Ok(d) if d.allowed => Ok(()),
             Ok(d) => Err(forbidden(identity, &attributes, &d.reason)),
             Err(ReviewError::Busy) => Err(Status::too_many_requests(RETRY_AFTER_SECONDS)),
-            Err(ReviewError::Failed(e)) => {
+            Err(e) => {
                 if let Some(left_out) = REVIEW_FAILURE_LOG.allow() {
                     tracing::warn!(user = %identity.name, path = req.uri.path(), error = %e, similar_lines_left_out = left_out, "Authorization review failed; denying the request.");
                 }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use http::HeaderMap;
 use rustls::pki_types::CertificateDer;
 
-use super::client_cert::{CaBundle, Outcome};
+use super::client_cert::{CaBundle, CertFailure, Outcome};
 use super::identity::Identity;
 
 /// The request-header authenticator's settings (from flags or the ConfigMap).
@@ -36,13 +36,13 @@ impl RequestHeaderConfig {
         };
         let subject = match self.ca.verify(chain) {
             Ok(s) => s,
-            Err(e) => return Outcome::Failed(format!("verifying front-proxy certificate: {e}")),
+            Err(e) => return Outcome::Failed(CertFailure::FrontProxy(e)),
         };
         if !self.allowed_names.is_empty() && !self.allowed_names.contains(&subject.common_name) {
-            return Outcome::Failed(format!(
-                "front-proxy certificate common name {:?} is not allowed (allowed: {:?})",
-                subject.common_name, self.allowed_names
-            ));
+            return Outcome::Failed(CertFailure::FrontProxyName {
+                name: subject.common_name.clone(),
+                allowed: self.allowed_names.clone(),
+            });
         }
         let Some(name) = first_value(headers, &self.username_headers) else {
             return Outcome::Skipped;
@@ -181,6 +181,7 @@ mod tests {
         let wrong_cn = ca.issue_client("somebody-else", &[]).unwrap();
         match config(&ca, &["front-proxy-client"]).authenticate(Some(&chain(&wrong_cn)), &h) {
             Outcome::Failed(why) => {
+                let why = why.to_string();
                 assert!(why.contains("\"somebody-else\" is not allowed"), "{why}")
             }
             other => panic!("{other:?}"),

@@ -17,7 +17,7 @@ use super::attributes::RequestAttributes;
 use super::cache::TtlCache;
 use super::identity::Identity;
 use super::review_gate::{QUEUE_WAIT, ReviewGate};
-use super::token_review::{REVIEW_TIMEOUT, ReviewError};
+use super::token_review::{REVIEW_TIMEOUT, ReviewError, ReviewKind};
 
 /// Most cached authorization answers (the apiserver's webhook authorizer keeps 8,192).
 const CACHE_ENTRIES: usize = 8192;
@@ -125,21 +125,14 @@ impl AccessReviewer for KubeAccessReviewer {
         Box::pin(async move {
             let api: Api<authz::SubjectAccessReview> = Api::all(self.client.clone());
             let review = review_object(identity, attributes);
+            let kind = ReviewKind::SubjectAccess;
             let answer =
                 tokio::time::timeout(REVIEW_TIMEOUT, api.create(&PostParams::default(), &review))
                     .await
-                    .map_err(|_| {
-                        ReviewError::Failed(format!(
-                            "subject access review timed out after {REVIEW_TIMEOUT:?}"
-                        ))
-                    })?
-                    .map_err(|e| {
-                        ReviewError::Failed(format!("subject access review failed: {e}"))
-                    })?;
+                    .map_err(|_| ReviewError::TimedOut(kind))?
+                    .map_err(ReviewError::request(kind))?;
             let Some(status) = answer.status else {
-                return Err(ReviewError::Failed(
-                    "subject access review answered without a status".into(),
-                ));
+                return Err(ReviewError::NoStatus(kind));
             };
             let reason = status.reason.unwrap_or_default();
             if status.allowed && status.denied != Some(true) {

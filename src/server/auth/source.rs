@@ -21,7 +21,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::Api;
 use kube::runtime::WatchStreamExt;
 
-use super::client_cert::CaBundle;
+use super::client_cert::{CaBundle, CaBundleError};
 use super::requestheader::RequestHeaderConfig;
 use crate::config::{AuthConfig, RequestHeaderFlags};
 
@@ -43,16 +43,37 @@ pub enum SourceError {
     File {
         flag: &'static str,
         path: String,
-        problem: String,
+        problem: FileProblem,
     },
     #[error(
         "unable to load the {CONFIGMAP_NAMESPACE}/{CONFIGMAP_NAME} ConfigMap (grant the \
          extension-apiserver-authentication-reader role, pass --requestheader-client-ca-file \
          and --client-ca-file, or set --authentication-tolerate-lookup-failure): {0}"
     )]
-    Lookup(String),
+    Lookup(kube::Error),
     #[error("ConfigMap {CONFIGMAP_NAMESPACE}/{CONFIGMAP_NAME} key {key}: {problem}")]
-    ConfigMapKey { key: &'static str, problem: String },
+    ConfigMapKey {
+        key: &'static str,
+        problem: KeyProblem,
+    },
+}
+
+/// What is wrong with a CA file a flag names.
+#[derive(Debug, thiserror::Error)]
+pub enum FileProblem {
+    #[error(transparent)]
+    Read(std::io::Error),
+    #[error(transparent)]
+    Bundle(CaBundleError),
+}
+
+/// What is wrong with one key of the ConfigMap.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyProblem {
+    #[error(transparent)]
+    Bundle(CaBundleError),
+    #[error("not a JSON list of strings: {0}")]
+    NotAList(serde_json::Error),
 }
 
 /// How often the flags' CA files are read again to look for a change.
@@ -66,13 +87,13 @@ struct FlagSettings {
 }
 
 fn read_bundle(flag: &'static str, path: &std::path::Path) -> Result<CaBundle, SourceError> {
-    let error = |problem: String| SourceError::File {
+    let error = |problem: FileProblem| SourceError::File {
         flag,
         path: path.display().to_string(),
         problem,
     };
-    let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
-    CaBundle::from_pem(&text).map_err(error)
+    let text = std::fs::read_to_string(path).map_err(|e| error(FileProblem::Read(e)))?;
+    CaBundle::from_pem(&text).map_err(|e| error(FileProblem::Bundle(e)))
 }
 
 fn flag_settings(cfg: &AuthConfig) -> Result<FlagSettings, SourceError> {
@@ -121,9 +142,14 @@ impl FlagSettings {
 pub fn from_configmap(data: &BTreeMap<String, String>) -> Result<AuthnConfig, SourceError> {
     let pem = |key: &'static str| -> Result<Option<CaBundle>, SourceError> {
         match data.get(key).map(|s| s.trim()).filter(|s| !s.is_empty()) {
-            Some(text) => CaBundle::from_pem(text)
-                .map(Some)
-                .map_err(|problem| SourceError::ConfigMapKey { key, problem }),
+            Some(text) => {
+                CaBundle::from_pem(text)
+                    .map(Some)
+                    .map_err(|e| SourceError::ConfigMapKey {
+                        key,
+                        problem: KeyProblem::Bundle(e),
+                    })
+            }
             None => Ok(None),
         }
     };
@@ -132,7 +158,7 @@ pub fn from_configmap(data: &BTreeMap<String, String>) -> Result<AuthnConfig, So
             Some(text) => {
                 serde_json::from_str::<Vec<String>>(text).map_err(|e| SourceError::ConfigMapKey {
                     key,
-                    problem: format!("not a JSON list of strings: {e}"),
+                    problem: KeyProblem::NotAList(e),
                 })
             }
             None => Ok(Vec::new()),
@@ -247,7 +273,7 @@ async fn load_polling(
             );
             flags.merge(None).map(|c| (c, None))
         }
-        Err(e) => Err(SourceError::Lookup(e.to_string())),
+        Err(e) => Err(SourceError::Lookup(e)),
     };
     let (initial, data) = match initial {
         Ok(found) => found,

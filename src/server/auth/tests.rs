@@ -21,7 +21,7 @@ impl TokenReviewer for FakeTokens {
             match token {
                 "alice-token" => Ok(Some(Identity::new("alice", vec![]))),
                 "bob-token" => Ok(Some(Identity::new("bob", vec![]))),
-                "down" => Err(ReviewError::Failed("connection refused".into())),
+                "down" => Err(ReviewError::TimedOut(ReviewKind::Token)),
                 _ => Ok(None),
             }
         })
@@ -40,7 +40,7 @@ impl AccessReviewer for FakeAccess {
         Box::pin(async move {
             match identity.name.as_str() {
                 "alice" => Ok(Decision::allow()),
-                "unreachable" => Err(ReviewError::Failed("connection refused".into())),
+                "unreachable" => Err(ReviewError::TimedOut(ReviewKind::SubjectAccess)),
                 _ => Ok(Decision::deny("")),
             }
         })

@@ -23,15 +23,53 @@ const CACHE_ENTRIES: usize = 4096;
 /// Most bytes of cached token answers (the identities the apiserver returned).
 const CACHE_BYTES: usize = 8 * 1024 * 1024;
 
+/// Which review the apiserver was asked for.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum ReviewKind {
+    Token,
+    SubjectAccess,
+}
+
+impl std::fmt::Display for ReviewKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ReviewKind::Token => "token review",
+            ReviewKind::SubjectAccess => "subject access review",
+        })
+    }
+}
+
 /// A review that gave no answer.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum ReviewError {
-    /// The apiserver was unreachable, refused, timed out or answered nonsense.
-    #[error("{0}")]
-    Failed(String),
+    /// The apiserver did not answer within [`REVIEW_TIMEOUT`].
+    #[error("{0} timed out after {REVIEW_TIMEOUT:?}")]
+    TimedOut(ReviewKind),
+    /// The apiserver was unreachable or refused the review.
+    #[error("{kind} failed: {error}")]
+    Request {
+        kind: ReviewKind,
+        error: Arc<kube::Error>,
+    },
+    /// The apiserver answered nonsense.
+    #[error("{0} answered without a status")]
+    NoStatus(ReviewKind),
+    /// The task making the review ended without an answer.
+    #[error("the review was abandoned")]
+    Abandoned,
     /// Every review slot stayed busy: the request should be retried (429).
     #[error("too many reviews in flight")]
     Busy,
+}
+
+impl ReviewError {
+    /// Answers `Err(Request)` for a review of `kind` that the apiserver did not make.
+    pub(super) fn request(kind: ReviewKind) -> impl FnOnce(kube::Error) -> ReviewError {
+        move |error| ReviewError::Request {
+            kind,
+            error: Arc::new(error),
+        }
+    }
 }
 
 /// Answers whether a token is valid and for whom.
@@ -66,19 +104,14 @@ impl TokenReviewer for KubeTokenReviewer {
                 ..TokenReview::default()
             };
             let api: Api<TokenReview> = Api::all(self.client.clone());
+            let kind = ReviewKind::Token;
             let answer =
                 tokio::time::timeout(REVIEW_TIMEOUT, api.create(&PostParams::default(), &review))
                     .await
-                    .map_err(|_| {
-                        ReviewError::Failed(format!(
-                            "token review timed out after {REVIEW_TIMEOUT:?}"
-                        ))
-                    })?
-                    .map_err(|e| ReviewError::Failed(format!("token review failed: {e}")))?;
+                    .map_err(|_| ReviewError::TimedOut(kind))?
+                    .map_err(ReviewError::request(kind))?;
             let Some(status) = answer.status else {
-                return Err(ReviewError::Failed(
-                    "token review answered without a status".into(),
-                ));
+                return Err(ReviewError::NoStatus(kind));
             };
             if status.authenticated != Some(true) {
                 if let Some(error) = status.error.filter(|e| !e.is_empty()) {
@@ -201,7 +234,7 @@ mod tests {
             Box::pin(async move {
                 match token {
                     "good" => Ok(Some(Identity::new("alice", vec![]))),
-                    "down" => Err(ReviewError::Failed("unreachable".into())),
+                    "down" => Err(ReviewError::TimedOut(ReviewKind::Token)),
                     _ => Ok(None),
                 }
             })
@@ -276,6 +309,26 @@ mod tests {
             inner.0.load(Ordering::SeqCst),
             1,
             "one review, even uncached"
+        );
+    }
+
+    #[test]
+    fn review_errors_read_as_before() {
+        let kind = ReviewKind::SubjectAccess;
+        assert_eq!(
+            ReviewError::TimedOut(ReviewKind::Token).to_string(),
+            "token review timed out after 10s"
+        );
+        assert_eq!(
+            ReviewError::NoStatus(kind).to_string(),
+            "subject access review answered without a status"
+        );
+        let refused = ReviewError::request(kind)(kube::Error::LinesCodecMaxLineLengthExceeded);
+        assert!(
+            refused
+                .to_string()
+                .starts_with("subject access review failed: "),
+            "{refused}"
         );
     }
 }

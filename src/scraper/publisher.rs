@@ -1,0 +1,167 @@
+//! Publishing snapshots: when the writer publishes during a cycle ([`Publisher`]), and where
+//! ([`SnapshotOutlet`]: the snapshot readers load, and a signal to tasks that act on each
+//! publish instead of polling for it).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use tokio::sync::watch;
+
+use crate::store::{Snapshot, Store};
+use crate::telemetry::stage_cpu::{self, Stage};
+
+/// The published snapshot and the signal sent after each publish (the new generation).
+pub struct SnapshotOutlet {
+    latest: Arc<ArcSwap<Snapshot>>,
+    publishes: watch::Sender<u64>,
+}
+
+impl SnapshotOutlet {
+    /// Publishes into `latest`, starting from the generation it holds.
+    pub fn new(latest: Arc<ArcSwap<Snapshot>>) -> Self {
+        let (publishes, _) = watch::channel(latest.load().generation());
+        SnapshotOutlet { latest, publishes }
+    }
+
+    /// Told the generation of every snapshot published from now on.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.publishes.subscribe()
+    }
+
+    /// The latest snapshot.
+    pub fn load(&self) -> arc_swap::Guard<Arc<Snapshot>> {
+        self.latest.load()
+    }
+
+    /// Makes `snapshot` the one readers load, then tells the subscribers. The previous one is
+    /// dropped unless a reader still holds it.
+    pub fn publish(&self, snapshot: Snapshot) {
+        let generation = snapshot.generation();
+        self.latest.store(Arc::new(snapshot));
+        self.publishes.send_replace(generation);
+    }
+}
+
+/// Publishes new snapshots as results arrive, but never spends more than about a tenth of the
+/// writer's time doing so: after a publish that took `t`, the next waits at least `10 × t`.
+/// With few nodes that is immediate. Once a publish takes longer than [`Self::MID_CYCLE_MAX`]
+/// (thousands of nodes), cycles publish once, at their end, as upstream stores once per
+/// cycle: every publish also invalidates the cached pod lists, and rebuilding them several
+/// times a cycle was a fifth of the CPU at 5,000 nodes. While no snapshot is ready
+/// (start-up), partial results are still published as they come.
+#[derive(Default)]
+pub(super) struct Publisher {
+    pub(super) dirty: bool,
+    next_allowed: Option<tokio::time::Instant>,
+    /// Only the cycle's final publish remains.
+    end_only: bool,
+    /// How long the last publish took.
+    pub(super) took: Duration,
+}
+
+impl Publisher {
+    const MAX_SPACING: Duration = Duration::from_secs(1);
+    /// Longest publish after which more publishes may follow within the same cycle.
+    const MID_CYCLE_MAX: Duration = Duration::from_millis(25);
+
+    /// The publisher of one cycle, given what the previous cycle's last publish cost.
+    pub(super) fn for_cycle(last_cost: Duration, ready: bool) -> Self {
+        Publisher {
+            end_only: ready && last_cost > Self::MID_CYCLE_MAX,
+            took: last_cost,
+            ..Publisher::default()
+        }
+    }
+
+    /// When the cycle loop should wake up at the latest.
+    pub(super) fn wake_at(&self, deadline: tokio::time::Instant) -> tokio::time::Instant {
+        match self.next_allowed {
+            Some(at) if self.dirty && !self.end_only => at.min(deadline),
+            _ => deadline,
+        }
+    }
+
+    pub(super) fn maybe_publish(&mut self, store: &mut Store, out: &SnapshotOutlet, force: bool) {
+        let now = tokio::time::Instant::now();
+        let held = self.end_only || self.next_allowed.is_some_and(|at| now < at);
+        if !self.dirty || (!force && held) {
+            return;
+        }
+        let ready = stage_cpu::measure(Stage::Publish, || {
+            if force {
+                // The cycle's applies freed the previous usages: hand those pages back before
+                // the publish's own buffers are allocated, so the two do not add up in the
+                // peak RSS.
+                crate::memory::release_free_memory();
+            }
+            let mut snapshot = crate::offload::cpu_heavy(|| store.publish());
+            snapshot.set_ends_cycle(force);
+            let ready = snapshot.is_ready();
+            out.publish(snapshot);
+            ready
+        });
+        self.took = now.elapsed();
+        self.end_only = ready && self.took > Self::MID_CYCLE_MAX;
+        self.next_allowed =
+            Some(tokio::time::Instant::now() + (self.took * 10).min(Self::MAX_SPACING));
+        self.dirty = false;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expensive_publishes_wait_for_the_end_of_the_cycle_once_metrics_are_served() {
+        use crate::store::StoreConfig;
+        let mut store = Store::new(StoreConfig::default());
+        let out = SnapshotOutlet::new(Arc::new(ArcSwap::from_pointee(Snapshot::default())));
+        let cheap = Duration::from_millis(2);
+        let costly = Duration::from_millis(120);
+        // Start-up (nothing ready yet): publish as results arrive, whatever it costs.
+        assert!(!Publisher::for_cycle(costly, false).end_only);
+        assert!(!Publisher::for_cycle(cheap, true).end_only);
+        let mut publisher = Publisher::for_cycle(costly, true);
+        publisher.dirty = true;
+        publisher.maybe_publish(&mut store, &out, false);
+        assert_eq!(
+            out.load().generation(),
+            0,
+            "held until the end of the cycle"
+        );
+        publisher.maybe_publish(&mut store, &out, true);
+        assert!(
+            out.load().generation() > 0,
+            "the final publish always happens"
+        );
+        assert!(!publisher.dirty);
+        assert!(out.load().ends_cycle(), "the final publish ends the cycle");
+
+        let mut publisher = Publisher::for_cycle(cheap, true);
+        publisher.dirty = true;
+        publisher.maybe_publish(&mut store, &out, false);
+        assert!(
+            !out.load().ends_cycle(),
+            "a cheap publish while results arrive"
+        );
+    }
+
+    #[tokio::test]
+    async fn every_publish_wakes_the_subscribers_with_its_generation() {
+        use crate::store::StoreConfig;
+        let mut store = Store::new(StoreConfig::default());
+        let out = SnapshotOutlet::new(Arc::new(ArcSwap::from_pointee(Snapshot::default())));
+        let mut publishes = out.subscribe();
+        assert!(!publishes.has_changed().unwrap(), "nothing published yet");
+        let mut publisher = Publisher::for_cycle(Duration::ZERO, false);
+        publisher.dirty = true;
+        publisher.maybe_publish(&mut store, &out, true);
+        let woken = tokio::time::timeout(Duration::from_secs(5), publishes.changed()).await;
+        assert!(matches!(woken, Ok(Ok(()))), "{woken:?}");
+        assert_eq!(*publishes.borrow_and_update(), out.load().generation());
+        assert_eq!(out.load().generation(), 1);
+        assert!(!publishes.has_changed().unwrap(), "one signal per publish");
+    }
+}
