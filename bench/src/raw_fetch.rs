@@ -14,7 +14,7 @@ use tokio::task::JoinSet;
 
 use super::manifest::ClusterManifest;
 use crate::config::RawFetchArgs;
-use metrics_server::kubelet::address::RESOURCE_PATH;
+use metrics_server::kubelet::decode::Source;
 use metrics_server::kubelet::http1::{Get, Http1Client};
 use metrics_server::scraper::max_jitter;
 
@@ -71,7 +71,7 @@ impl Fetcher {
         let get = Get {
             host,
             port: *port,
-            path: RESOURCE_PATH,
+            path: Source::Resource.request_target(),
             bearer: Some(&self.token),
             max_body_bytes: MAX_BODY_BYTES,
         };

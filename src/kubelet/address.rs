@@ -2,11 +2,7 @@
 //! [`super::decode::Source::request_target`]).
 //! Port of metrics-server `pkg/utils/address_resolver.go` (spec §1.2, §3.2).
 
-use super::decode::Source;
 use crate::cluster::NodeInfo;
-
-/// Default path of the kubelet's resource metrics endpoint (the load generator's too).
-pub const RESOURCE_PATH: &str = Source::Resource.request_target();
 
 /// The node's addresses matched none of the preferred types.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
