@@ -64,6 +64,11 @@ pub struct BenchArgs {
     /// The metrics-server binary under test (default: `metrics-server` beside this executable)
     #[arg(long, value_name = "PATH")]
     pub server: Option<PathBuf>,
+    /// Another metrics-server binary that takes upstream's flags (e.g. upstream v0.9.0),
+    /// measured alone right after ours on the same cluster with the same flags and load; the
+    /// report carries its figures (`peer`) and ours divided by them
+    #[arg(long, value_name = "PATH")]
+    pub peer: Option<PathBuf>,
     /// Extra flags passed to the server (repeatable), e.g. --server-arg=--v=2
     #[arg(long = "server-arg", value_name = "FLAG", allow_hyphen_values = true)]
     pub server_args: Vec<String>,

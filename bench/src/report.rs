@@ -94,6 +94,14 @@ pub struct Report {
     pub harness_cpu_mcores: f64,
     pub load_average_1m: f64,
     pub targets: Vec<TargetCheck>,
+    /// The `--peer` server, measured alone right after this one on the same cluster with the
+    /// same flags and API load, in the same fields.
+    pub peer: Option<Box<Report>>,
+    /// Ours divided by the peer's (lower is better): CPU under the API load, CPU without it,
+    /// peak RSS.
+    pub cpu_vs_peer: Option<f64>,
+    pub cpu_no_load_vs_peer: Option<f64>,
+    pub rss_vs_peer: Option<f64>,
 }
 
 /// One goal of the scale target and whether the run met it.
@@ -106,6 +114,19 @@ pub struct TargetCheck {
 }
 
 impl Report {
+    /// This report with `peer`'s figures and the ratios of ours to them.
+    pub fn with_peer(mut self, peer: Report) -> Report {
+        let ratio = |ours: f64, theirs: f64| (theirs > 0.0).then(|| ours / theirs);
+        self.cpu_vs_peer = ratio(self.server_cpu_mcores, peer.server_cpu_mcores);
+        self.cpu_no_load_vs_peer = ratio(
+            self.server_cpu_no_load_mcores,
+            peer.server_cpu_no_load_mcores,
+        );
+        self.rss_vs_peer = ratio(self.server_rss_mib, peer.server_rss_mib);
+        self.peer = Some(Box::new(peer));
+        self
+    }
+
     /// Fills [`Report::targets`] from the values.
     pub fn check_targets(&mut self) {
         let at_most = |metric, limit, value: Option<f64>| TargetCheck {
@@ -303,6 +324,111 @@ impl Report {
                 opt(target.value)
             );
         }
+        if let Some(peer) = &self.peer {
+            t += &self.peer_rows(peer);
+        }
+        t
+    }
+
+    /// The peer's figures beside ours, and ours divided by them.
+    fn peer_rows(&self, peer: &Report) -> String {
+        let ms = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.2}"));
+        let ratio = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.2}"));
+        let pair =
+            |ours: Option<f64>, theirs: Option<f64>| format!("{} / {}", ms(ours), ms(theirs));
+        let rows = [
+            (
+                "CPU under load (mcores)",
+                format!(
+                    "{:.1} / {:.1} = {}",
+                    self.server_cpu_mcores,
+                    peer.server_cpu_mcores,
+                    ratio(self.cpu_vs_peer)
+                ),
+            ),
+            (
+                "CPU without load (mcores)",
+                format!(
+                    "{:.1} / {:.1} = {}",
+                    self.server_cpu_no_load_mcores,
+                    peer.server_cpu_no_load_mcores,
+                    ratio(self.cpu_no_load_vs_peer)
+                ),
+            ),
+            (
+                "RSS peak (MiB)",
+                format!(
+                    "{:.1} / {:.1} = {}",
+                    self.server_rss_mib,
+                    peer.server_rss_mib,
+                    ratio(self.rss_vs_peer)
+                ),
+            ),
+            (
+                "RSS sampled peak (MiB)",
+                format!(
+                    "{:.1} / {:.1}",
+                    self.server_rss_sampled_peak_mib, peer.server_rss_sampled_peak_mib
+                ),
+            ),
+            (
+                "list JSON p50, p99 (ms)",
+                format!(
+                    "{}, {}",
+                    pair(
+                        self.list_all_pods_json_p50_ms,
+                        peer.list_all_pods_json_p50_ms
+                    ),
+                    pair(
+                        self.list_all_pods_json_p99_ms,
+                        peer.list_all_pods_json_p99_ms
+                    )
+                ),
+            ),
+            (
+                "list protobuf p50, p99 (ms)",
+                format!(
+                    "{}, {}",
+                    pair(
+                        self.list_all_pods_protobuf_p50_ms,
+                        peer.list_all_pods_protobuf_p50_ms
+                    ),
+                    pair(
+                        self.list_all_pods_protobuf_p99_ms,
+                        peer.list_all_pods_protobuf_p99_ms
+                    )
+                ),
+            ),
+            (
+                "get pod p50, p99 (ms)",
+                format!(
+                    "{}, {}",
+                    pair(self.get_pod_p50_ms, peer.get_pod_p50_ms),
+                    pair(self.get_pod_p99_ms, peer.get_pod_p99_ms)
+                ),
+            ),
+            (
+                "scrape cycle p99 (s)",
+                pair(self.scrape_cycle_p99_seconds, peer.scrape_cycle_p99_seconds),
+            ),
+            (
+                "cycles / missed / errors",
+                format!(
+                    "{} / {} / {} and {} / {} / {}",
+                    self.cycles,
+                    self.missed_cycles,
+                    self.request_errors,
+                    peer.cycles,
+                    peer.missed_cycles,
+                    peer.request_errors
+                ),
+            ),
+        ];
+        let mut t =
+            String::from("  ours / peer (same cluster, flags and load, one after the other):\n");
+        for (name, value) in rows {
+            let _ = writeln!(t, "    {name:<32} {value}");
+        }
         t
     }
 }
@@ -333,5 +459,37 @@ mod tests {
             .find(|l| l.trim_start().starts_with("request_errors"))
             .unwrap_or_default();
         assert!(line.ends_with("MISSED"), "{table}");
+    }
+
+    #[test]
+    fn a_peer_run_gives_ratios_of_ours_to_theirs_in_the_json_and_the_table() {
+        let ours = Report {
+            server_cpu_mcores: 10.0,
+            server_cpu_no_load_mcores: 4.0,
+            server_rss_mib: 30.0,
+            ..Report::default()
+        };
+        let theirs = Report {
+            server_cpu_mcores: 50.0,
+            server_cpu_no_load_mcores: 16.0,
+            server_rss_mib: 150.0,
+            list_all_pods_json_p99_ms: Some(12.5),
+            ..Report::default()
+        };
+        let report = ours.with_peer(theirs);
+        assert_eq!(report.cpu_vs_peer, Some(0.2));
+        assert_eq!(report.cpu_no_load_vs_peer, Some(0.25));
+        assert_eq!(report.rss_vs_peer, Some(0.2));
+        let json = serde_json::to_value(&report).unwrap_or_default();
+        assert_eq!(json["peer"]["server_cpu_mcores"], 50.0);
+        assert_eq!(json["peer"]["list_all_pods_json_p99_ms"], 12.5);
+        assert_eq!(json["cpu_vs_peer"], 0.2);
+        let table = report.table();
+        assert!(table.contains("10.0 / 50.0 = 0.20"), "{table}");
+        assert!(table.contains("30.0 / 150.0 = 0.20"), "{table}");
+        // Without a peer, no ratio and no peer section.
+        let alone = Report::default();
+        assert_eq!(alone.cpu_vs_peer, None);
+        assert!(!alone.table().contains("ours / peer"));
     }
 }

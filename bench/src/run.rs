@@ -81,11 +81,49 @@ pub async fn run_once(args: &BenchArgs, nodes: u32) -> anyhow::Result<Report> {
         work: &work,
     })
     .await?;
-    let started = Instant::now();
+    let run = Run {
+        args,
+        manifest: &manifest,
+        work: &work,
+        resolution,
+        duration,
+        warmup,
+    };
+    let ours = measure(&run, &server_binary(args)?, &mut sim).await?;
+    let Some(peer) = &args.peer else {
+        return Ok(ours);
+    };
+    tracing::info!(peer = %peer.display(), "Measuring the peer server on the same cluster.");
+    let theirs = measure(&run, peer, &mut sim).await?;
+    Ok(ours.with_peer(theirs))
+}
 
+/// What every server of one run shares: the flags, the simulated cluster, the windows.
+struct Run<'a> {
+    args: &'a BenchArgs,
+    manifest: &'a ClusterManifest,
+    work: &'a Path,
+    resolution: Duration,
+    duration: Duration,
+    warmup: Duration,
+}
+
+/// Starts `binary` with the server flags and the raw fetch beside it, waits for it to serve,
+/// measures it without and with the API load, and stops both.
+async fn measure(run: &Run<'_>, binary: &Path, sim: &mut Simulator) -> anyhow::Result<Report> {
+    let Run {
+        args,
+        manifest,
+        work,
+        resolution,
+        duration,
+        warmup,
+    } = *run;
+    let manifest = manifest.clone();
+    let started = Instant::now();
     let port = free_port()?;
     let tail = StderrTail::default();
-    let mut server = start_server(&manifest, port, args, &tail)?;
+    let mut server = start_server(binary, &manifest, port, args, &tail)?;
     let raw = spawn(
         "raw-fetch",
         &this_executable()?,
@@ -102,7 +140,7 @@ pub async fn run_once(args: &BenchArgs, nodes: u32) -> anyhow::Result<Report> {
         base_url: format!("https://127.0.0.1:{port}"),
         identity: Identity::front_proxy(&manifest)?,
         pods: manifest.pod_sample.clone(),
-        work_dir: work.clone(),
+        work_dir: work.to_path_buf(),
     });
     let metrics_client = https::client(&manifest.ca, Some(&target.identity), Protocols::Http1, 1)?;
     let read_metrics = || MetricsReading::read(&metrics_client, &target.base_url, &target.identity);
@@ -110,7 +148,7 @@ pub async fn run_once(args: &BenchArgs, nodes: u32) -> anyhow::Result<Report> {
         warm_until: started + warmup,
         tail: &tail,
     };
-    wait_ready(&ready, read_metrics, &mut server, &mut sim).await?;
+    wait_ready(&ready, read_metrics, &mut server, sim).await?;
     // Four cycles: over two, one cycle's jitter moved the ratio by ±0.25 between runs.
     let no_load_window = resolution * 4;
     tracing::info!(
@@ -121,9 +159,9 @@ pub async fn run_once(args: &BenchArgs, nodes: u32) -> anyhow::Result<Report> {
     // pod for the coverage gauges and prints several series per node. The read that ends the
     // quiet window also starts the loaded one (only the load's clients are made in between).
     let quiet_metrics_before = read_metrics().await;
-    let quiet_before = read_cpu(&server, &raw, &sim);
+    let quiet_before = read_cpu(&server, &raw, sim);
     tokio::time::sleep(no_load_window).await;
-    let quiet_after = read_cpu(&server, &raw, &sim);
+    let quiet_after = read_cpu(&server, &raw, sim);
     let quiet_metrics_after = read_metrics().await;
 
     tracing::info!(seconds = duration.as_secs(), "Measuring under load.");
@@ -131,7 +169,7 @@ pub async fn run_once(args: &BenchArgs, nodes: u32) -> anyhow::Result<Report> {
     let list_client = load_clients(&manifest, &target.identity, 2)?;
     let get_client = load_clients(&manifest, &target.identity, clients)?;
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
-    let before = read_cpu(&server, &raw, &sim);
+    let before = read_cpu(&server, &raw, sim);
     let load = tokio::spawn(loadgen::run(
         target.clone(),
         list_client,
@@ -152,7 +190,7 @@ pub async fn run_once(args: &BenchArgs, nodes: u32) -> anyhow::Result<Report> {
             );
         }
     }
-    let after = read_cpu(&server, &raw, &sim);
+    let after = read_cpu(&server, &raw, sim);
     let metrics_after = read_metrics().await;
     let _ = stop.send(true);
     let results = load.await.unwrap_or_default();
@@ -161,7 +199,6 @@ pub async fn run_once(args: &BenchArgs, nodes: u32) -> anyhow::Result<Report> {
     let sim_processes = sim.processes();
     drop(raw);
     drop(server);
-    drop(sim);
 
     let cycles = match (&quiet_metrics_after.scrape, &metrics_after.scrape) {
         (Some(start), Some(end)) => {
@@ -247,6 +284,7 @@ fn free_port() -> anyhow::Result<u16> {
 
 /// The server with the flags an operator would use.
 fn start_server(
+    binary: &Path,
     m: &ClusterManifest,
     port: u16,
     args: &BenchArgs,
@@ -254,6 +292,10 @@ fn start_server(
 ) -> anyhow::Result<Proc> {
     let mut flags = vec![
         format!("--kubeconfig={}", m.kubeconfig.display()),
+        // Outside a cluster upstream's delegated authentication and authorization need their
+        // kubeconfig named; ours uses --kubeconfig for both either way.
+        format!("--authentication-kubeconfig={}", m.kubeconfig.display()),
+        format!("--authorization-kubeconfig={}", m.kubeconfig.display()),
         format!("--kubelet-certificate-authority={}", m.ca.display()),
         "--kubelet-use-node-status-port".to_string(),
         "--kubelet-preferred-address-types=InternalIP".to_string(),
@@ -264,7 +306,7 @@ fn start_server(
         format!("--tls-private-key-file={}", m.serving_key.display()),
     ];
     flags.extend(args.server_args.iter().cloned());
-    let mut server = spawn("server", &server_binary(args)?, &flags, |cmd| {
+    let mut server = spawn("server", binary, &flags, |cmd| {
         cmd.env(
             "METRICS_BENCH_WRAP",
             args.server_wrapper.as_deref().unwrap_or_default(),
