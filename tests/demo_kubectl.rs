@@ -1,6 +1,8 @@
 //! End to end: the demo cluster (simulated kubelets, minimal API + aggregator proxy, this
 //! server on its normal code paths) queried by every installed real `kubectl`, 1.27 to 1.33.
-//! Every simulated node and pod must appear, with CPU within 5% of the simulator's truth.
+//! Every simulated node and pod must appear, with CPU within 5% of the simulator's truth and
+//! no node over 80 % of what it has; `explain`, the probes and the validation of
+//! `create -f` work as against a real cluster.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test helpers: a panic is the failure report
 
@@ -102,6 +104,13 @@ fn assert_cpu_close(what: &str, shown_m: u64, truth_m: u64) {
     );
 }
 
+/// A `top` percentage cell (`"45%"`).
+fn percent(cell: &str) -> u64 {
+    cell.strip_suffix('%')
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("not a percentage: {cell}"))
+}
+
 fn check_top_nodes(k: &Kubectl<'_>, demo: &Demo) {
     let shown = rows(&k.run(&["top", "nodes"]), 1);
     assert_eq!(shown.len(), NODES, "top nodes rows: {shown:?}");
@@ -111,6 +120,13 @@ fn check_top_nodes(k: &Kubectl<'_>, demo: &Demo) {
             .unwrap_or_else(|| panic!("node {} missing", node.name));
         let truth = demo.workload.node_truth(&node.name).expect("truth");
         assert_cpu_close(&node.name, millicores(&cells[0]), truth.cpu_millicores);
+        // A busy simulated node uses at most 80 % of its allocatable (84 % with the 5 %
+        // measurement tolerance above), never more than it has.
+        assert!(
+            percent(&cells[1]) <= 84 && percent(&cells[3]) <= 84,
+            "{} is overloaded: {cells:?}",
+            node.name
+        );
         assert_eq!(
             mebibytes(&cells[2]),
             truth.memory_bytes >> 20,
@@ -309,6 +325,98 @@ async fn every_installed_kubectl_sees_every_node_and_pod() {
         kubectls.len()
     });
     eprintln!("checked {checked} kubectl binaries: {kubectls:?}");
+    demo.shutdown().await;
+}
+
+/// `kubectl explain` of the metrics types prints their fields (1.27 and 1.28 first read the
+/// protobuf `/openapi/v2`, every version then the `/openapi/v3` documents).
+fn check_explain(k: &Kubectl<'_>) {
+    let cases: [(&str, &str, &[&str]); 5] = [
+        (
+            "podmetrics",
+            "PodMetrics",
+            &["containers", "timestamp", "window"],
+        ),
+        (
+            "nodemetrics",
+            "NodeMetrics",
+            &["usage", "timestamp", "window"],
+        ),
+        ("podmetrics.containers", "PodMetrics", &["name", "usage"]),
+        ("pods", "Pod", &["metadata", "spec", "status"]),
+        ("nodes.status", "Node", &["allocatable", "capacity"]),
+    ];
+    for (what, kind, fields) in cases {
+        let out = k.run(&["explain", what]);
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with("KIND:") && l.ends_with(kind)),
+            "explain {what}:\n{out}"
+        );
+        for field in fields {
+            let listed = out
+                .lines()
+                .any(|l| l.split_whitespace().next() == Some(field));
+            assert!(listed, "explain {what} lacks {field}:\n{out}");
+        }
+    }
+}
+
+/// The apiserver's probes, through kubectl.
+fn check_probes(k: &Kubectl<'_>) {
+    assert_eq!(k.run(&["get", "--raw", "/readyz"]), "ok");
+    let verbose = k.run(&["get", "--raw", "/livez?verbose"]);
+    assert!(verbose.ends_with("livez check passed\n"), "{verbose}");
+}
+
+/// `kubectl create -f` validates the manifest against the server's OpenAPI before anything
+/// else; a client-side dry run then prints what it would create.
+fn check_create_dry_run(k: &Kubectl<'_>, manifest: &Path) {
+    let out = k.run(&[
+        "create",
+        "--dry-run=client",
+        "-f",
+        &manifest.to_string_lossy(),
+    ]);
+    assert_eq!(out.trim(), "pod/hello created (dry run)");
+}
+
+const POD_MANIFEST: &str = "apiVersion: v1
+kind: Pod
+metadata:
+  name: hello
+  namespace: default
+  labels: {app: hello}
+spec:
+  containers:
+  - name: hello
+    image: registry.example/hello:1.0
+    resources:
+      requests: {cpu: 100m, memory: 64Mi}
+    securityContext: {runAsNonRoot: true}
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_installed_kubectl_explains_probes_and_validates_through_the_demo() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let demo = common::ready_demo(dir.path(), 2, 3, MetricsSource::Resource).await;
+    let kubeconfig = demo.kubeconfig.clone();
+    let manifest = dir.path().join("pod.yaml");
+    std::fs::write(&manifest, POD_MANIFEST).expect("manifest");
+    let kubectls = installed_kubectls();
+    tokio::task::block_in_place(|| {
+        for bin in &kubectls {
+            let home = tempfile::tempdir().expect("home");
+            let k = Kubectl {
+                bin,
+                kubeconfig: &kubeconfig,
+                home: home.path(),
+            };
+            check_explain(&k);
+            check_probes(&k);
+            check_create_dry_run(&k, &manifest);
+        }
+    });
     demo.shutdown().await;
 }
 

@@ -6,14 +6,18 @@
 //! Serves discovery (`/version`, `/api`, `/apis`, `/api/v1`), read-only core objects from the
 //! [`Workload`] (nodes, pods, namespaces; get, list with selectors and paging, watch), and
 //! proxies everything under `/apis/metrics.k8s.io` to the metrics backend like kube-aggregator.
+//! Serves OpenAPI v2 and v3 with the backend's merged in or proxied (see `openapi`), and the
+//! `/livez`, `/readyz`, `/healthz` probes (see `health`).
 //! Serves TokenReview, SubjectAccessReview and the `extension-apiserver-authentication`
 //! ConfigMap for delegated auth (see `auth`).
-//! Every request needs the bearer token (401 Status otherwise). JSON only, with
-//! `Content-Type: application/json` (or the negotiated discovery / metadata type).
+//! Every request but the probes needs the bearer token (401 Status otherwise). JSON, with
+//! `Content-Type: application/json` (or the negotiated discovery / metadata / OpenAPI type).
 
 mod auth;
 mod discovery;
+mod health;
 mod objects;
+mod openapi;
 mod proxy;
 mod registry;
 mod respond;
@@ -97,6 +101,16 @@ struct State {
     backend: RwLock<Option<Arc<proxy::Backend>>>,
     auth: auth::AuthState,
     registry: registry::Registry,
+}
+
+impl State {
+    /// The metrics backend the aggregator currently points at.
+    fn metrics_backend(&self) -> Option<Arc<proxy::Backend>> {
+        self.backend
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
 }
 
 /// The running apiserver. Dropping it stops it.
@@ -213,6 +227,11 @@ fn authorized(state: &State, headers: &HeaderMap) -> bool {
 }
 
 async fn route(state: &State, req: Request<Incoming>) -> Response<Body> {
+    if req.method() == Method::GET
+        && let Some((probe, check)) = health::parse(req.uri().path())
+    {
+        return health::respond(probe, check, req.uri().query());
+    }
     if !authorized(state, req.headers()) {
         return respond::unauthorized();
     }
@@ -234,25 +253,35 @@ async fn route(state: &State, req: Request<Incoming>) -> Response<Body> {
     if req.method() != Method::GET {
         return respond::method_not_allowed();
     }
+    get(state, &req).await
+}
+
+/// Whether the aggregator sends `path` to the metrics backend: the group and its OpenAPI.
+fn aggregated(path: &str) -> bool {
+    path == "/apis/metrics.k8s.io"
+        || path.starts_with("/apis/metrics.k8s.io/")
+        || path.starts_with(openapi::METRICS_V3_PREFIX)
+}
+
+/// An authorized GET.
+async fn get(state: &State, req: &Request<Incoming>) -> Response<Body> {
     let path = req.uri().path();
     let accept = req
         .headers()
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if path == "/apis/metrics.k8s.io" || path.starts_with("/apis/metrics.k8s.io/") {
-        let backend = state
-            .backend
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        let Some(backend) = backend else {
+    if aggregated(path) {
+        let Some(backend) = state.metrics_backend() else {
             return respond::service_unavailable();
         };
         let target = req.uri().path_and_query().map_or(path, |pq| pq.as_str());
         return backend
             .forward(target, req.headers().get(header::ACCEPT), DEMO_USER)
             .await;
+    }
+    if openapi::serves(path) {
+        return openapi::respond(path, accept, state.metrics_backend(), DEMO_USER).await;
     }
     let configmaps = format!(
         "/api/v1/namespaces/{}/configmaps",

@@ -305,6 +305,7 @@ fn print_instructions(demo: &Demo, opts: &DemoOptions) {
          \n  kubectl --kubeconfig {kc} top pods -A\
          \n  kubectl --kubeconfig {kc} top pods -n team-a -l app=checkout --containers\
          \n  kubectl --kubeconfig {kc} get podmetrics -A\
+         \n  kubectl --kubeconfig {kc} explain podmetrics\
          \n  kubectl --kubeconfig {kc} get --raw /apis/metrics.k8s.io/v1/nodes\
          \n  curl --cacert {d}/demo-ca.crt --cert {d}/demo-front-proxy-client.crt --key {d}/demo-front-proxy-client.key \\\n      -H 'X-Remote-User: demo-user' https://127.0.0.1:{port}/apis/metrics.k8s.io/v1beta1/nodes\n\
          \nPress Ctrl-C to stop.",

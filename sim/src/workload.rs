@@ -1,6 +1,10 @@
 //! The ground truth of the simulated cluster: nodes, pods and containers with known true CPU
 //! and memory usage, and the cumulative counters a kubelet would report for them.
 //!
+//! A generated node is busy but within its means: its running pods and its system overhead
+//! use between 40 and 80 % of its allocatable CPU and memory when it has many pods (less when
+//! it has few), never more.
+//!
 //! Pure (no tokio, no I/O). Built once by [`Workload::generate`], shared as `Arc<Workload>`
 //! between the simulated kubelets and the simulated apiserver. The objects never change; only
 //! the true usage can be overridden at run time ([`Workload::set_pod_usage`]), behind a
@@ -21,6 +25,7 @@
 mod generate;
 mod live;
 mod model;
+mod node_budget;
 mod track;
 
 use std::collections::HashMap;

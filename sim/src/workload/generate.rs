@@ -1,9 +1,11 @@
 //! Deterministic generation of the simulated cluster from a seed: node names, addresses and
 //! labels, Deployment-style pod names, container counts, true usage and restart schedules.
+//! Each node's usage is then fitted to its capacity (see `node_budget`).
 
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
 
+use super::node_budget;
 use super::{
     ContainerId, MAX_NODES, PodPhase, RateSegment, SimContainer, SimNode, SimPod, TrueUsage,
     UsageTrack, WorkloadSpec,
@@ -51,6 +53,7 @@ pub(super) fn build(
     now: Timestamp,
 ) -> (Vec<SimNode>, Vec<SimPod>, Vec<UsageTrack>) {
     let mut rng = fastrand::Rng::with_seed(spec.seed);
+    let mut targets = node_budget::targets_rng(spec.seed);
     let deployments = deployments(&mut rng);
     let node_count = spec.nodes.clamp(1, MAX_NODES);
     let mut names = HashSet::new();
@@ -78,6 +81,7 @@ pub(super) fn build(
             node.pods.push(pods.len());
             pods.push(SimPod { node: i - 1, ..pod });
         }
+        node_budget::fit_node(&mut targets, &node, &pods, &mut tracks);
         nodes.push(node);
     }
     (nodes, pods, tracks)

@@ -166,3 +166,67 @@ fn set_pod_usage_changes_the_rate_and_keeps_the_counter_continuous() {
         "no pod default/nope in the simulated workload"
     );
 }
+
+/// `top node` never shows a generated node over its capacity: its pods and overhead stay
+/// within 80 % of allocatable CPU and memory, however many pods it runs.
+#[test]
+fn generated_nodes_use_at_most_80_percent_of_what_they_have() {
+    for (nodes, pods_per_node, seed) in [(200, 30, 1), (200, 30, 42), (50, 1, 3), (50, 5, 4)] {
+        let w = Workload::generate_at(spec(nodes, pods_per_node, seed), NOW);
+        assert_within_means(&w);
+    }
+    for (nodes, pods_per_node) in [(10, 110), (4, 500), (2, 2_000)] {
+        let w = Workload::generate_at(spec(nodes, pods_per_node, 9), NOW);
+        assert_within_means(&w);
+    }
+}
+
+fn assert_within_means(w: &Workload) {
+    for node in w.nodes() {
+        let used = w.node_truth(&node.name).unwrap_or_default();
+        assert!(
+            used.cpu_millicores <= node.capacity.cpu_millicores
+                && used.memory_bytes <= node.capacity.memory_bytes,
+            "{} uses {used:?} of {:?}",
+            node.name,
+            node.capacity
+        );
+        assert!(
+            used.cpu_millicores * 100 <= node.allocatable.cpu_millicores * 80,
+            "{}: {}m of {}m allocatable",
+            node.name,
+            used.cpu_millicores,
+            node.allocatable.cpu_millicores
+        );
+        assert!(
+            used.memory_bytes * 100 <= node.allocatable.memory_bytes * 80,
+            "{}: {} of {} bytes allocatable",
+            node.name,
+            used.memory_bytes,
+            node.allocatable.memory_bytes
+        );
+    }
+}
+
+/// Busy nodes are not all alike (each draws its own load), and lightly loaded nodes keep
+/// small pods' usage: a pod's CPU is never scaled to nothing.
+#[test]
+fn busy_nodes_differ_and_every_container_keeps_some_usage() {
+    let w = Workload::generate_at(spec(20, 30, 1), NOW);
+    let loads: std::collections::BTreeSet<u64> = w
+        .nodes()
+        .iter()
+        .map(|n| w.node_truth(&n.name).unwrap_or_default().cpu_millicores * 100 / 7_910)
+        .collect();
+    assert!(loads.len() >= 10, "node CPU loads in %: {loads:?}");
+    assert!(loads.iter().all(|&l| (35..=80).contains(&l)), "{loads:?}");
+    for pod in w.running_pods() {
+        let (per, _) = w.pod_truth(&pod.namespace, &pod.name).unwrap_or_default();
+        assert!(
+            per.iter()
+                .all(|(_, u)| u.cpu_millicores >= 1 && u.memory_bytes >= 4096),
+            "{}: {per:?}",
+            pod.name
+        );
+    }
+}
