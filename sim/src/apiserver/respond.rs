@@ -14,7 +14,8 @@ pub(crate) fn json_as(
     content_type: &str,
     body: &serde_json::Value,
 ) -> Response<Body> {
-    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    // A `Value` always serializes (its keys are strings): no empty body stands in for it.
+    let bytes = body.to_string().into_bytes();
     let mut resp = Response::new(net::full_body(bytes));
     *resp.status_mut() = status;
     let ct = HeaderValue::from_str(content_type).unwrap_or(HeaderValue::from_static(JSON));

@@ -27,7 +27,9 @@ pub(crate) struct WatchParams {
 }
 
 fn event(kind: &str, object: &Value) -> Bytes {
-    let mut line = serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
+    let mut line = json!({"type": kind, "object": object})
+        .to_string()
+        .into_bytes();
     line.push(b'\n');
     Bytes::from(line)
 }
