@@ -1,5 +1,6 @@
 //! The sweep plot: two panels, server CPU per node (mcores) and peak RSS per node (MiB)
-//! against the node count (log scale), with the CPU target as a dashed line. Drawn on an RGB canvas with
+//! against the node count (log scale), ours and, from a `--peer` sweep, the peer's beside it,
+//! with the CPU target as a dashed line. Drawn on an RGB canvas with
 //! a built-in 5×7 font and written by png.rs: no plotting or font crates.
 
 use std::path::Path;
@@ -16,29 +17,62 @@ const GREY: [u8; 3] = [200, 200, 200];
 const BLUE: [u8; 3] = [31, 119, 180];
 const ORANGE: [u8; 3] = [255, 127, 14];
 const RED: [u8; 3] = [214, 39, 40];
+const PURPLE: [u8; 3] = [148, 103, 189];
+const BROWN: [u8; 3] = [140, 86, 75];
+
+/// One line of a panel.
+struct Series {
+    label: &'static str,
+    points: Vec<(f64, f64)>,
+    color: [u8; 3],
+}
 
 /// Writes the sweep plot of `reports` to `path`.
 pub fn sweep_png(reports: &[Report], path: &Path) -> anyhow::Result<()> {
-    let mut canvas = Canvas::new(WIDTH, HEIGHT);
-    let points = |f: fn(&Report) -> f64| -> Vec<(f64, f64)> {
-        reports.iter().map(|r| (r.nodes as f64, f(r))).collect()
-    };
-    canvas.panel(
-        0,
-        "SERVER CPU PER NODE (MCORES)",
-        &points(|r| r.server_cpu_mcores_per_node),
-        BLUE,
-        Some(0.05),
-    );
-    canvas.panel(
-        WIDTH / 2,
-        "PEAK RSS PER NODE (MIB)",
-        &points(|r| r.rss_mib_per_node),
-        ORANGE,
-        None,
-    );
+    let canvas = draw(reports);
     let png = super::png::encode_rgb(WIDTH as u32, HEIGHT as u32, &canvas.pixels);
     std::fs::write(path, png).with_context(|| format!("writing {}", path.display()))
+}
+
+fn draw(reports: &[Report]) -> Canvas {
+    let mut canvas = Canvas::new(WIDTH, HEIGHT);
+    let ours = |f: fn(&Report) -> f64| -> Vec<(f64, f64)> {
+        reports.iter().map(|r| (r.nodes as f64, f(r))).collect()
+    };
+    let peer = |f: fn(&Report) -> f64| -> Vec<(f64, f64)> {
+        let per_node = |r: &Report, p: &Report| f(p) / r.nodes.max(1) as f64;
+        reports
+            .iter()
+            .filter_map(|r| Some((r.nodes as f64, per_node(r, r.peer.as_deref()?))))
+            .collect()
+    };
+    let cpu = [
+        Series {
+            label: "OURS",
+            points: ours(|r| r.server_cpu_mcores_per_node),
+            color: BLUE,
+        },
+        Series {
+            label: "PEER",
+            points: peer(|p| p.server_cpu_mcores),
+            color: PURPLE,
+        },
+    ];
+    let rss = [
+        Series {
+            label: "OURS",
+            points: ours(|r| r.rss_mib_per_node),
+            color: ORANGE,
+        },
+        Series {
+            label: "PEER",
+            points: peer(|p| p.server_rss_mib),
+            color: BROWN,
+        },
+    ];
+    canvas.panel(0, "SERVER CPU PER NODE (MCORES)", &cpu, Some(0.05));
+    canvas.panel(WIDTH / 2, "PEAK RSS PER NODE (MIB)", &rss, None);
+    canvas
 }
 
 struct Canvas {
@@ -107,14 +141,9 @@ impl Canvas {
     }
 
     /// One panel at horizontal offset `left`: axes, ticks, the series, an optional target.
-    fn panel(
-        &mut self,
-        left: usize,
-        title: &str,
-        points: &[(f64, f64)],
-        color: [u8; 3],
-        target: Option<f64>,
-    ) {
+    fn panel(&mut self, left: usize, title: &str, series: &[Series], target: Option<f64>) {
+        let points: Vec<(f64, f64)> = series.iter().flat_map(|s| s.points.clone()).collect();
+        let points = points.as_slice();
         let (x0, x1) = (left as i64 + 90, (left + WIDTH / 2) as i64 - 40);
         let (y0, y1) = (HEIGHT as i64 - 50, 50i64);
         self.text(left as i64 + 20, 15, title, BLACK);
@@ -147,19 +176,29 @@ impl Canvas {
             self.line((x0, py(t)), (x1, py(t)), RED, 6);
             self.text(x1 - 84, py(t) - 18, "TARGET", RED);
         }
-        for pair in points.windows(2) {
-            self.line(
-                (px(pair[0].0), py(pair[0].1)),
-                (px(pair[1].0), py(pair[1].1)),
-                color,
-                0,
-            );
-        }
-        for &(x, y) in points {
-            for d in -3..=3 {
-                self.line((px(x) - 3, py(y) + d), (px(x) + 3, py(y) + d), color, 0);
+        let drawn = series.iter().filter(|s| !s.points.is_empty());
+        for (n, s) in drawn.enumerate() {
+            for pair in s.points.windows(2) {
+                self.line(
+                    (px(pair[0].0), py(pair[0].1)),
+                    (px(pair[1].0), py(pair[1].1)),
+                    s.color,
+                    0,
+                );
             }
+            for &(x, y) in &s.points {
+                for d in -3..=3 {
+                    self.line((px(x) - 3, py(y) + d), (px(x) + 3, py(y) + d), s.color, 0);
+                }
+            }
+            self.text(x1 - 60, y1 + 20 * n as i64, s.label, s.color);
         }
+    }
+
+    /// Whether any pixel has `color`.
+    #[cfg(test)]
+    fn has(&self, color: [u8; 3]) -> bool {
+        self.pixels.chunks_exact(3).any(|p| p == color)
     }
 }
 
@@ -244,5 +283,29 @@ mod tests {
         let bytes = std::fs::read(&path).unwrap();
         assert!(bytes.starts_with(b"\x89PNG"));
         assert!(bytes.len() > WIDTH * HEIGHT * 3, "uncompressed RGB");
+    }
+
+    #[test]
+    fn a_peer_sweep_draws_both_servers() {
+        let report = |nodes, cpu: f64, peer: Option<Report>| Report {
+            nodes,
+            server_cpu_mcores_per_node: cpu / nodes as f64,
+            rss_mib_per_node: 0.03,
+            peer: peer.map(Box::new),
+            ..Report::default()
+        };
+        let theirs = |cpu| Report {
+            server_cpu_mcores: cpu,
+            server_rss_mib: 100.0,
+            ..Report::default()
+        };
+        let alone = draw(&[report(500, 10.0, None), report(1000, 15.0, None)]);
+        assert!(alone.has(BLUE) && alone.has(ORANGE));
+        assert!(!alone.has(PURPLE) && !alone.has(BROWN));
+        let both = draw(&[
+            report(500, 10.0, Some(theirs(40.0))),
+            report(1000, 15.0, Some(theirs(70.0))),
+        ]);
+        assert!(both.has(BLUE) && both.has(PURPLE) && both.has(ORANGE) && both.has(BROWN));
     }
 }
