@@ -22,6 +22,7 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use super::respond;
+use super::watch::event;
 use crate::net::{Body, BoxError};
 
 /// Name and namespace of the ConfigMap.
@@ -179,14 +180,6 @@ pub(crate) fn configmap(
         "metadata": {"resourceVersion": rv.to_string()},
         "items": items,
     }))
-}
-
-fn event(kind: &str, object: &Value) -> Bytes {
-    let mut line = json!({"type": kind, "object": object})
-        .to_string()
-        .into_bytes();
-    line.push(b'\n');
-    Bytes::from(line)
 }
 
 /// What a watch of the ConfigMap asked for.

@@ -26,7 +26,8 @@ pub(crate) struct WatchParams {
     pub(crate) initial_events: bool,
 }
 
-fn event(kind: &str, object: &Value) -> Bytes {
+/// One watch event line: `{"type": kind, "object": object}` and a newline.
+pub(crate) fn event(kind: &str, object: &Value) -> Bytes {
     let mut line = json!({"type": kind, "object": object})
         .to_string()
         .into_bytes();
