@@ -30,6 +30,10 @@ pub struct Report {
     pub scrape_cycle_p99_seconds: Option<f64>,
     pub cycles: usize,
     pub missed_cycles: usize,
+    /// The age of the metrics the server answered with under the load (its
+    /// `metrics_server_api_metric_freshness_seconds`, interpolated within the buckets).
+    pub metric_freshness_p50_seconds: Option<f64>,
+    pub metric_freshness_p99_seconds: Option<f64>,
     pub failed_node_scrapes: usize,
     /// Pods the server held after the last cycle.
     pub servable_pods: usize,
@@ -231,6 +235,14 @@ impl Report {
                 ),
             ),
             (
+                "metric freshness p50/p99 (s)",
+                format!(
+                    "{} / {}",
+                    opt(self.metric_freshness_p50_seconds),
+                    opt(self.metric_freshness_p99_seconds)
+                ),
+            ),
+            (
                 "cycles / missed / failed nodes",
                 format!(
                     "{} / {} / {}",
@@ -410,6 +422,20 @@ impl Report {
             (
                 "scrape cycle p99 (s)",
                 pair(self.scrape_cycle_p99_seconds, peer.scrape_cycle_p99_seconds),
+            ),
+            (
+                "metric freshness p50, p99 (s)",
+                format!(
+                    "{}, {}",
+                    pair(
+                        self.metric_freshness_p50_seconds,
+                        peer.metric_freshness_p50_seconds
+                    ),
+                    pair(
+                        self.metric_freshness_p99_seconds,
+                        peer.metric_freshness_p99_seconds
+                    )
+                ),
             ),
             (
                 "cycles / missed / errors",

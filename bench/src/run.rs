@@ -454,6 +454,8 @@ fn build_report(
         scrape_cycle_p50_seconds: cycles.p50_seconds,
         scrape_cycle_p99_seconds: cycles.p99_seconds,
         cycles: cycles.cycles as usize,
+        metric_freshness_p50_seconds: cycles.freshness_p50_seconds,
+        metric_freshness_p99_seconds: cycles.freshness_p99_seconds,
         missed_cycles: cycles.missed as usize,
         failed_node_scrapes: cycles.failed_requests as usize,
         raw_fetch_cpu_mcores: raw,

@@ -1,6 +1,7 @@
 //! The server's scrape cycles in a window, from its `/metrics` read at both ends: upstream's
 //! `metrics_server_manager_tick_duration_seconds` histogram (how many cycles finished and how
-//! long they took) and `metrics_server_kubelet_request_total` (failed kubelet requests), plus
+//! long they took), `metrics_server_api_metric_freshness_seconds` (the age of the metrics
+//! served) and `metrics_server_kubelet_request_total` (failed kubelet requests), plus
 //! ours where the server has them: `metrics_rs_scrape_cycle_overruns_total` and the pods it
 //! serves (`metrics_rs_items`). Upstream's families are in any metrics-server, so the same
 //! reading measures either; nothing is learnt from the server's log.
@@ -8,6 +9,7 @@
 use std::time::Duration;
 
 const TICK: &str = "metrics_server_manager_tick_duration_seconds";
+const FRESHNESS: &str = "metrics_server_api_metric_freshness_seconds";
 const KUBELET_FAILED: &str = "metrics_server_kubelet_request_total{success=\"false\"}";
 const OVERRUNS: &str = "metrics_rs_scrape_cycle_overruns_total";
 const PODS_SERVED: &str = "metrics_rs_items{kind=\"pod\",state=\"served\"}";
@@ -21,6 +23,8 @@ pub struct ScrapeCounters {
     pub seconds: f64,
     /// The histogram's cumulative buckets: upper bound, count.
     pub buckets: Vec<(f64, u64)>,
+    /// The freshness histogram's cumulative buckets (empty when the server has none).
+    pub freshness: Vec<(f64, u64)>,
     pub failed_requests: u64,
     pub overruns: Option<u64>,
     pub pods_served: Option<u64>,
@@ -33,7 +37,8 @@ impl ScrapeCounters {
         Some(ScrapeCounters {
             cycles: count(&format!("{TICK}_count"))?,
             seconds: sample(text, &format!("{TICK}_sum"))?,
-            buckets: buckets(text),
+            buckets: buckets(text, TICK),
+            freshness: buckets(text, FRESHNESS),
             failed_requests: count(KUBELET_FAILED).unwrap_or(0),
             overruns: count(OVERRUNS),
             pods_served: count(PODS_SERVED),
@@ -47,6 +52,9 @@ pub struct CycleWindow {
     pub cycles: u64,
     pub p50_seconds: Option<f64>,
     pub p99_seconds: Option<f64>,
+    /// The age of the metrics the server answered with in the window.
+    pub freshness_p50_seconds: Option<f64>,
+    pub freshness_p99_seconds: Option<f64>,
     pub failed_requests: u64,
     /// Cycles that ran out of time, and ticks that never started a cycle (fewer cycles
     /// finished than the window holds whole intervals, less one for the phase).
@@ -61,14 +69,8 @@ impl CycleWindow {
         resolution: Duration,
     ) -> CycleWindow {
         let cycles = after.cycles.saturating_sub(before.cycles);
-        let deltas: Vec<(f64, u64)> = after
-            .buckets
-            .iter()
-            .map(|&(le, n)| {
-                let earlier = before.buckets.iter().find(|(b, _)| *b == le);
-                (le, n.saturating_sub(earlier.map_or(0, |&(_, m)| m)))
-            })
-            .collect();
+        let deltas = delta(&before.buckets, &after.buckets);
+        let freshness = delta(&before.freshness, &after.freshness);
         let intervals = (wall.as_secs_f64() / resolution.as_secs_f64().max(1e-9)) as u64;
         let overruns = after
             .overruns
@@ -78,6 +80,8 @@ impl CycleWindow {
             cycles,
             p50_seconds: quantile(0.50, &deltas),
             p99_seconds: quantile(0.99, &deltas),
+            freshness_p50_seconds: quantile(0.50, &freshness),
+            freshness_p99_seconds: quantile(0.99, &freshness),
             failed_requests: after.failed_requests.saturating_sub(before.failed_requests),
             missed: overruns + intervals.saturating_sub(1).saturating_sub(cycles),
         }
@@ -91,9 +95,21 @@ fn sample(text: &str, series: &str) -> Option<f64> {
         .and_then(|value| value.trim().parse().ok())
 }
 
-/// The tick histogram's cumulative buckets, `+Inf` included, in the order exported.
-fn buckets(text: &str) -> Vec<(f64, u64)> {
-    let prefix = format!("{TICK}_bucket{{le=\"");
+/// The observations of a cumulative histogram between two readings, bucket by bucket.
+fn delta(before: &[(f64, u64)], after: &[(f64, u64)]) -> Vec<(f64, u64)> {
+    after
+        .iter()
+        .map(|&(le, n)| {
+            let earlier = before.iter().find(|(b, _)| *b == le);
+            (le, n.saturating_sub(earlier.map_or(0, |&(_, m)| m)))
+        })
+        .collect()
+}
+
+/// The cumulative buckets of an unlabelled histogram `family`, `+Inf` included, in the order
+/// exported.
+fn buckets(text: &str, family: &str) -> Vec<(f64, u64)> {
+    let prefix = format!("{family}_bucket{{le=\"");
     text.lines()
         .filter_map(|line| {
             let (le, rest) = line.strip_prefix(&prefix)?.split_once("\"}")?;
@@ -157,6 +173,11 @@ mod tests {
         text += "metrics_server_kubelet_request_total{success=\"true\"} 999\n";
         text += &format!("{OVERRUNS} {over}\n");
         text += &format!("{PODS_SERVED} 1500\n");
+        // Freshness: every served metric between 1 and 2 s old, ten per cycle.
+        let served = cycles * 10;
+        text += &format!("{FRESHNESS}_bucket{{le=\"1\"}} 0\n");
+        text += &format!("{FRESHNESS}_bucket{{le=\"2\"}} {served}\n");
+        text += &format!("{FRESHNESS}_bucket{{le=\"+Inf\"}} {served}\n");
         text
     }
 
@@ -194,6 +215,9 @@ mod tests {
         assert!((w.p99_seconds.unwrap() - 4.95).abs() < 1e-9);
         // 120 s at 15 s holds 8 intervals (7 ticks for sure); one cycle overran.
         assert_eq!(w.missed, 1);
+        // 80 metrics served in the window, all 1–2 s old: the median 1.5 s.
+        assert_eq!(w.freshness_p50_seconds, Some(1.5));
+        assert!((w.freshness_p99_seconds.unwrap() - 1.99).abs() < 1e-9);
     }
 
     #[test]
