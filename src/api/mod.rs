@@ -2,6 +2,7 @@
 //! the handlers that join the metric snapshot with the watched cluster objects.
 
 pub mod body;
+pub mod context;
 pub mod discovery;
 pub mod encode;
 pub mod list_cache;

@@ -3,11 +3,11 @@
 //! `pod.go` and `filter.go`, plus `spec.nodeName` field selection and the reason in 404s.
 
 use super::body::Body;
+use super::context::ApiContext;
 use super::encode::{ApiVersion, NodeItem, ObjectMeta, PodItem, json, protobuf, table};
 use super::list_cache::ListFormat;
 use super::negotiate::Representation;
 use super::query::ListOptions;
-use super::routes::ApiContext;
 use super::selector::{FieldSelector, LabelSelector};
 use super::status::Status;
 use crate::time::Timestamp;
