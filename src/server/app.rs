@@ -186,7 +186,7 @@ impl App {
             &api.metrics.coverage,
             &api.snapshot.load(),
             &api.cluster,
-            &api.node_selector,
+            |labels| api.node_selector.matches(labels),
         );
         let mut resp = http::Response::new(ResponseBody::from(api.metrics.encode()));
         resp.headers_mut()

@@ -121,7 +121,10 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     let scraper = Scraper {
         client: Arc::new(kubelet),
         cluster: cluster.clone(),
-        node_selector: node_selector.clone(),
+        selects_node: {
+            let node_selector = node_selector.clone();
+            Box::new(move |labels| node_selector.matches(labels))
+        },
         resolution: cfg.metric_resolution,
         store,
         published: outlet,

@@ -19,7 +19,6 @@ pub mod review_gate;
 pub mod sar;
 pub mod source;
 pub mod token_review;
-pub mod x509_name;
 
 use std::sync::Arc;
 
