@@ -19,6 +19,7 @@ mod tls_signatures;
 
 pub mod api;
 pub mod batch;
+pub mod blocking;
 pub mod certs;
 pub mod cluster;
 pub mod config;
@@ -26,7 +27,6 @@ pub mod go_duration;
 pub mod kubelet;
 pub mod logging;
 pub mod memory;
-pub mod offload;
 pub mod pki;
 pub mod prefetch;
 pub mod scraper;

@@ -1,15 +1,15 @@
 //! Path routing for the `metrics.k8s.io` API and discovery: which handler answers, in which
 //! representation. Independent of hyper: request parts in, [`Reply`] out.
 
-use super::body::Body;
 use super::context::ApiContext;
 use super::discovery::{self, GROUP};
 use super::encode::{ApiVersion, gzip, json, protobuf};
+use super::metav1_status::Status;
 use super::negotiate::{self, Endpoint, Representation};
 use super::openapi;
 use super::query::{ListOptions, parse_query};
+use super::reply_body::Body;
 use super::resources;
-use super::status::Status;
 
 /// A finished response.
 #[derive(Debug)]

@@ -2,7 +2,7 @@
 //! `kubectl top pods -A` against 150,000 pods costs a buffer copy instead of an encode.
 //!
 //! Four entries at most, each built on the first request that needs it: JSON and protobuf,
-//! each uncompressed ([`plain`]) or gzip-compressed ([`gzip`], for clients that accept it).
+//! each uncompressed ([`plain`]) or gzip-compressed ([`gzip_pods`], for clients that accept it).
 //! One entry holds the all-namespaces list and serves both API versions, all namespaces and
 //! each namespace.
 //!
@@ -14,7 +14,7 @@
 //! publish (at most one `--metric-resolution` later, like the metrics themselves). Requests
 //! with a label or field selector, Tables and `?pretty` bypass the cache.
 
-pub mod gzip;
+pub mod gzip_pods;
 mod join;
 pub mod plain;
 #[cfg(test)]
@@ -23,7 +23,7 @@ pub(crate) mod test_items;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-pub use gzip::{GzipListBody, GzipPods};
+pub use gzip_pods::{GzipListBody, GzipPods};
 
 use super::encode::gzip::GzipError;
 pub use plain::{EncodedPods, ListBody};
@@ -179,7 +179,7 @@ impl<T: Entry> Slot<T> {
         if let Some(hit) = self.usable(key) {
             return hit;
         }
-        crate::offload::cpu_heavy(|| {
+        crate::blocking::cpu_heavy(|| {
             let _building = self.building.lock().unwrap_or_else(PoisonError::into_inner);
             if let Some(hit) = self.usable(key) {
                 return hit;
@@ -267,7 +267,7 @@ impl PodListCache {
         if let Some(hit) = slot.usable(key) {
             return Ok(hit);
         }
-        crate::offload::cpu_heavy(|| {
+        crate::blocking::cpu_heavy(|| {
             let _building = self
                 .gzip_building
                 .lock()

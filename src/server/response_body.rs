@@ -10,8 +10,8 @@ use bytes::Bytes;
 use hyper::body::{Frame, SizeHint};
 
 use super::limits::Slot;
-use crate::api::body::Body;
 use crate::api::list_cache::{GzipListBody, ListBody};
+use crate::api::reply_body::Body;
 
 /// A response body.
 #[derive(Debug, Default)]
