@@ -262,5 +262,4 @@ fn unescape(text: &str) -> Option<String> {
 }
 
 #[cfg(test)]
-#[path = "health_tests.rs"]
 mod tests;

@@ -180,5 +180,4 @@ pub async fn reload_on_change(files: CertKeyFiles, cert: Arc<ServingCert>, inter
 }
 
 #[cfg(test)]
-#[path = "serving_tests.rs"]
 mod tests;

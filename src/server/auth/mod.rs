@@ -302,5 +302,4 @@ fn forbidden(identity: &Identity, attributes: &RequestAttributes, reason: &str) 
 }
 
 #[cfg(test)]
-#[path = "tests.rs"]
 mod tests;
