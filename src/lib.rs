@@ -10,9 +10,15 @@
 //!                                  api (routes, selectors, encode json/table) ──▶ server (TLS, health)
 //! ```
 //!
-//! `kubelet::decode`, `store` and `api::encode` are pure: no tokio, no kube types, so they are
-//! unit-tested, fuzzed and benchmarked alone. The simulated cluster (`metrics-server-sim`) and the
-//! scale harness (`metrics-server-bench`) are crates of their own that use this library.
+//! No arrow points back up: `cluster`, `kubelet`, `store`, `scraper`, `config` and `telemetry`
+//! never use `api` or `server` (the serving end). What both ends need sits below both: `wire`
+//! (JSON strings, protobuf fields, label sets encoded once), `go_duration`, `x509_name`,
+//! `time`, `batch`, `usage`.
+//!
+//! `kubelet::decode`, `store`, `wire` and `api::encode` are pure: no tokio, no kube types, so
+//! they are unit-tested, fuzzed and benchmarked alone. The simulated cluster
+//! (`metrics-server-sim`) and the scale harness (`metrics-server-bench`) are crates of their own
+//! that use this library.
 
 #[macro_use]
 mod tls_signatures;

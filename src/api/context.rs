@@ -20,6 +20,7 @@ pub struct ApiContext {
     pub node_selector: LabelSelector,
     /// Self-metrics (the freshness of every item served).
     pub metrics: Arc<Metrics>,
-    /// Pod lists encoded once per snapshot (selector-free JSON lists).
+    /// Pod lists encoded once per snapshot (lists without selectors: JSON or protobuf,
+    /// plain or gzip).
     pub pod_lists: Arc<PodListCache>,
 }

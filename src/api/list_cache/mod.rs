@@ -1,10 +1,15 @@
 //! Pod lists encoded once per snapshot and reused by every reader until the next one, so a
 //! `kubectl top pods -A` against 150,000 pods costs a buffer copy instead of an encode.
 //!
-//! Four entries at most, each built on the first request that needs it: JSON and protobuf,
-//! each uncompressed ([`plain`]) or gzip-compressed ([`gzip_pods`], for clients that accept it).
-//! One entry holds the all-namespaces list and serves both API versions, all namespaces and
-//! each namespace.
+//! Four entries at most: JSON and protobuf, each uncompressed ([`plain`]) or gzip-compressed
+//! ([`gzip_pods`], for clients that accept it). One entry holds the all-namespaces list and
+//! serves both API versions, all namespaces and each namespace.
+//!
+//! Builds: the first request that needs an entry builds it; from then on, each snapshot
+//! that ends a scrape cycle rebuilds, as soon as it is published, every entry still in use
+//! ([`PodListCache::prebuild_on_publish`]), so requests find the list ready. A request
+//! that finds no entry for its snapshot (a partial snapshot of a cycle, a changed pod count)
+//! builds it, and the requests arriving meanwhile wait for that build.
 //!
 //! Memory: an entry no response read for two `--metric-resolution` periods is dropped, so a
 //! one-off `kubectl top pods -A` does not keep every pod's encoding alive.
@@ -12,7 +17,8 @@
 //! Freshness: an entry is reused while the snapshot generation and the number of watched
 //! Running pods are unchanged. Pod labels changed without a new snapshot show at the next
 //! publish (at most one `--metric-resolution` later, like the metrics themselves). Requests
-//! with a label or field selector, Tables and `?pretty` bypass the cache.
+//! with a label or field selector and Tables bypass the cache; `?pretty` reads the
+//! uncompressed list and indents a copy.
 
 pub mod gzip_pods;
 mod join;
@@ -169,7 +175,7 @@ impl<T: Entry> Slot<T> {
             .cloned()
     }
 
-    /// The entry for `key`, built on first use.
+    /// The entry for `key`, built when the slot holds none for it (or a newer snapshot).
     ///
     /// One request builds an entry; requests arriving meanwhile wait for it (off the async
     /// workers) instead of encoding the same list again. The previous entry is dropped from
