@@ -10,22 +10,29 @@
 //!                                  api (routes, selectors, encode json/table) ──▶ server (TLS, health)
 //! ```
 //!
-//! `kubelet::decode`, `store` and `api::encode` are pure: no tokio, no kube types, so they are
-//! unit-tested, fuzzed and benchmarked alone. The simulated cluster (`metrics-server-sim`) and the
-//! scale harness (`metrics-server-bench`) are crates of their own that use this library.
+//! No arrow points back up: `cluster`, `kubelet`, `store`, `scraper`, `config` and `telemetry`
+//! never use `api` or `server` (the serving end). What both ends need sits below both: `wire`
+//! (JSON strings, protobuf fields, label sets encoded once), `go_duration`, `x509_name`,
+//! `time`, `batch`, `usage`.
+//!
+//! `kubelet::decode`, `store`, `wire` and `api::encode` are pure: no tokio, no kube types, so
+//! they are unit-tested, fuzzed and benchmarked alone. The simulated cluster
+//! (`metrics-server-sim`) and the scale harness (`metrics-server-bench`) are crates of their own
+//! that use this library.
 
 #[macro_use]
 mod tls_signatures;
 
 pub mod api;
 pub mod batch;
+pub mod blocking;
 pub mod certs;
 pub mod cluster;
 pub mod config;
+pub mod go_duration;
 pub mod kubelet;
 pub mod logging;
 pub mod memory;
-pub mod offload;
 pub mod pki;
 pub mod prefetch;
 pub mod scraper;
@@ -34,3 +41,5 @@ pub mod store;
 pub mod telemetry;
 pub mod time;
 pub mod usage;
+pub mod wire;
+pub mod x509_name;

@@ -68,7 +68,7 @@ impl CertAuthority {
         let key = KeyPair::from_pem(key_pem).map_err(|e| PkiError::Load(format!("key: {e}")))?;
         let der = CertificateDer::from_pem_slice(cert_pem.as_bytes())
             .map_err(|e| PkiError::Load(format!("certificate: {e}")))?;
-        let subject = crate::server::auth::x509_name::subject_of(&der)
+        let subject = crate::x509_name::subject_of(&der)
             .ok_or_else(|| PkiError::Load("certificate subject does not parse".into()))?;
         let params = ca_params(&subject.common_name, DEFAULT_VALIDITY)?;
         Ok(CertAuthority {

@@ -3,7 +3,7 @@
 //! soon as results arrive — a slow or dead kubelet never delays another node's data.
 //! Port of metrics-server `pkg/scraper/scraper.go` and the tick loop of `pkg/server/server.go`.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
@@ -11,7 +11,6 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
-use crate::api::selector::LabelSelector;
 use crate::cluster::{ClusterCache, NodeInfo, node_info};
 use crate::kubelet::{Fetched, KubeletClient, ScrapeError};
 use crate::store::Store;
@@ -68,11 +67,14 @@ impl ScrapeClock {
 #[error("metric collection didn't finish on time")]
 pub struct CollectionLate;
 
+/// Whether a node, by its labels, is to be scraped (`--node-selector`).
+pub type NodeFilter = Box<dyn Fn(&BTreeMap<String, String>) -> bool + Send + Sync>;
+
 /// The single writer: owns the store and publishes snapshots.
 pub struct Scraper {
     pub client: Arc<KubeletClient>,
     pub cluster: ClusterCache,
-    pub node_selector: LabelSelector,
+    pub selects_node: NodeFilter,
     pub resolution: Duration,
     pub store: Store,
     /// Where snapshots go: the one readers load, and a signal for each publish.
@@ -184,7 +186,7 @@ impl Scraper {
             .nodes()
             .iter()
             .map(|n| node_info(n))
-            .filter(|n| self.node_selector.matches(&n.labels))
+            .filter(|n| (self.selects_node)(&n.labels))
             .collect()
     }
 

@@ -14,7 +14,7 @@ use metrics_server::api::encode::table::{write_node_table, write_pod_table};
 use metrics_server::api::encode::{
     ApiVersion, IncludeObject, NodeItem, ObjectMeta, PodItem, TableVersion,
 };
-use metrics_server::api::status::Status;
+use metrics_server::api::metav1_status::Status;
 use metrics_server::time::Timestamp;
 use metrics_server::usage::{ContainerUsage, NodeUsage, PodUsage, Usage};
 

@@ -7,7 +7,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use metrics_server::server::auth::x509_name::{Subject, subject_of};
+use metrics_server::x509_name::{Subject, subject_of};
 
 const SEQUENCE: u8 = 0x30;
 const SET: u8 = 0x31;

@@ -195,7 +195,7 @@ fn server_config(
         MetricsSource::Summary => "summary",
         MetricsSource::Auto => "auto",
     };
-    let resolution = metrics_server::api::encode::duration::format_duration(
+    let resolution = metrics_server::go_duration::format_duration(
         i64::try_from(opts.metric_resolution.as_nanos()).unwrap_or(i64::MAX),
     );
     let args = [

@@ -9,7 +9,7 @@
 
 use crate::api::discovery::{DiscoveryVersion, JSON_CONTENT_TYPE};
 use crate::api::encode::TableVersion;
-use crate::api::status::Status;
+use crate::api::metav1_status::Status;
 
 /// Content-Type of Kubernetes protobuf bodies.
 pub const PROTOBUF_CONTENT_TYPE: &str = "application/vnd.kubernetes.protobuf";

@@ -4,7 +4,7 @@
 //! `allowWatchBookmarks`, anything unknown). The first occurrence of a parameter wins.
 
 use crate::api::encode::IncludeObject;
-use crate::api::status::Status;
+use crate::api::metav1_status::Status;
 
 /// Longest raw query string accepted.
 pub const MAX_QUERY_BYTES: usize = 16 * 1024;

@@ -2,14 +2,14 @@
 //! cluster objects, apply selectors, encode. Port of metrics-server `pkg/api/node.go`,
 //! `pod.go` and `filter.go`, plus `spec.nodeName` field selection and the reason in 404s.
 
-use super::body::Body;
+use super::context::ApiContext;
 use super::encode::{ApiVersion, NodeItem, ObjectMeta, PodItem, json, protobuf, table};
 use super::list_cache::ListFormat;
+use super::metav1_status::Status;
 use super::negotiate::Representation;
 use super::query::ListOptions;
-use super::routes::ApiContext;
+use super::reply_body::Body;
 use super::selector::{FieldSelector, LabelSelector};
-use super::status::Status;
 use crate::time::Timestamp;
 
 /// Fields node lists can be selected by (upstream: the metav1 defaults).

@@ -1,33 +1,15 @@
 //! Path routing for the `metrics.k8s.io` API and discovery: which handler answers, in which
 //! representation. Independent of hyper: request parts in, [`Reply`] out.
 
-use std::sync::Arc;
-
-use arc_swap::ArcSwap;
-
-use super::body::Body;
+use super::context::ApiContext;
 use super::discovery::{self, GROUP};
 use super::encode::{ApiVersion, gzip, json, protobuf};
+use super::metav1_status::Status;
 use super::negotiate::{self, Endpoint, Representation};
 use super::openapi;
 use super::query::{ListOptions, parse_query};
+use super::reply_body::Body;
 use super::resources;
-use super::selector::LabelSelector;
-use super::status::Status;
-use crate::cluster::ClusterCache;
-use crate::store::Snapshot;
-
-/// What the API handlers read.
-pub struct ApiContext {
-    pub snapshot: Arc<ArcSwap<Snapshot>>,
-    pub cluster: ClusterCache,
-    /// `--node-selector`, ANDed into node lists (not into single-node GETs, as upstream).
-    pub node_selector: LabelSelector,
-    /// Self-metrics (the freshness of every item served).
-    pub metrics: Arc<crate::telemetry::Metrics>,
-    /// Pod lists encoded once per snapshot (selector-free JSON lists).
-    pub pod_lists: Arc<super::list_cache::PodListCache>,
-}
 
 /// A finished response.
 #[derive(Debug)]

@@ -19,7 +19,7 @@ mod validate;
 pub use field::{FieldOp, FieldSelector, FieldTerm};
 pub use label::{LabelSelector, Operator, Requirement};
 
-use crate::api::status::Status;
+use crate::api::metav1_status::Status;
 
 /// Longest selector text accepted.
 pub const MAX_SELECTOR_BYTES: usize = 16 * 1024;

@@ -275,7 +275,7 @@ pub(crate) fn test_pod(ns: &str, name: &str, app: &str) -> PartialObjectMeta<Pod
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::encode::EncodedLabels;
+    use crate::wire::labels::EncodedLabels;
 
     use super::test_pod as pod;
 

@@ -9,8 +9,8 @@ use std::sync::{Arc, OnceLock};
 use k8s_openapi::api::core::v1::Pod;
 use kube::core::PartialObjectMeta;
 
-use crate::api::encode::EncodedLabels;
 use crate::time::Timestamp;
+use crate::wire::labels::EncodedLabels;
 
 /// A cached Running pod's metadata: identity, labels (shared with the pods that have the same
 /// set) and creation time.

@@ -8,7 +8,7 @@ pub mod auth;
 pub mod certs;
 mod compat;
 mod connections;
-mod go_duration;
+mod duration_flag;
 mod validate;
 
 use std::net::IpAddr;
@@ -23,7 +23,7 @@ pub use connections::{
     ConnectionArgs, ConnectionFlagError, ConnectionLimits, DEFAULT_MAX_CONNECTIONS,
     HTTP2_PREFACE_TIMEOUT,
 };
-pub use go_duration::{DurationError, GoDuration};
+pub use duration_flag::{DurationError, GoDuration};
 pub use validate::{
     CertKeyFiles, Config, ConfigError, KubeletConfig, ServingCertConfig, ServingConfig,
     verbosity_filter,

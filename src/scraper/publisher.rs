@@ -95,7 +95,7 @@ impl Publisher {
                 // peak RSS.
                 crate::memory::release_free_memory();
             }
-            let mut snapshot = crate::offload::cpu_heavy(|| store.publish());
+            let mut snapshot = crate::blocking::cpu_heavy(|| store.publish());
             snapshot.set_ends_cycle(force);
             let ready = snapshot.is_ready();
             out.publish(snapshot);

@@ -11,14 +11,15 @@ use arc_swap::ArcSwap;
 use http::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderValue, RETRY_AFTER, VARY};
 
 use super::auth::Gate;
-use super::body::ResponseBody;
 use super::health::{self, Check, Endpoint, Unhealthy};
 use super::http::ConnInfo;
 use super::limits::{Limits, MAX_PATH_BYTES};
 use super::response;
-use crate::api::routes::{ApiContext, Reply};
+use super::response_body::ResponseBody;
+use crate::api::context::ApiContext;
+use crate::api::metav1_status::Status;
+use crate::api::routes::Reply;
 use crate::api::selector::LabelSelector;
-use crate::api::status::Status;
 use crate::cluster::ClusterCache;
 use crate::scraper::ScrapeClock;
 use crate::store::Snapshot;
@@ -185,7 +186,7 @@ impl App {
             &api.metrics.coverage,
             &api.snapshot.load(),
             &api.cluster,
-            &api.node_selector,
+            |labels| api.node_selector.matches(labels),
         );
         let mut resp = http::Response::new(ResponseBody::from(api.metrics.encode()));
         resp.headers_mut()
@@ -276,7 +277,7 @@ mod tests {
     use hyper::body::Body as _;
 
     use super::*;
-    use crate::api::body::Body;
+    use crate::api::reply_body::Body;
 
     fn body_len(resp: &http::Response<ResponseBody>) -> Option<u64> {
         resp.body().size_hint().exact()

@@ -223,7 +223,7 @@ fn respond_root(endpoint: Endpoint, checks: &[Check], query: &str) -> HealthResp
     if !excluded.is_empty() {
         let names: Vec<String> = excluded
             .iter()
-            .map(|n| crate::api::status::go_quote(n))
+            .map(|n| crate::api::metav1_status::go_quote(n))
             .collect();
         let _ = writeln!(
             lines,
@@ -262,5 +262,4 @@ fn unescape(text: &str) -> Option<String> {
 }
 
 #[cfg(test)]
-#[path = "health_tests.rs"]
 mod tests;

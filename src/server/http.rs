@@ -43,7 +43,7 @@ pub trait Router: Send + Sync + 'static {
         &self,
         req: http::request::Parts,
         conn: &ConnInfo,
-    ) -> impl Future<Output = http::Response<super::body::ResponseBody>> + Send;
+    ) -> impl Future<Output = http::Response<super::response_body::ResponseBody>> + Send;
 }
 
 /// Connection settings (`--disable-http2-serving`, `--http2-max-streams-per-connection`, the

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::api::status::{Details, Status};
+use crate::api::metav1_status::{Details, Status};
 
 /// Seconds a throttled client is told to wait.
 pub const RETRY_AFTER_SECONDS: u32 = 1;

@@ -3,8 +3,6 @@
 
 pub mod app;
 pub mod auth;
-pub mod auth_setup;
-pub mod body;
 pub mod connection;
 pub mod health;
 pub mod http;
@@ -13,6 +11,7 @@ pub mod limits;
 pub mod log_limit;
 pub mod open_files;
 pub mod response;
+pub mod response_body;
 pub mod self_ca;
 pub mod serving;
 pub mod tls;
@@ -84,7 +83,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     let token = kube_setup::kubelet_token(&api_cfg);
     let client = kube::Client::try_from(api_cfg).context("building the Kubernetes API client")?;
 
-    let auth = auth_setup::build(&cfg.auth, &client).await?;
+    let auth = auth::setup::build(&cfg.auth, &client).await?;
     let self_managed = match cfg.auth.self_managed_ca {
         true => Some(self_ca::SelfManaged::setup(client.clone(), &self_ca::own_namespace()).await?),
         false => None,
@@ -121,7 +120,10 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     let scraper = Scraper {
         client: Arc::new(kubelet),
         cluster: cluster.clone(),
-        node_selector: node_selector.clone(),
+        selects_node: {
+            let node_selector = node_selector.clone();
+            Box::new(move |labels| node_selector.matches(labels))
+        },
         resolution: cfg.metric_resolution,
         store,
         published: outlet,

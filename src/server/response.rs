@@ -5,8 +5,8 @@
 use http::header::{self, HeaderName, HeaderValue};
 use http::{Response, StatusCode};
 
-use super::body::ResponseBody;
-use crate::api::status::Status;
+use super::response_body::ResponseBody;
+use crate::api::metav1_status::Status;
 
 /// `Content-Type` of Status bodies.
 pub const JSON: HeaderValue = HeaderValue::from_static("application/json");

@@ -120,7 +120,7 @@ impl ClientCertVerifier for RequestClientCert {
         _intermediates: &[CertificateDer<'_>],
         _now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        match super::auth::x509_name::subject_of(end_entity) {
+        match crate::x509_name::subject_of(end_entity) {
             Some(_) => Ok(ClientCertVerified::assertion()),
             None => Err(rustls::Error::InvalidCertificate(
                 CertificateError::BadEncoding,
@@ -180,5 +180,4 @@ pub async fn reload_on_change(files: CertKeyFiles, cert: Arc<ServingCert>, inter
 }
 
 #[cfg(test)]
-#[path = "serving_tests.rs"]
 mod tests;

@@ -208,5 +208,4 @@ fn write_atomically(path: &Path, contents: &str, mode: u32) -> Result<(), TlsErr
 }
 
 #[cfg(test)]
-#[path = "tls_tests.rs"]
 mod tests;

@@ -2,6 +2,8 @@
 //! and why the others are not (the store's [`MissingReason`]). Computed from the current
 //! snapshot and the watched cluster objects when `/metrics` is scraped.
 
+use std::collections::BTreeMap;
+
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
@@ -97,18 +99,18 @@ fn to_i64(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-/// Refreshes the coverage gauges from `snapshot` and the watched cluster: nodes selected by
-/// `--node-selector`, and every Running pod.
+/// Refreshes the coverage gauges from `snapshot` and the watched cluster: the nodes whose
+/// labels `selects_node` accepts (`--node-selector`), and every Running pod.
 pub fn refresh(
     gauges: &CoverageGauges,
     snapshot: &Snapshot,
     cluster: &crate::cluster::ClusterCache,
-    node_selector: &crate::api::selector::LabelSelector,
+    selects_node: impl Fn(&BTreeMap<String, String>) -> bool,
 ) {
     let nodes = cluster.nodes();
     let selected = nodes
         .iter()
-        .filter(|n| node_selector.matches(crate::cluster::labels_of(&n.metadata)))
+        .filter(|n| selects_node(crate::cluster::labels_of(&n.metadata)))
         .filter_map(|n| n.metadata.name.as_deref());
     gauges.set("node", &Coverage::nodes(snapshot, selected));
     let pods = cluster.pods(None);

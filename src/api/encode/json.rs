@@ -5,89 +5,11 @@
 //! Written straight into a `Vec<u8>`, with no other allocation. Items inside lists carry no
 //! `kind`/`apiVersion`, like the captured upstream list in §2.4.
 
-use std::collections::BTreeMap;
-
-use super::{ApiVersion, NodeItem, ObjectMeta, PodItem, duration, quantity};
+use super::{ApiVersion, NodeItem, ObjectMeta, PodItem, quantity};
+use crate::go_duration;
 use crate::time::Timestamp;
 use crate::usage::Usage;
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
-
-/// Bytes that may start an escape in [`write_str`]: control characters, `"`, `\`, `<`, `>`,
-/// `&`, and 0xE2 (the first byte of U+2028 and U+2029).
-const MAY_ESCAPE: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut b = 0;
-    while b < 0x20 {
-        table[b] = true;
-        b += 1;
-    }
-    table[b'"' as usize] = true;
-    table[b'\\' as usize] = true;
-    table[b'<' as usize] = true;
-    table[b'>' as usize] = true;
-    table[b'&' as usize] = true;
-    table[0xe2] = true;
-    table
-};
-
-/// Appends `s` as a JSON string exactly like Go's `encoding/json` with HTML escaping on:
-/// `"`, `\`, control characters, `<`, `>`, `&`, U+2028 and U+2029 are escaped.
-pub fn write_str(out: &mut Vec<u8>, s: &str) {
-    let bytes = s.as_bytes();
-    out.reserve(bytes.len() + 2);
-    out.push(b'"');
-    let mut start = 0;
-    while let Some(skip) = bytes[start..]
-        .iter()
-        .position(|&b| MAY_ESCAPE[usize::from(b)])
-    {
-        let i = start + skip;
-        out.extend_from_slice(&bytes[start..i]);
-        start = i + escape(out, &bytes[i..]);
-    }
-    out.extend_from_slice(&bytes[start..]);
-    out.push(b'"');
-}
-
-/// Appends the escape of the byte (or U+2028/U+2029) at the start of `rest`, or the byte
-/// itself when it needs none; returns how many bytes of `rest` it stood for.
-fn escape(out: &mut Vec<u8>, rest: &[u8]) -> usize {
-    let b = rest[0];
-    let short: &[u8] = match b {
-        b'"' => b"\\\"",
-        b'\\' => b"\\\\",
-        b'\n' => b"\\n",
-        b'\r' => b"\\r",
-        b'\t' => b"\\t",
-        0x08 => b"\\b",
-        0x0c => b"\\f",
-        0xe2 => {
-            return match rest.get(1..3) {
-                Some([0x80, 0xa8]) => {
-                    out.extend_from_slice(b"\\u2028");
-                    3
-                }
-                Some([0x80, 0xa9]) => {
-                    out.extend_from_slice(b"\\u2029");
-                    3
-                }
-                _ => {
-                    out.push(b);
-                    1
-                }
-            };
-        }
-        _ => {
-            out.extend_from_slice(b"\\u00");
-            out.push(HEX[usize::from(b >> 4)]);
-            out.push(HEX[usize::from(b & 0xf)]);
-            return 1;
-        }
-    };
-    out.extend_from_slice(short);
-    1
-}
+use crate::wire::{json_string, labels};
 
 /// A document being written.
 pub(crate) struct Doc<'o> {
@@ -104,7 +26,7 @@ impl<'o> Doc<'o> {
     }
 
     pub(crate) fn string(&mut self, s: &str) {
-        write_str(self.out, s);
+        json_string::write_str(self.out, s);
     }
 
     /// `metav1.Time`: RFC 3339 UTC, seconds precision.
@@ -117,7 +39,7 @@ impl<'o> Doc<'o> {
     /// `metav1.Duration`: Go's `Duration.String()`.
     pub(crate) fn duration(&mut self, ns: i64) {
         self.out.push(b'"');
-        duration::write_duration(self.out, ns);
+        go_duration::write_duration(self.out, ns);
         self.out.push(b'"');
     }
 
@@ -142,25 +64,8 @@ impl<'o> Doc<'o> {
         self.time(meta.creation_timestamp);
         match (meta.encoded_labels, meta.labels) {
             (Some(encoded), _) => self.out.extend_from_slice(encoded.json()),
-            (None, Some(labels)) => self.labels(labels),
+            (None, Some(set)) => labels::write_json(self.out, set),
             (None, None) => {}
-        }
-        self.raw("}");
-    }
-
-    /// `,"labels":{…}` inside `ObjectMeta`; nothing for an empty set.
-    pub(crate) fn labels(&mut self, labels: &BTreeMap<String, String>) {
-        if labels.is_empty() {
-            return;
-        }
-        self.raw(",\"labels\":{");
-        for (i, (k, v)) in labels.iter().enumerate() {
-            if i > 0 {
-                self.raw(",");
-            }
-            self.string(k);
-            self.raw(":");
-            self.string(v);
         }
         self.raw("}");
     }
@@ -324,35 +229,6 @@ fn newline(out: &mut Vec<u8>, depth: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn escaped(s: &str) -> String {
-        let mut out = Vec::new();
-        write_str(&mut out, s);
-        String::from_utf8(out).unwrap()
-    }
-
-    #[test]
-    fn escapes_like_go_encoding_json() {
-        let cases: &[(&str, &str)] = &[
-            ("plain", r#""plain""#),
-            ("a\"b\\c", r#""a\"b\\c""#),
-            ("\n\r\t\u{8}\u{c}", r#""\n\r\t\b\f""#),
-            ("\u{1}\u{1f}", r#""\u0001\u001f""#),
-            ("<a&b>", r#""\u003ca\u0026b\u003e""#),
-            ("\u{2028}x\u{2029}", r#""\u2028x\u2029""#),
-            ("1\u{b5}s é \u{7f}", "\"1\u{b5}s é \u{7f}\""),
-            // Other characters starting with 0xE2 pass through, at the end too.
-            (
-                "€ – \u{2027}\u{202a}x\u{2029}",
-                "\"€ – \u{2027}\u{202a}x\\u2029\"",
-            ),
-        ];
-        for &(input, want) in cases {
-            assert_eq!(escaped(input), want, "{input:?}");
-            let back: String = serde_json::from_str(want).unwrap();
-            assert_eq!(back, input);
-        }
-    }
 
     #[test]
     fn indent_matches_go_marshal_indent() {

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 
 use crate::time::Timestamp;
 use crate::usage::{NodeUsage, PodUsage};
+use crate::wire::labels::EncodedLabels;
 
-pub mod duration;
 pub mod gzip;
 pub mod json;
 pub mod protobuf;
@@ -144,39 +144,6 @@ impl<'a> PodItem<'a> {
     pub fn with_encoded_labels(mut self, encoded: Option<&'a EncodedLabels>) -> Self {
         self.meta.encoded_labels = encoded;
         self
-    }
-}
-
-/// A label set as each format writes it inside `ObjectMeta`: encoded once for the many pods
-/// that share the set (every pod of a ReplicaSet), a list copies these bytes instead of
-/// walking the map and escaping each string again.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EncodedLabels {
-    /// The JSON, then the protobuf (one buffer: one memory read less per pod).
-    bytes: Box<[u8]>,
-    json_len: usize,
-}
-
-impl EncodedLabels {
-    pub fn of(labels: &BTreeMap<String, String>) -> Self {
-        let mut bytes = Vec::new();
-        json::Doc::new(&mut bytes).labels(labels);
-        let json_len = bytes.len();
-        protobuf::pod_entry::labels(&mut bytes, labels);
-        EncodedLabels {
-            bytes: bytes.into(),
-            json_len,
-        }
-    }
-
-    /// `,"labels":{…}`, or nothing for an empty set.
-    pub fn json(&self) -> &[u8] {
-        &self.bytes[..self.json_len]
-    }
-
-    /// The `labels` map entries (field 11 of `ObjectMeta`).
-    pub fn protobuf(&self) -> &[u8] {
-        &self.bytes[self.json_len..]
     }
 }
 

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use prost::Message;
 
 use super::{ApiVersion, NodeItem, ObjectMeta, PodItem, quantity};
-use crate::api::status::Status;
+use crate::api::metav1_status::Status;
 use crate::time::Timestamp;
 use crate::usage::Usage;
 

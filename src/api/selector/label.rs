@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::lexer::{Token, lex};
 use super::validate::{label_key_errors, label_value_errors};
 use super::{MAX_REQUIREMENTS, MAX_SELECTOR_BYTES, MAX_VALUES, SelectorError};
-use crate::api::status::go_quote;
+use crate::api::metav1_status::go_quote;
 
 /// How a requirement relates a key to its values.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]

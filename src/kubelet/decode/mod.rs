@@ -10,14 +10,14 @@
 
 mod builder;
 mod error;
+mod prometheus_text;
 mod resource;
 mod summary;
-mod text;
 
 pub use error::{DecodeError, ErrorKind, LineProblem};
+pub use prometheus_text::MAX_LABEL_VALUE;
 pub use resource::{MAX_LINES, decode_resource};
 pub use summary::decode_summary;
-pub use text::MAX_LABEL_VALUE;
 
 use crate::batch::NodeBatch;
 use crate::time::Timestamp;

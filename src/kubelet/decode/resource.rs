@@ -21,7 +21,7 @@ use memchr::memchr;
 
 use super::builder::{BatchBuilder, Sample};
 use super::error::{DecodeError, LineProblem, excerpt};
-use super::text::{PodLabels, RawValue, SampleLine, parse_line};
+use super::prometheus_text::{PodLabels, RawValue, SampleLine, parse_line};
 use crate::batch::NodeBatch;
 use crate::time::{NANOS_PER_SEC, Timestamp};
 

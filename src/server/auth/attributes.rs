@@ -3,7 +3,7 @@
 //! `/api/<version>/…`; everything else is a non-resource request on its path), and the
 //! `Forbidden` text it produces (`responsewriters.forbiddenMessage`).
 
-use crate::api::status::go_quote;
+use crate::api::metav1_status::go_quote;
 
 /// A resource request's target.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]

@@ -19,7 +19,7 @@ use rustls::server::danger::ClientCertVerifier;
 use rustls_pki_types::pem::PemObject;
 
 use super::identity::Identity;
-use super::x509_name::{Subject, subject_of};
+use crate::x509_name::{Subject, subject_of};
 
 /// A set of CA certificates that sign client certificates.
 #[derive(Clone)]

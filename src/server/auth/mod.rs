@@ -10,6 +10,7 @@
 //! [`TokenReviewer`] and [`AccessReviewer`] traits, so it is tested without a cluster.
 
 pub mod attributes;
+pub mod ca_sources;
 pub mod cache;
 pub mod client_cert;
 pub mod failure;
@@ -17,9 +18,8 @@ pub mod identity;
 pub mod requestheader;
 pub mod review_gate;
 pub mod sar;
-pub mod source;
+pub mod setup;
 pub mod token_review;
-pub mod x509_name;
 
 use std::sync::Arc;
 
@@ -28,18 +28,18 @@ use http::HeaderMap;
 use rustls::pki_types::CertificateDer;
 
 pub use attributes::RequestAttributes;
+pub use ca_sources::AuthnConfig;
 pub use client_cert::{CaBundle, CertFailure, Outcome};
 pub use failure::{AuthnFailure, Rejections};
 pub use identity::Identity;
 pub use requestheader::RequestHeaderConfig;
 pub use sar::{AccessReviewer, CachedAccessReviewer, Decision, KubeAccessReviewer};
-pub use source::AuthnConfig;
 pub use token_review::{
     Bearer, CachedTokenReviewer, KubeTokenReviewer, ReviewError, ReviewKind, TokenReviewer,
 };
 
 use super::log_limit::LogLimit;
-use crate::api::status::Status;
+use crate::api::metav1_status::Status;
 
 /// How a caller proved who it is.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -302,5 +302,4 @@ fn forbidden(identity: &Identity, attributes: &RequestAttributes, reason: &str) 
 }
 
 #[cfg(test)]
-#[path = "tests.rs"]
 mod tests;

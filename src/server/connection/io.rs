@@ -14,7 +14,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use super::activity::{Activity, LongHead};
 use super::long_head::{HeadLimits, HeldHead, Released};
 use super::{MAX_HEADER_BYTES, MAX_HEADER_LINES};
-use crate::api::status::Status;
+use crate::api::metav1_status::Status;
 use crate::server::limits::MAX_PATH_BYTES;
 
 /// What a held HTTP/1.1 head is checked against.

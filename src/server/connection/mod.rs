@@ -5,12 +5,12 @@
 //! evicts it, or after a bounded drain when the server shuts down.
 
 pub mod activity;
-pub mod body;
 pub mod deadline;
 pub mod head_budget;
 pub mod io;
 pub mod long_head;
 pub mod table;
+pub mod tracked_body;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -28,13 +28,13 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
 use self::activity::{Activity, RequestGuard, instant_of, now_ms};
-use self::body::TrackedBody;
 use self::deadline::{Expiry, Protocol, deadline};
 use self::head_budget::HeadBudget;
 use self::io::{RECORD_PLAINTEXT, TrackedIo};
 use self::table::ConnectionTable;
-use super::body::ResponseBody;
+use self::tracked_body::TrackedBody;
 use super::http::{ConnInfo, Router};
+use super::response_body::ResponseBody;
 use crate::config::ConnectionLimits;
 
 /// Largest request head: request line and every header line (the apiserver's

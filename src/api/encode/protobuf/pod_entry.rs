@@ -4,12 +4,10 @@
 //! [`super::PodMetrics`] (fields in tag order, empty strings and zero numbers left out, map
 //! entries sorted by key), which the tests check.
 
-use std::collections::BTreeMap;
-
-use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint};
-
 use crate::api::encode::{ObjectMeta, PodItem, quantity};
 use crate::usage::Usage;
+use crate::wire::labels;
+use crate::wire::protobuf_field::{delimited, int64, string};
 
 /// Appends a PodMetricsList `items` entry (field 2) for `item`.
 pub fn write_list_entry(out: &mut Vec<u8>, item: &PodItem<'_>) {
@@ -35,18 +33,8 @@ fn object_meta(out: &mut Vec<u8>, meta: &ObjectMeta<'_>) {
     delimited(out, 8, |out| int64(out, 1, meta.creation_timestamp.secs()));
     match (meta.encoded_labels, meta.labels) {
         (Some(encoded), _) => out.extend_from_slice(encoded.protobuf()),
-        (None, Some(set)) => labels(out, set),
+        (None, Some(set)) => labels::write_protobuf(out, set),
         (None, None) => {}
-    }
-}
-
-/// The `labels` map entries of `ObjectMeta` (field 11), in key order.
-pub(crate) fn labels(out: &mut Vec<u8>, labels: &BTreeMap<String, String>) {
-    for (key, value) in labels {
-        delimited(out, 11, |out| {
-            string(out, 1, key);
-            string(out, 2, value);
-        });
     }
 }
 
@@ -66,44 +54,6 @@ fn usage(out: &mut Vec<u8>, tag: u32, usage: &Usage) {
             });
         });
     });
-}
-
-/// A string field; proto3 leaves out an empty one.
-fn string(out: &mut Vec<u8>, tag: u32, s: &str) {
-    if !s.is_empty() {
-        encode_key(tag, WireType::LengthDelimited, out);
-        encode_varint(s.len() as u64, out);
-        out.extend_from_slice(s.as_bytes());
-    }
-}
-
-/// An int64 field; proto3 leaves out a zero.
-fn int64(out: &mut Vec<u8>, tag: u32, value: i64) {
-    if value != 0 {
-        encode_key(tag, WireType::Varint, out);
-        encode_varint(value as u64, out);
-    }
-}
-
-/// A length-delimited field whose content `body` appends. The length is written after the
-/// content: one byte is set aside for it and the content moves up in the rare case (128
-/// bytes or more) that the length needs more.
-fn delimited(out: &mut Vec<u8>, tag: u32, body: impl FnOnce(&mut Vec<u8>)) {
-    encode_key(tag, WireType::LengthDelimited, out);
-    let at = out.len();
-    out.push(0);
-    body(out);
-    let len = out.len() - at - 1;
-    let width = encoded_len_varint(len as u64);
-    if width == 1 {
-        out[at] = len as u8;
-        return;
-    }
-    let mut prefix = [0u8; 10];
-    encode_varint(len as u64, &mut &mut prefix[..]);
-    out.extend_from_slice(&prefix[1..width]);
-    out.copy_within(at + 1..at + 1 + len, at + width);
-    out[at..at + width].copy_from_slice(&prefix[..width]);
 }
 
 #[cfg(test)]

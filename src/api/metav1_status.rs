@@ -2,7 +2,7 @@
 //! constructors port apimachinery `pkg/api/errors`). kubectl prints
 //! `Error from server (<reason>): <message>` from these.
 
-use crate::api::encode::json::write_str;
+use crate::wire::json_string::write_str;
 
 /// The `details` object; empty fields are omitted like Go's `omitempty`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

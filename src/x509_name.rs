@@ -1,7 +1,9 @@
 //! The subject of an X.509 certificate (common name and organizations), read straight from
 //! the DER: just enough ASN.1 to walk `Certificate → tbsCertificate → subject`. Kubernetes
 //! maps CN to the user and each O to a group (spec §1.4 `--client-ca-file`). Like Go's
-//! `pkix.Name`, the last CN wins and the organizations keep their order.
+//! `pkix.Name`, the last CN wins and the organizations keep their order. Read by the
+//! client-certificate authenticator (`server::auth`), the serving certificate check and
+//! [`crate::pki`] (a CA loaded back from its PEM).
 
 /// What the authenticators read from a subject.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use crate::api::encode::duration::{DurationParseError, format_duration, parse_go_duration};
+use crate::go_duration::{DurationParseError, format_duration, parse_go_duration};
 
 /// Longest flag value accepted; Go durations never need more.
 const MAX_LEN: usize = 64;
@@ -45,7 +45,7 @@ impl GoDuration {
     }
 
     /// Parses Go syntax: `[-+]?([0-9]*(\.[0-9]*)?(ns|us|µs|μs|ms|s|m|h))+`, or a bare `0`
-    /// (the one Go duration grammar of this crate, in `api::encode::duration`).
+    /// (the one Go duration grammar of this crate, in `crate::go_duration`).
     pub fn parse(text: &str) -> Result<Self, DurationError> {
         if text.len() > MAX_LEN {
             return Err(DurationError {

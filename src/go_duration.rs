@@ -1,5 +1,6 @@
 //! Go `time.Duration` text: `String()` (what `metav1.Duration` emits as `window`, upstream
-//! spec §2.4) and `time.ParseDuration` (for flags such as `--metric-resolution=15s`).
+//! spec §2.4) and `time.ParseDuration` (for flags such as `--metric-resolution=15s`). Below
+//! both of its users: the API encoders and the duration flags (`config::GoDuration`).
 
 /// Nanoseconds per unit, for parsing.
 const UNITS: [(&str, u64); 8] = [

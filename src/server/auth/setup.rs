@@ -10,9 +10,9 @@ use std::time::Duration;
 use anyhow::Context;
 use futures::future::BoxFuture;
 
-use super::auth::{
+use super::{
     Authenticator, Authorizer, CachedAccessReviewer, CachedTokenReviewer, Gate, KubeAccessReviewer,
-    KubeTokenReviewer, source,
+    KubeTokenReviewer, ca_sources,
 };
 use crate::config::AuthConfig;
 
@@ -26,7 +26,7 @@ pub struct AuthSetup {
     pub tasks: Vec<BoxFuture<'static, ()>>,
 }
 
-/// Builds the gate; fails when the settings cannot be loaded (see `auth::source`).
+/// Builds the gate; fails when the settings cannot be loaded (see `ca_sources`).
 pub async fn build(cfg: &AuthConfig, default_client: &kube::Client) -> anyhow::Result<AuthSetup> {
     let authn_client = client_for(
         cfg.authentication_kubeconfig.as_deref(),
@@ -40,7 +40,7 @@ pub async fn build(cfg: &AuthConfig, default_client: &kube::Client) -> anyhow::R
         "--authorization-kubeconfig",
     )
     .await?;
-    let loaded = source::load(cfg, Some(authn_client.clone())).await?;
+    let loaded = ca_sources::load(cfg, Some(authn_client.clone())).await?;
     let tokens = CachedTokenReviewer::new(
         Arc::new(KubeTokenReviewer::new(authn_client)),
         cfg.token_cache_ttl,
@@ -71,7 +71,7 @@ async fn client_for(
     match path {
         None => Ok(default.clone()),
         Some(p) => {
-            let cfg = super::kube_setup::kube_config(Some(p))
+            let cfg = crate::server::kube_setup::kube_config(Some(p))
                 .await
                 .with_context(|| format!("loading {flag}"))?;
             kube::Client::try_from(cfg).with_context(|| format!("building the client of {flag}"))

@@ -1,6 +1,7 @@
 //! A reply's body: bytes encoded for this request, or a cached pod list read out in parts
 //! ([`ListBody`], [`GzipListBody`]), so that serving a list of 150,000 pods never copies it
-//! whole; and whether it is gzip-compressed.
+//! whole; and whether it is gzip-compressed. The server sends it as an HTTP body
+//! (`server::response_body`).
 
 use super::encode::gzip;
 use super::list_cache::{GzipListBody, ListBody};

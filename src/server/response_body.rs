@@ -1,6 +1,8 @@
 //! The HTTP body of every response: one buffer, or a cached pod list yielded part by part
 //! (its exact length is known up front, so clients still get a `Content-Length`), holding the
-//! request's `--max-requests-inflight` slot until its last byte is taken.
+//! request's `--max-requests-inflight` slot until its last byte is taken. Made from the API's
+//! reply body (`api::reply_body`) or the server's own responses; the connection then cuts it
+//! into pieces (`connection::tracked_body`).
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -10,8 +12,8 @@ use bytes::Bytes;
 use hyper::body::{Frame, SizeHint};
 
 use super::limits::Slot;
-use crate::api::body::Body;
 use crate::api::list_cache::{GzipListBody, ListBody};
+use crate::api::reply_body::Body;
 
 /// A response body.
 #[derive(Debug, Default)]
