@@ -289,7 +289,7 @@ fn node_table_single_row_with_full_object() {
 fn discovery_documents_have_what_kubectl_needs() {
     for v in ApiVersion::ALL {
         let doc: serde_json::Value =
-            serde_json::from_slice(&discovery::api_resource_list(v)).unwrap();
+            serde_json::from_slice(&discovery::api_resource_list(v).unwrap()).unwrap();
         assert_eq!(doc["groupVersion"], v.group_version());
         let resources = doc["resources"].as_array().unwrap();
         assert_eq!(resources.len(), 2);
@@ -304,13 +304,15 @@ fn discovery_documents_have_what_kubectl_needs() {
             assert_eq!(r["verbs"], serde_json::json!(["get", "list"]));
         }
     }
-    let group: serde_json::Value = serde_json::from_slice(&discovery::api_group()).unwrap();
+    let group: serde_json::Value =
+        serde_json::from_slice(&discovery::api_group().unwrap()).unwrap();
     assert_eq!(group["preferredVersion"]["version"], "v1beta1");
-    let list: serde_json::Value = serde_json::from_slice(&discovery::api_group_list()).unwrap();
+    let list: serde_json::Value =
+        serde_json::from_slice(&discovery::api_group_list().unwrap()).unwrap();
     assert_eq!(list["groups"][0]["name"], "metrics.k8s.io");
     for v in [DiscoveryVersion::V2, DiscoveryVersion::V2beta1] {
         let agg: serde_json::Value =
-            serde_json::from_slice(&discovery::aggregated_discovery(v)).unwrap();
+            serde_json::from_slice(&discovery::aggregated_discovery(v).unwrap()).unwrap();
         assert_eq!(agg["kind"], "APIGroupDiscoveryList");
         let first = &agg["items"][0]["versions"][0];
         assert_eq!(first["version"], "v1beta1");
@@ -343,7 +345,8 @@ fn discovery_documents_have_what_kubectl_needs() {
             ]
         );
         let core: serde_json::Value =
-            serde_json::from_slice(&discovery::core_aggregated_discovery_empty(v)).unwrap();
+            serde_json::from_slice(&discovery::core_aggregated_discovery_empty(v).unwrap())
+                .unwrap();
         assert_eq!(core["items"], serde_json::json!([]));
     }
 }

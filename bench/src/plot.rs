@@ -30,7 +30,8 @@ struct Series {
 /// Writes the sweep plot of `reports` to `path`.
 pub fn sweep_png(reports: &[Report], path: &Path) -> anyhow::Result<()> {
     let canvas = draw(reports);
-    let png = super::png::encode_rgb(WIDTH as u32, HEIGHT as u32, &canvas.pixels);
+    let png = super::png::encode_rgb(WIDTH as u32, HEIGHT as u32, &canvas.pixels)
+        .context("encoding the plot as PNG")?;
     std::fs::write(path, png).with_context(|| format!("writing {}", path.display()))
 }
 

@@ -3,20 +3,28 @@
 
 use std::time::Duration;
 
-/// Clock ticks per second of `/proc` CPU times (`getconf CLK_TCK`; 100 on every Linux
-/// architecture we run on).
-const CLK_TCK: u64 = 100;
+/// Clock ticks per second of `/proc` CPU times (`sysconf(_SC_CLK_TCK)`, `getconf CLK_TCK`),
+/// as the kernel tells the process at start; `None` if it did not.
+pub fn clock_ticks_per_second() -> Option<u64> {
+    Some(rustix::param::clock_ticks_per_second()).filter(|&hz| hz > 0)
+}
 
 /// A process's CPU time (user + system, all threads) so far.
 pub fn cpu_time(pid: u32) -> Option<Duration> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) may contain spaces; fields after it are space-separated.
-    let after_name = &stat[stat.rfind(')')? + 2..];
+    let after_name = stat.get(stat.rfind(')')? + 2..)?;
     let fields: Vec<&str> = after_name.split(' ').collect();
     // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
     let utime: u64 = fields.get(11)?.parse().ok()?;
     let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some(Duration::from_millis((utime + stime) * 1000 / CLK_TCK))
+    Some(ticks(utime.checked_add(stime)?, clock_ticks_per_second()?))
+}
+
+/// `ticks` of a clock running at `hz` (non-zero) as a duration, exact to the nanosecond.
+fn ticks(ticks: u64, hz: u64) -> Duration {
+    let nanos = u128::from(ticks % hz) * 1_000_000_000 / u128::from(hz);
+    Duration::from_secs(ticks / hz) + Duration::from_nanos(u64::try_from(nanos).unwrap_or(0))
 }
 
 /// Memory figures of a process, in KiB.
@@ -107,5 +115,58 @@ mod tests {
         assert!(machine_cpu().total > 0);
         let hard = open_files_hard_limit().unwrap_or(u64::MAX);
         assert!(hard >= 256, "hard open-files limit {hard}");
+    }
+
+    #[test]
+    fn ticks_convert_at_the_given_rate() {
+        assert_eq!(ticks(250, 100), Duration::from_millis(2_500));
+        assert_eq!(ticks(250, 250), Duration::from_secs(1));
+        assert_eq!(ticks(1, 300), Duration::from_nanos(3_333_333));
+        assert_eq!(ticks(u64::MAX, 1), Duration::from_secs(u64::MAX));
+    }
+
+    #[test]
+    fn the_tick_rate_is_the_systems() {
+        let hz = clock_ticks_per_second().expect("the kernel passes AT_CLKTCK");
+        // `getconf` asks the C library, which reads the same auxiliary vector.
+        let getconf = std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output();
+        if let Some(out) = getconf.ok().filter(|o| o.status.success()) {
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert_eq!(text.trim().parse::<u64>().ok(), Some(hz), "getconf CLK_TCK");
+        }
+    }
+
+    #[test]
+    fn cpu_time_of_a_busy_loop_is_within_what_the_wall_clock_allows() {
+        let pid = std::process::id();
+        let hz = clock_ticks_per_second().unwrap();
+        let tick = Duration::from_secs(1) / u32::try_from(hz).unwrap();
+        let before = cpu_time(pid).unwrap();
+        let start = std::time::Instant::now();
+        // Spin until the process has used 100 ms of CPU (several ticks at any rate).
+        let mut spins = 0u64;
+        let used = loop {
+            for _ in 0..100_000 {
+                spins = std::hint::black_box(spins.wrapping_add(1));
+            }
+            let used = cpu_time(pid).unwrap() - before;
+            if used >= Duration::from_millis(100) || start.elapsed() > Duration::from_secs(60) {
+                break used;
+            }
+        };
+        let wall = start.elapsed();
+        assert!(
+            used >= Duration::from_millis(100),
+            "{used:?} of CPU in {wall:?}"
+        );
+        // No more CPU than every core for the whole time (other tests run alongside), give
+        // or take the ticks at both ends; a wrong rate scales `used` past this.
+        let cores = u32::try_from(cpu_count()).unwrap();
+        assert!(
+            used <= wall * cores + 2 * tick,
+            "{used:?} of CPU in {wall:?} on {cores} cores"
+        );
     }
 }

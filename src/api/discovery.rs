@@ -5,8 +5,20 @@
 //! What kubectl needs from them (kubectl-wire §2.3): `singularName`/`singularResource` empty,
 //! `namespaced`/`scope` right, `responseKind.kind` set, `freshness` Current, v1beta1 listed
 //! first. Every document ends with `\n` like Go's encoder.
+//!
+//! The documents are serde types written by [`go_encode`]. k8s-openapi's `APIGroup`,
+//! `APIResourceList` and `APIResource` serialize their fields in alphabetical order, and
+//! kube-core's `APIResourceDiscovery` writes its empty `shortNames`/`categories`/`subresources`
+//! and its `APIGroupDiscovery` no `creationTimestamp: null`, so the containers here are our own
+//! structs in Go's field order; the leaves whose bytes agree are the crates' own
+//! (`GroupVersionForDiscovery`, `ListMeta`, the v2 `GroupVersionKind`).
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{GroupVersionForDiscovery, ListMeta};
+use kube::core::discovery::v2::GroupVersionKind;
+use serde::Serialize;
 
 use crate::api::encode::ApiVersion;
+use crate::api::encode::json::go_encode;
 
 /// Content-Type of the legacy discovery documents and of every other JSON body.
 pub const JSON_CONTENT_TYPE: &str = "application/json";
@@ -64,120 +76,215 @@ const RESOURCES: [Resource; 2] = [
     },
 ];
 
+/// Both served resources support these verbs.
+const VERBS: [&str; 2] = ["get", "list"];
+
+/// `metav1.TypeMeta`, in Go's order (kind first).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TypeMeta {
+    kind: &'static str,
+    api_version: &'static str,
+}
+
+impl TypeMeta {
+    const fn v1(kind: &'static str) -> Self {
+        TypeMeta {
+            kind,
+            api_version: "v1",
+        }
+    }
+}
+
+/// `metav1.APIResourceList`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ApiResourceList {
+    #[serde(flatten)]
+    type_meta: TypeMeta,
+    group_version: &'static str,
+    resources: Vec<ApiResource>,
+}
+
+/// `metav1.APIResource` with the fields metrics-server sets (`singularName` always written,
+/// empty: kubectl derives it).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ApiResource {
+    name: &'static str,
+    singular_name: &'static str,
+    namespaced: bool,
+    kind: &'static str,
+    verbs: [&'static str; 2],
+}
+
+/// `metav1.APIGroup`; without type meta inside an `APIGroupList`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ApiGroup {
+    #[serde(flatten)]
+    type_meta: Option<TypeMeta>,
+    name: &'static str,
+    versions: Vec<GroupVersionForDiscovery>,
+    preferred_version: GroupVersionForDiscovery,
+}
+
+/// `metav1.APIGroupList`.
+#[derive(Serialize)]
+struct ApiGroupList {
+    #[serde(flatten)]
+    type_meta: TypeMeta,
+    groups: [ApiGroup; 1],
+}
+
+/// `apidiscovery.APIGroupDiscoveryList`.
+#[derive(Serialize)]
+struct GroupDiscoveryList {
+    #[serde(flatten)]
+    type_meta: TypeMeta,
+    metadata: ListMeta,
+    items: Vec<GroupDiscovery>,
+}
+
+/// `apidiscovery.APIGroupDiscovery`.
+#[derive(Serialize)]
+struct GroupDiscovery {
+    metadata: GroupDiscoveryMeta,
+    versions: Vec<VersionDiscovery>,
+}
+
+/// The group's `ObjectMeta`: only the name is set; Go writes the zero `creationTimestamp`
+/// as `null`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct GroupDiscoveryMeta {
+    name: &'static str,
+    creation_timestamp: Option<()>,
+}
+
+/// `apidiscovery.APIVersionDiscovery`.
+#[derive(Serialize)]
+struct VersionDiscovery {
+    version: &'static str,
+    resources: Vec<ResourceDiscovery>,
+    freshness: &'static str,
+}
+
+/// `apidiscovery.APIResourceDiscovery`; the empty lists Go omits are not fields here.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ResourceDiscovery {
+    resource: &'static str,
+    response_kind: GroupVersionKind,
+    scope: &'static str,
+    singular_resource: &'static str,
+    verbs: [&'static str; 2],
+}
+
+/// The compact document. serde_json cannot fail on these types; should it ever, the error
+/// reaches the caller, which answers 500 (never a success with another body).
+fn document(doc: &impl Serialize) -> Result<Vec<u8>, serde_json::Error> {
+    go_encode(doc)
+}
+
 /// `GET /apis/metrics.k8s.io/<version>`.
-pub fn api_resource_list(version: ApiVersion) -> Vec<u8> {
-    let mut out = String::with_capacity(400);
-    out.push_str(r#"{"kind":"APIResourceList","apiVersion":"v1","groupVersion":""#);
-    out.push_str(version.group_version());
-    out.push_str(r#"","resources":["#);
-    for (i, r) in RESOURCES.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str(&format!(
-            r#"{{"name":"{}","singularName":"","namespaced":{},"kind":"{}","verbs":["get","list"]}}"#,
-            r.name, r.namespaced, r.kind
-        ));
-    }
-    out.push_str("]}\n");
-    out.into_bytes()
+pub fn api_resource_list(version: ApiVersion) -> Result<Vec<u8>, serde_json::Error> {
+    document(&ApiResourceList {
+        type_meta: TypeMeta::v1("APIResourceList"),
+        group_version: version.group_version(),
+        resources: RESOURCES
+            .iter()
+            .map(|r| ApiResource {
+                name: r.name,
+                singular_name: "",
+                namespaced: r.namespaced,
+                kind: r.kind,
+                verbs: VERBS,
+            })
+            .collect(),
+    })
 }
 
-/// The `APIGroup` object without its type meta (as it appears inside `APIGroupList`).
-fn group_body(out: &mut String) {
-    out.push_str(r#""name":"metrics.k8s.io","versions":["#);
-    for (i, v) in ApiVersion::ALL.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        push_group_version(out, *v);
+/// The group: versions v1beta1 then v1, v1beta1 preferred.
+fn group(type_meta: Option<TypeMeta>) -> ApiGroup {
+    let discovery = |v: ApiVersion| GroupVersionForDiscovery {
+        group_version: v.group_version().to_owned(),
+        version: v.as_str().to_owned(),
+    };
+    ApiGroup {
+        type_meta,
+        name: GROUP,
+        versions: ApiVersion::ALL.into_iter().map(discovery).collect(),
+        preferred_version: discovery(ApiVersion::ALL[0]),
     }
-    out.push_str(r#"],"preferredVersion":"#);
-    push_group_version(out, ApiVersion::ALL[0]);
-}
-
-fn push_group_version(out: &mut String, v: ApiVersion) {
-    out.push_str(&format!(
-        r#"{{"groupVersion":"{}","version":"{}"}}"#,
-        v.group_version(),
-        v.as_str()
-    ));
 }
 
 /// `GET /apis/metrics.k8s.io`: versions v1beta1 then v1, v1beta1 preferred.
-pub fn api_group() -> Vec<u8> {
-    let mut out = String::from(r#"{"kind":"APIGroup","apiVersion":"v1","#);
-    group_body(&mut out);
-    out.push_str("}\n");
-    out.into_bytes()
+pub fn api_group() -> Result<Vec<u8>, serde_json::Error> {
+    document(&group(Some(TypeMeta::v1("APIGroup"))))
 }
 
 /// `GET /apis` (legacy form): an `APIGroupList` with the one group.
-pub fn api_group_list() -> Vec<u8> {
-    let mut out = String::from(r#"{"kind":"APIGroupList","apiVersion":"v1","groups":[{"#);
-    group_body(&mut out);
-    out.push_str("}]}\n");
-    out.into_bytes()
+pub fn api_group_list() -> Result<Vec<u8>, serde_json::Error> {
+    document(&ApiGroupList {
+        type_meta: TypeMeta::v1("APIGroupList"),
+        groups: [group(None)],
+    })
 }
 
 /// `GET /apis` with an aggregated-discovery Accept: one `APIGroupDiscovery` for
 /// `metrics.k8s.io` with every served version, each `freshness: Current`.
-pub fn aggregated_discovery(v: DiscoveryVersion) -> Vec<u8> {
-    let mut out = list_head(v);
-    out.push_str(r#"{"metadata":{"name":"metrics.k8s.io","creationTimestamp":null},"versions":["#);
-    for (i, version) in ApiVersion::ALL.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        push_version_discovery(&mut out, *version);
-    }
-    out.push_str("]}]}\n");
-    out.into_bytes()
+pub fn aggregated_discovery(v: DiscoveryVersion) -> Result<Vec<u8>, serde_json::Error> {
+    let group = GroupDiscovery {
+        metadata: GroupDiscoveryMeta {
+            name: GROUP,
+            creation_timestamp: None,
+        },
+        versions: ApiVersion::ALL.into_iter().map(version_discovery).collect(),
+    };
+    document(&discovery_list(v, vec![group]))
 }
 
 /// `GET /api` with an aggregated-discovery Accept: no core groups here (`items: []`).
-pub fn core_aggregated_discovery_empty(v: DiscoveryVersion) -> Vec<u8> {
-    let mut out = list_head(v);
-    out.push_str("]}\n");
-    out.into_bytes()
+pub fn core_aggregated_discovery_empty(v: DiscoveryVersion) -> Result<Vec<u8>, serde_json::Error> {
+    document(&discovery_list(v, Vec::new()))
 }
 
-/// `{"kind":"APIGroupDiscoveryList","apiVersion":…,"metadata":{},"items":[`.
-fn list_head(v: DiscoveryVersion) -> String {
-    let mut out = String::with_capacity(1024);
-    out.push_str(r#"{"kind":"APIGroupDiscoveryList","apiVersion":""#);
-    out.push_str(v.api_version());
-    out.push_str(r#"","metadata":{},"items":["#);
-    out
-}
-
-fn push_version_discovery(out: &mut String, version: ApiVersion) {
-    out.push_str(&format!(
-        r#"{{"version":"{}","resources":["#,
-        version.as_str()
-    ));
-    for (i, r) in RESOURCES.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        let scope = if r.namespaced {
-            "Namespaced"
-        } else {
-            "Cluster"
-        };
-        out.push_str(&format!(
-            concat!(
-                r#"{{"resource":"{}","responseKind":{{"group":"{}","version":"{}","kind":"{}"}},"#,
-                r#""scope":"{}","singularResource":"","verbs":["get","list"]}}"#
-            ),
-            r.name,
-            GROUP,
-            version.as_str(),
-            r.kind,
-            scope
-        ));
+fn discovery_list(v: DiscoveryVersion, items: Vec<GroupDiscovery>) -> GroupDiscoveryList {
+    GroupDiscoveryList {
+        type_meta: TypeMeta {
+            kind: "APIGroupDiscoveryList",
+            api_version: v.api_version(),
+        },
+        metadata: ListMeta::default(),
+        items,
     }
-    out.push_str(r#"],"freshness":"Current"}"#);
+}
+
+fn version_discovery(version: ApiVersion) -> VersionDiscovery {
+    let resources = RESOURCES
+        .iter()
+        .map(|r| ResourceDiscovery {
+            resource: r.name,
+            response_kind: GroupVersionKind {
+                group: Some(GROUP.to_owned()),
+                version: Some(version.as_str().to_owned()),
+                kind: Some(r.kind.to_owned()),
+            },
+            scope: if r.namespaced {
+                "Namespaced"
+            } else {
+                "Cluster"
+            },
+            singular_resource: "",
+            verbs: VERBS,
+        })
+        .collect();
+    VersionDiscovery {
+        version: version.as_str(),
+        resources,
+        freshness: "Current",
+    }
 }
 
 #[cfg(test)]
@@ -186,7 +293,7 @@ mod tests {
 
     #[test]
     fn resource_list_matches_upstream_bytes() {
-        let got = String::from_utf8(api_resource_list(ApiVersion::V1beta1)).unwrap();
+        let got = String::from_utf8(api_resource_list(ApiVersion::V1beta1).unwrap()).unwrap();
         assert_eq!(
             got,
             concat!(
@@ -200,7 +307,7 @@ mod tests {
 
     #[test]
     fn group_lists_v1beta1_first_and_prefers_it() {
-        let got = String::from_utf8(api_group()).unwrap();
+        let got = String::from_utf8(api_group().unwrap()).unwrap();
         assert_eq!(
             got,
             concat!(
@@ -211,15 +318,54 @@ mod tests {
                 "\n"
             )
         );
-        let list: serde_json::Value = serde_json::from_slice(&api_group_list()).unwrap();
+        let list: serde_json::Value = serde_json::from_slice(&api_group_list().unwrap()).unwrap();
         assert_eq!(list["groups"][0]["versions"][0]["version"], "v1beta1");
         assert!(list["groups"][0].get("kind").is_none());
     }
 
     #[test]
+    fn group_list_and_aggregated_match_upstream_bytes() {
+        assert_eq!(
+            String::from_utf8(api_group_list().unwrap()).unwrap(),
+            concat!(
+                r#"{"kind":"APIGroupList","apiVersion":"v1","groups":[{"name":"metrics.k8s.io","versions":["#,
+                r#"{"groupVersion":"metrics.k8s.io/v1beta1","version":"v1beta1"},"#,
+                r#"{"groupVersion":"metrics.k8s.io/v1","version":"v1"}],"#,
+                r#""preferredVersion":{"groupVersion":"metrics.k8s.io/v1beta1","version":"v1beta1"}}]}"#,
+                "\n"
+            )
+        );
+        let resources = |v: &str| {
+            format!(
+                concat!(
+                    r#"{{"version":"{v}","resources":["#,
+                    r#"{{"resource":"nodes","responseKind":{{"group":"metrics.k8s.io","version":"{v}","kind":"NodeMetrics"}},"#,
+                    r#""scope":"Cluster","singularResource":"","verbs":["get","list"]}},"#,
+                    r#"{{"resource":"pods","responseKind":{{"group":"metrics.k8s.io","version":"{v}","kind":"PodMetrics"}},"#,
+                    r#""scope":"Namespaced","singularResource":"","verbs":["get","list"]}}],"freshness":"Current"}}"#
+                ),
+                v = v
+            )
+        };
+        assert_eq!(
+            String::from_utf8(aggregated_discovery(DiscoveryVersion::V2beta1).unwrap()).unwrap(),
+            format!(
+                concat!(
+                    r#"{{"kind":"APIGroupDiscoveryList","apiVersion":"apidiscovery.k8s.io/v2beta1","metadata":{{}},"#,
+                    r#""items":[{{"metadata":{{"name":"metrics.k8s.io","creationTimestamp":null}},"versions":[{},{}]}}]}}"#,
+                    "\n"
+                ),
+                resources("v1beta1"),
+                resources("v1")
+            )
+        );
+    }
+
+    #[test]
     fn aggregated_has_what_kubectl_reads() {
         for v in [DiscoveryVersion::V2, DiscoveryVersion::V2beta1] {
-            let doc: serde_json::Value = serde_json::from_slice(&aggregated_discovery(v)).unwrap();
+            let doc: serde_json::Value =
+                serde_json::from_slice(&aggregated_discovery(v).unwrap()).unwrap();
             assert_eq!(doc["apiVersion"], v.api_version());
             let versions = doc["items"][0]["versions"].as_array().unwrap();
             assert_eq!(versions[0]["version"], "v1beta1");
@@ -236,7 +382,7 @@ mod tests {
             );
         }
         assert_eq!(
-            core_aggregated_discovery_empty(DiscoveryVersion::V2),
+            core_aggregated_discovery_empty(DiscoveryVersion::V2).unwrap(),
             b"{\"kind\":\"APIGroupDiscoveryList\",\"apiVersion\":\"apidiscovery.k8s.io/v2\",\"metadata\":{},\"items\":[]}\n"
         );
     }

@@ -1,8 +1,17 @@
 //! Kubernetes `metav1.Status` error bodies, byte-exact with the apiserver (upstream spec §2.7;
 //! constructors port apimachinery `pkg/api/errors`). kubectl prints
 //! `Error from server (<reason>): <message>` from these.
+//!
+//! The body is a serde type written by [`go_encode`]: k8s-openapi's `Status` serializes its
+//! fields alphabetically and kube-core's in another order, neither Go's, so the envelope is
+//! our own struct; `details` is kube-core's `StatusDetails` (Go's order, empty fields
+//! omitted) and `metadata` k8s-openapi's `ListMeta`.
 
-use crate::wire::json_string::write_str;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ListMeta;
+use kube::core::response::{StatusCause, StatusDetails, StatusSummary};
+use serde::Serialize;
+
+use crate::api::encode::json::go_encode;
 
 /// The `details` object; empty fields are omitted like Go's `omitempty`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -207,66 +216,60 @@ impl Status {
 
     /// The body: compact JSON in `metav1.Status` field order, then `\n`.
     pub fn to_json(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(160 + self.message.len());
-        out.extend_from_slice(
-            br#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure""#,
-        );
-        if !self.message.is_empty() {
-            out.extend_from_slice(b",\"message\":");
-            write_str(&mut out, &self.message);
-        }
-        if !self.reason.is_empty() {
-            out.extend_from_slice(b",\"reason\":");
-            write_str(&mut out, self.reason);
-        }
-        if let Some(details) = &self.details {
-            out.extend_from_slice(b",\"details\":");
-            write_details(&mut out, details);
-        }
-        out.extend_from_slice(b",\"code\":");
-        out.extend_from_slice(itoa::Buffer::new().format(self.code).as_bytes());
-        out.extend_from_slice(b"}\n");
-        out
+        let details = self.details.as_ref().map(|d| StatusDetails {
+            name: d.name.clone(),
+            group: d.group.clone(),
+            kind: d.kind.clone(),
+            uid: String::new(),
+            causes: d
+                .causes
+                .iter()
+                .map(|message| StatusCause {
+                    reason: String::new(),
+                    message: message.clone(),
+                    field: String::new(),
+                })
+                .collect(),
+            retry_after_seconds: d.retry_after_seconds,
+        });
+        let body = StatusBody {
+            kind: "Status",
+            api_version: "v1",
+            metadata: ListMeta::default(),
+            status: StatusSummary::Failure,
+            message: &self.message,
+            reason: self.reason,
+            details,
+            code: self.code,
+        };
+        go_encode(&body).unwrap_or_else(|err| {
+            tracing::error!(error = %err, code = self.code, "Could not encode a Status.");
+            UNENCODABLE.to_vec()
+        })
     }
 }
 
-/// `StatusDetails` in Go field order: name, group, kind, causes, retryAfterSeconds.
-fn write_details(out: &mut Vec<u8>, d: &Details) {
-    out.push(b'{');
-    let mut first = true;
-    let mut field = |out: &mut Vec<u8>, key: &str| {
-        if !first {
-            out.push(b',');
-        }
-        first = false;
-        write_str(out, key);
-        out.push(b':');
-    };
-    for (key, value) in [("name", &d.name), ("group", &d.group), ("kind", &d.kind)] {
-        if !value.is_empty() {
-            field(out, key);
-            write_str(out, value);
-        }
-    }
-    if !d.causes.is_empty() {
-        field(out, "causes");
-        out.push(b'[');
-        for (i, cause) in d.causes.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            out.extend_from_slice(b"{\"message\":");
-            write_str(out, cause);
-            out.push(b'}');
-        }
-        out.push(b']');
-    }
-    if d.retry_after_seconds > 0 {
-        field(out, "retryAfterSeconds");
-        out.extend_from_slice(itoa::Buffer::new().format(d.retry_after_seconds).as_bytes());
-    }
-    out.push(b'}');
+/// `metav1.Status` in Go's field order; `message` and `reason` omitted when empty.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StatusBody<'a> {
+    kind: &'static str,
+    api_version: &'static str,
+    metadata: ListMeta,
+    status: StatusSummary,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    message: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    reason: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    details: Option<StatusDetails>,
+    code: u16,
 }
+
+/// The body sent should a Status ever fail to encode (serde_json fails only on non-string map
+/// keys or a failing `Serialize` impl, neither of which [`StatusBody`] has): a 500 rather than
+/// an empty body. The tests check it is what [`Status::to_json`] writes for this Status.
+const UNENCODABLE: &[u8] = b"{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\",\"message\":\"Internal error occurred: the status could not be encoded\",\"reason\":\"InternalError\",\"details\":{\"causes\":[{\"message\":\"the status could not be encoded\"}]},\"code\":500}\n";
 
 /// Go's `%q` / `strconv.Quote` for the message texts (names come from request paths).
 pub fn go_quote(s: &str) -> String {
@@ -376,6 +379,14 @@ mod tests {
         assert_eq!(
             Status::forbidden("metrics.k8s.io", "pods", "", "User \"u\" cannot list").message,
             "pods.metrics.k8s.io is forbidden: User \"u\" cannot list"
+        );
+    }
+
+    #[test]
+    fn the_fallback_body_is_an_encoded_status() {
+        assert_eq!(
+            Status::internal("the status could not be encoded").to_json(),
+            UNENCODABLE
         );
     }
 

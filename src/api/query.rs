@@ -121,37 +121,38 @@ fn include_object(v: &str) -> Result<IncludeObject, QueryError> {
 
 /// Form decoding (`url.QueryUnescape`): `+` is a space, `%XX` a byte; the result must be UTF-8.
 /// `param` names the parameter in errors.
+///
+/// The bytes are decoded by `percent-encoding` (what `form_urlencoded` decodes with; that
+/// crate only parses whole `&`-joined queries, and keys and values here are decoded one at a
+/// time). Both crates accept what Go refuses: a `%` without two hex digits stays as written,
+/// and `form_urlencoded` turns bytes that are not UTF-8 into U+FFFD. This wrapper refuses
+/// both, with the 400 the server has always answered.
 pub fn form_decode(raw: &str, param: &str) -> Result<String, QueryError> {
     if !raw.contains(['%', '+']) {
         return Ok(raw.to_owned());
     }
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = bytes.get(i + 1..i + 3).and_then(|h| {
-                    let s = std::str::from_utf8(h).ok()?;
-                    u8::from_str_radix(s, 16)
-                        .ok()
-                        .filter(|_| h.iter().all(u8::is_ascii_hexdigit))
-                });
-                let Some(b) = hex else {
-                    return Err(QueryError::BadEscape {
-                        param: param.to_owned(),
-                    });
-                };
-                out.push(b);
-                i += 2;
-            }
-            b => out.push(b),
-        }
-        i += 1;
+    if !escapes_are_complete(raw) {
+        return Err(QueryError::BadEscape {
+            param: param.to_owned(),
+        });
     }
-    String::from_utf8(out).map_err(|_| QueryError::NotUtf8 {
-        param: param.to_owned(),
+    // `+` before decoding: `%2B` is a literal plus.
+    let spaced = raw.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8()
+        .map(std::borrow::Cow::into_owned)
+        .map_err(|_| QueryError::NotUtf8 {
+            param: param.to_owned(),
+        })
+}
+
+/// Every `%` is followed by two hex digits.
+fn escapes_are_complete(raw: &str) -> bool {
+    raw.split('%').skip(1).all(|after| {
+        after
+            .as_bytes()
+            .get(..2)
+            .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
     })
 }
 
@@ -251,5 +252,48 @@ mod tests {
             Err(QueryError::TooLong { .. })
         ));
         assert_eq!(form_decode("a%2Bb+c%C2%B5", "p").unwrap(), "a+b c\u{b5}");
+    }
+
+    #[test]
+    fn what_the_decoding_crates_accept_is_still_refused() {
+        // The crate leaves a bad escape as written (and can replace bytes that are not UTF-8).
+        let lenient = |s: &str| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        assert_eq!(lenient("%zz"), "%zz");
+        assert_eq!(lenient("%ff"), "\u{fffd}");
+        for (raw, bad_escape) in [
+            ("%zz", true),
+            ("a%", true),
+            ("%4", true),
+            ("%%41", true),
+            ("%4g", true),
+            ("+%", true),
+            ("%ff", false),
+            ("%C3", false),
+            // A lone lead byte before a literal character, and a surrogate.
+            ("%C3\u{e9}", false),
+            ("%ED%A0%80", false),
+        ] {
+            let err = form_decode(raw, "p").unwrap_err();
+            if bad_escape {
+                assert_eq!(err, QueryError::BadEscape { param: "p".into() }, "{raw}");
+            } else {
+                assert_eq!(err, QueryError::NotUtf8 { param: "p".into() }, "{raw}");
+            }
+        }
+        for (raw, want) in [
+            ("%EF%BF%BD", "\u{fffd}"),
+            ("%c3%a9+%C3%A9", "\u{e9} \u{e9}"),
+            ("%25zz", "%zz"),
+            ("a=b%3Dc", "a=b=c"),
+            ("x&y%26", "x&y&"),
+            ("+", " "),
+            ("", ""),
+        ] {
+            assert_eq!(form_decode(raw, "p").as_deref(), Ok(want), "{raw}");
+        }
     }
 }

@@ -168,10 +168,10 @@ fn route(
         Route::Group => json_reply(discovery::api_group()),
         Route::GroupVersion(v) => json_reply(discovery::api_resource_list(v)),
         Route::Resource(target) => resource(ctx, target, accept, opts, gzip),
-        Route::Version => json_reply(version_info()),
-        Route::OpenApiV2 => json_reply(openapi::v2().to_vec()),
-        Route::OpenApiV3 => json_reply(openapi::v3_index().to_vec()),
-        Route::OpenApiV3GroupVersion(v) => json_reply(openapi::v3_group_version(v).to_vec()),
+        Route::Version => version(),
+        Route::OpenApiV2 => json_reply(Ok(openapi::v2().to_vec())),
+        Route::OpenApiV3 => json_reply(Ok(openapi::v3_index().to_vec())),
+        Route::OpenApiV3GroupVersion(v) => json_reply(Ok(openapi::v3_group_version(v).to_vec())),
     }
 }
 
@@ -209,29 +209,56 @@ fn resource(
 fn discovery_root(accept: Option<&str>) -> Reply {
     match negotiate::choose(accept, Endpoint::DiscoveryRoot, false) {
         Ok(Representation::AggregatedDiscovery(v)) => {
-            Reply::ok(v.content_type(), discovery::aggregated_discovery(v))
+            encoded_reply(v.content_type(), discovery::aggregated_discovery(v))
         }
         Ok(_) => json_reply(discovery::api_group_list()),
         Err(e) => Reply::status(&e.to_status()),
     }
 }
 
-fn json_reply(body: Vec<u8>) -> Reply {
-    Reply::ok(discovery::JSON_CONTENT_TYPE, body)
+/// A JSON document, or a 500 Status when it could not be encoded.
+fn json_reply(body: Result<Vec<u8>, serde_json::Error>) -> Reply {
+    encoded_reply(discovery::JSON_CONTENT_TYPE, body)
+}
+
+/// A document of `content_type`, or a 500 Status when it could not be encoded.
+fn encoded_reply(content_type: &'static str, body: Result<Vec<u8>, serde_json::Error>) -> Reply {
+    match body {
+        Ok(body) => Reply::ok(content_type, body),
+        Err(err) => {
+            tracing::error!(error = %err, "Could not encode a JSON document.");
+            Reply::status(&Status::internal(&format!("encoding the document: {err}")))
+        }
+    }
 }
 
 /// `/version`: this server's version in the apiserver's `version.Info` shape.
-fn version_info() -> Vec<u8> {
-    let v = env!("CARGO_PKG_VERSION");
-    let mut parts = v.split('.');
-    let major = parts.next().unwrap_or("0");
-    let minor = parts.next().unwrap_or("0");
-    format!(
-        "{{\"major\":\"{major}\",\"minor\":\"{minor}\",\"gitVersion\":\"v{v}\",\"platform\":\"{}/{}\"}}\n",
-        std::env::consts::OS,
-        std::env::consts::ARCH
-    )
-    .into_bytes()
+fn version() -> Reply {
+    json_reply(json::go_encode(&VersionInfo::of_this_build()))
+}
+
+/// `version.Info` with the fields this server fills, in Go's order. k8s-openapi's `Info`
+/// writes every field (the build ones empty) in alphabetical order, so it is not used.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct VersionInfo {
+    major: &'static str,
+    minor: &'static str,
+    git_version: String,
+    platform: String,
+}
+
+impl VersionInfo {
+    fn of_this_build() -> Self {
+        let v = env!("CARGO_PKG_VERSION");
+        let mut parts = v.split('.');
+        VersionInfo {
+            major: parts.next().unwrap_or("0"),
+            minor: parts.next().unwrap_or("0"),
+            git_version: format!("v{v}"),
+            platform: format!("{}/{}", std::env::consts::OS, std::env::consts::ARCH),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -276,5 +303,23 @@ mod tests {
         for (path, want) in cases {
             assert_eq!(resolve(path), want, "{path}");
         }
+    }
+
+    #[test]
+    fn version_has_the_apiservers_shape() {
+        let reply = version();
+        assert_eq!(
+            (reply.status, reply.content_type),
+            (200, "application/json")
+        );
+        let v = env!("CARGO_PKG_VERSION");
+        let (major, rest) = v.split_once('.').unwrap();
+        let minor = rest.split('.').next().unwrap();
+        let want = format!(
+            "{{\"major\":\"{major}\",\"minor\":\"{minor}\",\"gitVersion\":\"v{v}\",\"platform\":\"{}/{}\"}}\n",
+            std::env::consts::OS,
+            std::env::consts::ARCH
+        );
+        assert_eq!(reply.body.into_vec(), want.as_bytes());
     }
 }

@@ -226,9 +226,103 @@ fn newline(out: &mut Vec<u8>, depth: usize) {
     }
 }
 
+/// Compact JSON of `value` as Go's `json.Encoder` writes it: fields in declaration order,
+/// strings escaped like [`write_str`] (HTML-safe), one `\n` after the document. For the
+/// cold-path documents (discovery, Status, version) built from serde types.
+///
+/// Fails only where serde_json does: a map key that is not a string, or a `Serialize` impl
+/// that reports an error (writing into a `Vec` cannot fail).
+pub fn go_encode<T: serde::Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, serde_json::Error> {
+    let mut out = Vec::with_capacity(256);
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, GoFormatter);
+    value.serialize(&mut ser)?;
+    out.push(b'\n');
+    Ok(out)
+}
+
+/// serde_json's compact output with Go's HTML-safe string escaping: serde_json already
+/// escapes `"`, `\\` and control characters as Go does (`\n`, `\b`, `\u001f`, lower-case
+/// hex); this adds `<`, `>`, `&`, U+2028 and U+2029 inside the unescaped runs.
+struct GoFormatter;
+
+impl serde_json::ser::Formatter for GoFormatter {
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        let mut start = 0;
+        for (i, c) in fragment.char_indices() {
+            let escaped: &[u8] = match c {
+                '<' => b"\\u003c",
+                '>' => b"\\u003e",
+                '&' => b"\\u0026",
+                '\u{2028}' => b"\\u2028",
+                '\u{2029}' => b"\\u2029",
+                _ => continue,
+            };
+            writer.write_all(&fragment.as_bytes()[start..i])?;
+            writer.write_all(escaped)?;
+            start = i + c.len_utf8();
+        }
+        writer.write_all(&fragment.as_bytes()[start..])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
+
+    use crate::wire::json_string::write_str;
+
+    #[test]
+    fn go_encode_escapes_strings_like_write_str() {
+        const ALPHABET: &[char] = &[
+            'a',
+            ' ',
+            '"',
+            '\\',
+            '/',
+            '<',
+            '>',
+            '&',
+            '\n',
+            '\r',
+            '\t',
+            '\u{0}',
+            '\u{8}',
+            '\u{b}',
+            '\u{c}',
+            '\u{1f}',
+            '\u{7f}',
+            '\u{80}',
+            '\u{b5}',
+            '\u{2027}',
+            '\u{2028}',
+            '\u{2029}',
+            '\u{202a}',
+            '\u{fffd}',
+            '\u{1f600}',
+        ];
+        let mut rng = fastrand::Rng::with_seed(16);
+        for _ in 0..2_000 {
+            let s: String = (0..rng.usize(0..12))
+                .map(|_| ALPHABET[rng.usize(..ALPHABET.len())])
+                .collect();
+            let mut want = Vec::new();
+            write_str(&mut want, &s);
+            want.push(b'\n');
+            assert_eq!(go_encode(&s).unwrap(), want, "{s:?}");
+            // Keys are escaped the same way.
+            let mut map = BTreeMap::new();
+            map.insert(s.clone(), 1);
+            let mut want = b"{".to_vec();
+            write_str(&mut want, &s);
+            want.extend_from_slice(b":1}\n");
+            assert_eq!(go_encode(&map).unwrap(), want, "{s:?}");
+        }
+    }
 
     #[test]
     fn indent_matches_go_marshal_indent() {
