@@ -266,6 +266,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_document_that_could_not_be_encoded_is_a_500_status_not_a_success() {
+        let failed = serde_json::from_str::<u8>("not a number").map(|_| Vec::new());
+        let reply = encoded_reply("application/json", failed);
+        assert_eq!(reply.status, 500);
+        let good = encoded_reply("application/json", Ok(b"{}\n".to_vec()));
+        assert_eq!(good.status, 200);
+    }
+
+    #[test]
     fn paths_resolve_to_routes() {
         let v = ApiVersion::V1beta1;
         let cases = [
