@@ -1,5 +1,5 @@
 //! A minimal PNG writer (8-bit RGB, uncompressed deflate blocks): enough for the sweep plot
-//! without pulling an image crate into the build. A 900×380 plot is about 1 MB. flate2 writes
+//! without pulling an image crate into the build. A 960×400 plot is about 1.1 MB. flate2 writes
 //! the zlib stream (with its Adler-32) and crc32fast the chunk CRCs.
 
 use std::io::Write;
