@@ -33,6 +33,7 @@ pub mod go_duration;
 pub mod kubelet;
 pub mod logging;
 pub mod memory;
+pub mod pending_bytes;
 pub mod pki;
 pub mod prefetch;
 pub mod scraper;

@@ -105,6 +105,18 @@ impl Workload {
     /// A deterministic cluster whose times are relative to `now`.
     pub fn generate_at(spec: WorkloadSpec, now: Timestamp) -> Workload {
         let (nodes, pods, tracks) = generate::build(spec, now);
+        let retired = vec![0; nodes.len()];
+        Self::from_parts(nodes, pods, tracks, retired, now)
+    }
+
+    /// A workload of these nodes and pods, indexed by name.
+    fn from_parts(
+        nodes: Vec<SimNode>,
+        pods: Vec<SimPod>,
+        tracks: Vec<UsageTrack>,
+        retired_milli_ns: Vec<u128>,
+        created: Timestamp,
+    ) -> Workload {
         let node_index = nodes.iter().enumerate().map(|(i, n)| (n.name.clone(), i));
         let pod_index = pods
             .iter()
@@ -113,10 +125,10 @@ impl Workload {
         Workload {
             node_index: node_index.collect(),
             pod_index: pod_index.collect(),
-            retired_milli_ns: vec![0; nodes.len()],
+            retired_milli_ns,
             nodes,
             pods,
-            created: now,
+            created,
             tracks: RwLock::new(tracks),
         }
     }

@@ -16,7 +16,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::StreamExt;
 use http::{HeaderValue, Response, StatusCode, header};
-use http_body_util::{BodyExt, Limited, StreamBody};
+use http_body_util::{BodyExt, StreamBody};
 use hyper::body::{Frame, Incoming};
 use serde_json::{Value, json};
 use tokio::sync::watch;
@@ -70,19 +70,9 @@ impl AuthState {
     }
 }
 
-async fn read_json(body: Incoming) -> Result<Value, Response<Body>> {
-    let bytes = Limited::new(body, MAX_BODY)
-        .collect()
-        .await
-        .map_err(|_| respond::bad_request("request body too large or unreadable"))?
-        .to_bytes();
-    serde_json::from_slice(&bytes)
-        .map_err(|e| respond::bad_request(&format!("invalid JSON body: {e}")))
-}
-
 /// `POST …/tokenreviews`.
 pub(crate) async fn token_review(state: &AuthState, body: Incoming) -> Response<Body> {
-    let mut review = match read_json(body).await {
+    let mut review = match respond::read_json(body, MAX_BODY).await {
         Ok(v) => v,
         Err(resp) => return resp,
     };
@@ -101,7 +91,7 @@ pub(crate) async fn token_review(state: &AuthState, body: Incoming) -> Response<
 
 /// `POST …/subjectaccessreviews`.
 pub(crate) async fn subject_access_review(body: Incoming) -> Response<Body> {
-    let mut review = match read_json(body).await {
+    let mut review = match respond::read_json(body, MAX_BODY).await {
         Ok(v) => v,
         Err(resp) => return resp,
     };

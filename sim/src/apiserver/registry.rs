@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use std::sync::{Mutex, PoisonError};
 
 use http::{Method, Response, StatusCode};
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use serde_json::{Value, json};
 
@@ -81,11 +80,11 @@ impl Registry {
                 Some(obj) => respond::ok(&obj),
                 None => respond::not_found(kind_of(path), path.rsplit('/').next().unwrap_or("")),
             },
-            Method::POST => match read_json(body).await {
+            Method::POST => match respond::read_json(body, MAX_BODY).await {
                 Ok(obj) => self.create(path, obj),
                 Err(resp) => resp,
             },
-            Method::PATCH => match read_json(body).await {
+            Method::PATCH => match respond::read_json(body, MAX_BODY).await {
                 Ok(patch) => self.patch(path, &patch),
                 Err(resp) => resp,
             },
@@ -128,16 +127,6 @@ fn kind_of(path: &str) -> &'static str {
     } else {
         "secrets"
     }
-}
-
-async fn read_json(body: Incoming) -> Result<Value, Response<Body>> {
-    let bytes = Limited::new(body, MAX_BODY)
-        .collect()
-        .await
-        .map_err(|_| respond::bad_request("request body too large or unreadable"))?
-        .to_bytes();
-    serde_json::from_slice(&bytes)
-        .map_err(|e| respond::bad_request(&format!("invalid JSON body: {e}")))
 }
 
 /// RFC 7386 JSON merge patch: objects merge, `null` removes, anything else replaces.

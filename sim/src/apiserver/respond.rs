@@ -23,6 +23,20 @@ pub(crate) fn json_as(
     resp
 }
 
+/// A request body of at most `limit` bytes, as JSON; else a 400 `Status`.
+pub(crate) async fn read_json(
+    body: hyper::body::Incoming,
+    limit: usize,
+) -> Result<serde_json::Value, Response<Body>> {
+    use http_body_util::BodyExt;
+    let bytes = http_body_util::Limited::new(body, limit)
+        .collect()
+        .await
+        .map_err(|_| bad_request("request body too large or unreadable"))?
+        .to_bytes();
+    serde_json::from_slice(&bytes).map_err(|e| bad_request(&format!("invalid JSON body: {e}")))
+}
+
 /// 200 with `application/json`.
 pub(crate) fn ok(body: &serde_json::Value) -> Response<Body> {
     json_as(StatusCode::OK, JSON, body)

@@ -5,7 +5,6 @@
 //! node's counter, so every counter a kubelet reports stays monotonic.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::RwLock;
 
 use super::{
     ContainerId, PodPhase, RateSegment, SimContainer, SimNode, SimPod, TrueUsage, UsageTrack,
@@ -100,20 +99,7 @@ impl Workload {
         }
         let retired = self.retire_departed(&seen, &old_tracks, now);
         drop(old_tracks);
-        let node_index = nodes.iter().enumerate().map(|(i, n)| (n.name.clone(), i));
-        let pod_index = pods
-            .iter()
-            .enumerate()
-            .map(|(i, p)| ((p.namespace.clone(), p.name.clone()), i));
-        Workload {
-            node_index: node_index.collect(),
-            pod_index: pod_index.collect(),
-            retired_milli_ns: retired,
-            nodes,
-            pods,
-            created: self.created,
-            tracks: RwLock::new(tracks),
-        }
+        Workload::from_parts(nodes, pods, tracks, retired, self.created)
     }
 
     /// The per-node retired CPU after the pods not in `staying` leave at `now`.

@@ -19,6 +19,8 @@ use rustls::unbuffered::{
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
+use crate::pending_bytes::PendingBytes;
+
 /// Room reserved for one socket read: a whole TLS record (16 KiB of data plus overhead).
 const READ_BYTES: usize = 16 * 1024 + 512;
 
@@ -34,9 +36,8 @@ pub struct TlsStream {
     /// Encrypted bytes to write, from `sent` on.
     outgoing: Vec<u8>,
     sent: usize,
-    /// Decrypted bytes not yet read, from `plain_read` on.
-    plain: Vec<u8>,
-    plain_read: usize,
+    /// Decrypted bytes not yet read.
+    plain: PendingBytes,
     /// The peer sent `close_notify` (a clean end of data).
     peer_closed: bool,
 }
@@ -96,8 +97,7 @@ impl TlsStream {
             incoming: Vec::new(),
             outgoing: Vec::new(),
             sent: 0,
-            plain: Vec::new(),
-            plain_read: 0,
+            plain: PendingBytes::default(),
             peer_closed: false,
         };
         std::future::poll_fn(|cx| stream.poll_handshake(cx)).await?;
@@ -133,7 +133,7 @@ impl TlsStream {
                     while let Some(record) = traffic.next_record() {
                         let record = record.map_err(tls_error)?;
                         discard += record.discard;
-                        self.plain.extend_from_slice(record.payload);
+                        self.plain.extend(record.payload);
                     }
                     None
                 }
@@ -216,22 +216,6 @@ impl TlsStream {
             }
         }
     }
-
-    /// Copies decrypted bytes into `buf`; true if there were any.
-    fn take_plain(&mut self, buf: &mut ReadBuf<'_>) -> bool {
-        let available = &self.plain[self.plain_read..];
-        if available.is_empty() {
-            return false;
-        }
-        let n = available.len().min(buf.remaining());
-        buf.put_slice(&available[..n]);
-        self.plain_read += n;
-        if self.plain_read == self.plain.len() {
-            self.plain = Vec::new();
-            self.plain_read = 0;
-        }
-        true
-    }
 }
 
 impl AsyncRead for TlsStream {
@@ -242,13 +226,13 @@ impl AsyncRead for TlsStream {
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         loop {
-            if buf.remaining() == 0 || this.take_plain(buf) || this.peer_closed {
+            if buf.remaining() == 0 || this.plain.drain_into(buf) || this.peer_closed {
                 return Poll::Ready(Ok(()));
             }
             ready!(this.poll_send(cx))?;
             match this.step(None)? {
                 Step::Closed => this.peer_closed = true,
-                _ if this.plain.len() > this.plain_read || !this.outgoing.is_empty() => {}
+                _ if !this.plain.is_empty() || !this.outgoing.is_empty() => {}
                 _ => ready!(this.poll_fill(cx))?,
             }
         }

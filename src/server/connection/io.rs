@@ -15,6 +15,7 @@ use super::activity::{Activity, LongHead};
 use super::long_head::{HeadLimits, HeldHead, Released};
 use super::{MAX_HEADER_BYTES, MAX_HEADER_LINES};
 use crate::api::metav1_status::Status;
+use crate::pending_bytes::PendingBytes;
 use crate::server::limits::MAX_PATH_BYTES;
 
 /// What a held HTTP/1.1 head is checked against.
@@ -36,9 +37,8 @@ pub struct TrackedIo<T> {
     pending_from: usize,
     /// HTTP/1.1: the request head being received while no request is in flight.
     held: Option<HeldHead>,
-    /// Read, not yet handed to the caller (from `released_from` on).
-    released: Vec<u8>,
-    released_from: usize,
+    /// Read, not yet handed to the caller.
+    released: PendingBytes,
     /// A head was refused here: its answer is being written, then the connection ends.
     refused: Option<&'static str>,
 }
@@ -51,8 +51,7 @@ impl<T> TrackedIo<T> {
             pending: Vec::new(),
             pending_from: 0,
             held: None,
-            released: Vec::new(),
-            released_from: 0,
+            released: PendingBytes::default(),
             refused: None,
         }
     }
@@ -128,22 +127,6 @@ impl<T: AsyncRead + AsyncWrite + Unpin> TrackedIo<T> {
         Poll::Ready(Ok(()))
     }
 
-    /// Hands released bytes to the caller; false when there are none.
-    fn give_released(&mut self, buf: &mut ReadBuf<'_>) -> bool {
-        let left = &self.released[self.released_from..];
-        if left.is_empty() {
-            return false;
-        }
-        let n = left.len().min(buf.remaining());
-        buf.put_slice(&left[..n]);
-        self.released_from += n;
-        if self.released_from == self.released.len() {
-            self.released = Vec::new();
-            self.released_from = 0;
-        }
-        true
-    }
-
     /// Reads into the held head until it is complete (or the stream ends), then releases it;
     /// a head refused here is answered instead (see [`TrackedIo::refuse`]).
     fn poll_hold(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -156,7 +139,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> TrackedIo<T> {
                 return Poll::Ready(Ok(()));
             };
             if n == 0 {
-                self.released = held.release();
+                self.released.set(held.release());
                 return Poll::Ready(Ok(()));
             }
             if self.activity.on_read(n).is_err() {
@@ -175,10 +158,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin> TrackedIo<T> {
             match held.push(&scratch[..n], &HEAD_LIMITS, allowed) {
                 None => continue,
                 Some(Released::PathTooLong) => return self.refuse(cx, Refusal::PathTooLong),
-                Some(Released::Unchanged(bytes)) => self.released = bytes,
+                Some(Released::Unchanged(bytes)) => self.released.set(bytes),
                 Some(Released::Parsed { bytes, headers, .. }) => {
                     activity.keep_long_head(LongHead { headers, loan });
-                    self.released = bytes;
+                    self.released.set(bytes);
                 }
             }
             return Poll::Ready(Ok(()));
@@ -251,7 +234,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for TrackedIo<T> {
         if this.refused.is_some() {
             return this.poll_finish_refusal(cx);
         }
-        if this.give_released(buf) {
+        if this.released.drain_into(buf) {
             return Poll::Ready(Ok(()));
         }
         let Some(held) = this.held.as_mut() else {
@@ -260,14 +243,14 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for TrackedIo<T> {
         if !this.activity.is_idle() {
             // A request is in flight: its body, or a pipelined head hyper reads as it is.
             if !held.is_empty() {
-                this.released = held.release();
-                this.give_released(buf);
+                this.released.set(held.release());
+                this.released.drain_into(buf);
                 return Poll::Ready(Ok(()));
             }
             return this.poll_read_through(cx, buf);
         }
         ready!(this.poll_hold(cx))?;
-        this.give_released(buf);
+        this.released.drain_into(buf);
         Poll::Ready(Ok(()))
     }
 }
