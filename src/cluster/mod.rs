@@ -101,6 +101,12 @@ impl ClusterCache {
     pub fn pod_count(&self) -> usize {
         self.pods.len()
     }
+
+    /// Changes whenever what a pod list shows of the Running pods changes (see
+    /// [`PodStore::version`]).
+    pub fn pods_version(&self) -> u64 {
+        self.pods.version()
+    }
 }
 
 /// Labels of an object, or an empty map.

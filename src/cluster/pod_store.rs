@@ -77,6 +77,9 @@ struct Inner {
     namespaces: HashSet<Arc<str>>,
     /// Deletes and replacements since the shared sets were last swept.
     churn: usize,
+    /// Bumped by every change a pod list shows: a pod added or deleted, its labels or
+    /// creation time changed, a relist swapped in.
+    version: u64,
 }
 
 /// Items [`PodStore::join`] looks up per read lock: the watch's writer waits at most that long.
@@ -138,6 +141,12 @@ impl PodStore {
         }
     }
 
+    /// Changes on every change to the set of pods or to what a list shows of one (labels,
+    /// creation time); the same number means the same list.
+    pub fn version(&self) -> u64 {
+        self.read().version
+    }
+
     /// Number of pods.
     pub fn len(&self) -> usize {
         self.read().count
@@ -155,7 +164,7 @@ impl PodStore {
             Event::InitApply(pod) => {
                 let entry = inner.entry(pod);
                 if let (Some((map, count)), Some(entry)) = (inner.relist.as_mut(), entry) {
-                    *count += usize::from(insert(map, entry));
+                    *count += usize::from(insert(map, entry) == Insert::Added);
                 }
             }
             Event::InitDone => {
@@ -164,14 +173,17 @@ impl PodStore {
                     before.values().flatten().for_each(|p| p.0.retire());
                     drop(before);
                     inner.count = count;
+                    inner.version += 1;
                     inner.forget_unused();
                 }
             }
             Event::Apply(pod) => {
                 if let Some(entry) = inner.entry(pod) {
-                    let added = insert(&mut inner.live, entry);
+                    let change = insert(&mut inner.live, entry);
+                    let added = change == Insert::Added;
                     inner.count += usize::from(added);
-                    inner.churned(usize::from(!added));
+                    inner.version += u64::from(change != Insert::Unchanged);
+                    inner.churned(usize::from(change == Insert::Changed));
                 }
             }
             Event::Delete(pod) => {
@@ -181,6 +193,7 @@ impl PodStore {
                     removed.0.retire();
                     drop(removed);
                     inner.count -= 1;
+                    inner.version += 1;
                     if inner.live.get(ns).is_some_and(HashSet::is_empty) {
                         inner.live.remove(ns);
                     }
@@ -203,13 +216,36 @@ fn ident(pod: &PartialObjectMeta<Pod>) -> (&str, &str) {
     )
 }
 
-/// Inserts `entry`, retiring the one it replaces; true if the pod was new.
-fn insert(map: &mut PodMap, entry: PodMeta) -> bool {
-    let replaced = map
-        .entry(entry.namespace_arc())
-        .or_default()
-        .replace(ByName(entry));
-    replaced.map(|old| old.0.retire()).is_none()
+/// What an insert did to the pods a list shows.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Insert {
+    Added,
+    /// Replaced a pod whose labels or creation time differ.
+    Changed,
+    /// Replaced a pod a list shows the same way (a status-only update).
+    Unchanged,
+}
+
+/// Inserts `entry`, retiring the one it replaces; a pod a list would show the same way keeps
+/// its entry (so lists joined with it stay valid).
+// Entries hash and compare by name only; their interior mutability (the retired flag, the
+// label set's encodings) never changes a key.
+#[allow(clippy::mutable_key_type)]
+fn insert(map: &mut PodMap, entry: PodMeta) -> Insert {
+    let pods = map.entry(entry.namespace_arc()).or_default();
+    if pods
+        .get(entry.name())
+        .is_some_and(|old| old.0.lists_like(&entry))
+    {
+        return Insert::Unchanged;
+    }
+    match pods.replace(ByName(entry)) {
+        None => Insert::Added,
+        Some(old) => {
+            old.0.retire();
+            Insert::Changed
+        }
+    }
 }
 
 impl Inner {
@@ -297,6 +333,41 @@ mod tests {
         assert_eq!(store.len(), 2);
         assert!(store.get("default", "a").is_none());
         assert!(store.get("nope", "a").is_none());
+    }
+
+    #[test]
+    fn the_version_changes_with_what_a_list_shows_and_only_then() {
+        let store = PodStore::default();
+        let mut seen = store.version();
+        let mut changed = |store: &PodStore| {
+            let now = store.version();
+            let moved = now != seen;
+            seen = now;
+            moved
+        };
+        store.apply(&Event::Apply(pod("default", "a", "web")));
+        store.apply(&Event::Apply(pod("default", "b", "web")));
+        assert!(changed(&store), "pods added");
+        store.apply(&Event::Apply(pod("default", "a", "web")));
+        assert!(!changed(&store), "a status-only update lists the same");
+        store.apply(&Event::Delete(pod("default", "a", "web")));
+        store.apply(&Event::Apply(pod("default", "c", "web")));
+        assert_eq!(store.len(), 2, "one deleted, one added: the same count");
+        assert!(changed(&store), "a pod replaced by another");
+        store.apply(&Event::Apply(pod("default", "c", "web2")));
+        assert!(changed(&store), "labels changed");
+        let mut recreated = pod("default", "c", "web2");
+        recreated.metadata.creation_timestamp =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                "2026-01-01T00:00:00Z".parse().unwrap(),
+            ));
+        store.apply(&Event::Apply(recreated));
+        assert!(changed(&store), "recreated under the same name");
+        store.apply(&Event::Init);
+        store.apply(&Event::InitApply(pod("default", "b", "web")));
+        assert!(!changed(&store), "a relist shows nothing until complete");
+        store.apply(&Event::InitDone);
+        assert!(changed(&store), "a completed relist");
     }
 
     #[test]

@@ -119,6 +119,12 @@ impl PodMeta {
         shared.then(|| set.encoded.get_or_init(|| EncodedLabels::of(&set.map)))
     }
 
+    /// Whether `other` says the same as this entry to a list: the same labels (one shared
+    /// set) and creation time.
+    pub(super) fn lists_like(&self, other: &PodMeta) -> bool {
+        Arc::ptr_eq(&self.0.labels, &other.0.labels) && self.0.created == other.0.created
+    }
+
     pub fn creation_timestamp(&self) -> Option<Timestamp> {
         Some(self.0.created).filter(|&t| t != NOT_CREATED)
     }

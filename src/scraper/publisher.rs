@@ -44,8 +44,10 @@ impl SnapshotOutlet {
 }
 
 /// Publishes new snapshots as results arrive, but never spends more than about a tenth of the
-/// writer's time doing so: after a publish that took `t`, the next waits at least `10 × t`.
-/// With few nodes that is immediate. Once a publish takes longer than [`Self::MID_CYCLE_MAX`]
+/// writer's time doing so: after a publish that took `t`, the next waits at least `10 × t`,
+/// and never less than [`Self::MIN_SPACING`]: a publish gathers every pod, so publishing each
+/// node's result as it came was most of a small cluster's CPU (200 publishes a cycle at 200
+/// nodes); results now wait at most a quarter second. Once a publish takes longer than [`Self::MID_CYCLE_MAX`]
 /// (thousands of nodes), cycles publish once, at their end, as upstream stores once per
 /// cycle: every publish also invalidates the cached pod lists, and rebuilding them several
 /// times a cycle was a fifth of the CPU at 5,000 nodes. While no snapshot is ready
@@ -61,6 +63,7 @@ pub(super) struct Publisher {
 }
 
 impl Publisher {
+    const MIN_SPACING: Duration = Duration::from_millis(250);
     const MAX_SPACING: Duration = Duration::from_secs(1);
     /// Longest publish after which more publishes may follow within the same cycle.
     const MID_CYCLE_MAX: Duration = Duration::from_millis(25);
@@ -72,6 +75,11 @@ impl Publisher {
             took: last_cost,
             ..Publisher::default()
         }
+    }
+
+    /// The least time between a publish that took `took` and the next one.
+    fn spacing(took: Duration) -> Duration {
+        (took * 10).clamp(Self::MIN_SPACING, Self::MAX_SPACING)
     }
 
     /// When the cycle loop should wake up at the latest.
@@ -103,8 +111,7 @@ impl Publisher {
         });
         self.took = now.elapsed();
         self.end_only = ready && self.took > Self::MID_CYCLE_MAX;
-        self.next_allowed =
-            Some(tokio::time::Instant::now() + (self.took * 10).min(Self::MAX_SPACING));
+        self.next_allowed = Some(tokio::time::Instant::now() + Self::spacing(self.took));
         self.dirty = false;
     }
 }
@@ -146,6 +153,43 @@ mod tests {
             !out.load().ends_cycle(),
             "a cheap publish while results arrive"
         );
+    }
+
+    #[test]
+    fn publishes_within_a_cycle_are_a_quarter_second_apart_at_least() {
+        assert_eq!(
+            Publisher::spacing(Duration::from_micros(300)),
+            Duration::from_millis(250),
+            "a cheap publish (a small cluster) still waits"
+        );
+        assert_eq!(
+            Publisher::spacing(Duration::from_millis(40)),
+            Duration::from_millis(400)
+        );
+        assert_eq!(
+            Publisher::spacing(Duration::from_millis(500)),
+            Duration::from_secs(1)
+        );
+    }
+
+    #[test]
+    fn results_arriving_close_together_are_published_together() {
+        use crate::store::StoreConfig;
+        let mut store = Store::new(StoreConfig::default());
+        let out = SnapshotOutlet::new(Arc::new(ArcSwap::from_pointee(Snapshot::default())));
+        let mut publisher = Publisher::for_cycle(Duration::ZERO, true);
+        for _ in 0..50 {
+            publisher.dirty = true;
+            publisher.maybe_publish(&mut store, &out, false);
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // About 50 ms of results: one publish (a few on a machine that stalls the test).
+        assert!(
+            (1..5).contains(&out.load().generation()),
+            "{} publishes",
+            out.load().generation()
+        );
+        assert!(publisher.dirty, "the rest waits for the next publish");
     }
 
     #[tokio::test]

@@ -14,6 +14,7 @@
 
 mod batch_histogram;
 pub mod coverage;
+mod node_series;
 pub mod stage_cpu;
 
 use std::collections::HashMap;
@@ -81,17 +82,11 @@ fn label(key: &'static str, value: &str) -> Labels {
 pub struct Metrics {
     registry: Registry,
     freshness: BatchHistogram,
-    request_duration: DurationFamily,
-    request_total: Family<Labels, Counter>,
-    last_request_time: Family<Labels, Gauge>,
+    node_series: node_series::NodeSeries,
     tick_duration: Histogram,
     cycle_overruns: Counter,
     storage_points: Family<Labels, Gauge>,
-    scrape_result: Family<Labels, Gauge>,
-    scrape_failures: Family<Labels, Counter>,
     tls_check: Family<Labels, Gauge>,
-    /// The reason label currently exported for each node (to replace or drop its series).
-    last_result: Mutex<HashMap<String, &'static str>>,
     /// The failed TLS check currently exported for each node whose last scrape failed on TLS.
     last_tls_check: Mutex<HashMap<String, &'static str>>,
     pub coverage: coverage::CoverageGauges,
@@ -168,16 +163,17 @@ impl Metrics {
         Metrics {
             registry,
             freshness,
-            request_duration,
-            request_total,
-            last_request_time,
+            node_series: node_series::NodeSeries::new(
+                request_duration,
+                last_request_time,
+                scrape_result,
+                request_total,
+                scrape_failures,
+            ),
             tick_duration,
             cycle_overruns,
             storage_points,
-            scrape_result,
-            scrape_failures,
             tls_check,
-            last_result: Mutex::new(HashMap::new()),
             last_tls_check: Mutex::new(HashMap::new()),
             coverage,
         }
@@ -205,42 +201,17 @@ impl Metrics {
     /// One node's scrape: how long it took, and `Ok` or the failure reason
     /// (`ScrapeError::reason()`).
     pub fn record_scrape(&self, node: &str, took: Duration, result: Result<(), &'static str>) {
-        let node_label = label("node", node);
-        self.request_duration
-            .get_or_create(&node_label)
-            .observe(took.as_secs_f64());
-        self.last_request_time
-            .get_or_create(&node_label)
-            .set(Timestamp::now().secs());
-        let success = if result.is_ok() { "true" } else { "false" };
-        self.request_total
-            .get_or_create(&label("success", success))
-            .inc();
-        let reason = result.err().unwrap_or(SCRAPE_OK);
-        if let Err(reason) = result {
-            self.scrape_failures
-                .get_or_create(&label("reason", reason))
-                .inc();
-        }
-        let previous = match self.last_result.lock() {
-            Ok(mut last) => last.insert(node.to_owned(), reason),
-            Err(_) => None,
-        };
-        if let Some(old) = previous.filter(|old| *old != reason) {
-            self.scrape_result.remove(&result_labels(node, old));
-        }
-        self.scrape_result
-            .get_or_create(&result_labels(node, reason))
-            .set(1);
+        self.node_series.record(node, took, result);
     }
 
     /// The TLS check that failed on the node's latest scrape (`None`: no TLS failure), exported
     /// as `metrics_rs_kubelet_tls_check_failed{node,check} 1`.
     pub fn record_tls_check(&self, node: &str, check: Option<&'static str>) {
         let previous = match self.last_tls_check.lock() {
-            Ok(mut last) => match check {
-                Some(c) => last.insert(node.to_owned(), c),
-                None => last.remove(node),
+            Ok(mut last) => match (check, last.get_mut(node)) {
+                (Some(c), Some(held)) => Some(std::mem::replace(held, c)),
+                (Some(c), None) => last.insert(node.to_owned(), c),
+                (None, _) => last.remove(node),
             },
             Err(_) => None,
         };
@@ -252,26 +223,15 @@ impl Metrics {
         }
     }
 
-    /// One scrape cycle finished after `took`; nodes not in `live` lose their series.
     /// A scrape cycle ran out of time and abandoned its late nodes.
     pub fn record_overrun(&self) {
         self.cycle_overruns.inc();
     }
 
+    /// One scrape cycle finished after `took`; nodes not in `live` lose their series.
     pub fn record_cycle(&self, took: Duration, live: &dyn Fn(&str) -> bool) {
         self.tick_duration.observe(took.as_secs_f64());
-        let gone: Vec<(String, &'static str)> = match self.last_result.lock() {
-            Ok(mut last) => {
-                let gone = last
-                    .iter()
-                    .filter(|(node, _)| !live(node))
-                    .map(|(node, reason)| (node.clone(), *reason))
-                    .collect();
-                last.retain(|node, _| live(node));
-                gone
-            }
-            Err(_) => Vec::new(),
-        };
+        self.node_series.retain(live);
         let gone_tls: Vec<(String, &'static str)> = match self.last_tls_check.lock() {
             Ok(mut last) => {
                 let gone = last
@@ -286,12 +246,6 @@ impl Metrics {
         };
         for (node, check) in gone_tls {
             self.tls_check.remove(&tls_labels(&node, check));
-        }
-        for (node, reason) in gone {
-            let node_label = label("node", &node);
-            self.request_duration.remove(&node_label);
-            self.last_request_time.remove(&node_label);
-            self.scrape_result.remove(&result_labels(&node, reason));
         }
     }
 
@@ -316,10 +270,6 @@ impl Metrics {
 
 fn tls_labels(node: &str, check: &'static str) -> Labels {
     vec![("node", node.to_owned()), ("check", check.to_owned())]
-}
-
-fn result_labels(node: &str, reason: &'static str) -> Labels {
-    vec![("node", node.to_owned()), ("result", reason.to_owned())]
 }
 
 #[cfg(test)]

@@ -8,17 +8,21 @@
 //! Builds: the first request that needs an entry builds it; from then on, each snapshot
 //! that ends a scrape cycle rebuilds, as soon as it is published, every entry still in use
 //! ([`PodListCache::prebuild_on_publish`]), so requests find the list ready. A request
-//! that finds no entry for its snapshot (a partial snapshot of a cycle, a changed pod count)
-//! builds it, and the requests arriving meanwhile wait for that build.
+//! that finds no entry for its snapshot (a partial snapshot of a cycle, a changed set of
+//! pods) builds it. No request waits for another's build: those arriving while an entry is
+//! built are answered from the entry it replaces (the previous snapshot's list); only when
+//! there is none yet (the first list) do they wait.
 //!
 //! Memory: an entry no response read for two `--metric-resolution` periods is dropped, so a
-//! one-off `kubectl top pods -A` does not keep every pod's encoding alive.
+//! one-off `kubectl top pods -A` does not keep every pod's encoding alive. While an entry is
+//! rebuilt, the previous one stays cached for the requests arriving meanwhile: two lists per
+//! slot at most.
 //!
-//! Freshness: an entry is reused while the snapshot generation and the number of watched
-//! Running pods are unchanged. Pod labels changed without a new snapshot show at the next
-//! publish (at most one `--metric-resolution` later, like the metrics themselves). Requests
-//! with a label or field selector and Tables bypass the cache; `?pretty` reads the
-//! uncompressed list and indents a copy.
+//! Freshness: an entry is reused while the snapshot generation and the watched Running pods
+//! (the set, their labels and creation times: [`ClusterCache::pods_version`]) are unchanged;
+//! a pod deleted or relabelled is out of the next list, except for the lists answered while
+//! that list is being built. Requests with a label or field selector and Tables bypass the
+//! cache; `?pretty` reads the uncompressed list and indents a copy.
 
 pub mod gzip_pods;
 mod join;
@@ -54,7 +58,27 @@ pub enum ListFormat {
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 struct Key {
     generation: u64,
-    cluster_pods: usize,
+    /// [`ClusterCache::pods_version`] when the build started.
+    pods_version: u64,
+}
+
+impl Key {
+    /// Whether an entry built from `self` may answer a request made with `asked`: built from
+    /// the same snapshot and pods or newer ones (a request that loaded its snapshot just
+    /// before a publish gets the newer list, never an older one).
+    fn serves(self, asked: Key) -> bool {
+        self.generation >= asked.generation && self.pods_version >= asked.pods_version
+    }
+}
+
+/// Whether a request may be answered from the previous entry while another builds the one it
+/// asked for.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum WhileBuilding {
+    /// A request: answered from the previous entry when there is one.
+    ServePrevious,
+    /// The prebuild: waits, then builds when the entry is still missing.
+    Wait,
 }
 
 /// A cached list of either kind.
@@ -140,10 +164,14 @@ impl<T: Entry> Slot<T> {
             .unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
     }
 
-    /// Drops the entry (before a build, so that two lists are not held at once) and returns
-    /// its size, to size the next one.
-    fn take_size(&self) -> usize {
-        self.latest().take().map_or(0, |e| e.size())
+    /// The size of the entry held, to size the next one.
+    fn held_size(&self) -> usize {
+        self.latest().as_ref().map_or(0, |e| e.size())
+    }
+
+    /// The entry held, whatever it was built from.
+    fn previous(&self) -> Option<Arc<T>> {
+        self.latest().clone()
     }
 
     /// Makes `entry`, built from `key`, the latest.
@@ -163,34 +191,41 @@ impl<T: Entry> Slot<T> {
         self.latest.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The entry if it was built from `key`, or from a newer snapshot (a request that loaded
-    /// its snapshot just before a publish gets the newer pods, never an older list).
+    /// The entry if it may answer a request made with `key` (see [`Key::serves`]).
     fn usable(&self, key: Key) -> Option<Arc<T>> {
         self.latest()
             .as_ref()
-            .filter(|e| {
-                e.key()
-                    .is_some_and(|k| k == key || k.generation > key.generation)
-            })
+            .filter(|e| e.key().is_some_and(|k| k.serves(key)))
             .cloned()
     }
 
-    /// The entry for `key`, built when the slot holds none for it (or a newer snapshot).
+    /// The entry for `key`, built when the slot holds none for it (or a newer one).
     ///
-    /// One request builds an entry; requests arriving meanwhile wait for it (off the async
-    /// workers) instead of encoding the same list again. The previous entry is dropped from
-    /// the cache before the build, so at most one list per slot is cached besides those that
-    /// in-flight responses still read. `build` gets the previous entry's size.
-    fn get_or_build(&self, key: Key, build: impl FnOnce(usize) -> T) -> Arc<T> {
+    /// One caller builds an entry (off the async workers); the requests arriving meanwhile
+    /// are answered from the previous entry, or wait for the build when there is none.
+    /// `build` gets the previous entry's size.
+    fn get_or_build(
+        &self,
+        key: Key,
+        meanwhile: WhileBuilding,
+        build: impl FnOnce(usize) -> T,
+    ) -> Arc<T> {
         if let Some(hit) = self.usable(key) {
             return hit;
         }
+        let building = match (meanwhile, self.previous()) {
+            (WhileBuilding::ServePrevious, Some(previous)) => match try_lock(&self.building) {
+                Some(building) => building,
+                None => return previous,
+            },
+            _ => crate::blocking::cpu_heavy(|| lock(&self.building)),
+        };
         crate::blocking::cpu_heavy(|| {
-            let _building = self.building.lock().unwrap_or_else(PoisonError::into_inner);
+            let _building = building;
             if let Some(hit) = self.usable(key) {
                 return hit;
             }
-            let size_hint = self.take_size();
+            let size_hint = self.held_size();
             self.store(
                 stage_cpu::measure(Stage::ListEncode, || build(size_hint)),
                 key,
@@ -208,7 +243,7 @@ impl PodListCache {
         format: ListFormat,
     ) -> Arc<EncodedPods> {
         self.plain_slot(format).mark_read();
-        self.plain_entry(snapshot, cluster, format)
+        self.plain_entry(snapshot, cluster, format, WhileBuilding::ServePrevious)
     }
 
     fn plain_slot(&self, format: ListFormat) -> &Slot<EncodedPods> {
@@ -223,17 +258,23 @@ impl PodListCache {
         snapshot: &Snapshot,
         cluster: &ClusterCache,
         format: ListFormat,
+        meanwhile: WhileBuilding,
     ) -> Arc<EncodedPods> {
-        // The previous list's size plus a little: one allocation instead of a doubling Vec
-        // (which left a 48 MB list in a 67 MB buffer at 150,000 pods).
-        Self::entry(
-            self.plain_slot(format),
-            &self.join_memo,
-            snapshot,
-            cluster,
-            plain::placeholder(format),
-            |items, size| EncodedPods::encode_with_capacity(format, items, size + size / 16),
-        )
+        let key = Self::key(snapshot, cluster);
+        self.plain_slot(format)
+            .get_or_build(key, meanwhile, |size_hint| {
+                with_items(
+                    snapshot,
+                    cluster,
+                    &self.join_memo,
+                    plain::placeholder(format),
+                    // The previous list's size plus a little: one allocation instead of a
+                    // doubling Vec (which left a 48 MB list in a 67 MB buffer at 150,000 pods).
+                    |items| {
+                        EncodedPods::encode_with_capacity(format, items, size_hint + size_hint / 16)
+                    },
+                )
+            })
     }
 
     /// The gzip-compressed encoded pods of `snapshot` joined with the watched pods.
@@ -251,7 +292,7 @@ impl PodListCache {
         format: ListFormat,
     ) -> Result<Arc<GzipPods>, GzipError> {
         self.gzip_slots(format).0.mark_read();
-        self.gzip_entry(snapshot, cluster, format)
+        self.gzip_entry(snapshot, cluster, format, WhileBuilding::ServePrevious)
     }
 
     /// The slot of `format`'s compressed list, and the other format's.
@@ -267,17 +308,22 @@ impl PodListCache {
         snapshot: &Snapshot,
         cluster: &ClusterCache,
         format: ListFormat,
+        meanwhile: WhileBuilding,
     ) -> Result<Arc<GzipPods>, GzipError> {
         let (slot, other) = self.gzip_slots(format);
         let key = Self::key(snapshot, cluster);
         if let Some(hit) = slot.usable(key) {
             return Ok(hit);
         }
+        let building = match (meanwhile, slot.previous()) {
+            (WhileBuilding::ServePrevious, Some(previous)) => match try_lock(&self.gzip_building) {
+                Some(building) => building,
+                None => return Ok(previous),
+            },
+            _ => crate::blocking::cpu_heavy(|| lock(&self.gzip_building)),
+        };
         crate::blocking::cpu_heavy(|| {
-            let _building = self
-                .gzip_building
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+            let _building = building;
             if let Some(hit) = slot.usable(key) {
                 return Ok(hit);
             }
@@ -293,28 +339,10 @@ impl PodListCache {
         })
     }
 
-    /// `slot`'s entry for this snapshot, encoded by `encode` (given the items, each created
-    /// at `created`, and the previous entry's size) when it is stale.
-    fn entry<T: Entry>(
-        slot: &Slot<T>,
-        memo: &JoinMemo,
-        snapshot: &Snapshot,
-        cluster: &ClusterCache,
-        created: Timestamp,
-        encode: impl FnOnce(&mut dyn Iterator<Item = PodItem<'_>>, usize) -> T,
-    ) -> Arc<T> {
-        let key = Self::key(snapshot, cluster);
-        slot.get_or_build(key, |size_hint| {
-            with_items(snapshot, cluster, memo, created, |items| {
-                encode(items, size_hint)
-            })
-        })
-    }
-
     fn key(snapshot: &Snapshot, cluster: &ClusterCache) -> Key {
         Key {
             generation: snapshot.generation(),
-            cluster_pods: cluster.pod_count(),
+            pods_version: cluster.pods_version(),
         }
     }
 
@@ -325,10 +353,10 @@ impl PodListCache {
         for format in [ListFormat::Json, ListFormat::Protobuf] {
             if self.gzip_slots(format).0.holds_entry() {
                 // A failure is logged; the requests then encode their own list.
-                let _ = self.gzip_entry(snapshot, cluster, format);
+                let _ = self.gzip_entry(snapshot, cluster, format, WhileBuilding::Wait);
             }
             if self.plain_slot(format).holds_entry() {
-                self.plain_entry(snapshot, cluster, format);
+                self.plain_entry(snapshot, cluster, format, WhileBuilding::Wait);
             }
         }
     }
@@ -380,6 +408,19 @@ impl PodListCache {
     }
 }
 
+/// Takes `lock` when no one holds it.
+fn try_lock(mutex: &Mutex<()>) -> Option<std::sync::MutexGuard<'_, ()>> {
+    match mutex.try_lock() {
+        Ok(guard) => Some(guard),
+        Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+        Err(std::sync::TryLockError::WouldBlock) => None,
+    }
+}
+
+fn lock(mutex: &Mutex<()>) -> std::sync::MutexGuard<'_, ()> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// Caches a compressed entry built from `key`; a failed build is logged and leaves the slot
 /// empty (never an incomplete list).
 fn store_compressed(
@@ -407,7 +448,7 @@ fn encode_gzip(
 ) -> (Compressed, Option<Compressed>) {
     let created = Timestamp::now();
     let capacity = |slot: &Slot<GzipPods>| {
-        let size = slot.take_size();
+        let size = slot.held_size();
         size + size / 8
     };
     let mine = capacity(slot);

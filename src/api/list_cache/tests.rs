@@ -30,17 +30,99 @@ fn batch(secs: i64) -> NodeBatch<'static> {
     }
 }
 
+type PodEvent =
+    kube::runtime::watcher::Event<kube::core::PartialObjectMeta<k8s_openapi::api::core::v1::Pod>>;
+
+fn pod_event(
+    make: fn(kube::core::PartialObjectMeta<k8s_openapi::api::core::v1::Pod>) -> PodEvent,
+    ns: &str,
+    name: &str,
+) -> PodEvent {
+    let mut pod = kube::core::PartialObjectMeta::<k8s_openapi::api::core::v1::Pod>::default();
+    pod.metadata.namespace = Some(ns.into());
+    pod.metadata.name = Some(name.into());
+    make(pod)
+}
+
 fn cluster() -> ClusterCache {
+    cluster_and_pods().0
+}
+
+/// The cluster cache of the pods [`batch`] reports, and its pod store.
+fn cluster_and_pods() -> (ClusterCache, crate::cluster::PodStore) {
     let pods = crate::cluster::PodStore::default();
     for (ns, name) in [("a", "p0"), ("a", "p1"), ("b", "p2")] {
-        let mut pod = kube::core::PartialObjectMeta::<k8s_openapi::api::core::v1::Pod>::default();
-        pod.metadata.namespace = Some(ns.into());
-        pod.metadata.name = Some(name.into());
-        pods.apply(&kube::runtime::watcher::Event::Apply(pod));
+        pods.apply(&pod_event(PodEvent::Apply, ns, name));
     }
     let (nodes, _writer) = kube::runtime::reflector::store();
     let synced = crate::cluster::Synced::already();
-    ClusterCache::new(nodes, pods, synced.clone(), synced)
+    let cluster = ClusterCache::new(nodes, pods.clone(), synced.clone(), synced);
+    (cluster, pods)
+}
+
+fn names(list: &Arc<EncodedPods>) -> Vec<String> {
+    let now = Timestamp::from_secs(1_700_000_000);
+    let body = list
+        .render(crate::api::encode::ApiVersion::V1beta1, None, now)
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&body.into_vec()).unwrap();
+    body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["metadata"]["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn a_deleted_pod_leaves_the_next_list_even_when_another_takes_its_place() {
+    let (mut store, (cluster, pods)) = (Store::new(StoreConfig::default()), cluster_and_pods());
+    let cache = PodListCache::default();
+    store.apply_node("n1", &batch(1_000));
+    store.apply_node("n1", &batch(1_015));
+    let snapshot = store.publish();
+    let before = cache.get(&snapshot, &cluster, ListFormat::Json);
+    assert_eq!(names(&before), ["p0", "p1", "p2"]);
+    // A ReplicaSet replaces the deleted pod at once: the number of pods is unchanged.
+    pods.apply(&pod_event(PodEvent::Delete, "a", "p0"));
+    pods.apply(&pod_event(PodEvent::Apply, "a", "p0-replacement"));
+    assert_eq!(cluster.pod_count(), 3);
+    let after = cache.get(&snapshot, &cluster, ListFormat::Json);
+    assert_eq!(names(&after), ["p1", "p2"], "same snapshot, p0 deleted");
+}
+
+#[test]
+fn a_list_asked_while_its_entry_is_built_gets_the_previous_one_without_waiting() {
+    let (mut store, cluster) = (Store::new(StoreConfig::default()), cluster());
+    let cache = PodListCache::default();
+    store.apply_node("n1", &batch(1_000));
+    store.apply_node("n1", &batch(1_015));
+    let first = store.publish();
+    let previous = cache.get(&first, &cluster, ListFormat::Protobuf);
+    let previous_gzip = cache.get_gzip(&first, &cluster, ListFormat::Json).unwrap();
+    store.apply_node("n1", &batch(1_030));
+    let second = store.publish();
+    {
+        // Another caller is building both entries for the new snapshot.
+        let _plain = cache.protobuf.building.lock().unwrap();
+        let _gzip = cache.gzip_building.lock().unwrap();
+        let served = cache.get(&second, &cluster, ListFormat::Protobuf);
+        assert!(
+            Arc::ptr_eq(&served, &previous),
+            "answered from the previous list"
+        );
+        let served = cache.get_gzip(&second, &cluster, ListFormat::Json).unwrap();
+        assert!(Arc::ptr_eq(&served, &previous_gzip));
+    }
+    let key = PodListCache::key(&second, &cluster);
+    let fresh = cache.get(&second, &cluster, ListFormat::Protobuf);
+    assert!(
+        !Arc::ptr_eq(&fresh, &previous),
+        "built once no one else builds"
+    );
+    assert!(cache.protobuf.usable(key).is_some());
+    assert!(cache.get_gzip(&second, &cluster, ListFormat::Json).is_ok());
+    assert!(cache.json_gzip.usable(key).is_some());
 }
 
 #[test]
@@ -155,7 +237,7 @@ fn a_compressed_list_that_failed_is_not_cached() {
     let slot = Slot::<GzipPods>::default();
     let key = Key {
         generation: 7,
-        cluster_pods: 0,
+        pods_version: 0,
     };
     let failed = Err(GzipError::Stalled {
         status: flate2::Status::BufError,
