@@ -123,8 +123,8 @@ fn bench_resource(c: &mut Criterion) {
         "metrics-resource_kind-e2e-cluster-2021-10_70pods_from-metrics-server-client_test.prom",
     );
     let generated = current_format_payload();
-    let check =
-        decode_resource(&generated, DEFAULT_TIME).map(|b| (b.pods.len(), b.container_count()));
+    let check = decode_resource(&generated, DEFAULT_TIME)
+        .map(|d| (d.batch.pods.len(), d.batch.container_count()));
     assert_eq!(
         check.ok(),
         Some((110, 154)),
@@ -143,7 +143,9 @@ fn bench_summary(c: &mut Criterion) {
     let mut group = c.benchmark_group("decode_summary");
     let body = fixture("stats-summary_k8s-1.34_minikube-containerd_nri-kubernetes.json");
     group.throughput(Throughput::Bytes(body.len() as u64));
-    group.bench_function("k8s-1.34", |b| b.iter(|| decode_summary(black_box(&body))));
+    group.bench_function("k8s-1.34", |b| {
+        b.iter(|| decode_summary(black_box(&body), DEFAULT_TIME))
+    });
     group.finish();
 }
 

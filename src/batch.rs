@@ -49,6 +49,33 @@ pub struct ContainerBatch<'a> {
     pub point: MetricsPoint,
 }
 
+/// A decoded kubelet response: the batch, and the items withheld because the kubelet reported
+/// a value no reading can have.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Decoded<'a> {
+    pub batch: NodeBatch<'a>,
+    pub invalid: InvalidValues<'a>,
+}
+
+/// Items with a NaN, infinite or negative value. Upstream fails the whole node on a parse
+/// error; one corrupt container must not hide the node and its other pods, so only the item
+/// that carries the value is withheld (reason `invalid_value`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct InvalidValues<'a> {
+    /// The node's own CPU or memory value was invalid.
+    pub node: bool,
+    /// (namespace, name) of each pod with an invalid value in one of its containers, in
+    /// first-seen order. Such a pod is still listed in [`NodeBatch::pods`], as incomplete.
+    pub pods: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+}
+
+impl InvalidValues<'_> {
+    /// True when no item was withheld.
+    pub fn is_empty(&self) -> bool {
+        !self.node && self.pods.is_empty()
+    }
+}
+
 impl NodeBatch<'_> {
     /// Number of containers with a sample, over all pods.
     pub fn container_count(&self) -> usize {

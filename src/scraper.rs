@@ -11,6 +11,7 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
+use crate::batch::InvalidValues;
 use crate::cluster::{ClusterCache, NodeInfo, node_info};
 use crate::kubelet::{Fetched, KubeletClient, ScrapeError};
 use crate::store::Store;
@@ -229,12 +230,13 @@ impl Scraper {
             Err(err) => return Err(self.fail(node, err)),
         };
         let decoded = stage_cpu::measure(Stage::Decode, || {
-            fetched.source.decode(&fetched.body, fetched.request_time)
+            fetched.source.decode(&fetched.body, fetched.times)
         });
         match decoded {
-            Ok(batch) => {
+            Ok(decoded) => {
+                warn_invalid_values(node, &decoded.invalid);
                 stage_cpu::measure(Stage::StoreApply, || {
-                    self.store.apply_node(&node.name, &batch);
+                    self.store.apply_decoded(&node.name, &decoded);
                 });
                 Ok(())
             }
@@ -252,6 +254,24 @@ impl Scraper {
         self.metrics.record_tls_check(&node.name, err.tls_failure());
         err.reason()
     }
+}
+
+/// One log line per node and cycle when the kubelet reported values no reading can have.
+fn warn_invalid_values(node: &NodeInfo, invalid: &InvalidValues<'_>) {
+    if invalid.is_empty() {
+        return;
+    }
+    let first_pod = invalid
+        .pods
+        .first()
+        .map(|(ns, name)| format!("{ns}/{name}"));
+    tracing::warn!(
+        node = %node.name,
+        node_value = invalid.node,
+        pods = invalid.pods.len(),
+        first_pod = first_pod.as_deref().unwrap_or(""),
+        "Kubelet reported NaN, infinite or negative values; withholding those items."
+    );
 }
 
 fn random_below(max: Duration) -> Duration {

@@ -15,6 +15,17 @@ const RESOURCE_70: &str =
 const RESOURCE_ZERO_START: &str =
     "metrics-resource_zero-start-time-negative-timestamp_from-metrics-server-decode_test.prom";
 const DEFAULT_TIME: Timestamp = Timestamp(1_800_000_000_000_000_000);
+/// Resource payloads: asked and answered at [`DEFAULT_TIME`].
+const RESOURCE_TIMES: ResponseTimes = ResponseTimes {
+    requested: DEFAULT_TIME,
+    received: DEFAULT_TIME,
+};
+/// Summary payloads: answered before their samples' seconds (a kubelet clock ahead of ours),
+/// so their whole-second times are kept as printed.
+const SUMMARY_TIMES: ResponseTimes = ResponseTimes {
+    requested: Timestamp(0),
+    received: Timestamp(0),
+};
 
 fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(format!("{FIXTURES}/{name}")).unwrap()
@@ -51,7 +62,9 @@ fn only_point(pod: &PodBatch<'_>, container: &str) -> MetricsPoint {
 #[test]
 fn resource_70_pods_capture() {
     let body = fixture(RESOURCE_70);
-    let batch = decode(Source::Resource, &body, DEFAULT_TIME).unwrap();
+    let batch = decode(Source::Resource, &body, RESOURCE_TIMES)
+        .unwrap()
+        .batch;
     // node_cpu_usage_seconds_total 357.35491 1633253809720
     // node_memory_working_set_bytes 1.616273408e+09 1633253809720
     let node = batch.node.unwrap();
@@ -97,7 +110,7 @@ fn resource_70_pods_capture() {
 #[test]
 fn resource_decoding_borrows_names_from_the_body() {
     let body = fixture(RESOURCE_70);
-    let batch = decode_resource(&body, DEFAULT_TIME).unwrap();
+    let batch = decode_resource(&body, DEFAULT_TIME).unwrap().batch;
     let range = body.as_ptr_range();
     for pod in &batch.pods {
         for name in [&pod.namespace, &pod.name] {
@@ -161,7 +174,9 @@ scrape_error 0
 #[test]
 fn resource_current_format_payload() {
     for body in [CURRENT.to_owned(), CURRENT.replace('\n', "\r\n")] {
-        let batch = decode_resource(body.as_bytes(), DEFAULT_TIME).unwrap();
+        let batch = decode_resource(body.as_bytes(), DEFAULT_TIME)
+            .unwrap()
+            .batch;
         let node = batch.node.unwrap();
         assert_eq!(node.cpu_ns, 4_242_500_000_000);
         assert_eq!(node.memory_bytes, 2_147_483_648);
@@ -221,7 +236,7 @@ fn expected_pods(json: &Value) -> Vec<ExpectedPod> {
 fn check_summary_fixture(version: &str) -> NodeBatch<'static> {
     let body: &'static [u8] = summary_fixture(version).leak();
     let json: Value = serde_json::from_slice(body).unwrap();
-    let batch = decode(Source::Summary, body, DEFAULT_TIME).unwrap();
+    let batch = decode(Source::Summary, body, SUMMARY_TIMES).unwrap().batch;
 
     let node = batch.node.unwrap();
     let node_json = &json["node"];
@@ -317,7 +332,7 @@ fn summary_k8s_1_35() {
 #[test]
 fn truncated_summary_fails_with_position() {
     let body = summary_fixture("1.35");
-    let err = decode_summary(&body[..body.len() / 2]).unwrap_err();
+    let err = decode_summary(&body[..body.len() / 2], SUMMARY_TIMES.received).unwrap_err();
     assert!(
         err.to_string().starts_with("invalid summary JSON at line "),
         "{err}"

@@ -39,7 +39,7 @@ fuzz_target!(|data: &[u8]| {
 
 fn arbitrary_bytes(data: &[u8]) {
     match decode_resource(data, DEFAULT_TIME) {
-        Ok(batch) => check_rules(&batch),
+        Ok(decoded) => check_rules(&decoded.batch),
         Err(e) => {
             assert!(!data.is_empty(), "empty input must decode: {e}");
             let lines = data.split(|&b| b == b'\n').count();
@@ -80,7 +80,7 @@ fn well_formed(data: &[u8]) {
             write_line(body, "container_memory_working_set_bytes", chunk);
         }
         let batch = match decode_resource(body.as_bytes(), DEFAULT_TIME) {
-            Ok(batch) => batch,
+            Ok(decoded) => decoded.batch,
             Err(e) => panic!("well-formed payload rejected: {e}\n{body}"),
         };
         assert!(batch.pods.iter().all(|p| p.complete));

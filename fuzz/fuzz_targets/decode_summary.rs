@@ -4,10 +4,11 @@
 
 use libfuzzer_sys::fuzz_target;
 use metrics_server::kubelet::decode::decode_summary;
+use metrics_server::time::Timestamp;
 
 fuzz_target!(|data: &[u8]| {
-    let batch = match decode_summary(data) {
-        Ok(batch) => batch,
+    let batch = match decode_summary(data, Timestamp(1_800_000_000_000_000_000)) {
+        Ok(decoded) => decoded.batch,
         Err(e) => {
             let lines = data.split(|&b| b == b'\n').count();
             assert!(

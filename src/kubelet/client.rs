@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::address::{self, NoAddress};
-use super::decode::Source;
+use super::decode::{ResponseTimes, Source};
 use super::http1::{Get, Http1Client, Http1Error};
 use super::token::TokenSource;
 use super::verify::{NodeNames, TlsFailure};
@@ -82,12 +82,27 @@ impl ScrapeError {
     }
 }
 
-/// A successful fetch: the raw body, which endpoint it came from, and when we asked
-/// (the default sample time for series without a timestamp).
+/// A successful fetch: the raw body, which endpoint it came from, when we asked (the default
+/// sample time for series without a timestamp) and when the whole body had arrived.
 pub struct Fetched {
     pub body: Bytes,
     pub source: Source,
-    pub request_time: Timestamp,
+    pub times: ResponseTimes,
+}
+
+impl Fetched {
+    /// A body that has just arrived for a request sent at `requested`.
+    fn arrived(body: Bytes, source: Source, requested: Timestamp) -> Self {
+        let times = ResponseTimes {
+            requested,
+            received: Timestamp::now(),
+        };
+        Fetched {
+            body,
+            source,
+            times,
+        }
+    }
 }
 
 /// The shared kubelet client (one connection pool for all nodes).
@@ -136,11 +151,7 @@ impl KubeletClient {
             let body = self
                 .get(host, port, Source::Summary.request_target())
                 .await?;
-            return Ok(Fetched {
-                body,
-                source: Source::Summary,
-                request_time,
-            });
+            return Ok(Fetched::arrived(body, Source::Summary, request_time));
         }
         let path = node
             .metrics_path
@@ -160,18 +171,10 @@ impl KubeletClient {
                 let body = self
                     .get(host, port, Source::Summary.request_target())
                     .await?;
-                Ok(Fetched {
-                    body,
-                    source: Source::Summary,
-                    request_time,
-                })
+                Ok(Fetched::arrived(body, Source::Summary, request_time))
             }
             Err(e) => Err(e),
-            Ok(body) => Ok(Fetched {
-                body,
-                source: Source::Resource,
-                request_time,
-            }),
+            Ok(body) => Ok(Fetched::arrived(body, Source::Resource, request_time)),
         }
     }
 

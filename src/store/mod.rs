@@ -33,7 +33,7 @@ mod snapshot;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::batch::NodeBatch;
+use crate::batch::{Decoded, NodeBatch};
 use crate::time::NANOS_PER_SEC;
 
 pub use rate::{FRESH_CONTAINER_MIN_AGE_NS, MAX_CPU_NANOCORES};
@@ -93,6 +93,17 @@ impl Store {
             &self.rules,
             &mut self.names,
         );
+    }
+
+    /// A node's scrape succeeded and decoded to `decoded`: merges its batch, then withholds
+    /// the node's own usage and the pods for which it carried invalid values
+    /// ([`MissingReason::InvalidValue`]); every other pod of the node is served as usual.
+    pub fn apply_decoded(&mut self, node: &str, decoded: &Decoded<'_>) {
+        let state = node_entry(&mut self.nodes, &mut self.names, node);
+        state.apply(&decoded.batch, &self.rules, &mut self.names);
+        if !decoded.invalid.is_empty() {
+            state.withhold_invalid(&decoded.invalid);
+        }
     }
 
     /// A node's scrape failed: the node and its pods stop being served (reason

@@ -16,7 +16,7 @@ use super::pod::PodState;
 use super::pod_index::key_hash;
 use super::reason::MissingReason;
 use super::series::{Rules, Series};
-use crate::batch::NodeBatch;
+use crate::batch::{InvalidValues, NodeBatch};
 use crate::usage::NodeUsage;
 
 /// One pod of one node.
@@ -139,6 +139,20 @@ impl NodeState {
         next.sort_by(|a, b| a.cmp_key(&b.namespace, &b.name));
         next.dedup_by(|later, first| later.cmp_key(&first.namespace, &first.name).is_eq());
         self.pods = next;
+    }
+
+    /// Withholds what the latest batch (just applied) carried invalid values for: the node's
+    /// own usage and those pods. Their series keep the samples that were valid.
+    pub(crate) fn withhold_invalid(&mut self, invalid: &InvalidValues<'_>) {
+        if invalid.node {
+            self.served = Err(MissingReason::InvalidValue);
+        }
+        for (namespace, name) in &invalid.pods {
+            let found = self.pods.binary_search_by(|p| p.cmp_key(namespace, name));
+            if let Ok(i) = found {
+                self.pods[i].state.served = Err(MissingReason::InvalidValue);
+            }
+        }
     }
 
     /// A failed scrape: hide the node and its pods until the next success.

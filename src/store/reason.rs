@@ -20,6 +20,9 @@ pub enum MissingReason {
     RateError,
     /// The kubelet's latest response had no complete node sample (node only).
     MissingSample,
+    /// The kubelet's latest response had a NaN, infinite or negative value for it (the node's
+    /// own sample, or one of the pod's containers); the rest of the node is served.
+    InvalidValue,
     /// Metrics are available.
     Servable,
 }
@@ -34,6 +37,7 @@ impl MissingReason {
             MissingReason::IncompleteContainers => "incomplete_containers",
             MissingReason::RateError => "rate_error",
             MissingReason::MissingSample => "missing_sample",
+            MissingReason::InvalidValue => "invalid_value",
             MissingReason::Servable => "servable",
         }
     }
@@ -53,6 +57,10 @@ impl MissingReason {
             }
             MissingReason::MissingSample => {
                 "the kubelet's latest response had no complete cpu and memory sample for it"
+            }
+            MissingReason::InvalidValue => {
+                "the kubelet's latest response had a value that is not a finite, non-negative \
+                 number for it"
             }
             MissingReason::Servable => "metrics are available",
         }
@@ -78,6 +86,7 @@ mod tests {
             MissingReason::IncompleteContainers,
             MissingReason::RateError,
             MissingReason::MissingSample,
+            MissingReason::InvalidValue,
             MissingReason::Servable,
         ];
         let names: std::collections::HashSet<_> = all.iter().map(|r| r.as_str()).collect();

@@ -12,13 +12,14 @@ use crate::store::{MissingReason, Snapshot};
 
 /// Every reason an item can lack metrics, in a stable order (all are always exported, so a
 /// reason that drops to zero reads 0 rather than vanishing).
-pub const REASONS: [MissingReason; 6] = [
+pub const REASONS: [MissingReason; 7] = [
     MissingReason::NotScrapedYet,
     MissingReason::WaitingSecondSample,
     MissingReason::NodeFailed,
     MissingReason::IncompleteContainers,
     MissingReason::RateError,
     MissingReason::MissingSample,
+    MissingReason::InvalidValue,
 ];
 
 type Labels = Vec<(&'static str, &'static str)>;

@@ -9,11 +9,14 @@
 //!
 //! The point timestamp is the memory sample's when there is one, else the CPU sample's:
 //! upstream overwrites it with each series and memory is parsed last (spec §3.3).
+//!
+//! A sample marked [`Sample::invalid`] (a NaN, infinite or negative value) gives no point and
+//! is listed in [`InvalidValues`], so the store withholds only its node or pod.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use crate::batch::{ContainerBatch, MetricsPoint, NodeBatch, PodBatch};
+use crate::batch::{ContainerBatch, Decoded, InvalidValues, MetricsPoint, NodeBatch, PodBatch};
 use crate::time::Timestamp;
 
 /// What was seen so far for the node or one container.
@@ -24,11 +27,17 @@ pub(super) struct Sample {
     pub memory_bytes: Option<u64>,
     pub memory_time: Option<Timestamp>,
     pub start_time: Option<Timestamp>,
+    /// The kubelet printed a value no reading can have (NaN, ±Inf, negative) for it.
+    pub invalid: bool,
 }
 
 impl Sample {
-    /// The point, when the sample is complete: non-zero CPU, any memory, a timestamp.
+    /// The point, when the sample is complete and valid: non-zero CPU, any memory, a
+    /// timestamp.
     pub fn point(&self) -> Option<MetricsPoint> {
+        if self.invalid {
+            return None;
+        }
         let cpu_ns = self.cpu_ns.filter(|&ns| ns != 0)?;
         Some(MetricsPoint {
             timestamp: self.memory_time.or(self.cpu_time)?,
@@ -155,13 +164,27 @@ impl<'a> BatchBuilder<'a> {
         }
     }
 
-    /// Applies the completeness rules and returns the batch.
-    pub fn finish(self) -> NodeBatch<'a> {
+    /// Applies the completeness rules and returns the batch with the invalid items.
+    pub fn finish(self) -> Decoded<'a> {
+        let mut invalid = InvalidValues {
+            node: self.node.invalid,
+            pods: Vec::new(),
+        };
+        for pod in self.pods.iter().filter(|p| p.has_invalid_value()) {
+            invalid.pods.push((pod.namespace.clone(), pod.name.clone()));
+        }
         let pods = self.pods.into_iter().map(finish_pod).collect();
-        NodeBatch {
+        let batch = NodeBatch {
             node: self.node.point(),
             pods,
-        }
+        };
+        Decoded { batch, invalid }
+    }
+}
+
+impl PodEntry<'_> {
+    fn has_invalid_value(&self) -> bool {
+        self.containers.iter().any(|(_, sample)| sample.invalid)
     }
 }
 
@@ -193,6 +216,7 @@ mod tests {
             memory_bytes: Some(memory),
             memory_time: Some(Timestamp(2)),
             start_time: None,
+            invalid: false,
         }
     }
 
@@ -228,13 +252,49 @@ mod tests {
         *b.container("ns".into(), "p".into(), "a".into()) = full(5, 0);
         b.container("ns".into(), "p".into(), "b".into()).cpu_ns = Some(3);
         *b.container("ns".into(), "q".into(), "a".into()) = full(6, 1);
-        let batch = b.finish();
+        let batch = b.finish().batch;
         assert_eq!(batch.pods.len(), 2);
         assert!(!batch.pods[0].complete);
         assert_eq!(batch.pods[0].containers.len(), 1);
         assert_eq!(batch.pods[0].containers[0].point.memory_bytes, 0);
         assert!(batch.pods[1].complete);
         assert!(batch.node.is_none());
+    }
+
+    #[test]
+    fn an_invalid_value_withholds_its_pod_only() {
+        let mut b = BatchBuilder {
+            node: full(9, 9),
+            ..BatchBuilder::default()
+        };
+        *b.container("ns".into(), "p".into(), "a".into()) = full(5, 0);
+        b.container("ns".into(), "p".into(), "b".into()).invalid = true;
+        *b.container("ns".into(), "q".into(), "a".into()) = full(6, 1);
+        let decoded = b.finish();
+        assert!(decoded.batch.node.is_some());
+        assert_eq!(decoded.invalid.pods, [("ns".into(), "p".into())]);
+        assert!(!decoded.invalid.node);
+        let [p, q] = &decoded.batch.pods[..] else {
+            panic!("both pods are listed: {:?}", decoded.batch.pods);
+        };
+        assert!(!p.complete && p.containers.len() == 1);
+        assert!(q.complete);
+    }
+
+    #[test]
+    fn an_invalid_node_value_withholds_the_node_only() {
+        let mut b = BatchBuilder {
+            node: Sample {
+                invalid: true,
+                ..full(9, 9)
+            },
+            ..BatchBuilder::default()
+        };
+        *b.container("ns".into(), "q".into(), "a".into()) = full(6, 1);
+        let decoded = b.finish();
+        assert!(decoded.invalid.node && decoded.invalid.pods.is_empty());
+        assert_eq!(decoded.batch.node, None);
+        assert!(decoded.batch.pods[0].complete);
     }
 
     #[test]

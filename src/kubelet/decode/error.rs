@@ -65,10 +65,6 @@ pub enum LineProblem {
         series: &'static str,
         label: &'static str,
     },
-    #[error("non-finite value {value} for {series}")]
-    NonFiniteValue { series: &'static str, value: String },
-    #[error("negative value {value} for {series}")]
-    NegativeValue { series: &'static str, value: String },
 }
 
 impl DecodeError {

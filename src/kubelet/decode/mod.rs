@@ -5,7 +5,8 @@
 //! * [`decode_summary`]: `/stats/summary`, JSON, the v0.5 source (spec §3.1).
 //!
 //! Both apply the same completeness rules (spec §3.3 "Node validity", "Pod validity"; see
-//! `builder.rs`) and fail the whole node on malformed input, with an error naming the line.
+//! `builder.rs`) and fail the whole node on malformed input, with an error naming the line;
+//! a value no reading can have (NaN, ±Inf, negative) withholds only its node or pod.
 //! Pure code: no I/O, no async, no Kubernetes types; names borrow from the body.
 
 mod builder;
@@ -19,8 +20,27 @@ pub use prometheus_text::MAX_LABEL_VALUE;
 pub use resource::{MAX_LINES, decode_resource};
 pub use summary::decode_summary;
 
-use crate::batch::NodeBatch;
+use crate::batch::Decoded;
 use crate::time::Timestamp;
+
+/// When a kubelet request was sent and its response arrived (our clock).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct ResponseTimes {
+    /// Stamps Prometheus samples printed without a timestamp (as upstream).
+    pub requested: Timestamp,
+    /// Places the Summary API's whole-second sample times within their second.
+    pub received: Timestamp,
+}
+
+impl ResponseTimes {
+    /// A request answered at the instant it was sent (tests, benchmarks).
+    pub fn at(t: Timestamp) -> Self {
+        ResponseTimes {
+            requested: t,
+            received: t,
+        }
+    }
+}
 
 /// Which kubelet endpoint a body came from.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -58,25 +78,20 @@ impl Source {
     }
 
     /// Decodes a body from this source (see [`decode`]).
-    pub fn decode(
-        self,
-        body: &[u8],
-        default_time: Timestamp,
-    ) -> Result<NodeBatch<'_>, DecodeError> {
-        decode(self, body, default_time)
+    pub fn decode(self, body: &[u8], times: ResponseTimes) -> Result<Decoded<'_>, DecodeError> {
+        decode(self, body, times)
     }
 }
 
-/// Decodes a kubelet response body from `source`. `default_time` stamps Prometheus samples
-/// printed without a timestamp (the time the request was sent); the summary carries its own.
+/// Decodes a kubelet response body from `source`, fetched at `times`.
 pub fn decode(
     source: Source,
     body: &[u8],
-    default_time: Timestamp,
-) -> Result<NodeBatch<'_>, DecodeError> {
+    times: ResponseTimes,
+) -> Result<Decoded<'_>, DecodeError> {
     match source {
-        Source::Resource => decode_resource(body, default_time),
-        Source::Summary => decode_summary(body),
+        Source::Resource => decode_resource(body, times.requested),
+        Source::Summary => decode_summary(body, times.received),
     }
 }
 
@@ -87,14 +102,22 @@ mod tests {
     #[test]
     fn dispatches_on_source() {
         let text = b"node_cpu_usage_seconds_total 1\nnode_memory_working_set_bytes 2\n";
-        let batch = decode(Source::Resource, text, Timestamp(7)).unwrap();
-        assert_eq!(batch.node.unwrap().timestamp, Timestamp(7));
-        assert!(decode(Source::Summary, text, Timestamp(7)).is_err());
+        let times = ResponseTimes {
+            requested: Timestamp(7),
+            received: Timestamp(1_000_000_500),
+        };
+        let decoded = decode(Source::Resource, text, times).unwrap();
+        assert_eq!(decoded.batch.node.unwrap().timestamp, Timestamp(7));
+        assert!(decode(Source::Summary, text, times).is_err());
         let json =
             br#"{"node": {"cpu": {"time": "1970-01-01T00:00:01Z", "usageCoreNanoSeconds": 1},
                                  "memory": {"workingSetBytes": 2}}}"#;
-        let batch = decode(Source::Summary, json, Timestamp(7)).unwrap();
-        assert_eq!(batch.node.unwrap().timestamp, Timestamp::from_secs(1));
+        let decoded = decode(Source::Summary, json, times).unwrap();
+        assert_eq!(
+            decoded.batch.node.unwrap().timestamp,
+            Timestamp(1_000_000_500),
+            "the whole-second time, placed by the arrival"
+        );
     }
 
     #[test]

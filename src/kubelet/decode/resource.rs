@@ -10,8 +10,12 @@
 //! * a missing sample timestamp means the request time (`default_time`); the point time is
 //!   the memory sample's (see [`super::builder`]); the start time series' own timestamp is
 //!   ignored, a start value ≤ 0 means "unknown";
-//! * any malformed line, a negative timestamp, or a NaN, infinite or negative value on a
-//!   series used fails the whole node.
+//! * any malformed line or a negative timestamp fails the whole node;
+//! * a NaN, infinite or negative value on a series used (negative start times excepted: they
+//!   mean "unknown") marks only its node or container invalid (see [`InvalidValues`]): the
+//!   node's own point, or the container's pod, is withheld and everything else is kept.
+//!
+//! [`InvalidValues`]: crate::batch::InvalidValues
 //!
 //! One pass over the body, lines found with `memchr`; nothing is allocated per line.
 
@@ -20,9 +24,9 @@ use std::borrow::Cow;
 use memchr::memchr;
 
 use super::builder::{BatchBuilder, Sample};
-use super::error::{DecodeError, LineProblem, excerpt};
-use super::prometheus_text::{PodLabels, RawValue, SampleLine, parse_line};
-use crate::batch::NodeBatch;
+use super::error::{DecodeError, LineProblem};
+use super::prometheus_text::{PodLabels, RawValue, parse_line};
+use crate::batch::Decoded;
 use crate::time::{NANOS_PER_SEC, Timestamp};
 
 /// Most lines read from one body (a 110-pod node prints about 800).
@@ -63,7 +67,7 @@ impl Series {
 
 /// Decodes a `/metrics/resource` body. `default_time` stamps samples printed without a
 /// timestamp (upstream uses the time the request was sent). Empty input gives an empty batch.
-pub fn decode_resource(body: &[u8], default_time: Timestamp) -> Result<NodeBatch<'_>, DecodeError> {
+pub fn decode_resource(body: &[u8], default_time: Timestamp) -> Result<Decoded<'_>, DecodeError> {
     let mut builder = BatchBuilder::with_capacity(expected_containers(body.len()));
     let mut rest = body;
     let mut line_number = 0;
@@ -102,7 +106,6 @@ fn apply_line<'a>(
     let Some(series) = Series::from_name(sample.name) else {
         return Ok(());
     };
-    check_value(series, &sample)?;
     let time = sample
         .timestamp_ms
         .map_or(default_time, Timestamp::from_millis);
@@ -111,7 +114,11 @@ fn apply_line<'a>(
         Series::NodeCpu | Series::NodeMemory => &mut builder.node,
         _ => container_sample(builder, series, &sample.labels)?,
     };
-    record(target, series, value, time);
+    if is_reading(series, value) {
+        record(target, series, value, time);
+    } else {
+        target.invalid = true;
+    }
     Ok(())
 }
 
@@ -133,25 +140,11 @@ fn record(target: &mut Sample, series: Series, value: f64, time: Timestamp) {
     }
 }
 
-/// NaN and infinities are refused on every used series, negative values on all but the
-/// start time (where they mean "unknown", as a zero start time does).
-fn check_value(series: Series, sample: &SampleLine<'_>) -> Result<(), LineProblem> {
-    let value = sample.value;
-    let text = || excerpt(sample.value_text);
-    let series_name = series.name();
-    if !value.is_finite() {
-        return Err(LineProblem::NonFiniteValue {
-            series: series_name,
-            value: text(),
-        });
-    }
-    if value < 0.0 && series != Series::ContainerStart {
-        return Err(LineProblem::NegativeValue {
-            series: series_name,
-            value: text(),
-        });
-    }
-    Ok(())
+/// Whether `value` can be a reading of `series`: NaN and infinities cannot on any series used,
+/// negative values on all but the start time (where they mean "unknown", as a zero start
+/// time does).
+fn is_reading(series: Series, value: f64) -> bool {
+    value.is_finite() && (value >= 0.0 || series == Series::ContainerStart)
 }
 
 fn container_sample<'a, 'b>(

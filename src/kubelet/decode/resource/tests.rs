@@ -1,10 +1,12 @@
 use super::*;
-use crate::batch::{MetricsPoint, PodBatch};
+use crate::batch::{MetricsPoint, NodeBatch, PodBatch};
 
 const DEFAULT: Timestamp = Timestamp(1_700_000_000_000_000_000);
 
 fn ok(body: &str) -> NodeBatch<'_> {
-    decode_resource(body.as_bytes(), DEFAULT).unwrap()
+    let decoded = decode_resource(body.as_bytes(), DEFAULT).unwrap();
+    assert!(decoded.invalid.is_empty(), "{:?}", decoded.invalid);
+    decoded.batch
 }
 
 fn err(body: &str) -> String {
@@ -265,20 +267,79 @@ fn errors_name_the_line() {
     );
 }
 
+/// One kubelet body: the node, pod `ok` and pod `bad` (containers `a` and `b`), with `value`
+/// as `b`'s `series`.
+fn with_bad_value(series: &str, value: &str) -> String {
+    let mut body =
+        String::from("node_cpu_usage_seconds_total 10\nnode_memory_working_set_bytes 5\n");
+    for (pod, container) in [("ok", "a"), ("bad", "a"), ("bad", "b")] {
+        for name in [
+            "container_cpu_usage_seconds_total",
+            "container_memory_working_set_bytes",
+            "container_start_time_seconds",
+        ] {
+            let value = if (pod, container, name) == ("bad", "b", series) {
+                value
+            } else {
+                "7"
+            };
+            body += &format!(
+                "{name}{{container=\"{container}\",namespace=\"n\",pod=\"{pod}\"}} {value}\n"
+            );
+        }
+    }
+    body
+}
+
 #[test]
-fn bad_values_on_used_series_fail_and_say_which() {
-    assert_eq!(
-        err("node_cpu_usage_seconds_total NaN"),
-        "line 1: non-finite value NaN for node_cpu_usage_seconds_total"
-    );
-    assert_eq!(
-        err("\ncontainer_memory_working_set_bytes{container=\"c\",namespace=\"n\",pod=\"p\"} -5"),
-        "line 2: negative value -5 for container_memory_working_set_bytes"
-    );
-    assert_eq!(
-        err("container_start_time_seconds{container=\"c\",namespace=\"n\",pod=\"p\"} +Inf"),
-        "line 1: non-finite value +Inf for container_start_time_seconds"
-    );
+fn bad_values_on_used_series_withhold_only_their_pod() {
+    for (series, value) in [
+        ("container_cpu_usage_seconds_total", "NaN"),
+        ("container_cpu_usage_seconds_total", "+Inf"),
+        ("container_memory_working_set_bytes", "-5"),
+        ("container_memory_working_set_bytes", "-Inf"),
+        ("container_start_time_seconds", "NaN"),
+    ] {
+        let body = with_bad_value(series, value);
+        let decoded = decode_resource(body.as_bytes(), DEFAULT).unwrap();
+        let case = format!("{series} {value}");
+        assert!(decoded.batch.node.is_some(), "{case}: the node stays");
+        assert!(!decoded.invalid.node, "{case}");
+        assert_eq!(decoded.invalid.pods, [("n".into(), "bad".into())], "{case}");
+        let ok_pod = pod(&decoded.batch, "ok");
+        assert!(ok_pod.complete && ok_pod.containers.len() == 1, "{case}");
+        let bad_pod = pod(&decoded.batch, "bad");
+        assert!(!bad_pod.complete, "{case}");
+        let kept: Vec<_> = bad_pod.containers.iter().map(|c| &*c.name).collect();
+        assert_eq!(
+            kept,
+            ["a"],
+            "{case}: only the container with the value is left out"
+        );
+    }
+}
+
+#[test]
+fn a_bad_node_value_withholds_only_the_node() {
+    for body in [
+        "node_cpu_usage_seconds_total NaN\nnode_memory_working_set_bytes 5\n",
+        "node_cpu_usage_seconds_total 1\nnode_memory_working_set_bytes -1\n",
+    ] {
+        let body = format!("{body}{}", with_bad_value("none", "7"));
+        let decoded = decode_resource(body.as_bytes(), DEFAULT).unwrap();
+        assert!(decoded.invalid.node && decoded.invalid.pods.is_empty());
+        assert_eq!(decoded.batch.node, None);
+        assert!(decoded.batch.pods.iter().all(|p| p.complete));
+    }
+}
+
+#[test]
+fn a_negative_start_time_is_unknown_not_invalid() {
+    let body = with_bad_value("container_start_time_seconds", "-1");
+    let batch = ok(&body);
+    let bad = pod(&batch, "bad");
+    assert!(bad.complete);
+    assert_eq!(bad.containers[1].point.start_time, None);
 }
 
 #[test]

@@ -1,8 +1,14 @@
 use super::*;
-use crate::batch::MetricsPoint;
+use crate::batch::{MetricsPoint, NodeBatch};
+
+/// When the test responses arrive: before every sample time in them (a kubelet clock ahead of
+/// ours), so whole-second times stay as printed, the start of their second.
+const RECEIVED: Timestamp = Timestamp(0);
 
 fn ok(body: &str) -> NodeBatch<'_> {
-    decode_summary(body.as_bytes()).unwrap()
+    let decoded = decode_summary(body.as_bytes(), RECEIVED).unwrap();
+    assert!(decoded.invalid.is_empty(), "{:?}", decoded.invalid);
+    decoded.batch
 }
 
 fn t(s: &str) -> Timestamp {
@@ -138,17 +144,19 @@ fn escaped_names_are_unescaped() {
 
 #[test]
 fn malformed_json_reports_serde_position() {
-    let e = decode_summary(b"{\"node\": {\"cpu\": [}}").unwrap_err();
+    let e = decode_summary(b"{\"node\": {\"cpu\": [}}", RECEIVED).unwrap_err();
     assert!(
         e.to_string()
             .starts_with("invalid summary JSON at line 1 column "),
         "{e}"
     );
-    let e = decode_summary(b"").unwrap_err();
+    let e = decode_summary(b"", RECEIVED).unwrap_err();
     assert!(e.to_string().contains("EOF"), "{e}");
-    let body = "{\n\"node\": {\"cpu\": {\"usageCoreNanoSeconds\": -1}}}";
+    let body = "{\n\"node\": {\"cpu\": {\"usageCoreNanoSeconds\": \"1\"}}}";
     assert_eq!(
-        decode_summary(body.as_bytes()).unwrap_err().line_number(),
+        decode_summary(body.as_bytes(), RECEIVED)
+            .unwrap_err()
+            .line_number(),
         2
     );
 }
@@ -156,7 +164,7 @@ fn malformed_json_reports_serde_position() {
 #[test]
 fn bad_timestamp_is_an_error_with_position() {
     let body = "{\"node\": {\n  \"memory\": {\"time\": \"yesterday\"}}}";
-    let e = decode_summary(body.as_bytes()).unwrap_err();
+    let e = decode_summary(body.as_bytes(), RECEIVED).unwrap_err();
     let text = e.to_string();
     assert!(
         text.starts_with("invalid summary JSON at line 2 column "),
@@ -173,6 +181,93 @@ fn go_zero_time_reads_as_missing_but_garbage_does_not() {
     let body = r#"{"node": {"cpu": {"time": "0001-01-01T00:00:00Z", "usageCoreNanoSeconds": 1},
                             "memory": {"workingSetBytes": 2}}}"#;
     assert_eq!(ok(body).node, None);
-    assert!(decode_summary(br#"{"node": {"cpu": {"time": "0001-01-01"}}}"#).is_err());
-    assert!(decode_summary(br#"{"node": {"cpu": {"time": "2026"}}}"#).is_err());
+    assert!(decode_summary(br#"{"node": {"cpu": {"time": "0001-01-01"}}}"#, RECEIVED).is_err());
+    assert!(decode_summary(br#"{"node": {"cpu": {"time": "2026"}}}"#, RECEIVED).is_err());
+}
+
+const SECOND: i64 = NANOS_PER_SEC;
+
+fn node_time(time: &str, received: Timestamp) -> Timestamp {
+    let body = format!(
+        r#"{{"node": {{"cpu": {{"time": "{time}", "usageCoreNanoSeconds": 1}},
+                     "memory": {{"workingSetBytes": 2}}}}}}"#
+    );
+    let decoded = decode_summary(body.as_bytes(), received).unwrap();
+    decoded.batch.node.unwrap().timestamp
+}
+
+#[test]
+fn a_whole_second_time_is_placed_by_the_arrival_within_its_second() {
+    let second = t("2026-01-13T18:40:14Z");
+    let within = Timestamp(second.0 + 300_000_000);
+    assert_eq!(node_time("2026-01-13T18:40:14Z", within), within);
+    let late = Timestamp(second.0 + 5 * SECOND);
+    assert_eq!(
+        node_time("2026-01-13T18:40:14Z", late),
+        Timestamp(second.0 + SECOND - 1),
+        "an older sample ends at its second's last instant"
+    );
+    let early = Timestamp(second.0 - SECOND);
+    assert_eq!(node_time("2026-01-13T18:40:14Z", early), second);
+}
+
+#[test]
+fn a_time_with_a_fraction_is_used_as_printed() {
+    let printed = t("2026-01-13T18:40:14.25Z");
+    let received = Timestamp(printed.0 + 500_000_000);
+    assert_eq!(node_time("2026-01-13T18:40:14.25Z", received), printed);
+    let zero_fraction = t("2026-01-13T18:40:14Z");
+    assert_eq!(
+        node_time("2026-01-13T18:40:14.000Z", received),
+        zero_fraction,
+        "a printed fraction, even .000, is a precise time"
+    );
+}
+
+#[test]
+fn start_times_are_not_moved() {
+    let body = r#"{"pods": [{"podRef": {"name": "p", "namespace": "n"}, "containers": [
+        {"name": "c", "startTime": "2026-01-13T18:39:41Z",
+         "cpu": {"time": "2026-01-13T18:40:14Z", "usageCoreNanoSeconds": 1},
+         "memory": {"workingSetBytes": 1}}]}]}"#;
+    let received = Timestamp(t("2026-01-13T18:40:14Z").0 + 400_000_000);
+    let decoded = decode_summary(body.as_bytes(), received).unwrap();
+    let point = decoded.batch.pods[0].containers[0].point;
+    assert_eq!(point.start_time, Some(t("2026-01-13T18:39:41Z")));
+    assert_eq!(point.timestamp, received);
+}
+
+#[test]
+fn impossible_numbers_withhold_only_their_item() {
+    let body = r#"{"node": {"cpu": {"time": "2026-01-13T18:40:14Z", "usageCoreNanoSeconds": 9},
+                            "memory": {"workingSetBytes": 2}},
+      "pods": [
+      {"podRef": {"name": "bad", "namespace": "n"}, "containers": [
+        {"name": "a", "cpu": {"time": "2026-01-13T18:40:14Z", "usageCoreNanoSeconds": 1},
+         "memory": {"workingSetBytes": 1}},
+        {"name": "b", "cpu": {"time": "2026-01-13T18:40:14Z", "usageCoreNanoSeconds": -3},
+         "memory": {"workingSetBytes": 1}}]},
+      {"podRef": {"name": "huge", "namespace": "n"}, "containers": [
+        {"name": "a", "cpu": {"time": "2026-01-13T18:40:14Z", "usageCoreNanoSeconds": 1},
+         "memory": {"workingSetBytes": 1e30}}]},
+      {"podRef": {"name": "ok", "namespace": "n"}, "containers": [
+        {"name": "a", "cpu": {"time": "2026-01-13T18:40:14Z", "usageCoreNanoSeconds": 2.0e3},
+         "memory": {"workingSetBytes": 1}}]}
+    ]}"#;
+    let decoded = decode_summary(body.as_bytes(), RECEIVED).unwrap();
+    assert!(decoded.batch.node.is_some());
+    assert!(!decoded.invalid.node);
+    assert_eq!(
+        decoded.invalid.pods,
+        [("n".into(), "bad".into()), ("n".into(), "huge".into())]
+    );
+    let ok_pod = &decoded.batch.pods[2];
+    assert!(ok_pod.complete);
+    assert_eq!(ok_pod.containers[0].point.cpu_ns, 2_000);
+    let node_invalid = r#"{"node": {"cpu": {"time": "2026-01-13T18:40:14Z",
+                                            "usageCoreNanoSeconds": -1},
+                                    "memory": {"workingSetBytes": 2}}}"#;
+    let decoded = decode_summary(node_invalid.as_bytes(), RECEIVED).unwrap();
+    assert!(decoded.invalid.node);
+    assert_eq!(decoded.batch.node, None);
 }
