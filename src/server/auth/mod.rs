@@ -1,9 +1,9 @@
 //! Authentication and authorization of every request, as an extension apiserver does it
 //! (upstream spec §1.4, §1.5, §2.8): front-proxy request headers, client certificates, bearer
 //! tokens (TokenReview), else anonymous; then always-allowed paths, `system:masters`, else a
-//! SubjectAccessReview. Fail closed: invalid credentials get 401, a denial 403, a review
-//! that cannot be made 500, and a review that finds every review slot busy 429 — never the
-//! data.
+//! SubjectAccessReview. Fail closed: invalid credentials get 401 (also when the TokenReview
+//! cannot be made, as upstream), a denial 403, a SubjectAccessReview that cannot be made 500,
+//! and a review that finds every review slot busy 429 — never the data.
 //!
 //! The core ([`Authenticator::authenticate`], [`Authorizer::authorize`]) takes the verified
 //! peer certificate chain and the headers, and talks to the apiserver only through the
