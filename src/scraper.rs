@@ -130,7 +130,8 @@ impl Scraper {
         let mut tasks = self.spawn_fetches(nodes);
         let deadline = started + self.resolution;
         let ready = self.published.load().is_ready();
-        let mut publisher = Publisher::for_cycle(self.publish_cost, ready);
+        let jitter_ends = started + max_jitter(node_count);
+        let mut publisher = Publisher::for_cycle(self.publish_cost, ready, jitter_ends);
         let (mut ok, mut failed) = (0usize, 0usize);
         loop {
             let wake = publisher.wake_at(deadline);

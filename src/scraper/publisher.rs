@@ -47,7 +47,10 @@ impl SnapshotOutlet {
 /// writer's time doing so: after a publish that took `t`, the next waits at least `10 × t`,
 /// and never less than [`Self::MIN_SPACING`]: a publish gathers every pod, so publishing each
 /// node's result as it came was most of a small cluster's CPU (200 publishes a cycle at 200
-/// nodes); results now wait at most a quarter second. Once a publish takes longer than [`Self::MID_CYCLE_MAX`]
+/// nodes). Once metrics are served, nothing is published before the cycle's start jitter has
+/// passed (plus [`Self::MIN_SPACING`] for the fetches themselves): in a healthy cluster every
+/// node has answered by then and the cycle publishes once, at its end; only late nodes' results
+/// are published on their own, without waiting for the slowest. Once a publish takes longer than [`Self::MID_CYCLE_MAX`]
 /// (thousands of nodes), cycles publish once, at their end, as upstream stores once per
 /// cycle: every publish also invalidates the cached pod lists, and rebuilding them several
 /// times a cycle was a fifth of the CPU at 5,000 nodes. While no snapshot is ready
@@ -68,11 +71,17 @@ impl Publisher {
     /// Longest publish after which more publishes may follow within the same cycle.
     const MID_CYCLE_MAX: Duration = Duration::from_millis(25);
 
-    /// The publisher of one cycle, given what the previous cycle's last publish cost.
-    pub(super) fn for_cycle(last_cost: Duration, ready: bool) -> Self {
+    /// The publisher of one cycle, given what the previous cycle's last publish cost and when
+    /// its nodes' start jitter ends.
+    pub(super) fn for_cycle(
+        last_cost: Duration,
+        ready: bool,
+        jitter_ends: tokio::time::Instant,
+    ) -> Self {
         Publisher {
             end_only: ready && last_cost > Self::MID_CYCLE_MAX,
             took: last_cost,
+            next_allowed: ready.then_some(jitter_ends + Self::MIN_SPACING),
             ..Publisher::default()
         }
     }
@@ -128,9 +137,9 @@ mod tests {
         let cheap = Duration::from_millis(2);
         let costly = Duration::from_millis(120);
         // Start-up (nothing ready yet): publish as results arrive, whatever it costs.
-        assert!(!Publisher::for_cycle(costly, false).end_only);
-        assert!(!Publisher::for_cycle(cheap, true).end_only);
-        let mut publisher = Publisher::for_cycle(costly, true);
+        assert!(!Publisher::for_cycle(costly, false, tokio::time::Instant::now()).end_only);
+        assert!(!Publisher::for_cycle(cheap, true, tokio::time::Instant::now()).end_only);
+        let mut publisher = Publisher::for_cycle(costly, true, tokio::time::Instant::now());
         publisher.dirty = true;
         publisher.maybe_publish(&mut store, &out, false);
         assert_eq!(
@@ -146,7 +155,9 @@ mod tests {
         assert!(!publisher.dirty);
         assert!(out.load().ends_cycle(), "the final publish ends the cycle");
 
-        let mut publisher = Publisher::for_cycle(cheap, true);
+        let now = tokio::time::Instant::now();
+        let jitter_ended = now.checked_sub(Duration::from_secs(1)).unwrap_or(now);
+        let mut publisher = Publisher::for_cycle(cheap, true, jitter_ended);
         publisher.dirty = true;
         publisher.maybe_publish(&mut store, &out, false);
         assert!(
@@ -173,11 +184,41 @@ mod tests {
     }
 
     #[test]
+    fn once_metrics_are_served_nothing_is_published_before_the_start_jitter_ends() {
+        use crate::store::StoreConfig;
+        let mut store = Store::new(StoreConfig::default());
+        let out = SnapshotOutlet::new(Arc::new(ArcSwap::from_pointee(Snapshot::default())));
+        let now = tokio::time::Instant::now();
+        let jitter_ends = now + Duration::from_secs(1);
+        let mut publisher = Publisher::for_cycle(Duration::ZERO, true, jitter_ends);
+        publisher.dirty = true;
+        publisher.maybe_publish(&mut store, &out, false);
+        assert_eq!(out.load().generation(), 0, "results within the jitter wait");
+        assert_eq!(
+            publisher.wake_at(now + Duration::from_secs(15)),
+            jitter_ends + Publisher::MIN_SPACING,
+            "late results are published once the jitter (and a fetch) has passed"
+        );
+        publisher.maybe_publish(&mut store, &out, true);
+        assert_eq!(out.load().generation(), 1, "the cycle's end publishes");
+
+        let mut starting = Publisher::for_cycle(Duration::ZERO, false, jitter_ends);
+        starting.dirty = true;
+        starting.maybe_publish(&mut store, &out, false);
+        assert_eq!(
+            out.load().generation(),
+            2,
+            "at start-up, results are published at once"
+        );
+    }
+
+    #[test]
     fn results_arriving_close_together_are_published_together() {
         use crate::store::StoreConfig;
         let mut store = Store::new(StoreConfig::default());
         let out = SnapshotOutlet::new(Arc::new(ArcSwap::from_pointee(Snapshot::default())));
-        let mut publisher = Publisher::for_cycle(Duration::ZERO, true);
+        let mut publisher =
+            Publisher::for_cycle(Duration::ZERO, false, tokio::time::Instant::now());
         for _ in 0..50 {
             publisher.dirty = true;
             publisher.maybe_publish(&mut store, &out, false);
@@ -199,7 +240,8 @@ mod tests {
         let out = SnapshotOutlet::new(Arc::new(ArcSwap::from_pointee(Snapshot::default())));
         let mut publishes = out.subscribe();
         assert!(!publishes.has_changed().unwrap(), "nothing published yet");
-        let mut publisher = Publisher::for_cycle(Duration::ZERO, false);
+        let mut publisher =
+            Publisher::for_cycle(Duration::ZERO, false, tokio::time::Instant::now());
         publisher.dirty = true;
         publisher.maybe_publish(&mut store, &out, true);
         let woken = tokio::time::timeout(Duration::from_secs(5), publishes.changed()).await;
