@@ -175,6 +175,9 @@ fn structured(
     unstable: &Unstable,
     diffs: &mut Vec<Difference>,
 ) {
+    if ours.body.is_empty() && theirs.body.is_empty() {
+        return;
+    }
     let (a, b) = match (parse(&ours.body), parse(&theirs.body)) {
         (Ok(a), Ok(b)) => (a, b),
         (a, b) => {
@@ -225,15 +228,58 @@ fn values(path: &str, ours: &Value, theirs: &Value, diffs: &mut Vec<Difference>)
                 }
             }
         }
-        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
+        (Value::Array(a), Value::Array(b)) if path.ends_with(".paths") => {
+            string_sets(path, a, b, diffs);
+        }
+        (Value::Array(a), Value::Array(b)) => {
             for (i, (x, y)) in a.iter().zip(b).enumerate() {
                 values(&format!("{path}[{i}]"), x, y, diffs);
+            }
+            let longer = if a.len() > b.len() { a } else { b };
+            for (i, extra) in longer.iter().enumerate().skip(a.len().min(b.len())) {
+                let (x, y) = if a.len() > b.len() {
+                    (Some(extra), None)
+                } else {
+                    (None, Some(extra))
+                };
+                diffs.push(Difference::new(format!("{path}[{i}]"), shown(x), shown(y)));
             }
         }
         (Value::String(a), Value::String(b))
             if normalize::is_usage(path) && normalize::usage_close(a, b) => {}
         (a, b) if a == b => {}
         (a, b) => diffs.push(Difference::new(path, compact(a), compact(b))),
+    }
+}
+
+/// The index's paths: the order must match; a path only one side has is named.
+fn string_sets(path: &str, a: &[Value], b: &[Value], diffs: &mut Vec<Difference>) {
+    let only = |x: &[Value], y: &[Value]| -> Vec<Value> {
+        x.iter().filter(|v| !y.contains(v)).cloned().collect()
+    };
+    for v in only(a, b) {
+        diffs.push(Difference::new(
+            format!("{path}[{v}]"),
+            "present",
+            "(absent)",
+        ));
+    }
+    for v in only(b, a) {
+        diffs.push(Difference::new(
+            format!("{path}[{v}]"),
+            "(absent)",
+            "present",
+        ));
+    }
+    let common = |x: &[Value], y: &[Value]| -> Vec<Value> {
+        x.iter().filter(|v| y.contains(v)).cloned().collect()
+    };
+    if common(a, b) != common(b, a) {
+        diffs.push(Difference::new(
+            path,
+            compact(&Value::Array(a.to_vec())),
+            compact(&Value::Array(b.to_vec())),
+        ));
     }
 }
 

@@ -53,10 +53,14 @@ fn parse(body: &[u8]) -> BTreeMap<String, Family> {
     for line in text.lines() {
         if let Some(rest) = line.strip_prefix("# HELP ") {
             let (name, help) = rest.split_once(' ').unwrap_or((rest, ""));
-            family(&mut families, name).map(|f| f.help = help.to_owned());
+            if let Some(f) = family(&mut families, name) {
+                f.help = help.to_owned();
+            }
         } else if let Some(rest) = line.strip_prefix("# TYPE ") {
             let (name, kind) = rest.split_once(' ').unwrap_or((rest, ""));
-            family(&mut families, name).map(|f| f.kind = kind.to_owned());
+            if let Some(f) = family(&mut families, name) {
+                f.kind = kind.to_owned();
+            }
         } else if !line.starts_with('#') {
             sample(&mut families, line);
         }
@@ -87,10 +91,10 @@ fn sample(families: &mut BTreeMap<String, Family>, line: &str) {
         return;
     };
     for pair in labels.0.split(',').filter(|p| !p.is_empty()) {
-        if let Some((label, _)) = pair.split_once('=') {
-            if label != "le" {
-                family.labels.insert(label.to_owned());
-            }
+        if let Some((label, _)) = pair.split_once('=')
+            && label != "le"
+        {
+            family.labels.insert(label.to_owned());
         }
     }
 }

@@ -94,8 +94,8 @@ impl Verdict<'_> {
         for entry in &self.unused {
             let _ = writeln!(
                 out,
-                "\nUnused allow-list entry (remove it): cases {:?}, field {:?}, README \"{}\"",
-                entry.cases, entry.field, entry.readme_row
+                "\nUnused allow-list entry (remove it): cases {:?}, fields {:?}, README \"{}\"",
+                entry.cases, entry.fields, entry.readme_row
             );
         }
         out
