@@ -369,7 +369,9 @@ mod tests {
             assert_eq!(pods["scope"], "Namespaced");
             assert_eq!(pods["singularResource"], "");
             assert_eq!(pods["responseKind"]["kind"], "PodMetrics");
-            assert_eq!(versions[1]["resources"][0]["responseKind"]["version"], "v1");
+            // As upstream: empty group and version mean the enclosing group version's.
+            assert_eq!(versions[1]["resources"][0]["responseKind"]["version"], "");
+            assert_eq!(versions[1]["resources"][0]["responseKind"]["group"], "");
             assert_eq!(versions[0]["freshness"], "Current");
             assert!(
                 v.content_type()
