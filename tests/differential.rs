@@ -53,12 +53,13 @@ async fn answers_match_upstream_v0_9_0() {
         panic!("{err}");
     }
     let mut findings = Vec::new();
-    for case in cases::all(&cluster.subjects()) {
-        findings.extend(ask_both(&client, &cluster, &case).await);
+    let cases = cases::all(&cluster.subjects());
+    for case in &cases {
+        findings.extend(ask_both(&client, &cluster, case).await);
     }
     cluster.stop().await;
     let verdict = report::judge(&findings);
-    eprintln!("{}", verdict.text(started.elapsed()));
+    eprintln!("{}", verdict.text(cases.len(), started.elapsed()));
     assert!(
         verdict.passed(),
         "differences from upstream not on the allow-list (see above)"

@@ -46,13 +46,13 @@ impl Verdict<'_> {
         self.unused.is_empty() && self.findings.iter().all(|(_, entry)| entry.is_some())
     }
 
-    pub fn text(&self, took: Duration) -> String {
+    pub fn text(&self, requests: usize, took: Duration) -> String {
         let mut out = String::new();
         let unexplained: Vec<_> = self.findings.iter().filter(|(_, e)| e.is_none()).collect();
         let _ = writeln!(
             out,
-            "Differential test against upstream v0.9.0: {} differences, {} not on the \
-             allow-list, in {:.0?}.",
+            "Differential test against upstream v0.9.0: {requests} requests, {} differences, \
+             {} not on the allow-list, in {:.0?}.",
             self.findings.len(),
             unexplained.len(),
             took
