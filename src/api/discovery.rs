@@ -9,8 +9,8 @@
 //! The documents are serde types written by [`go_encode`]. k8s-openapi's `APIGroup`,
 //! `APIResourceList` and `APIResource` serialize their fields in alphabetical order, and
 //! kube-core's `APIResourceDiscovery` writes its empty `shortNames`/`categories`/`subresources`
-//! and its `APIGroupDiscovery` no `creationTimestamp: null`, so the containers here are our own
-//! structs in Go's field order; the leaves whose bytes agree are the crates' own
+//! (and upstream's `APIGroupDiscovery` metadata has only the name), so the containers here
+//! are our own structs in Go's field order; the leaves whose bytes agree are the crates' own
 //! (`GroupVersionForDiscovery`, `ListMeta`, the v2 `GroupVersionKind`).
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{GroupVersionForDiscovery, ListMeta};
@@ -153,13 +153,10 @@ struct GroupDiscovery {
     versions: Vec<VersionDiscovery>,
 }
 
-/// The group's `ObjectMeta`: only the name is set; Go writes the zero `creationTimestamp`
-/// as `null`.
+/// The group's `ObjectMeta`: only the name, as upstream writes it.
 #[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
 struct GroupDiscoveryMeta {
     name: &'static str,
-    creation_timestamp: Option<()>,
 }
 
 /// `apidiscovery.APIVersionDiscovery`.
@@ -236,10 +233,7 @@ pub fn api_group_list() -> Result<Vec<u8>, serde_json::Error> {
 /// `metrics.k8s.io` with every served version, each `freshness: Current`.
 pub fn aggregated_discovery(v: DiscoveryVersion) -> Result<Vec<u8>, serde_json::Error> {
     let group = GroupDiscovery {
-        metadata: GroupDiscoveryMeta {
-            name: GROUP,
-            creation_timestamp: None,
-        },
+        metadata: GroupDiscoveryMeta { name: GROUP },
         versions: ApiVersion::ALL.into_iter().map(version_discovery).collect(),
     };
     document(&discovery_list(v, vec![group]))
@@ -266,9 +260,10 @@ fn version_discovery(version: ApiVersion) -> VersionDiscovery {
         .iter()
         .map(|r| ResourceDiscovery {
             resource: r.name,
+            // Upstream leaves the group and version empty (the resource's own).
             response_kind: GroupVersionKind {
-                group: Some(GROUP.to_owned()),
-                version: Some(version.as_str().to_owned()),
+                group: Some(String::new()),
+                version: Some(String::new()),
                 kind: Some(r.kind.to_owned()),
             },
             scope: if r.namespaced {
@@ -339,9 +334,9 @@ mod tests {
             format!(
                 concat!(
                     r#"{{"version":"{v}","resources":["#,
-                    r#"{{"resource":"nodes","responseKind":{{"group":"metrics.k8s.io","version":"{v}","kind":"NodeMetrics"}},"#,
+                    r#"{{"resource":"nodes","responseKind":{{"group":"","version":"","kind":"NodeMetrics"}},"#,
                     r#""scope":"Cluster","singularResource":"","verbs":["get","list"]}},"#,
-                    r#"{{"resource":"pods","responseKind":{{"group":"metrics.k8s.io","version":"{v}","kind":"PodMetrics"}},"#,
+                    r#"{{"resource":"pods","responseKind":{{"group":"","version":"","kind":"PodMetrics"}},"#,
                     r#""scope":"Namespaced","singularResource":"","verbs":["get","list"]}}],"freshness":"Current"}}"#
                 ),
                 v = v
@@ -352,7 +347,7 @@ mod tests {
             format!(
                 concat!(
                     r#"{{"kind":"APIGroupDiscoveryList","apiVersion":"apidiscovery.k8s.io/v2beta1","metadata":{{}},"#,
-                    r#""items":[{{"metadata":{{"name":"metrics.k8s.io","creationTimestamp":null}},"versions":[{},{}]}}]}}"#,
+                    r#""items":[{{"metadata":{{"name":"metrics.k8s.io"}},"versions":[{},{}]}}]}}"#,
                     "\n"
                 ),
                 resources("v1beta1"),
@@ -374,7 +369,9 @@ mod tests {
             assert_eq!(pods["scope"], "Namespaced");
             assert_eq!(pods["singularResource"], "");
             assert_eq!(pods["responseKind"]["kind"], "PodMetrics");
-            assert_eq!(versions[1]["resources"][0]["responseKind"]["version"], "v1");
+            // As upstream: empty group and version mean the enclosing group version's.
+            assert_eq!(versions[1]["resources"][0]["responseKind"]["version"], "");
+            assert_eq!(versions[1]["resources"][0]["responseKind"]["group"], "");
             assert_eq!(versions[0]["freshness"], "Current");
             assert!(
                 v.content_type()

@@ -126,6 +126,12 @@ impl Status {
         Status::new(405, "MethodNotAllowed", message, Some(details))
     }
 
+    /// 405 for a method a path does not serve, as go-restful answers it in the apiserver.
+    pub fn method_not_allowed() -> Self {
+        let message = "the server does not allow this method on the requested resource".to_owned();
+        Status::new(405, "MethodNotAllowed", message, Some(Details::default()))
+    }
+
     /// 405 for `?watch=true` (metrics are not watchable).
     pub fn watch_not_supported(resource: &str) -> Self {
         Status::method_not_supported("watch", resource)
@@ -144,6 +150,16 @@ impl Status {
             accepted.join(", ")
         );
         Status::new(406, "NotAcceptable", message, None)
+    }
+
+    /// 406 from the apiserver's router when no `Accept` entry names a type the path
+    /// `produces` (parameters ignored).
+    pub fn not_acceptable_by_route(produces: &[&str]) -> Self {
+        let message = format!(
+            "406: Not Acceptable\n\nAvailable representations: {}",
+            produces.join(", ")
+        );
+        Status::new(406, "NotAcceptable", message, Some(Details::default()))
     }
 
     /// 500 `NewInternalError`: `Internal error occurred: <msg>`, the message as a cause.

@@ -4,6 +4,7 @@
 pub mod context;
 pub mod discovery;
 pub mod encode;
+pub mod index;
 pub mod list_cache;
 pub mod metav1_status;
 pub mod negotiate;

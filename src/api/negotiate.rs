@@ -17,70 +17,96 @@ pub const PROTOBUF_CONTENT_TYPE: &str = "application/vnd.kubernetes.protobuf";
 /// At most this many Accept entries are examined.
 const MAX_ENTRIES: usize = 64;
 
+/// Content-Type of YAML bodies.
+pub const YAML_CONTENT_TYPE: &str = "application/yaml";
+
 /// What to send back.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Representation {
     Json,
+    Yaml,
     Table(TableVersion),
     AggregatedDiscovery(DiscoveryVersion),
     Protobuf,
 }
 
 impl Representation {
-    /// The response Content-Type header value.
+    /// The response Content-Type header value. Tables go out as plain `application/json`,
+    /// as upstream sends them.
     pub fn content_type(self) -> &'static str {
         match self {
-            Representation::Json => JSON_CONTENT_TYPE,
-            Representation::Table(v) => v.content_type(),
+            Representation::Json | Representation::Table(_) => JSON_CONTENT_TYPE,
+            Representation::Yaml => YAML_CONTENT_TYPE,
             Representation::AggregatedDiscovery(v) => v.content_type(),
             Representation::Protobuf => PROTOBUF_CONTENT_TYPE,
         }
     }
 }
 
-/// The kind of path being answered, which decides the special representations allowed.
+/// The kind of path being answered, which decides the representations allowed.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Endpoint {
-    /// Metrics objects and lists: Table allowed (and protobuf when supported).
+    /// Metrics objects and lists: YAML, Table and protobuf besides JSON.
     Resource,
-    /// `/api` and `/apis`: aggregated discovery allowed.
+    /// `/apis`: YAML and aggregated discovery besides JSON.
     DiscoveryRoot,
-    /// Everything else: JSON only.
+    /// `/apis/metrics.k8s.io` and its versions: YAML besides JSON.
+    Discovery,
+    /// `/version`: JSON only.
     Other,
+}
+
+/// The serializers the apiserver negotiates among, named in its 406 message.
+const SERIALIZERS: [&str; 3] = [JSON_CONTENT_TYPE, YAML_CONTENT_TYPE, PROTOBUF_CONTENT_TYPE];
+
+/// What the router declares for lists: the serializers and their watch streams.
+const LIST_PRODUCES: [&str; 5] = [
+    JSON_CONTENT_TYPE,
+    YAML_CONTENT_TYPE,
+    PROTOBUF_CONTENT_TYPE,
+    "application/json;stream=watch",
+    "application/vnd.kubernetes.protobuf;stream=watch",
+];
+
+impl Endpoint {
+    /// The media types the apiserver's router declares for the path (a single object's;
+    /// lists add [`LIST_PRODUCES`]' watch streams), named in its 406.
+    fn produces(self) -> &'static [&'static str] {
+        match self {
+            Endpoint::Resource | Endpoint::DiscoveryRoot | Endpoint::Discovery => &SERIALIZERS,
+            Endpoint::Other => &[JSON_CONTENT_TYPE],
+        }
+    }
 }
 
 /// Nothing in the Accept header can be produced (answer 406).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("none of the accepted media types can be produced: only {}", self.accepted().join(", "))]
+#[error("none of the accepted media types can be produced")]
 pub struct NotAcceptable {
     pub endpoint: Endpoint,
-    pub protobuf_supported: bool,
+    /// Whether some entry named a type the path produces (so the router let it through and
+    /// only the entry's parameters, `as=Table;v=v2` say, could not be served).
+    pub type_produced: bool,
 }
 
 impl NotAcceptable {
-    /// The media types this endpoint can produce.
-    pub fn accepted(&self) -> Vec<&'static str> {
-        let mut types = vec![JSON_CONTENT_TYPE];
-        match self.endpoint {
-            Endpoint::Resource => {
-                types.push(TableVersion::V1.content_type());
-                types.push(TableVersion::V1beta1.content_type());
-                if self.protobuf_supported {
-                    types.push(PROTOBUF_CONTENT_TYPE);
-                }
-            }
-            Endpoint::DiscoveryRoot => {
-                types.push(DiscoveryVersion::V2.content_type());
-                types.push(DiscoveryVersion::V2beta1.content_type());
-            }
-            Endpoint::Other => {}
-        }
-        types
+    /// The 406 Status, in the router's words when no entry named a type the path produces,
+    /// else in the serializer negotiation's.
+    pub fn to_status(&self) -> Status {
+        self.status_producing(self.endpoint.produces())
     }
 
-    /// The 406 Status body to send.
-    pub fn to_status(&self) -> Status {
-        Status::not_acceptable(&self.accepted())
+    /// [`Self::to_status`] for a list of metrics, whose route also declares watch streams.
+    pub fn to_list_status(&self) -> Status {
+        self.status_producing(&LIST_PRODUCES)
+    }
+
+    fn status_producing(&self, produces: &[&str]) -> Status {
+        if self.type_produced {
+            Status::not_acceptable(&SERIALIZERS)
+        } else {
+            Status::not_acceptable_by_route(produces)
+        }
     }
 }
 
@@ -93,15 +119,18 @@ pub fn choose(
     let Some(accept) = accept.map(str::trim).filter(|a| !a.is_empty()) else {
         return Ok(Representation::Json);
     };
-    accept
-        .split(',')
-        .take(MAX_ENTRIES)
-        .filter_map(MediaRange::parse)
-        .filter(|m| !m.excluded)
+    let ranges = || {
+        accept
+            .split(',')
+            .take(MAX_ENTRIES)
+            .filter_map(MediaRange::parse)
+            .filter(|m| !m.excluded)
+    };
+    ranges()
         .find_map(|m| m.representation(endpoint, protobuf_supported))
-        .ok_or(NotAcceptable {
+        .ok_or_else(|| NotAcceptable {
             endpoint,
-            protobuf_supported,
+            type_produced: ranges().any(|m| m.names_one_of(endpoint.produces())),
         })
 }
 
@@ -146,10 +175,24 @@ impl<'a> MediaRange<'a> {
             && self.subtype.eq_ignore_ascii_case(subtype)
     }
 
+    /// Whether this entry's type (parameters aside, wildcards included) is one of `types`.
+    fn names_one_of(&self, types: &[&str]) -> bool {
+        if self.is("*", "*") || self.is("application", "*") {
+            return true;
+        }
+        types.iter().any(|t| {
+            let bare = t.split(';').next().unwrap_or(t);
+            bare.split_once('/').is_some_and(|(m, s)| self.is(m, s))
+        })
+    }
+
     fn representation(&self, endpoint: Endpoint, protobuf: bool) -> Option<Representation> {
         let wildcard = self.is("*", "*") || self.is("application", "*");
+        let json = self.is("application", "json");
         match self.as_kind {
-            None if self.is("application", "json") || wildcard => Some(Representation::Json),
+            _ if endpoint == Endpoint::Other => (json || wildcard).then_some(Representation::Json),
+            None if json || wildcard => Some(Representation::Json),
+            None if self.is("application", "yaml") => Some(Representation::Yaml),
             None if self.is("application", "vnd.kubernetes.protobuf") => {
                 (protobuf && endpoint == Endpoint::Resource).then_some(Representation::Protobuf)
             }

@@ -3,7 +3,8 @@
 
 use super::context::ApiContext;
 use super::discovery::{self, GROUP};
-use super::encode::{ApiVersion, gzip, json, protobuf};
+use super::encode::{ApiVersion, gzip, json, protobuf, yaml};
+use super::index;
 use super::metav1_status::Status;
 use super::negotiate::{self, Endpoint, Representation};
 use super::openapi;
@@ -17,6 +18,8 @@ pub struct Reply {
     pub status: u16,
     pub content_type: &'static str,
     pub body: Body,
+    /// Already indented (the index and the router's errors always are): `?pretty` leaves it.
+    pub indented: bool,
 }
 
 impl Reply {
@@ -25,6 +28,7 @@ impl Reply {
             status: 200,
             content_type,
             body: body.into(),
+            indented: false,
         }
     }
 
@@ -33,6 +37,17 @@ impl Reply {
             status: status.code,
             content_type: discovery::JSON_CONTENT_TYPE,
             body: status.to_json().into(),
+            indented: false,
+        }
+    }
+
+    /// A Status written the way the apiserver writes errors raised before a handler runs
+    /// (`WriteRawJSON`): indented, whoever asks.
+    pub fn raw_status(status: &Status) -> Self {
+        Reply {
+            indented: true,
+            body: json::indent(&status.to_json()).into(),
+            ..Reply::status(status)
         }
     }
 }
@@ -48,11 +63,11 @@ pub enum Target<'a> {
 
 /// Answers one request.
 pub fn handle(ctx: &ApiContext, req: &http::request::Parts) -> Reply {
-    if req.method != http::Method::GET && req.method != http::Method::HEAD {
-        return Reply::status(&Status::method_not_supported(
-            req.method.as_str(),
-            "the path",
-        ));
+    let Some(route) = resolve(req.uri.path()) else {
+        return not_found(req.uri.path());
+    };
+    if !route.allows(&req.method) {
+        return Reply::status(&Status::method_not_allowed());
     }
     let accept = req
         .headers
@@ -73,8 +88,8 @@ pub fn handle(ctx: &ApiContext, req: &http::request::Parts) -> Reply {
         .get(http::header::ACCEPT_ENCODING)
         .and_then(|v| v.to_str().ok())
         .is_some_and(gzip::accepted);
-    let mut reply = route(ctx, req.uri.path(), accept, &opts, gzip && !pretty);
-    if reply.status == 200 && reply.content_type == discovery::JSON_CONTENT_TYPE && pretty {
+    let mut reply = route_to(ctx, route, accept, &opts, gzip && !pretty);
+    if reply.content_type == discovery::JSON_CONTENT_TYPE && pretty && !reply.indented {
         let body = std::mem::take(&mut reply.body).into_vec();
         reply.body = json::indent(&body).into();
     }
@@ -82,6 +97,17 @@ pub fn handle(ctx: &ApiContext, req: &http::request::Parts) -> Reply {
         return compressed(reply);
     }
     reply
+}
+
+/// A path nothing serves: under the group (or `/version`), the router's 404 Status; anywhere
+/// else the index of paths with status 404, as the apiserver's fallback handler answers.
+fn not_found(path: &str) -> Reply {
+    let group = format!("/apis/{GROUP}");
+    let under = |root: &str| path == root || path.starts_with(&format!("{root}/"));
+    if under(&group) || under("/version") {
+        return Reply::status(&Status::not_found_path());
+    }
+    index::reply(404)
 }
 
 /// `reply` with its body compressed when large; a compression failure is a 500 (never a
@@ -106,6 +132,8 @@ pub enum Route<'a> {
     DiscoveryRoot,
     /// `/apis/metrics.k8s.io`.
     Group,
+    /// `/`: the index of paths.
+    Index,
     /// `/apis/metrics.k8s.io/{version}`: its resource list.
     GroupVersion(ApiVersion),
     /// NodeMetrics or PodMetrics.
@@ -122,6 +150,9 @@ pub enum Route<'a> {
 
 /// The route of `path` (not percent-decoded, as the apiserver routes it); `None` for a 404.
 pub fn resolve(path: &str) -> Option<Route<'_>> {
+    if path == "/" {
+        return Some(Route::Index);
+    }
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     Some(match segments.as_slice() {
         ["apis"] => Route::DiscoveryRoot,
@@ -140,6 +171,26 @@ pub fn resolve(path: &str) -> Option<Route<'_>> {
     })
 }
 
+impl Target<'_> {
+    fn is_list(&self) -> bool {
+        matches!(self, Target::Nodes(_) | Target::Pods(..))
+    }
+}
+
+impl Route<'_> {
+    /// Whether `method` is served: GET on the API and `/version` (HEAD and the rest get the
+    /// router's 405), any method on the index and OpenAPI documents, as upstream.
+    pub fn allows(&self, method: &http::Method) -> bool {
+        match self {
+            Route::Index
+            | Route::OpenApiV2
+            | Route::OpenApiV3
+            | Route::OpenApiV3GroupVersion(_) => true,
+            _ => method == http::Method::GET,
+        }
+    }
+}
+
 /// The resource named by the path segments after `/apis/metrics.k8s.io/{version}`.
 fn target<'a>(v: ApiVersion, rest: &[&'a str]) -> Option<Target<'a>> {
     Some(match *rest {
@@ -152,23 +203,21 @@ fn target<'a>(v: ApiVersion, rest: &[&'a str]) -> Option<Target<'a>> {
     })
 }
 
-/// Routes `path`; `gzip`: a cached pod list may be answered gzip-compressed.
-fn route(
+/// Answers `route`; `gzip`: a cached pod list may be answered gzip-compressed.
+fn route_to(
     ctx: &ApiContext,
-    path: &str,
+    route: Route<'_>,
     accept: Option<&str>,
     opts: &ListOptions,
     gzip: bool,
 ) -> Reply {
-    let Some(route) = resolve(path) else {
-        return Reply::status(&Status::not_found_path());
-    };
     match route {
+        Route::Index => index::reply(200),
         Route::DiscoveryRoot => discovery_root(accept),
-        Route::Group => json_reply(discovery::api_group()),
-        Route::GroupVersion(v) => json_reply(discovery::api_resource_list(v)),
+        Route::Group => discovery_doc(accept, discovery::api_group()),
+        Route::GroupVersion(v) => discovery_doc(accept, discovery::api_resource_list(v)),
         Route::Resource(target) => resource(ctx, target, accept, opts, gzip),
-        Route::Version => version(),
+        Route::Version => version(accept),
         Route::OpenApiV2 => json_reply(Ok(openapi::v2().to_vec())),
         Route::OpenApiV3 => json_reply(Ok(openapi::v3_index().to_vec())),
         Route::OpenApiV3GroupVersion(v) => json_reply(Ok(openapi::v3_group_version(v).to_vec())),
@@ -185,8 +234,12 @@ fn resource(
 ) -> Reply {
     let repr = match negotiate::choose(accept, Endpoint::Resource, true) {
         Ok(r) => r,
-        Err(e) => return Reply::status(&e.to_status()),
+        Err(e) if target.is_list() => return Reply::raw_status(&e.to_list_status()),
+        Err(e) => return Reply::raw_status(&e.to_status()),
     };
+    if repr == Representation::Yaml {
+        return as_yaml(resource(ctx, target, None, opts, false));
+    }
     let result = match target {
         Target::Nodes(v) => resources::list_nodes(ctx, v, opts, repr).map(Body::from),
         Target::Node(v, name) => resources::get_node(ctx, v, name, opts, repr).map(Body::from),
@@ -201,6 +254,7 @@ fn resource(
             status: status.code,
             content_type: negotiate::PROTOBUF_CONTENT_TYPE,
             body: protobuf::status(&status).into(),
+            indented: false,
         },
         Err(status) => Reply::status(&status),
     }
@@ -211,8 +265,39 @@ fn discovery_root(accept: Option<&str>) -> Reply {
         Ok(Representation::AggregatedDiscovery(v)) => {
             encoded_reply(v.content_type(), discovery::aggregated_discovery(v))
         }
+        Ok(Representation::Yaml) => as_yaml(json_reply(discovery::api_group_list())),
         Ok(_) => json_reply(discovery::api_group_list()),
-        Err(e) => Reply::status(&e.to_status()),
+        Err(e) => Reply::raw_status(&e.to_status()),
+    }
+}
+
+/// The group or a version's resource list, as JSON or YAML.
+fn discovery_doc(accept: Option<&str>, doc: Result<Vec<u8>, serde_json::Error>) -> Reply {
+    match negotiate::choose(accept, Endpoint::Discovery, false) {
+        Ok(Representation::Yaml) => as_yaml(json_reply(doc)),
+        Ok(_) => json_reply(doc),
+        Err(e) => Reply::raw_status(&e.to_status()),
+    }
+}
+
+/// A JSON reply (a document or a Status) rewritten as YAML; a body that does not convert is
+/// a 500 Status.
+fn as_yaml(reply: Reply) -> Reply {
+    if reply.content_type != discovery::JSON_CONTENT_TYPE {
+        return reply;
+    }
+    let Reply { status, body, .. } = reply;
+    match yaml::from_json(&body.into_vec()) {
+        Ok(body) => Reply {
+            status,
+            content_type: negotiate::YAML_CONTENT_TYPE,
+            body: body.into(),
+            indented: false,
+        },
+        Err(err) => {
+            tracing::error!(error = %err, "Could not write a response as YAML.");
+            Reply::status(&Status::internal(&format!("encoding the document: {err}")))
+        }
     }
 }
 
@@ -233,18 +318,28 @@ fn encoded_reply(content_type: &'static str, body: Result<Vec<u8>, serde_json::E
 }
 
 /// `/version`: this server's version in the apiserver's `version.Info` shape.
-fn version() -> Reply {
+fn version(accept: Option<&str>) -> Reply {
+    if let Err(e) = negotiate::choose(accept, Endpoint::Other, false) {
+        return Reply::raw_status(&e.to_status());
+    }
     json_reply(json::go_encode(&VersionInfo::of_this_build()))
 }
 
-/// `version.Info` with the fields this server fills, in Go's order. k8s-openapi's `Info`
-/// writes every field (the build ones empty) in alphabetical order, so it is not used.
+/// Kubernetes' `version.Info`, in Go's field order: this server's version (major and minor
+/// from it), the commit and build date when the build was given them
+/// (`METRICS_SERVER_GIT_COMMIT`, `METRICS_SERVER_BUILD_DATE`), `rustc` as the compiler.
+/// k8s-openapi's `Info` writes its fields in alphabetical order, so it is not used.
 #[derive(serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 struct VersionInfo {
     major: &'static str,
     minor: &'static str,
     git_version: String,
+    git_commit: &'static str,
+    git_tree_state: &'static str,
+    build_date: &'static str,
+    go_version: &'static str,
+    compiler: &'static str,
     platform: String,
 }
 
@@ -256,8 +351,28 @@ impl VersionInfo {
             major: parts.next().unwrap_or("0"),
             minor: parts.next().unwrap_or("0"),
             git_version: format!("v{v}"),
-            platform: format!("{}/{}", std::env::consts::OS, std::env::consts::ARCH),
+            git_commit: option_env!("METRICS_SERVER_GIT_COMMIT").unwrap_or(""),
+            git_tree_state: option_env!("METRICS_SERVER_GIT_TREE_STATE").unwrap_or(""),
+            build_date: option_env!("METRICS_SERVER_BUILD_DATE").unwrap_or("1970-01-01T00:00:00Z"),
+            go_version: "",
+            compiler: "rustc",
+            platform: format!(
+                "{}/{}",
+                std::env::consts::OS,
+                go_arch(std::env::consts::ARCH)
+            ),
         }
+    }
+}
+
+/// Go's name for an architecture (`GOARCH`), which clients parse from `platform`.
+fn go_arch(rust_arch: &str) -> &str {
+    match rust_arch {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "powerpc64" => "ppc64le",
+        other => other,
     }
 }
 
@@ -315,20 +430,71 @@ mod tests {
     }
 
     #[test]
-    fn version_has_the_apiservers_shape() {
-        let reply = version();
+    fn version_has_the_fields_of_kubernetes_version_info() {
+        let reply = version(None);
         assert_eq!(
             (reply.status, reply.content_type),
             (200, "application/json")
         );
-        let v = env!("CARGO_PKG_VERSION");
-        let (major, rest) = v.split_once('.').unwrap();
-        let minor = rest.split('.').next().unwrap();
-        let want = format!(
-            "{{\"major\":\"{major}\",\"minor\":\"{minor}\",\"gitVersion\":\"v{v}\",\"platform\":\"{}/{}\"}}\n",
-            std::env::consts::OS,
-            std::env::consts::ARCH
+        let body = String::from_utf8(reply.body.into_vec()).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let keys = [
+            "major",
+            "minor",
+            "gitVersion",
+            "gitCommit",
+            "gitTreeState",
+            "buildDate",
+            "goVersion",
+            "compiler",
+            "platform",
+        ];
+        let mut at = 0;
+        for key in keys {
+            assert!(v.get(key).is_some_and(|f| f.is_string()), "{key} in {body}");
+            let found = body.find(&format!("\"{key}\":")).unwrap();
+            assert!(found > at || at == 0, "Go's order: {key} in {body}");
+            at = found;
+        }
+        assert_eq!(v["gitVersion"], format!("v{}", env!("CARGO_PKG_VERSION")));
+        assert_eq!(v["compiler"], "rustc");
+        assert!(
+            !v["platform"].as_str().unwrap().contains("x86_64"),
+            "{body}"
         );
-        assert_eq!(reply.body.into_vec(), want.as_bytes());
+        assert_eq!(version(Some("text/html")).status, 406);
+    }
+
+    #[test]
+    fn methods_other_than_get_get_upstreams_405_and_the_index_takes_any() {
+        let get = http::Method::GET;
+        assert!(Route::Version.allows(&get));
+        assert!(!Route::Version.allows(&http::Method::HEAD));
+        assert!(!Route::DiscoveryRoot.allows(&http::Method::POST));
+        assert!(Route::Index.allows(&http::Method::POST));
+        assert!(Route::OpenApiV2.allows(&http::Method::PUT));
+        let status = Status::method_not_allowed();
+        let body = String::from_utf8(status.to_json()).unwrap();
+        assert_eq!(
+            body,
+            "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\",\
+             \"message\":\"the server does not allow this method on the requested resource\",\
+             \"reason\":\"MethodNotAllowed\",\"details\":{},\"code\":405}\n"
+        );
+    }
+
+    #[test]
+    fn unknown_paths_get_the_index_outside_the_group_and_a_status_inside() {
+        let index = not_found("/api");
+        assert_eq!(index.status, 404);
+        let body = String::from_utf8(index.body.into_vec()).unwrap();
+        assert!(
+            body.starts_with("{\n  \"paths\": [\n    \"/apis\","),
+            "{body}"
+        );
+        let status = not_found("/apis/metrics.k8s.io/v2");
+        let body = String::from_utf8(status.body.into_vec()).unwrap();
+        assert!(body.contains("the server could not find the requested resource"));
+        assert_eq!(resolve("/"), Some(Route::Index));
     }
 }

@@ -8,8 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use http::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderValue, RETRY_AFTER, VARY};
+use http::header::{CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, HeaderValue, RETRY_AFTER, VARY};
 
+use super::audit_headers;
 use super::auth::Gate;
 use super::health::{self, Check, Endpoint, Unhealthy};
 use super::http::ConnInfo;
@@ -28,6 +29,8 @@ use crate::time::Timestamp;
 
 /// `Content-Type` of `/metrics`.
 const METRICS_CONTENT_TYPE: HeaderValue = HeaderValue::from_static(crate::telemetry::CONTENT_TYPE);
+/// `Cache-Control` of aggregated discovery.
+const CACHE_PUBLIC: HeaderValue = HeaderValue::from_static("public");
 /// `Vary` of compressed replies.
 const VARY_ACCEPT_ENCODING: HeaderValue = HeaderValue::from_static("Accept-Encoding");
 
@@ -92,8 +95,16 @@ impl App {
             Endpoint::Readyz => &self.readyz,
         };
         let r = health::respond(endpoint, checks, sub_path, query);
+        if r.status == 404 {
+            return reply_to_response(crate::api::index::reply(404));
+        }
+        // A passing check's own path is written with `Fprint`, not `http.Error`: no nosniff.
+        let headers = match (sub_path.is_empty(), r.status) {
+            (false, 200) => &health::HEADERS[..1],
+            _ => &health::HEADERS[..],
+        };
         response::or_internal_error(response::with_status(r.status, r.body).map(|mut resp| {
-            resp.headers_mut().extend(health::HEADERS);
+            resp.headers_mut().extend(headers.iter().cloned());
             resp
         }))
     }
@@ -106,10 +117,13 @@ impl super::http::Router for App {
         conn: &ConnInfo,
     ) -> http::Response<ResponseBody> {
         let deadline = self.limits.request_timeout;
-        match tokio::time::timeout(deadline, self.admitted(req, conn)).await {
+        let audit_id = req.headers.get(audit_headers::AUDIT_ID).cloned();
+        let mut resp = match tokio::time::timeout(deadline, self.admitted(req, conn)).await {
             Ok(resp) => resp,
             Err(_) => status_response(&Limits::timeout_status()),
-        }
+        };
+        audit_headers::insert(resp.headers_mut(), audit_id.as_ref());
+        resp
     }
 }
 
@@ -198,11 +212,16 @@ impl App {
 /// The API's reply as a response; one whose status or content type cannot be sent is a 500.
 fn reply_to_response(reply: Reply) -> http::Response<ResponseBody> {
     let encoding = reply.body.content_encoding();
+    // Aggregated discovery may be cached, as upstream's handler says (`public`).
+    let cacheable = reply.content_type.contains("g=apidiscovery.k8s.io");
     let built = response::with_content_type(reply.status, reply.content_type, reply.body).and_then(
         |mut resp| {
             if let Some(encoding) = encoding {
                 response::insert(&mut resp, CONTENT_ENCODING, encoding)?;
                 resp.headers_mut().insert(VARY, VARY_ACCEPT_ENCODING);
+            }
+            if cacheable {
+                resp.headers_mut().insert(CACHE_CONTROL, CACHE_PUBLIC);
             }
             Ok(resp)
         },
@@ -289,6 +308,7 @@ mod tests {
             status: 200,
             content_type: "application/json\r\nx-injected: 1",
             body: Body::from(b"{}".to_vec()),
+            indented: false,
         };
         let resp = reply_to_response(reply);
         assert_eq!(resp.status(), http::StatusCode::INTERNAL_SERVER_ERROR);
@@ -303,6 +323,7 @@ mod tests {
             status: 200,
             content_type: "application/json",
             body: Body::Gzipped(vec![0x1f, 0x8b]),
+            indented: false,
         };
         let resp = reply_to_response(reply);
         assert_eq!(resp.status(), http::StatusCode::OK);

@@ -2,6 +2,7 @@
 //! store and the HTTPS API together, and shuts them down in order on SIGTERM.
 
 pub mod app;
+pub mod audit_headers;
 pub mod auth;
 pub mod connection;
 pub mod health;

@@ -15,6 +15,7 @@ pub mod json;
 pub mod protobuf;
 pub mod quantity;
 pub mod table;
+pub mod yaml;
 
 /// The served versions of the `metrics.k8s.io` group. Both carry the same schema.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
