@@ -258,6 +258,10 @@ impl Scraper {
         match decoded {
             Ok(decoded) => {
                 warn_invalid_values(node, &decoded.invalid);
+                if let Some(newest) = decoded.batch.newest_timestamp() {
+                    let offset_ns = newest.0.saturating_sub(fetched.times.received.0);
+                    self.metrics.record_clock_offset(&node.name, offset_ns);
+                }
                 stage_cpu::measure(Stage::StoreApply, || {
                     self.store.apply_decoded(&node.name, &decoded);
                 });
