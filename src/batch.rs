@@ -81,4 +81,47 @@ impl NodeBatch<'_> {
     pub fn container_count(&self) -> usize {
         self.pods.iter().map(|p| p.containers.len()).sum()
     }
+
+    /// The newest sample time in the batch (the node's own or any container's), by the
+    /// kubelet's clock; `None` for a batch without samples.
+    pub fn newest_timestamp(&self) -> Option<Timestamp> {
+        let containers = self.pods.iter().flat_map(|p| &p.containers);
+        let points = self.node.iter().chain(containers.map(|c| &c.point));
+        points.map(|point| point.timestamp).max()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn point(secs: i64) -> MetricsPoint {
+        MetricsPoint {
+            timestamp: Timestamp::from_secs(secs),
+            start_time: None,
+            cpu_ns: 1,
+            memory_bytes: 1,
+        }
+    }
+
+    #[test]
+    fn the_newest_sample_is_the_nodes_or_any_containers() {
+        let container = |secs| ContainerBatch {
+            name: Cow::Borrowed("app"),
+            point: point(secs),
+        };
+        let mut batch = NodeBatch {
+            node: Some(point(10)),
+            pods: vec![PodBatch {
+                namespace: Cow::Borrowed("ns"),
+                name: Cow::Borrowed("p"),
+                containers: vec![container(12), container(11)],
+                complete: true,
+            }],
+        };
+        assert_eq!(batch.newest_timestamp(), Some(Timestamp::from_secs(12)));
+        batch.node = Some(point(20));
+        assert_eq!(batch.newest_timestamp(), Some(Timestamp::from_secs(20)));
+        assert_eq!(NodeBatch::default().newest_timestamp(), None);
+    }
 }

@@ -2,6 +2,9 @@
 //! jitter and a per-node deadline), decode, merge into the store, and publish a new snapshot as
 //! soon as results arrive — a slow or dead kubelet never delays another node's data.
 //! Port of metrics-server `pkg/scraper/scraper.go` and the tick loop of `pkg/server/server.go`.
+//!
+//! Beyond upstream: the pods of a node that was never scraped successfully are listed from the
+//! API beside the cycle (`failed_node_pods`), so they read `node_failed` like the node.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -19,8 +22,10 @@ use crate::telemetry::Metrics;
 use crate::telemetry::stage_cpu::{self, Stage};
 use crate::time::Timestamp;
 
+mod failed_node_pods;
 mod publisher;
 
+use failed_node_pods::FailedNodePods;
 use publisher::Publisher;
 pub use publisher::SnapshotOutlet;
 
@@ -106,11 +111,13 @@ impl Scraper {
     /// synced (or after one resolution, whichever comes first); late ticks are skipped.
     pub async fn run(mut self) {
         self.wait_for_nodes().await;
+        let lister = self.cluster.node_pod_lister();
+        let mut never_scraped = FailedNodePods::new(lister, self.resolution);
         let mut ticker = tokio::time::interval(self.resolution);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             ticker.tick().await;
-            self.cycle().await;
+            self.cycle(&mut never_scraped).await;
         }
     }
 
@@ -119,8 +126,9 @@ impl Scraper {
         let _ = tokio::time::timeout(self.resolution, self.cluster.nodes_ready()).await;
     }
 
-    /// One scrape cycle, bounded by the resolution.
-    pub async fn cycle(&mut self) {
+    /// One scrape cycle, bounded by the resolution. `never_scraped` lists the pods of nodes
+    /// that were never scraped successfully, beside the cycle.
+    async fn cycle(&mut self, never_scraped: &mut FailedNodePods) {
         let started = tokio::time::Instant::now();
         self.clock.tick_started(Timestamp::now());
         let nodes = self.selected_nodes();
@@ -132,6 +140,7 @@ impl Scraper {
         let ready = self.published.load().is_ready();
         let jitter_ends = started + max_jitter(node_count);
         let mut publisher = Publisher::for_cycle(self.publish_cost, ready, jitter_ends);
+        publisher.dirty = self.follow_never_scraped(never_scraped);
         let (mut ok, mut failed) = (0usize, 0usize);
         loop {
             let wake = publisher.wake_at(deadline);
@@ -153,6 +162,7 @@ impl Scraper {
                             Err(err) => tracing::error!(error = %err, "Scrape task failed."),
                         }
                     }
+                    self.follow_never_scraped(never_scraped);
                     publisher.dirty = true;
                 }
                 Ok(None) => break,
@@ -161,6 +171,7 @@ impl Scraper {
             }
             publisher.maybe_publish(&mut self.store, &self.published, false);
         }
+        publisher.dirty |= self.follow_never_scraped(never_scraped);
         publisher.maybe_publish(&mut self.store, &self.published, true);
         self.publish_cost = publisher.took;
         if !tasks.is_empty() {
@@ -181,6 +192,18 @@ impl Scraper {
             pod_count = snap.servable_pods(), "Scrape finished."
         );
         stage_cpu::measure(Stage::Publish, crate::memory::release_free_memory);
+    }
+
+    /// Hands the finished lists of never-scraped nodes' pods to the store, then starts the
+    /// lists that are due; true when the store changed.
+    fn follow_never_scraped(&mut self, lists: &mut FailedNodePods) -> bool {
+        let mut changed = false;
+        for (node, pods) in lists.take_finished() {
+            let names = pods.iter().map(|p| (p.namespace.as_str(), p.name.as_str()));
+            changed |= self.store.expect_pods(&node, names);
+        }
+        lists.ask(self.store.never_scraped_nodes());
+        changed
     }
 
     fn selected_nodes(&self) -> Vec<NodeInfo> {
@@ -236,6 +259,10 @@ impl Scraper {
         match decoded {
             Ok(decoded) => {
                 warn_invalid_values(node, &decoded.invalid);
+                if let Some(newest) = decoded.batch.newest_timestamp() {
+                    let offset_ns = newest.0.saturating_sub(fetched.times.received.0);
+                    self.metrics.record_clock_offset(&node.name, offset_ns);
+                }
                 stage_cpu::measure(Stage::StoreApply, || {
                     self.store.apply_decoded(&node.name, &decoded);
                 });

@@ -53,6 +53,7 @@ fn a_known_node_is_recorded_without_allocating() {
         for node in &nodes {
             metrics.record_scrape(node, Duration::from_millis(3), result);
             metrics.record_tls_check(node, None);
+            metrics.record_clock_offset(node, -1_500_000_000);
         }
         metrics.record_cycle(Duration::from_secs(1), &|_| true);
     };

@@ -14,7 +14,7 @@ use clap::Parser;
 use super::apiserver::{
     ApiServerHandle, ApiServerOptions, KnownToken, MetricsBackend, spawn_apiserver,
 };
-use super::kubelet::{KubeletFleet, KubeletOptions, spawn_kubelets};
+use super::kubelet::{Fault, KubeletFleet, KubeletOptions, spawn_kubelets};
 use super::workload::{Workload, WorkloadSpec};
 use crate::config::DemoArgs;
 use metrics_server::config::{Cli, MetricsSource};
@@ -62,6 +62,15 @@ impl Demo {
 
 /// Starts kubelets, the minimal API, and the server; writes the kubeconfig and certificates.
 pub async fn start(opts: DemoOptions) -> anyhow::Result<Demo> {
+    start_with_faults(opts, &[]).await
+}
+
+/// Like [`start`], with the kubelets of some nodes (by workload position) faulty before the
+/// server's first scrape.
+pub async fn start_with_faults(
+    opts: DemoOptions,
+    faults: &[(usize, Fault)],
+) -> anyhow::Result<Demo> {
     // Before anything is written: a second demo on a port in use must not overwrite the
     // kubeconfig and certificates of the one running there.
     ensure_port_free(opts.secure_port)?;
@@ -82,6 +91,11 @@ pub async fn start(opts: DemoOptions) -> anyhow::Result<Demo> {
         },
     )
     .await?;
+    for &(position, fault) in faults {
+        let node = workload.nodes().get(position);
+        let set = node.is_some_and(|n| kubelets.set_fault(&n.name, fault));
+        anyhow::ensure!(set, "no node at position {position} to make faulty");
+    }
     let loopback = [IpAddr::V4(Ipv4Addr::LOCALHOST)];
     let mut api_opts = ApiServerOptions::new(
         ca.issue_server("demo-apiserver", &["localhost"], &loopback)?,

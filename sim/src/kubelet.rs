@@ -5,8 +5,9 @@
 //!
 //! Sample time = now truncated to milliseconds minus the node's stable lag (0–2 s, like
 //! cAdvisor housekeeping). Only Running pods are reported. Faults can be injected per node at
-//! run time ([`KubeletFleet::set_fault`]). All listeners and connections close when the fleet
-//! is dropped or [`KubeletFleet::shutdown`] is called. One tokio task per listener and per
+//! run time ([`KubeletFleet::set_fault`]), and a node's clock skewed
+//! ([`KubeletFleet::set_clock_skew`]). All listeners and connections close when the fleet is
+//! dropped or [`KubeletFleet::shutdown`] is called. One tokio task per listener and per
 //! connection, no thread per node: thousands of nodes fit in one process (mind `ulimit -n`).
 //!
 //! A fleet may serve only some nodes ([`spawn_kubelet_subset`]): a cluster too large for one
@@ -23,7 +24,7 @@ mod summary;
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU8, Ordering};
 
 use arc_swap::ArcSwap;
 use hyper::body::Incoming;
@@ -86,6 +87,8 @@ pub struct KubeletFleet {
     positions: Vec<usize>,
     /// One per node of the workload, served here or not.
     faults: Arc<[AtomicU8]>,
+    /// One per node of the workload: how far its clock is ahead of the real one, in ms.
+    clock_skews_ms: Arc<[AtomicI64]>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -121,6 +124,20 @@ impl KubeletFleet {
         }
     }
 
+    /// Sets how far one node's kubelet clock is ahead of the real one, in milliseconds
+    /// (negative: behind): its samples carry times that much off. False if there is no such
+    /// node.
+    pub fn set_clock_skew(&self, node: &str, ahead_ms: i64) -> bool {
+        match self.endpoints.iter().position(|e| e.node == node) {
+            Some(i) => {
+                let skew = &self.clock_skews_ms[self.positions[i]];
+                skew.store(ahead_ms, Ordering::Relaxed);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Stops every kubelet and waits for the listeners to close.
     pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
@@ -145,6 +162,7 @@ struct NodeCtx {
     authorizer: Option<Arc<dyn auth::KubeletAuthorizer>>,
     resource_404: bool,
     faults: Arc<[AtomicU8]>,
+    clock_skews_ms: Arc<[AtomicI64]>,
 }
 
 /// Starts one HTTPS kubelet per node of `workload` on `<node ip>:<ephemeral port>`.
@@ -197,11 +215,14 @@ async fn spawn_fleet(
         .await
         .map_err(|e| SimError::Task(e.to_string()))??;
     let faults: Arc<[AtomicU8]> = workload.nodes().iter().map(|_| AtomicU8::new(0)).collect();
+    let clock_skews_ms: Arc<[AtomicI64]> =
+        workload.nodes().iter().map(|_| AtomicI64::new(0)).collect();
     let (shutdown, stop_rx) = watch::channel(false);
     let mut fleet = KubeletFleet {
         endpoints: Vec::with_capacity(tls_configs.len()),
         positions,
         faults: faults.clone(),
+        clock_skews_ms: clock_skews_ms.clone(),
         shutdown,
         tasks: Vec::with_capacity(tls_configs.len()),
     };
@@ -222,6 +243,7 @@ async fn spawn_fleet(
             authorizer: authorizer.clone(),
             resource_404: opts.resource_endpoint_404,
             faults: faults.clone(),
+            clock_skews_ms: clock_skews_ms.clone(),
         });
         let service = move |req: Request<Incoming>| {
             let ctx = ctx.clone();
@@ -347,14 +369,14 @@ async fn handle(ctx: &NodeCtx, req: Request<Incoming>) -> Response<Body> {
             text(StatusCode::OK, resource::CONTENT_TYPE, resource::GARBAGE)
         }
         "/metrics/resource" => {
-            let sample = workload.sample_node(ctx.index, sample_time(&workload, ctx.index));
+            let sample = workload.sample_node(ctx.index, sample_time(ctx, &workload));
             let order = container_order(&workload, &sample);
             let body = resource::render(&workload, &sample, &order);
             text(StatusCode::OK, resource::CONTENT_TYPE, body)
         }
         "/stats/summary" if garbage => text(StatusCode::OK, "application/json", summary::GARBAGE),
         "/stats/summary" => {
-            let sample = workload.sample_node(ctx.index, sample_time(&workload, ctx.index));
+            let sample = workload.sample_node(ctx.index, sample_time(ctx, &workload));
             let body = summary::render(&workload, ctx.index, &sample);
             text(StatusCode::OK, "application/json", body)
         }
@@ -368,8 +390,10 @@ fn not_found() -> Response<Body> {
     text(StatusCode::NOT_FOUND, PLAIN, "404 page not found\n")
 }
 
-fn sample_time(workload: &Workload, index: usize) -> Timestamp {
+/// When the node's kubelet took the sample it serves now, by its own (possibly skewed) clock.
+fn sample_time(ctx: &NodeCtx, workload: &Workload) -> Timestamp {
     let now_ms = Timestamp::now().0 / 1_000_000;
-    let lag = workload.nodes()[index].sample_lag_ms;
-    Timestamp::from_millis(now_ms - lag)
+    let lag = workload.nodes()[ctx.index].sample_lag_ms;
+    let skew = ctx.clock_skews_ms[ctx.index].load(Ordering::Relaxed);
+    Timestamp::from_millis(now_ms - lag + skew)
 }

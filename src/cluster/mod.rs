@@ -1,8 +1,10 @@
 //! The cluster watch: nodes (where and how to scrape them) and Running pods' metadata
 //! (labels, creation time): nodes in a kube-rs reflector cache stripped of what we never read,
-//! pods in our own compact map (pod_store.rs).
+//! pods in our own compact map (pod_store.rs); and, for the few nodes the scraper never
+//! reached, one node's pods listed on demand (node_pods.rs).
 //! Port of metrics-server `pkg/server/informer.go`.
 
+mod node_pods;
 mod nodes;
 pub(crate) mod pod_store;
 mod pods;
@@ -15,6 +17,7 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
 
+pub use node_pods::{MAX_PODS_PER_LIST, NodePodLister, NodePodsError, PodName};
 pub use nodes::{NodeInfo, RESOURCE_METRICS_PATH_ANNOTATION, node_info};
 pub use pod_store::PodStore;
 pub use pods::PodMeta;
@@ -27,6 +30,8 @@ pub struct ClusterCache {
     pods: PodStore,
     nodes_synced: Synced,
     pods_synced: Synced,
+    /// Lists one node's pods from the API; `None` when the cache is not backed by one.
+    node_pods: Option<NodePodLister>,
 }
 
 impl ClusterCache {
@@ -43,7 +48,19 @@ impl ClusterCache {
             pods,
             nodes_synced,
             pods_synced,
+            node_pods: None,
         }
+    }
+
+    /// The same cache, able to list one node's pods from the API.
+    pub fn with_node_pod_lister(mut self, lister: NodePodLister) -> Self {
+        self.node_pods = Some(lister);
+        self
+    }
+
+    /// Lists one node's Running pods from the API, when the cache has an API behind it.
+    pub fn node_pod_lister(&self) -> Option<NodePodLister> {
+        self.node_pods.clone()
     }
 
     /// True once both the node watch and the pod watch delivered their initial list.
@@ -137,7 +154,8 @@ pub fn watch(
         pod_store.clone(),
         nodes_synced,
         pods_synced,
-    );
+    )
+    .with_node_pod_lister(NodePodLister::new(client.clone()));
 
     let node_api = kube::Api::<Node>::all(client.clone());
     let pod_api = kube::Api::<PartialObjectMeta<Pod>>::all(client);

@@ -19,6 +19,8 @@
 //! pair stays, so an item that was servable stays servable with the same window.
 
 mod interner;
+#[cfg(test)]
+mod never_scraped_tests;
 mod node;
 mod pod;
 mod pod_index;
@@ -111,6 +113,33 @@ impl Store {
     /// so that apply can serve again at once.
     pub fn node_failed(&mut self, node: &str) {
         node_entry(&mut self.nodes, &mut self.names, node).fail();
+    }
+
+    /// Nodes whose every scrape failed since the store first saw them: the store has no list
+    /// of their pods but what [`Store::expect_pods`] gives it.
+    pub fn never_scraped_nodes(&self) -> impl Iterator<Item = &Arc<str>> {
+        self.nodes
+            .iter()
+            .filter(|(_, state)| state.never_scraped())
+            .map(|(name, _)| name)
+    }
+
+    /// The pods the API places on `node`, a node whose scrapes all failed: they are known to
+    /// the store as that node's, so they read [`MissingReason::NodeFailed`] rather than
+    /// [`MissingReason::NotScrapedYet`]. Ignored (false) once the node has been scraped or
+    /// when the store does not know it; the node's first good scrape replaces them.
+    pub fn expect_pods<'p>(
+        &mut self,
+        node: &str,
+        pods: impl Iterator<Item = (&'p str, &'p str)>,
+    ) -> bool {
+        match self.nodes.get_mut(node) {
+            Some(state) if state.never_scraped() => {
+                state.expect_pods(pods, &mut self.names);
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Forgets nodes for which `keep` is false, with all their pods.

@@ -84,6 +84,8 @@ pub(crate) struct NodeState {
     series: Series,
     pub(crate) served: Result<NodeUsage, MissingReason>,
     pub(crate) failed: bool,
+    /// Some scrape of this node succeeded since the store first saw it.
+    pub(crate) ever_applied: bool,
     pub(crate) pods: NodePods,
 }
 
@@ -94,6 +96,7 @@ impl NodeState {
             series: Series::default(),
             served: Err(MissingReason::NotScrapedYet),
             failed: false,
+            ever_applied: false,
             pods: Vec::new(),
         }
     }
@@ -101,6 +104,7 @@ impl NodeState {
     /// Merges a successful scrape. Pods absent from the batch are forgotten.
     pub(crate) fn apply(&mut self, batch: &NodeBatch<'_>, rules: &Rules, names: &mut Interner) {
         self.failed = false;
+        self.ever_applied = true;
         self.served = match batch.node {
             Some(point) => self.series.observe(point, rules).map(|rate| NodeUsage {
                 timestamp: rate.timestamp,
@@ -158,6 +162,34 @@ impl NodeState {
     /// A failed scrape: hide the node and its pods until the next success.
     pub(crate) fn fail(&mut self) {
         self.failed = true;
+    }
+
+    /// Whether every scrape of this node failed so far: its pods are known only from the API
+    /// ([`Self::expect_pods`]).
+    pub(crate) fn never_scraped(&self) -> bool {
+        self.failed && !self.ever_applied
+    }
+
+    /// Replaces the pods of a node that was [`Self::never_scraped`] with those the API places
+    /// on it, each without samples: while the node is failed they read
+    /// [`MissingReason::NodeFailed`]. Its first good scrape replaces them with its report.
+    pub(crate) fn expect_pods<'p>(
+        &mut self,
+        pods: impl Iterator<Item = (&'p str, &'p str)>,
+        names: &mut Interner,
+    ) {
+        let mut expected: NodePods = pods
+            .map(|(namespace, name)| PodEntry {
+                namespace: names.intern(namespace),
+                name: Arc::from(name),
+                state: PodState::default(),
+                published_at: AtomicU32::new(UNPUBLISHED),
+                key_hash: key_hash(namespace, name),
+            })
+            .collect();
+        expected.sort_by(|a, b| a.cmp_key(&b.namespace, &b.name));
+        expected.dedup_by(|later, first| later.cmp_key(&first.namespace, &first.name).is_eq());
+        self.pods = expected;
     }
 
     /// What the snapshot serves for the node itself.

@@ -13,6 +13,7 @@
 //! (or the `--node-selector`) are removed.
 
 mod batch_histogram;
+pub mod clock_offset;
 pub mod coverage;
 mod node_series;
 pub mod stage_cpu;
@@ -89,6 +90,7 @@ pub struct Metrics {
     tls_check: Family<Labels, Gauge>,
     /// The failed TLS check currently exported for each node whose last scrape failed on TLS.
     last_tls_check: Mutex<HashMap<String, &'static str>>,
+    clock_offsets: clock_offset::ClockOffsets,
     pub coverage: coverage::CoverageGauges,
 }
 
@@ -158,6 +160,7 @@ impl Metrics {
              (unknown_ca, name_mismatch, expired, not_yet_valid, client_cert_rejected, other)",
             tls_check.clone(),
         );
+        let clock_offsets = clock_offset::ClockOffsets::register(&mut registry);
         let coverage = coverage::CoverageGauges::register(&mut registry);
         registry.register_collector(Box::new(stage_cpu::StageCpuCollector::default()));
         Metrics {
@@ -175,6 +178,7 @@ impl Metrics {
             storage_points,
             tls_check,
             last_tls_check: Mutex::new(HashMap::new()),
+            clock_offsets,
             coverage,
         }
     }
@@ -223,6 +227,26 @@ impl Metrics {
         }
     }
 
+    /// How far the node's kubelet clock is ahead of ours (see [`clock_offset`]); logs once
+    /// when the node's offset goes past 30 s and once when it comes back.
+    pub fn record_clock_offset(&self, node: &str, offset_ns: i64) {
+        let offset_secs = offset_ns as f64 / 1e9;
+        match self.clock_offsets.record(node, offset_secs) {
+            clock_offset::Crossing::Unchanged => {}
+            clock_offset::Crossing::Skewed => tracing::warn!(
+                node,
+                offset_seconds = offset_secs.round(),
+                "Kubelet clock is off by more than 30 s; its usage is served with its own \
+                 timestamps. Synchronise the node's clock (NTP)."
+            ),
+            clock_offset::Crossing::Recovered => tracing::info!(
+                node,
+                offset_seconds = offset_secs.round(),
+                "Kubelet clock is back in step with ours."
+            ),
+        }
+    }
+
     /// A scrape cycle ran out of time and abandoned its late nodes.
     pub fn record_overrun(&self) {
         self.cycle_overruns.inc();
@@ -232,6 +256,7 @@ impl Metrics {
     pub fn record_cycle(&self, took: Duration, live: &dyn Fn(&str) -> bool) {
         self.tick_duration.observe(took.as_secs_f64());
         self.node_series.retain(live);
+        self.clock_offsets.retain(live);
         let gone_tls: Vec<(String, &'static str)> = match self.last_tls_check.lock() {
             Ok(mut last) => {
                 let gone = last

@@ -1,0 +1,123 @@
+//! Pods of a node that was never scraped, known from the API ([`Store::expect_pods`]).
+
+use std::borrow::Cow;
+
+use super::{MissingReason, Store, StoreConfig};
+use crate::batch::{ContainerBatch, MetricsPoint, NodeBatch, PodBatch};
+use crate::time::{NANOS_PER_SEC, Timestamp};
+
+/// A good scrape at `secs` of pods `default/<name>`, one container each.
+fn batch(secs: i64, pods: &[&str]) -> NodeBatch<'static> {
+    let point = MetricsPoint {
+        timestamp: Timestamp(secs * NANOS_PER_SEC),
+        start_time: Some(Timestamp(0)),
+        cpu_ns: u64::try_from(secs).unwrap_or(0) * 1_000_000,
+        memory_bytes: 1 << 20,
+    };
+    NodeBatch {
+        node: Some(point),
+        pods: pods
+            .iter()
+            .map(|name| PodBatch {
+                namespace: Cow::Borrowed("default"),
+                name: Cow::Owned((*name).to_owned()),
+                containers: vec![ContainerBatch {
+                    name: Cow::Borrowed("app"),
+                    point,
+                }],
+                complete: true,
+            })
+            .collect(),
+    }
+}
+
+fn on_default<'a>(names: &'a [&'a str]) -> impl Iterator<Item = (&'a str, &'a str)> {
+    names.iter().map(|name| ("default", *name))
+}
+
+#[test]
+fn pods_of_a_node_that_never_answered_read_its_failure() {
+    let mut store = Store::new(StoreConfig::default());
+    store.node_failed("dead");
+    let never: Vec<_> = store.never_scraped_nodes().map(|n| n.to_string()).collect();
+    assert_eq!(never, ["dead"]);
+    assert!(store.expect_pods("dead", on_default(&["a", "b", "a"])));
+    let snap = store.publish();
+    for pod in ["a", "b"] {
+        assert_eq!(
+            snap.pod_missing_reason("default", pod),
+            MissingReason::NodeFailed
+        );
+    }
+    assert_eq!(
+        snap.pod_missing_reason("default", "elsewhere"),
+        MissingReason::NotScrapedYet
+    );
+    assert_eq!(snap.servable_pods(), 0);
+}
+
+#[test]
+fn the_first_good_scrape_replaces_the_expected_pods() {
+    let mut store = Store::new(StoreConfig::default());
+    store.node_failed("n1");
+    store.expect_pods("n1", on_default(&["a", "gone"]));
+    store.apply_node("n1", &batch(100, &["a"]));
+    assert_eq!(store.never_scraped_nodes().count(), 0);
+    let snap = store.publish();
+    assert_eq!(
+        snap.pod_missing_reason("default", "a"),
+        MissingReason::WaitingSecondSample
+    );
+    assert_eq!(
+        snap.pod_missing_reason("default", "gone"),
+        MissingReason::NotScrapedYet,
+        "the kubelet's report is what counts now"
+    );
+    // Once scraped, a later failure keeps the kubelet's pods and ignores the API's.
+    store.node_failed("n1");
+    assert_eq!(store.never_scraped_nodes().count(), 0);
+    assert!(!store.expect_pods("n1", on_default(&["other"])));
+    assert!(!store.expect_pods("unknown", on_default(&["x"])));
+    let snap = store.publish();
+    assert_eq!(
+        snap.pod_missing_reason("default", "a"),
+        MissingReason::NodeFailed
+    );
+    assert_eq!(
+        snap.pod_missing_reason("default", "other"),
+        MissingReason::NotScrapedYet
+    );
+}
+
+#[test]
+fn a_pod_served_by_a_healthy_node_stays_served() {
+    let mut store = Store::new(StoreConfig::default());
+    store.apply_node("up", &batch(100, &["moved"]));
+    store.apply_node("up", &batch(115, &["moved"]));
+    store.node_failed("dead");
+    store.expect_pods("dead", on_default(&["moved", "stuck"]));
+    let snap = store.publish();
+    assert!(snap.pod("default", "moved").is_some());
+    assert_eq!(
+        snap.pod_missing_reason("default", "stuck"),
+        MissingReason::NodeFailed
+    );
+    // A later list replaces the earlier one; a node that leaves takes its pods along.
+    store.expect_pods("dead", on_default(&["new"]));
+    let snap = store.publish();
+    assert_eq!(
+        snap.pod_missing_reason("default", "stuck"),
+        MissingReason::NotScrapedYet
+    );
+    assert_eq!(
+        snap.pod_missing_reason("default", "new"),
+        MissingReason::NodeFailed
+    );
+    store.retain_nodes(|name| name == "up");
+    assert_eq!(store.never_scraped_nodes().count(), 0);
+    let snap = store.publish();
+    assert_eq!(
+        snap.pod_missing_reason("default", "new"),
+        MissingReason::NotScrapedYet
+    );
+}
