@@ -23,6 +23,7 @@ use crate::telemetry::stage_cpu::{self, Stage};
 use crate::time::Timestamp;
 
 mod failed_node_pods;
+pub mod own_thread;
 mod publisher;
 
 use failed_node_pods::FailedNodePods;

@@ -132,7 +132,9 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         metrics: metrics.clone(),
         publish_cost: Duration::ZERO,
     };
-    background.push(tokio::spawn(scraper.run()));
+    let scraping =
+        crate::scraper::own_thread::start(scraper).context("starting the scraper thread")?;
+    background.push(tokio::spawn(scraping));
 
     let pair = match &self_managed {
         Some(ca) => ca.issue_serving()?,
