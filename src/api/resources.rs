@@ -3,7 +3,7 @@
 //! `pod.go` and `filter.go`, plus `spec.nodeName` field selection and the reason in 404s.
 
 use super::context::ApiContext;
-use super::encode::{ApiVersion, NodeItem, ObjectMeta, PodItem, json, protobuf, table};
+use super::encode::{ApiVersion, NodeItem, ObjectMeta, PodItem, gzip, json, protobuf, table};
 use super::list_cache::ListFormat;
 use super::metav1_status::Status;
 use super::negotiate::Representation;
@@ -154,9 +154,15 @@ pub fn list_pods(
     if let Some(format) = cached_format.filter(|_| unfiltered) {
         let now = Timestamp::now();
         let body: Option<Body> = if gzip {
-            // A list that could not be compressed (logged) is encoded for this request below.
+            // A list that could not be compressed (logged) is encoded for this request below,
+            // and so is one whose items fit under the gzip threshold: that one is then sent
+            // compressed only when its whole body is over it, like every other body and as
+            // upstream.
             let cached = ctx.pod_lists.get_gzip(&snapshot, &ctx.cluster, format);
-            cached.ok().map(|c| c.render(v, namespace).into())
+            cached
+                .ok()
+                .filter(|c| c.items_len(namespace) > gzip::THRESHOLD_BYTES as u64)
+                .map(|c| c.render(v, namespace).into())
         } else {
             let cached = ctx.pod_lists.get(&snapshot, &ctx.cluster, format);
             cached.render(v, namespace, now).map(Body::from)

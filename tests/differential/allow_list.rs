@@ -41,7 +41,6 @@ pub const SELF_METRICS: &str = "Self-metrics (`/metrics`)";
 pub const VERSION: &str = "`/version`";
 pub const DISCOVERY_V2BETA1: &str = "Aggregated discovery `v2beta1`";
 pub const LEGACY_GROUP_LIST: &str = "`/apis` without an aggregated-discovery `Accept`";
-pub const CACHED_LISTS_GZIP: &str = "gzip of pod lists";
 pub const STATUSZ: &str = "`/statusz`";
 
 /// The cases that answer the index of paths.
@@ -119,12 +118,6 @@ pub static ALLOWED: &[Allowed] = &[
             "yaml layout",
         ],
         readme_row: LEGACY_GROUP_LIST,
-        sometimes: false,
-    },
-    Allowed {
-        cases: &["gzip namespace pods"],
-        fields: &["header content-encoding"],
-        readme_row: CACHED_LISTS_GZIP,
         sometimes: false,
     },
 ];

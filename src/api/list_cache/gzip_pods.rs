@@ -78,22 +78,33 @@ impl GzipPods {
         self.deflate.len()
     }
 
-    /// The gzip-compressed list body for `namespace` (all when `None`).
-    pub fn render(&self, api: ApiVersion, namespace: Option<&str>) -> GzipListBody {
-        let selected = match namespace {
+    /// The segments of `namespace` (all when `None`).
+    fn selected(&self, namespace: Option<&str>) -> &[(Arc<str>, Segment, usize)] {
+        match namespace {
             None => &self.namespaces[..],
             Some(ns) => match self.namespaces.binary_search_by(|(n, ..)| (**n).cmp(ns)) {
                 Ok(i) => &self.namespaces[i..=i],
                 Err(_) => &[],
             },
+        }
+    }
+
+    /// Uncompressed bytes of the items of `namespace`'s list (all when `None`), separators
+    /// included: the list body is this plus a head and tail of a hundred bytes or so.
+    pub fn items_len(&self, namespace: Option<&str>) -> u64 {
+        let selected = self.selected(namespace);
+        let separators = match self.format {
+            ListFormat::Json => selected.len().saturating_sub(1) as u64,
+            ListFormat::Protobuf => 0,
         };
+        selected.iter().map(|(_, s, _)| s.raw_len).sum::<u64>() + separators
+    }
+
+    /// The gzip-compressed list body for `namespace` (all when `None`).
+    pub fn render(&self, api: ApiVersion, namespace: Option<&str>) -> GzipListBody {
+        let selected = self.selected(namespace);
         let json = self.format == ListFormat::Json;
-        let items_len: u64 = selected.iter().map(|(_, s, _)| s.raw_len).sum::<u64>()
-            + if json {
-                selected.len().saturating_sub(1) as u64
-            } else {
-                0
-            };
+        let items_len = self.items_len(namespace);
         let (head, tail): (Vec<u8>, &[u8]) = match self.format {
             ListFormat::Json => (
                 format!(
