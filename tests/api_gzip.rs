@@ -144,7 +144,10 @@ async fn gzip_clients_get_compressed_lists_that_match_the_uncompressed_ones() {
         Some(PROTOBUF)
     );
     assert_eq!(header(&headers, http::header::CONTENT_TYPE), Some(PROTOBUF));
-    assert!(plain.len() > 128 * 1024, "the test needs a protobuf list over 128 KiB");
+    assert!(
+        plain.len() > 128 * 1024,
+        "the test needs a protobuf list over 128 KiB"
+    );
     assert_eq!(
         header(&headers, http::header::CONTENT_ENCODING),
         Some("gzip")
