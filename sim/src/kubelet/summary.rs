@@ -1,14 +1,12 @@
 //! The kubelet's `/stats/summary` body (Summary API JSON, shaped like the 1.35 fixture, only
 //! the CPU and memory parts; upstream spec §3.1): node and running pods with their containers,
 //! cumulative `usageCoreNanoSeconds`, the true `usageNanoCores`, memory working set, and
-//! RFC 3339 timestamps in whole seconds, truncated, as a real kubelet prints its `metav1.Time`
-//! fields (see the captures in the shared kubelet fixtures): a scraper that measures rate
-//! windows between them is off by up to a second.
+//! RFC 3339 timestamps with nanoseconds.
 
 use std::fmt::Write;
 
 use crate::workload::{NodeSample, TrueUsage, Workload};
-use metrics_server::time::Timestamp;
+use metrics_server::time::{NANOS_PER_SEC, Timestamp};
 
 /// A body that is not JSON.
 pub(super) const GARBAGE: &str = "{\"node\": {\"nodeName\": [not json";
@@ -95,11 +93,26 @@ fn push_memory(out: &mut String, at: Timestamp, working_set: u64, available: Opt
     );
 }
 
-/// A quoted RFC 3339 UTC time in whole seconds, truncated (Go's `metav1.Time` JSON).
+/// A quoted RFC 3339 UTC time with nanoseconds, trailing zeros trimmed (Go's RFC3339Nano).
 fn push_time(out: &mut String, t: Timestamp) {
     out.push('"');
-    t.write_rfc3339_seconds(out);
+    write_rfc3339_nanos(out, t);
     out.push('"');
+}
+
+pub(super) fn write_rfc3339_nanos(out: &mut String, t: Timestamp) {
+    t.write_rfc3339_seconds(out);
+    let nanos = t.0.rem_euclid(NANOS_PER_SEC);
+    if nanos != 0 {
+        out.pop(); // the 'Z'
+        let mut frac = format!("{nanos:09}");
+        while frac.ends_with('0') {
+            frac.pop();
+        }
+        out.push('.');
+        out.push_str(&frac);
+        out.push('Z');
+    }
 }
 
 #[cfg(test)]
@@ -107,24 +120,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn times_are_whole_seconds_truncated_like_a_kubelets() {
+    fn rfc3339_nanos_round_trips_and_trims_zeros() {
         for (t, s) in [
+            (Timestamp(1_633_252_712_000_000_000), "2021-10-03T09:18:32Z"),
             (
-                Timestamp(1_633_252_712_000_000_000),
-                "\"2021-10-03T09:18:32Z\"",
+                Timestamp(1_633_252_712_500_000_000),
+                "2021-10-03T09:18:32.5Z",
             ),
             (
-                Timestamp(1_633_252_712_999_999_999),
-                "\"2021-10-03T09:18:32Z\"",
-            ),
-            (
-                Timestamp(1_633_252_713_000_000_007),
-                "\"2021-10-03T09:18:33Z\"",
+                Timestamp(1_633_252_712_000_000_007),
+                "2021-10-03T09:18:32.000000007Z",
             ),
         ] {
             let mut out = String::new();
-            push_time(&mut out, t);
+            write_rfc3339_nanos(&mut out, t);
             assert_eq!(out, s);
+            assert_eq!(Timestamp::parse_rfc3339(&out), Ok(t));
         }
     }
 }
