@@ -213,12 +213,9 @@ impl<T: Entry> Slot<T> {
         if let Some(hit) = self.usable(key) {
             return hit;
         }
-        let building = match (meanwhile, self.previous()) {
-            (WhileBuilding::ServePrevious, Some(previous)) => match try_lock(&self.building) {
-                Some(building) => building,
-                None => return previous,
-            },
-            _ => crate::blocking::cpu_heavy(|| lock(&self.building)),
+        let building = match claim_build(&self.building, meanwhile, self.previous()) {
+            Ok(building) => building,
+            Err(previous) => return previous,
         };
         crate::blocking::cpu_heavy(|| {
             let _building = building;
@@ -315,12 +312,9 @@ impl PodListCache {
         if let Some(hit) = slot.usable(key) {
             return Ok(hit);
         }
-        let building = match (meanwhile, slot.previous()) {
-            (WhileBuilding::ServePrevious, Some(previous)) => match try_lock(&self.gzip_building) {
-                Some(building) => building,
-                None => return Ok(previous),
-            },
-            _ => crate::blocking::cpu_heavy(|| lock(&self.gzip_building)),
+        let building = match claim_build(&self.gzip_building, meanwhile, slot.previous()) {
+            Ok(building) => building,
+            Err(previous) => return Ok(previous),
         };
         crate::blocking::cpu_heavy(|| {
             let _building = building;
@@ -405,6 +399,20 @@ impl PodListCache {
             ticker.tick().await;
             self.release_unread(period * 2);
         }
+    }
+}
+
+/// The right to build an entry (`building`, held for the build), or, when another caller is
+/// building and `meanwhile` allows it, the previous entry to answer with instead. Without a
+/// previous entry, or for the prebuild, waits for the lock (off the async workers).
+fn claim_build<'a, T>(
+    building: &'a Mutex<()>,
+    meanwhile: WhileBuilding,
+    previous: Option<Arc<T>>,
+) -> Result<std::sync::MutexGuard<'a, ()>, Arc<T>> {
+    match (meanwhile, previous) {
+        (WhileBuilding::ServePrevious, Some(previous)) => try_lock(building).ok_or(previous),
+        _ => Ok(crate::blocking::cpu_heavy(|| lock(building))),
     }
 }
 
