@@ -7,6 +7,7 @@
 use std::borrow::Cow;
 
 use crate::time::Timestamp;
+use crate::usage::ExtraUsage;
 
 /// One sample of one node or container, as the kubelet reported it.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -55,6 +56,43 @@ pub struct ContainerBatch<'a> {
 pub struct Decoded<'a> {
     pub batch: NodeBatch<'a>,
     pub invalid: InvalidValues<'a>,
+    /// Swap and ephemeral storage, when the decoder was asked for them (empty otherwise).
+    pub extra: ExtraBatch<'a>,
+}
+
+/// The extra resources (`--extra-resources`) one response carried: gauges, read only when
+/// asked for. Kept apart from [`NodeBatch`], so a server that serves CPU and memory only
+/// decodes, stores and publishes exactly what it did before.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ExtraBatch<'a> {
+    /// The node's own figures.
+    pub node: ExtraUsage,
+    /// Figures of the containers of [`NodeBatch::pods`] that had any, in first-seen order.
+    pub containers: Vec<ContainerExtra<'a>>,
+}
+
+/// One container's extra figures.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ContainerExtra<'a> {
+    pub namespace: Cow<'a, str>,
+    pub pod: Cow<'a, str>,
+    pub container: Cow<'a, str>,
+    pub usage: ExtraUsage,
+}
+
+impl<'a> ExtraBatch<'a> {
+    /// True when the response carried no extra figure.
+    pub fn is_empty(&self) -> bool {
+        self.node.is_empty() && self.containers.is_empty()
+    }
+
+    /// Adds `other`'s figures (a second response of the same node, e.g. the Summary API's
+    /// ephemeral storage beside `/metrics/resource`'s swap): a figure both have is taken
+    /// from `self`. Containers are matched by the store.
+    pub fn merge(&mut self, other: ExtraBatch<'a>) {
+        self.node = self.node.or(other.node);
+        self.containers.extend(other.containers);
+    }
 }
 
 /// Items with a NaN, infinite or negative value. Upstream fails the whole node on a parse

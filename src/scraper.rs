@@ -14,13 +14,15 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
-use crate::batch::InvalidValues;
+use crate::batch::{ExtraBatch, InvalidValues};
 use crate::cluster::{ClusterCache, NodeInfo, node_info};
-use crate::kubelet::{Fetched, KubeletClient, ScrapeError};
+use crate::kubelet::decode::Source;
+use crate::kubelet::{Fetched, KubeletClient, ScrapeError, StorageFetched};
 use crate::store::Store;
 use crate::telemetry::Metrics;
 use crate::telemetry::stage_cpu::{self, Stage};
 use crate::time::Timestamp;
+use crate::usage::ExtraResources;
 
 mod failed_node_pods;
 pub mod own_thread;
@@ -254,11 +256,20 @@ impl Scraper {
             Ok(f) => f,
             Err(err) => return Err(self.fail(node, err)),
         };
+        let extra = self.client.extra_resources();
         let decoded = stage_cpu::measure(Stage::Decode, || {
-            fetched.source.decode(&fetched.body, fetched.times)
+            fetched
+                .source
+                .decode_with(&fetched.body, fetched.times, extra)
         });
+        let storage = fetched.storage.as_ref().map(|s| decode_storage(s, extra));
         match decoded {
-            Ok(decoded) => {
+            Ok(mut decoded) => {
+                match storage {
+                    Some(Ok(storage)) => decoded.extra.merge(storage),
+                    Some(Err(err)) => warn_storage_failed(node, &err),
+                    None => {}
+                }
                 warn_invalid_values(node, &decoded.invalid);
                 if let Some(newest) = decoded.batch.newest_timestamp() {
                     let offset_ns = newest.0.saturating_sub(fetched.times.received.0);
@@ -283,6 +294,39 @@ impl Scraper {
         self.metrics.record_tls_check(&node.name, err.tls_failure());
         err.reason()
     }
+}
+
+/// The ephemeral storage figures of a Summary API response fetched for them.
+fn decode_storage<'a>(
+    fetched: &'a Result<StorageFetched, ScrapeError>,
+    extra: ExtraResources,
+) -> Result<ExtraBatch<'a>, String> {
+    let fetched = fetched
+        .as_ref()
+        .map_err(|e| format!("{} ({})", e, e.reason()))?;
+    let storage_only = ExtraResources {
+        swap: false,
+        ..extra
+    };
+    let decoded = stage_cpu::measure(Stage::Decode, || {
+        Source::Summary.decode_with(&fetched.body, fetched.times, storage_only)
+    });
+    decoded.map(|d| d.extra).map_err(|e| {
+        format!(
+            "decoding the {} payload failed: {e}",
+            Source::Summary.path()
+        )
+    })
+}
+
+/// One log line per node and cycle when the Summary API request for ephemeral storage failed:
+/// the node's CPU, memory and swap are served, its ephemeral storage is not.
+fn warn_storage_failed(node: &NodeInfo, error: &str) {
+    tracing::warn!(
+        node = %node.name,
+        error = %error,
+        "Failed to read ephemeral storage from the kubelet; serving the node without it."
+    );
 }
 
 /// One log line per node and cycle when the kubelet reported values no reading can have.

@@ -53,3 +53,94 @@ pub struct PodKey {
     pub namespace: Arc<str>,
     pub name: Arc<str>,
 }
+
+/// The resources served beyond CPU and memory (`--extra-resources`): none by default.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ExtraResources {
+    /// `swap`: swap in use, from `/metrics/resource` (or the Summary API when it is the
+    /// source).
+    pub swap: bool,
+    /// `ephemeral-storage`: local ephemeral storage in use, from the Summary API.
+    pub ephemeral_storage: bool,
+}
+
+impl ExtraResources {
+    /// CPU and memory only: what upstream serves.
+    pub const NONE: ExtraResources = ExtraResources {
+        swap: false,
+        ephemeral_storage: false,
+    };
+    /// Both extra resources.
+    pub const ALL: ExtraResources = ExtraResources {
+        swap: true,
+        ephemeral_storage: true,
+    };
+    /// The resource names accepted by `--extra-resources`.
+    pub const NAMES: [&'static str; 2] = [SWAP, EPHEMERAL_STORAGE];
+
+    /// Whether any extra resource is served.
+    pub fn any(self) -> bool {
+        self.swap || self.ephemeral_storage
+    }
+
+    /// The names of the resources in the set, as `--extra-resources` takes them.
+    pub fn names(self) -> impl Iterator<Item = &'static str> {
+        let served = [self.swap, self.ephemeral_storage];
+        Self::NAMES
+            .into_iter()
+            .zip(served)
+            .filter_map(|(n, s)| s.then_some(n))
+    }
+
+    /// The set with the resource `name` (a `NAMES` entry) added; `None` for another name.
+    pub fn with(self, name: &str) -> Option<ExtraResources> {
+        match name {
+            SWAP => Some(ExtraResources { swap: true, ..self }),
+            EPHEMERAL_STORAGE => Some(ExtraResources {
+                ephemeral_storage: true,
+                ..self
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// The Kubernetes resource name of swap.
+pub const SWAP: &str = "swap";
+/// The Kubernetes resource name of local ephemeral storage.
+pub const EPHEMERAL_STORAGE: &str = "ephemeral-storage";
+
+/// One node's or container's usage of the extra resources, in bytes: gauges, each present only
+/// when it is served and the kubelet reported it.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExtraUsage {
+    pub swap_bytes: Option<u64>,
+    pub ephemeral_storage_bytes: Option<u64>,
+}
+
+impl ExtraUsage {
+    /// True when no figure is present.
+    pub fn is_empty(&self) -> bool {
+        self.swap_bytes.is_none() && self.ephemeral_storage_bytes.is_none()
+    }
+
+    /// Each figure of `self`, else `other`'s.
+    pub fn or(self, other: ExtraUsage) -> ExtraUsage {
+        ExtraUsage {
+            swap_bytes: self.swap_bytes.or(other.swap_bytes),
+            ephemeral_storage_bytes: self
+                .ephemeral_storage_bytes
+                .or(other.ephemeral_storage_bytes),
+        }
+    }
+
+    /// Only the figures of the resources in `served`.
+    pub fn only(self, served: ExtraResources) -> ExtraUsage {
+        ExtraUsage {
+            swap_bytes: self.swap_bytes.filter(|_| served.swap),
+            ephemeral_storage_bytes: self
+                .ephemeral_storage_bytes
+                .filter(|_| served.ephemeral_storage),
+        }
+    }
+}

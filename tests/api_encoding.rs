@@ -16,6 +16,7 @@ use metrics_server::api::encode::{
 };
 use metrics_server::api::metav1_status::Status;
 use metrics_server::time::Timestamp;
+use metrics_server::usage::ExtraResources;
 use metrics_server::usage::{ContainerUsage, NodeUsage, PodUsage, Usage};
 
 fn ts(s: &str) -> Timestamp {
@@ -87,6 +88,7 @@ fn node_metrics_list_reproduces_the_upstream_capture() {
             creation_timestamp: ts("2022-03-13T04:47:13Z"),
         },
         usage: &usage,
+        extra: None,
     };
     let mut out = Vec::new();
     write_node_metrics_list(&mut out, ApiVersion::V1beta1, &[item]);
@@ -124,6 +126,7 @@ fn single_node_and_pod_objects_match_kubectl_wire_bodies() {
             creation_timestamp: created,
         },
         usage: &node_usage,
+        extra: None,
     };
     let mut out = Vec::new();
     write_node_metrics(&mut out, ApiVersion::V1beta1, &node);
@@ -146,6 +149,7 @@ fn single_node_and_pod_objects_match_kubectl_wire_bodies() {
             creation_timestamp: created,
         },
         usage: &pod_usage,
+        extra: None,
     };
     let mut out = Vec::new();
     write_pod_metrics(&mut out, ApiVersion::V1beta1, &pod);
@@ -179,6 +183,7 @@ fn lists_for_v1_empty_lists_and_unlabelled_items() {
                 creation_timestamp: Timestamp(0),
             },
             usage: &pod_usage,
+            extra: None,
         },
         PodItem {
             meta: ObjectMeta {
@@ -189,6 +194,7 @@ fn lists_for_v1_empty_lists_and_unlabelled_items() {
                 creation_timestamp: Timestamp(0),
             },
             usage: &pod_usage,
+            extra: None,
         },
     ];
     let mut out = Vec::new();
@@ -223,6 +229,7 @@ fn pod_table_sums_containers_like_kubectl_wire_example() {
             creation_timestamp: ts("2026-11-25T22:41:10Z"),
         },
         usage: &pod_usage,
+        extra: None,
     };
     let mut out = Vec::new();
     write_pod_table(
@@ -231,6 +238,7 @@ fn pod_table_sums_containers_like_kubectl_wire_example() {
         &[pod],
         IncludeObject::Metadata,
         ApiVersion::V1beta1,
+        ExtraResources::NONE,
     );
     // As in kubectl-wire §7, except `metadata` is `{}`: Go omits the empty resourceVersion.
     assert_eq!(
@@ -266,6 +274,7 @@ fn node_table_single_row_with_full_object() {
             creation_timestamp: Timestamp(0),
         },
         usage: &usage,
+        extra: None,
     };
     let mut out = Vec::new();
     write_node_table(
@@ -274,6 +283,7 @@ fn node_table_single_row_with_full_object() {
         &[node],
         IncludeObject::Object,
         ApiVersion::V1,
+        ExtraResources::NONE,
     );
     let doc: serde_json::Value = serde_json::from_str(&text(out)).unwrap();
     assert_eq!(doc["apiVersion"], "meta.k8s.io/v1beta1");

@@ -219,6 +219,7 @@ async fn tls_below_1_2_is_refused() {
         kubeconfig_out: dir.path().join("kubeconfig"),
         secure_port: 0,
         metric_resolution: Duration::from_secs(10),
+        extra_resources: metrics_server::usage::ExtraResources::NONE,
     })
     .await
     .unwrap();

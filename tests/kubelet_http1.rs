@@ -113,6 +113,7 @@ impl Kubelet {
                 request_timeout: Duration::from_secs(5),
                 max_body_bytes: LIMIT,
                 source: MetricsSource::Resource,
+                extra_resources: metrics_server::usage::ExtraResources::NONE,
                 token: TokenSource::Fixed(TOKEN.into()),
                 node_names: names.clone(),
                 plain_http: self.ca.is_none(),

@@ -97,6 +97,7 @@ fn client(ca: &CertAuthority, identity: Option<&PemPair>) -> KubeletClient {
             request_timeout: Duration::from_secs(5),
             max_body_bytes: 1 << 20,
             source: MetricsSource::Resource,
+            extra_resources: metrics_server::usage::ExtraResources::NONE,
             token: TokenSource::None,
             node_names: names.clone(),
             plain_http: false,

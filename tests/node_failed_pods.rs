@@ -33,6 +33,7 @@ async fn pods_of_a_node_that_never_answered_read_node_failed() {
         kubeconfig_out: dir.path().join("kubeconfig"),
         secure_port: 0,
         metric_resolution: Duration::from_secs(10),
+        extra_resources: metrics_server::usage::ExtraResources::NONE,
     };
     let demo = demo::start_with_faults(opts, &[(0, Fault::Status500)])
         .await

@@ -26,6 +26,7 @@ async fn the_ca_is_kept_in_a_secret_and_published_to_the_apiservices() {
         kubeconfig_out: dir.path().join("kubeconfig"),
         secure_port: 0,
         metric_resolution: Duration::from_secs(10),
+        extra_resources: metrics_server::usage::ExtraResources::NONE,
     })
     .await
     .unwrap();

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use metrics_server::config::{GoDuration, MetricsSource};
+use metrics_server::usage::ExtraResources;
 
 /// The `metrics-server-sim` command line.
 #[derive(Debug, Parser)]
@@ -49,6 +50,31 @@ pub struct DemoArgs {
     /// Scrape interval of the demo server
     #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = GoDuration::parse)]
     pub metric_resolution: GoDuration,
+    /// Resources the demo server serves beyond cpu and memory (its --extra-resources):
+    /// swap, ephemeral-storage
+    #[arg(long = "extra-resources", value_name = "RESOURCES", value_delimiter = ',',
+          value_parser = parse_extra_resource,
+          action = clap::ArgAction::Append)]
+    extra_resources_list: Vec<ExtraResources>,
+}
+
+impl DemoArgs {
+    /// The `--extra-resources` set.
+    pub fn extra_resources(&self) -> ExtraResources {
+        self.extra_resources_list
+            .iter()
+            .fold(ExtraResources::NONE, |set, one| ExtraResources {
+                swap: set.swap || one.swap,
+                ephemeral_storage: set.ephemeral_storage || one.ephemeral_storage,
+            })
+    }
+}
+
+/// One `--extra-resources` name.
+fn parse_extra_resource(text: &str) -> Result<ExtraResources, String> {
+    ExtraResources::NONE
+        .with(text.trim())
+        .ok_or_else(|| format!("{text:?} is not swap or ephemeral-storage"))
 }
 
 /// The demo's kubelets serve one endpoint, so `auto` is not offered.

@@ -20,6 +20,7 @@ use crate::config::DemoArgs;
 use metrics_server::config::{Cli, MetricsSource};
 use metrics_server::pki::{CertAuthority, PemPair};
 use metrics_server::server::Running;
+use metrics_server::usage::ExtraResources;
 
 /// The token the demo user, the server and the kubelets share.
 pub const DEMO_TOKEN: &str = "metrics-server-demo-token";
@@ -41,6 +42,8 @@ pub struct DemoOptions {
     /// Our server's port on 127.0.0.1 (0 picks a free one).
     pub secure_port: u16,
     pub metric_resolution: Duration,
+    /// What the server serves beyond CPU and memory (its `--extra-resources`).
+    pub extra_resources: ExtraResources,
 }
 
 /// A running demo cluster. Call [`Demo::shutdown`] to stop it.
@@ -212,8 +215,10 @@ fn server_config(
     let resolution = metrics_server::go_duration::format_duration(
         i64::try_from(opts.metric_resolution.as_nanos()).unwrap_or(i64::MAX),
     );
+    let extra: Vec<&str> = opts.extra_resources.names().collect();
     let args = [
         "metrics-server".to_string(),
+        format!("--extra-resources={}", extra.join(",")),
         format!("--kubeconfig={}", opts.kubeconfig_out.display()),
         format!("--kubelet-certificate-authority={}", files.ca.display()),
         "--kubelet-use-node-status-port".to_string(),
@@ -296,6 +301,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             .metric_resolution
             .to_std()
             .context("--metric-resolution must be positive")?,
+        extra_resources: args.extra_resources(),
     };
     let demo = start(opts.clone()).await?;
     print_instructions(&demo, &opts);

@@ -94,6 +94,7 @@ async fn small_demo(dir: &Path) -> Demo {
         kubeconfig_out: dir.join("kubeconfig"),
         secure_port: 0,
         metric_resolution: Duration::from_secs(15),
+        extra_resources: metrics_server::usage::ExtraResources::NONE,
     })
     .await
     .expect("demo starts")

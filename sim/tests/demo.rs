@@ -24,6 +24,7 @@ async fn a_demo_on_a_port_in_use_fails_before_writing_anything() {
         kubeconfig_out: kubeconfig.clone(),
         secure_port: port,
         metric_resolution: Duration::from_secs(15),
+        extra_resources: metrics_server::usage::ExtraResources::NONE,
     })
     .await
     else {

@@ -77,13 +77,15 @@ pub fn list_nodes(
                 creation_timestamp: now,
             },
             usage,
+            extra: snapshot.node_extra(name),
         })
         .collect();
     observe_freshness(ctx, now, items.iter().map(|i| i.usage.timestamp));
     let mut out = Vec::with_capacity(256 + items.len() * 320);
+    let extra = snapshot.extra_resources();
     match repr {
         Representation::Table(tv) => {
-            table::write_node_table(&mut out, tv, &items, opts.include_object, v)
+            table::write_node_table(&mut out, tv, &items, opts.include_object, v, extra)
         }
         Representation::Protobuf => protobuf::write_node_metrics_list(&mut out, v, &items),
         _ => json::write_node_metrics_list(&mut out, v, &items),
@@ -117,12 +119,14 @@ pub fn get_node(
             creation_timestamp: Timestamp::now(),
         },
         usage,
+        extra: snapshot.node_extra(name),
     };
     observe_freshness(ctx, item.meta.creation_timestamp, [item.usage.timestamp]);
     let mut out = Vec::with_capacity(512);
+    let extra = snapshot.extra_resources();
     match repr {
         Representation::Table(tv) => {
-            table::write_node_table(&mut out, tv, &[item], opts.include_object, v)
+            table::write_node_table(&mut out, tv, &[item], opts.include_object, v, extra)
         }
         Representation::Protobuf => protobuf::write_node_metrics(&mut out, v, &item),
         _ => json::write_node_metrics(&mut out, v, &item),
@@ -202,13 +206,15 @@ pub fn list_pods(
         })
         .map(|(key, usage, meta)| {
             PodItem::new(&key.namespace, &key.name, meta.labels(), now, usage)
+                .with_extra(snapshot.pod_extra(usage))
         })
         .collect();
     observe_freshness(ctx, now, items.iter().map(|i| i.usage.timestamp));
     let mut out = Vec::with_capacity(256 + items.len() * 400);
+    let extra = snapshot.extra_resources();
     match repr {
         Representation::Table(tv) => {
-            table::write_pod_table(&mut out, tv, &items, opts.include_object, v)
+            table::write_pod_table(&mut out, tv, &items, opts.include_object, v, extra)
         }
         Representation::Protobuf => protobuf::write_pod_metrics_list(&mut out, v, &items),
         _ => json::write_pod_metrics_list(&mut out, v, &items),
@@ -238,12 +244,14 @@ pub fn get_pod(
             Some(why),
         )));
     };
-    let item = PodItem::new(namespace, name, meta.labels(), Timestamp::now(), usage);
+    let item = PodItem::new(namespace, name, meta.labels(), Timestamp::now(), usage)
+        .with_extra(snapshot.pod_extra(usage));
     observe_freshness(ctx, item.meta.creation_timestamp, [item.usage.timestamp]);
     let mut out = Vec::with_capacity(1024);
+    let extra = snapshot.extra_resources();
     match repr {
         Representation::Table(tv) => {
-            table::write_pod_table(&mut out, tv, &[item], opts.include_object, v)
+            table::write_pod_table(&mut out, tv, &[item], opts.include_object, v, extra)
         }
         Representation::Protobuf => protobuf::write_pod_metrics(&mut out, v, &item),
         _ => json::write_pod_metrics(&mut out, v, &item),

@@ -6,6 +6,8 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::usage::ExtraResources;
+
 use super::{
     AuthConfig, AuthFlagError, CompatConfig, CompatError, ConnectionFlagError, ConnectionLimits,
     GoDuration, MetricsSource, ServeArgs,
@@ -33,6 +35,8 @@ pub struct Config {
     pub serving: ServingConfig,
     /// `--storage-ring-depth`: scrapes kept per node and container.
     pub storage_ring_depth: usize,
+    /// `--extra-resources`: what is served beyond CPU and memory.
+    pub extra_resources: ExtraResources,
     /// `-v/--v` klog verbosity.
     pub verbosity: i32,
     /// Authentication, authorization, TLS policy and request limits.
@@ -115,6 +119,11 @@ pub enum ConfigError {
     RingDepthOutOfRange(u32),
     #[error("--kubelet-max-body-bytes must be at least 1024, but value {0} provided")]
     BodyLimitTooSmall(u64),
+    #[error(
+        "--extra-resources accepts swap and ephemeral-storage (cpu and memory are always \
+         served), but value {0:?} provided"
+    )]
+    UnknownExtraResource(String),
     #[error(transparent)]
     Auth(#[from] AuthFlagError),
     #[error(
@@ -159,6 +168,7 @@ impl ServeArgs {
         if self.kubelet_max_body_bytes < MIN_BODY_BYTES {
             return Err(ConfigError::BodyLimitTooSmall(self.kubelet_max_body_bytes));
         }
+        let extra_resources = extra_resources(&self.extra_resources)?;
         let auth = self.auth.validate()?;
         if auth.self_managed_ca && serving_files.is_some() {
             return Err(ConfigError::SelfManagedCaWithCertFiles);
@@ -198,6 +208,7 @@ impl ServeArgs {
                 connections,
             },
             storage_ring_depth: self.storage_ring_depth as usize,
+            extra_resources,
             verbosity: self.verbosity,
             auth,
             compat,
@@ -219,6 +230,18 @@ fn check_durations(resolution: GoDuration, timeout: GoDuration) -> Result<Durati
         });
     }
     Ok(resolution.to_std().unwrap_or_default())
+}
+
+/// The `--extra-resources` names (blank entries are skipped, as in the address types).
+fn extra_resources(names: &[String]) -> Result<ExtraResources, ConfigError> {
+    names
+        .iter()
+        .map(|n| n.trim())
+        .filter(|n| !n.is_empty())
+        .try_fold(ExtraResources::NONE, |set, name| {
+            set.with(name)
+                .ok_or_else(|| ConfigError::UnknownExtraResource(name.to_owned()))
+        })
 }
 
 /// An empty path flag (`--flag=`) counts as not given, as in Go where the zero value is "".
@@ -273,6 +296,33 @@ mod tests {
         assert_eq!(verbosity_filter(4), "debug");
         assert_eq!(verbosity_filter(6), "debug,metrics_server=trace");
         assert_eq!(verbosity_filter(10), "debug,metrics_server=trace");
+    }
+
+    #[test]
+    fn extra_resources_are_named_like_kubernetes_resources() {
+        let names = |list: &[&str]| {
+            extra_resources(&list.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>())
+        };
+        assert_eq!(names(&[]), Ok(ExtraResources::NONE));
+        assert_eq!(names(&["", " "]), Ok(ExtraResources::NONE));
+        assert_eq!(
+            names(&["swap", "ephemeral-storage"]),
+            Ok(ExtraResources::ALL)
+        );
+        let storage = ExtraResources {
+            ephemeral_storage: true,
+            ..ExtraResources::NONE
+        };
+        assert_eq!(
+            names(&[" ephemeral-storage", "ephemeral-storage"]),
+            Ok(storage)
+        );
+        for bad in ["cpu", "memory", "Swap", "storage"] {
+            assert_eq!(
+                names(&["swap", bad]),
+                Err(ConfigError::UnknownExtraResource(bad.to_owned())),
+            );
+        }
     }
 
     #[test]

@@ -1,6 +1,11 @@
 //! One HTTPS GET per node per cycle over a kept-alive HTTP/1.1 connection ([`super::http1`]),
 //! bearer token, per-request deadline (connecting included), capped body. Port of
 //! metrics-server `pkg/scraper/client/resource/client.go`, plus the `/stats/summary` fallback.
+//!
+//! With `ephemeral-storage` served (`--extra-resources`) and `/metrics/resource` the source,
+//! a second GET of the whole `/stats/summary` follows on the same connection, within the same
+//! per-node deadline; its failure is carried in [`Fetched::storage`] and never fails the node.
+//! Without it, nothing else is asked.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -16,6 +21,7 @@ use super::verify::{NodeNames, TlsFailure};
 use crate::cluster::NodeInfo;
 use crate::config::MetricsSource;
 use crate::time::Timestamp;
+use crate::usage::ExtraResources;
 
 /// Settings of the kubelet client (from flags).
 pub struct KubeletClientConfig {
@@ -25,6 +31,8 @@ pub struct KubeletClientConfig {
     pub request_timeout: Duration,
     pub max_body_bytes: usize,
     pub source: MetricsSource,
+    /// Resources served beyond CPU and memory (`--extra-resources`).
+    pub extra_resources: ExtraResources,
     pub token: TokenSource,
     /// Shared with the TLS verifier: which node names an IP-dialled kubelet may present.
     pub node_names: Arc<NodeNames>,
@@ -88,20 +96,34 @@ pub struct Fetched {
     pub body: Bytes,
     pub source: Source,
     pub times: ResponseTimes,
+    /// The whole Summary API fetched beside `/metrics/resource` for ephemeral storage, or why
+    /// it could not be; `None` when not asked for.
+    pub storage: Option<Result<StorageFetched, ScrapeError>>,
+}
+
+/// The Summary API body fetched for ephemeral storage.
+pub struct StorageFetched {
+    pub body: Bytes,
+    pub times: ResponseTimes,
 }
 
 impl Fetched {
     /// A body that has just arrived for a request sent at `requested`.
     fn arrived(body: Bytes, source: Source, requested: Timestamp) -> Self {
-        let times = ResponseTimes {
-            requested,
-            received: Timestamp::now(),
-        };
         Fetched {
             body,
             source,
-            times,
+            times: times_since(requested),
+            storage: None,
         }
+    }
+}
+
+/// The times of a response that has just arrived for a request sent at `requested`.
+fn times_since(requested: Timestamp) -> ResponseTimes {
+    ResponseTimes {
+        requested,
+        received: Timestamp::now(),
     }
 }
 
@@ -133,13 +155,39 @@ impl KubeletClient {
         self.cfg.request_timeout
     }
 
-    /// Fetches one node's payload within the per-node deadline.
+    /// The resources served beyond CPU and memory.
+    pub fn extra_resources(&self) -> ExtraResources {
+        self.cfg.extra_resources
+    }
+
+    /// Fetches one node's payload within the per-node deadline, and the Summary API for
+    /// ephemeral storage when it is served and the payload does not have it (within what is
+    /// left of the same deadline).
     pub async fn fetch(&self, node: &NodeInfo) -> Result<Fetched, ScrapeError> {
-        let deadline = self.cfg.request_timeout;
-        match tokio::time::timeout(deadline, self.fetch_inner(node)).await {
-            Ok(r) => r,
-            Err(_) => Err(ScrapeError::Timeout(deadline)),
+        let timeout = self.cfg.request_timeout;
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut fetched = match tokio::time::timeout_at(deadline, self.fetch_inner(node)).await {
+            Ok(r) => r?,
+            Err(_) => return Err(ScrapeError::Timeout(timeout)),
+        };
+        if self.cfg.extra_resources.ephemeral_storage && fetched.source == Source::Resource {
+            let storage = tokio::time::timeout_at(deadline, self.fetch_storage(node)).await;
+            fetched.storage = Some(storage.unwrap_or(Err(ScrapeError::Timeout(timeout))));
         }
+        Ok(fetched)
+    }
+
+    /// The whole Summary API of `node`, for its ephemeral storage.
+    async fn fetch_storage(&self, node: &NodeInfo) -> Result<StorageFetched, ScrapeError> {
+        let host = address::resolve_address(node, &self.cfg.preferred_address_types)?;
+        let port = address::resolve_port(node, self.cfg.port, self.cfg.use_node_status_port);
+        let requested = Timestamp::now();
+        let target = Source::Summary.request_target_with(self.cfg.extra_resources);
+        let body = self.get(host, port, target).await?;
+        Ok(StorageFetched {
+            body,
+            times: times_since(requested),
+        })
     }
 
     async fn fetch_inner(&self, node: &NodeInfo) -> Result<Fetched, ScrapeError> {
@@ -147,10 +195,9 @@ impl KubeletClient {
         self.remember_names(node, host);
         let port = address::resolve_port(node, self.cfg.port, self.cfg.use_node_status_port);
         let request_time = Timestamp::now();
+        let summary_target = Source::Summary.request_target_with(self.cfg.extra_resources);
         if self.use_summary(node) {
-            let body = self
-                .get(host, port, Source::Summary.request_target())
-                .await?;
+            let body = self.get(host, port, summary_target).await?;
             return Ok(Fetched::arrived(body, Source::Summary, request_time));
         }
         let path = node
@@ -168,9 +215,7 @@ impl KubeletClient {
                     Source::Summary.path()
                 );
                 self.lock_summary_nodes().insert(node.name.clone());
-                let body = self
-                    .get(host, port, Source::Summary.request_target())
-                    .await?;
+                let body = self.get(host, port, summary_target).await?;
                 Ok(Fetched::arrived(body, Source::Summary, request_time))
             }
             Err(e) => Err(e),

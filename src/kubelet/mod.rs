@@ -9,4 +9,4 @@ pub mod tls;
 pub mod token;
 pub mod verify;
 
-pub use client::{Fetched, KubeletClient, KubeletClientConfig, ScrapeError};
+pub use client::{Fetched, KubeletClient, KubeletClientConfig, ScrapeError, StorageFetched};

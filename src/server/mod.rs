@@ -102,6 +102,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
             request_timeout: cfg.kubelet.request_timeout,
             max_body_bytes: usize::try_from(cfg.kubelet.max_body_bytes).unwrap_or(usize::MAX),
             source: cfg.kubelet.metrics_source,
+            extra_resources: cfg.extra_resources,
             token,
             node_names: node_names.clone(),
             plain_http: cfg.compat.kubelet_plain_http,
@@ -114,6 +115,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     let store = Store::new(StoreConfig {
         ring_depth: cfg.storage_ring_depth,
         metric_resolution_ns: i64::try_from(cfg.metric_resolution.as_nanos()).unwrap_or(i64::MAX),
+        extra_resources: cfg.extra_resources,
     });
     let outlet = SnapshotOutlet::new(snapshot.clone());
     // Taken before the scraper runs: the prebuild hears of every publish.

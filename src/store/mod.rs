@@ -17,7 +17,11 @@
 //!
 //! A sample the kubelet re-reports unchanged (same timestamp) is not stored twice: the existing
 //! pair stays, so an item that was servable stays servable with the same window.
+//!
+//! Swap and ephemeral storage (`--extra-resources`) are kept beside all this (`extra`), only
+//! when served.
 
+mod extra;
 mod interner;
 #[cfg(test)]
 mod never_scraped_tests;
@@ -37,12 +41,14 @@ use std::sync::Arc;
 
 use crate::batch::{Decoded, NodeBatch};
 use crate::time::NANOS_PER_SEC;
+use crate::usage::ExtraResources;
 
 pub use rate::{FRESH_CONTAINER_MIN_AGE_NS, MAX_CPU_NANOCORES};
 pub use reason::MissingReason;
 pub use sample_times::SampleTimes;
 pub use snapshot::Snapshot;
 
+use extra::{NodeExtra, SnapshotExtra};
 use interner::Interner;
 use node::NodeState;
 use series::Rules;
@@ -54,6 +60,8 @@ pub struct StoreConfig {
     pub ring_depth: usize,
     /// The scrape interval (`--metric-resolution`), bounding the fresh-container rule.
     pub metric_resolution_ns: i64,
+    /// The resources served beyond CPU and memory (`--extra-resources`).
+    pub extra_resources: ExtraResources,
 }
 
 impl Default for StoreConfig {
@@ -61,6 +69,7 @@ impl Default for StoreConfig {
         StoreConfig {
             ring_depth: 3,
             metric_resolution_ns: 15 * NANOS_PER_SEC,
+            extra_resources: ExtraResources::NONE,
         }
     }
 }
@@ -72,6 +81,9 @@ pub struct Store {
     nodes: BTreeMap<Arc<str>, NodeState>,
     names: Interner,
     generation: u64,
+    extra_resources: ExtraResources,
+    /// Each node's extra figures, when extra resources are served.
+    extras: BTreeMap<Arc<str>, NodeExtra>,
 }
 
 impl Store {
@@ -84,6 +96,8 @@ impl Store {
             nodes: BTreeMap::new(),
             names: Interner::default(),
             generation: 0,
+            extra_resources: cfg.extra_resources,
+            extras: BTreeMap::new(),
         }
     }
 
@@ -100,11 +114,19 @@ impl Store {
     /// A node's scrape succeeded and decoded to `decoded`: merges its batch, then withholds
     /// the node's own usage and the pods for which it carried invalid values
     /// ([`MissingReason::InvalidValue`]); every other pod of the node is served as usual.
+    ///
+    /// With extra resources served, the node's extra figures become those of
+    /// `decoded.extra`; a figure it lacks is not served until a scrape has it again.
     pub fn apply_decoded(&mut self, node: &str, decoded: &Decoded<'_>) {
         let state = node_entry(&mut self.nodes, &mut self.names, node);
         state.apply(&decoded.batch, &self.rules, &mut self.names);
         if !decoded.invalid.is_empty() {
             state.withhold_invalid(&decoded.invalid);
+        }
+        if self.extra_resources.any() {
+            let name = state.name.clone();
+            let figures = NodeExtra::of(&decoded.extra, self.extra_resources, &mut self.names);
+            self.extras.insert(name, figures);
         }
     }
 
@@ -145,13 +167,19 @@ impl Store {
     /// Forgets nodes for which `keep` is false, with all their pods.
     pub fn retain_nodes(&mut self, keep: impl Fn(&str) -> bool) {
         self.nodes.retain(|name, _| keep(name));
+        self.extras.retain(|name, _| keep(name));
     }
 
     /// Builds the immutable view of the current state; the generation increases by 1 per call.
     pub fn publish(&mut self) -> Snapshot {
         self.generation += 1;
         self.names.purge_unused();
-        publish::build(self.generation, &self.nodes)
+        let mut snapshot = publish::build(self.generation, &self.nodes);
+        if self.extra_resources.any() {
+            let figures = SnapshotExtra::of(&snapshot, &self.extras, self.extra_resources);
+            snapshot.extra = Some(Box::new(figures));
+        }
+        snapshot
     }
 }
 

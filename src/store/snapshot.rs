@@ -7,11 +7,12 @@
 use std::cmp::Ordering;
 use std::sync::Arc;
 
+use super::extra::SnapshotExtra;
 use super::pod_index::{PodIndex, key_hash};
 use super::reason::MissingReason;
 use super::sample_times::SampleTimes;
 use crate::prefetch::{self, prefetch};
-use crate::usage::{NodeUsage, PodKey, PodUsage};
+use crate::usage::{ExtraResources, ExtraUsage, NodeUsage, PodKey, PodUsage};
 
 /// One published state of the store. `Send + Sync`; share it behind an `Arc`.
 #[derive(Debug, Default)]
@@ -32,6 +33,8 @@ pub struct Snapshot {
     pub(crate) pod_index: PodIndex,
     /// Made by the end-of-cycle publish (not by a publish while results arrive).
     pub(crate) ends_cycle: bool,
+    /// Swap and ephemeral storage of the servable items, when served (`--extra-resources`).
+    pub(crate) extra: Option<Box<SnapshotExtra>>,
 }
 
 impl Snapshot {
@@ -59,6 +62,27 @@ impl Snapshot {
     /// A servable node's usage.
     pub fn node(&self, name: &str) -> Option<&NodeUsage> {
         find_node(&self.nodes, name).map(|(_, usage)| usage)
+    }
+
+    /// The resources served beyond CPU and memory (none unless `--extra-resources` asks).
+    pub fn extra_resources(&self) -> ExtraResources {
+        self.extra
+            .as_ref()
+            .map_or(ExtraResources::NONE, |e| e.resources)
+    }
+
+    /// A servable node's swap and ephemeral storage, when served and reported.
+    pub fn node_extra(&self, name: &str) -> Option<&ExtraUsage> {
+        let extra = self.extra.as_ref()?;
+        let position = self.nodes.binary_search_by(|(n, _)| (**n).cmp(name)).ok()?;
+        extra.node(position)
+    }
+
+    /// The swap and ephemeral storage of the containers of `usage` (one of this snapshot's
+    /// pod usages, as [`Snapshot::pod`] or [`Snapshot::pods`] give them), in the order of
+    /// its containers; `None` when not served or none was reported.
+    pub fn pod_extra(&self, usage: &PodUsage) -> Option<&[ExtraUsage]> {
+        self.extra.as_ref()?.pod(usage)
     }
 
     /// Servable nodes, sorted by name.

@@ -11,6 +11,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use metrics_server::config::MetricsSource;
+use metrics_server::usage::ExtraResources;
 use metrics_server_sim::demo::{self, Demo, DemoOptions};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -182,6 +183,17 @@ pub async fn ready_demo(
     pods_per_node: usize,
     source: MetricsSource,
 ) -> Demo {
+    ready_demo_serving(dir, nodes, pods_per_node, source, ExtraResources::NONE).await
+}
+
+/// [`ready_demo`] with a server that serves `extra_resources` too.
+pub async fn ready_demo_serving(
+    dir: &Path,
+    nodes: usize,
+    pods_per_node: usize,
+    source: MetricsSource,
+    extra_resources: ExtraResources,
+) -> Demo {
     let demo = demo::start(DemoOptions {
         nodes,
         pods_per_node,
@@ -189,6 +201,7 @@ pub async fn ready_demo(
         kubeconfig_out: dir.join("kubeconfig"),
         secure_port: 0,
         metric_resolution: Duration::from_secs(10),
+        extra_resources,
     })
     .await
     .expect("demo starts");

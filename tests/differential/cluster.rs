@@ -64,6 +64,7 @@ impl Cluster {
             kubeconfig_out: dir.join("kubeconfig"),
             secure_port: 0,
             metric_resolution: RESOLUTION,
+            extra_resources: metrics_server::usage::ExtraResources::NONE,
         })
         .await
         .map_err(ClusterError::Demo)?;

@@ -36,6 +36,7 @@ impl Cluster {
             kubeconfig_out: dir.path().join("kubeconfig"),
             secure_port: 0,
             metric_resolution: Duration::from_secs(10),
+            extra_resources: metrics_server::usage::ExtraResources::NONE,
         })
         .await
         .expect("the simulated cluster starts");

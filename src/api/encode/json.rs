@@ -8,7 +8,7 @@
 use super::{ApiVersion, NodeItem, ObjectMeta, PodItem, quantity};
 use crate::go_duration;
 use crate::time::Timestamp;
-use crate::usage::Usage;
+use crate::usage::{EPHEMERAL_STORAGE, ExtraUsage, SWAP, Usage};
 use crate::wire::{json_string, labels};
 
 /// A document being written.
@@ -43,13 +43,30 @@ impl<'o> Doc<'o> {
         self.out.push(b'"');
     }
 
-    /// `{"cpu":…,"memory":…}` (a ResourceList: keys sorted).
-    pub(crate) fn usage(&mut self, usage: &Usage) {
+    /// `{"cpu":…,"memory":…}` (a ResourceList: keys sorted), with `ephemeral-storage` and
+    /// `swap` in their places when `extra` has them (bytes, written like memory).
+    pub(crate) fn usage(&mut self, usage: &Usage, extra: Option<&ExtraUsage>) {
+        let extra = extra.copied().unwrap_or_default();
         self.raw("{\"cpu\":\"");
         quantity::write_cpu(self.out, usage.cpu_nanocores);
+        if let Some(bytes) = extra.ephemeral_storage_bytes {
+            self.bytes_entry(EPHEMERAL_STORAGE, bytes);
+        }
         self.raw("\",\"memory\":\"");
         quantity::write_memory(self.out, usage.memory_bytes);
+        if let Some(bytes) = extra.swap_bytes {
+            self.bytes_entry(SWAP, bytes);
+        }
         self.raw("\"}");
+    }
+
+    /// `","<key>":"<bytes>`: closes the previous quantity's quote and leaves this one's open,
+    /// as the entries around it expect.
+    fn bytes_entry(&mut self, key: &str, bytes: u64) {
+        self.raw("\",\"");
+        self.raw(key);
+        self.raw("\":\"");
+        quantity::write_memory(self.out, bytes);
     }
 
     /// `ObjectMeta` in Go field order: name, namespace, creationTimestamp, labels.
@@ -92,7 +109,7 @@ impl<'o> Doc<'o> {
         self.raw(",\"window\":");
         self.duration(item.usage.window_ns);
         self.raw(",\"usage\":");
-        self.usage(&item.usage.usage);
+        self.usage(&item.usage.usage, item.extra);
         self.raw("}");
     }
 
@@ -114,7 +131,7 @@ impl<'o> Doc<'o> {
             self.raw("{\"name\":");
             self.string(&c.name);
             self.raw(",\"usage\":");
-            self.usage(&c.usage);
+            self.usage(&c.usage, item.container_extra(i));
             self.raw("}");
         }
         self.raw("]}");

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use crate::time::Timestamp;
-use crate::usage::{NodeUsage, PodUsage};
+use crate::usage::{ExtraUsage, NodeUsage, PodUsage};
 use crate::wire::labels::EncodedLabels;
 
 pub mod gzip;
@@ -111,6 +111,8 @@ pub struct ObjectMeta<'a> {
 pub struct NodeItem<'a> {
     pub meta: ObjectMeta<'a>,
     pub usage: &'a NodeUsage,
+    /// Swap and ephemeral storage, written into `usage` beside CPU and memory when present.
+    pub extra: Option<&'a ExtraUsage>,
 }
 
 /// One pod to encode.
@@ -118,6 +120,9 @@ pub struct NodeItem<'a> {
 pub struct PodItem<'a> {
     pub meta: ObjectMeta<'a>,
     pub usage: &'a PodUsage,
+    /// Swap and ephemeral storage of each container of `usage`, in the same order, written
+    /// into each container's `usage` beside CPU and memory when present.
+    pub extra: Option<&'a [ExtraUsage]>,
 }
 
 impl<'a> PodItem<'a> {
@@ -138,7 +143,19 @@ impl<'a> PodItem<'a> {
                 creation_timestamp: created,
             },
             usage,
+            extra: None,
         }
+    }
+
+    /// The same item with the swap and ephemeral storage of its containers.
+    pub fn with_extra(mut self, extra: Option<&'a [ExtraUsage]>) -> Self {
+        self.extra = extra;
+        self
+    }
+
+    /// The extra figures of the container at `index` of the usage.
+    pub fn container_extra(&self, index: usize) -> Option<&'a ExtraUsage> {
+        self.extra.and_then(|e| e.get(index))
     }
 
     /// The same item, writing `encoded` (the encodings of its labels) instead of the labels.

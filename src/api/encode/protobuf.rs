@@ -17,7 +17,7 @@ use prost::Message;
 use super::{ApiVersion, NodeItem, ObjectMeta, PodItem, quantity};
 use crate::api::metav1_status::Status;
 use crate::time::Timestamp;
-use crate::usage::Usage;
+use crate::usage::{EPHEMERAL_STORAGE, ExtraUsage, SWAP, Usage};
 
 /// The prefix of every Kubernetes protobuf body.
 pub const MAGIC: &[u8; 4] = b"k8s\0";
@@ -198,21 +198,27 @@ fn meta(m: &ObjectMeta<'_>) -> Option<ObjectMetaPb> {
     })
 }
 
-fn usage(u: &Usage) -> BTreeMap<String, Quantity> {
-    BTreeMap::from([
+fn usage(u: &Usage, extra: Option<&ExtraUsage>) -> BTreeMap<String, Quantity> {
+    let bytes = |b: u64| Quantity {
+        string: quantity::format_memory(b),
+    };
+    let mut map = BTreeMap::from([
         (
             "cpu".to_owned(),
             Quantity {
                 string: quantity::format_cpu(u.cpu_nanocores),
             },
         ),
-        (
-            "memory".to_owned(),
-            Quantity {
-                string: quantity::format_memory(u.memory_bytes),
-            },
-        ),
-    ])
+        ("memory".to_owned(), bytes(u.memory_bytes)),
+    ]);
+    let extra = extra.copied().unwrap_or_default();
+    if let Some(b) = extra.ephemeral_storage_bytes {
+        map.insert(EPHEMERAL_STORAGE.to_owned(), bytes(b));
+    }
+    if let Some(b) = extra.swap_bytes {
+        map.insert(SWAP.to_owned(), bytes(b));
+    }
+    map
 }
 
 fn node(item: &NodeItem<'_>) -> NodeMetrics {
@@ -222,7 +228,7 @@ fn node(item: &NodeItem<'_>) -> NodeMetrics {
         window: Some(Duration {
             duration: item.usage.window_ns,
         }),
-        usage: usage(&item.usage.usage),
+        usage: usage(&item.usage.usage, item.extra),
     }
 }
 
@@ -239,9 +245,10 @@ fn pod(item: &PodItem<'_>) -> PodMetrics {
             .usage
             .containers
             .iter()
-            .map(|c| ContainerMetrics {
+            .enumerate()
+            .map(|(i, c)| ContainerMetrics {
                 name: c.name.to_string(),
-                usage: usage(&c.usage),
+                usage: usage(&c.usage, item.container_extra(i)),
             })
             .collect(),
     }

@@ -501,6 +501,7 @@ fn with_items<R>(
         }
         PodItem::new(&key.namespace, &key.name, meta.labels(), created, usage)
             .with_encoded_labels(meta.encoded_labels())
+            .with_extra(snapshot.pod_extra(usage))
     });
     let encoded = encode(&mut items);
     memo.keep(pods);

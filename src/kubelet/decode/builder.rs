@@ -12,12 +12,23 @@
 //!
 //! A sample marked [`Sample::invalid`] (a NaN, infinite or negative value) gives no point and
 //! is listed in [`InvalidValues`], so the store withholds only its node or pod.
+//!
+//! Swap and ephemeral storage (`--extra-resources`) ride along without taking part in these
+//! rules: a container seen only in an extra series is not a container here, and an extra
+//! figure that is missing or invalid is just left out of [`ExtraBatch`]. A pod's own
+//! ephemeral storage (its volumes, beyond its containers') is shared out by
+//! [`super::pod_storage`].
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use crate::batch::{ContainerBatch, Decoded, InvalidValues, MetricsPoint, NodeBatch, PodBatch};
+use super::pod_storage;
+use crate::batch::{
+    ContainerBatch, ContainerExtra, Decoded, ExtraBatch, InvalidValues, MetricsPoint, NodeBatch,
+    PodBatch,
+};
 use crate::time::Timestamp;
+use crate::usage::ExtraUsage;
 
 /// What was seen so far for the node or one container.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
@@ -29,6 +40,13 @@ pub(super) struct Sample {
     pub start_time: Option<Timestamp>,
     /// The kubelet printed a value no reading can have (NaN, ±Inf, negative) for it.
     pub invalid: bool,
+    /// Seen so far only in an extra series (swap), not in a CPU, memory or start-time one.
+    pub only_extra: bool,
+    /// Swap in use, when asked for and reported.
+    pub swap_bytes: Option<u64>,
+    /// Ephemeral storage in use (a container's root filesystem and logs, the node's
+    /// filesystem), when asked for and reported.
+    pub storage_bytes: Option<u64>,
 }
 
 impl Sample {
@@ -46,6 +64,14 @@ impl Sample {
             memory_bytes: self.memory_bytes?,
         })
     }
+
+    /// The extra figures.
+    fn extra(&self) -> ExtraUsage {
+        ExtraUsage {
+            swap_bytes: self.swap_bytes,
+            ephemeral_storage_bytes: self.storage_bytes,
+        }
+    }
 }
 
 /// One pod being collected.
@@ -55,6 +81,9 @@ struct PodEntry<'a> {
     containers: Vec<(Cow<'a, str>, Sample)>,
     /// Set when the payload listed a container that cannot be used at all (e.g. no name).
     broken: bool,
+    /// The pod's whole ephemeral storage (containers and volumes), when asked for and
+    /// reported.
+    storage_total: Option<u64>,
 }
 
 type PodKey<'a> = (Cow<'a, str>, Cow<'a, str>);
@@ -101,6 +130,7 @@ impl<'a> BatchBuilder<'a> {
             name: key.1.clone(),
             containers: Vec::new(),
             broken: false,
+            storage_total: None,
         });
         self.pod_index.insert(key, index);
         index
@@ -164,8 +194,16 @@ impl<'a> BatchBuilder<'a> {
         }
     }
 
-    /// Applies the completeness rules and returns the batch with the invalid items.
-    pub fn finish(self) -> Decoded<'a> {
+    /// Records a pod's whole ephemeral storage, shared out over its containers at the end.
+    pub fn set_pod_storage(&mut self, pod: usize, total: Option<u64>) {
+        if let Some(entry) = self.pods.get_mut(pod) {
+            entry.storage_total = total;
+        }
+    }
+
+    /// Applies the completeness rules and returns the batch with the invalid items and, when
+    /// `extra` (the decoder was asked for extra resources), their figures.
+    pub fn finish(mut self, extra: bool) -> Decoded<'a> {
         let mut invalid = InvalidValues {
             node: self.node.invalid,
             pods: Vec::new(),
@@ -173,12 +211,45 @@ impl<'a> BatchBuilder<'a> {
         for pod in self.pods.iter().filter(|p| p.has_invalid_value()) {
             invalid.pods.push((pod.namespace.clone(), pod.name.clone()));
         }
+        let extra = if extra {
+            self.finish_extra()
+        } else {
+            ExtraBatch::default()
+        };
         let pods = self.pods.into_iter().map(finish_pod).collect();
         let batch = NodeBatch {
             node: self.node.point(),
             pods,
         };
-        Decoded { batch, invalid }
+        Decoded {
+            batch,
+            invalid,
+            extra,
+        }
+    }
+
+    /// The extra figures of the node and of every container that gives a point, each pod's
+    /// own storage shared out over its containers first.
+    fn finish_extra(&mut self) -> ExtraBatch<'a> {
+        let mut extra = ExtraBatch {
+            node: self.node.extra(),
+            containers: Vec::new(),
+        };
+        for pod in &mut self.pods {
+            pod.share_storage();
+            for (name, sample) in &pod.containers {
+                if sample.only_extra || sample.point().is_none() || sample.extra().is_empty() {
+                    continue;
+                }
+                extra.containers.push(ContainerExtra {
+                    namespace: pod.namespace.clone(),
+                    pod: pod.name.clone(),
+                    container: name.clone(),
+                    usage: sample.extra(),
+                });
+            }
+        }
+        extra
     }
 }
 
@@ -186,12 +257,32 @@ impl PodEntry<'_> {
     fn has_invalid_value(&self) -> bool {
         self.containers.iter().any(|(_, sample)| sample.invalid)
     }
+
+    /// Adds the pod's storage beyond its containers' to the containers that report theirs.
+    fn share_storage(&mut self) {
+        let Some(total) = self.storage_total else {
+            return;
+        };
+        let mut reporting: Vec<(&str, &mut u64)> = self
+            .containers
+            .iter_mut()
+            .filter(|(_, s)| !s.only_extra)
+            .filter_map(|(name, s)| {
+                let name: &Cow<'_, str> = name;
+                Some((name.as_ref(), s.storage_bytes.as_mut()?))
+            })
+            .collect();
+        pod_storage::share(&mut reporting, total);
+    }
 }
 
 fn finish_pod(entry: PodEntry<'_>) -> PodBatch<'_> {
     let mut complete = !entry.broken;
     let mut containers = Vec::with_capacity(entry.containers.len());
     for (name, sample) in entry.containers {
+        if sample.only_extra {
+            continue;
+        }
         match sample.point() {
             Some(point) => containers.push(ContainerBatch { name, point }),
             None => complete = false,
@@ -217,6 +308,9 @@ mod tests {
             memory_time: Some(Timestamp(2)),
             start_time: None,
             invalid: false,
+            only_extra: false,
+            swap_bytes: None,
+            storage_bytes: None,
         }
     }
 
@@ -252,7 +346,7 @@ mod tests {
         *b.container("ns".into(), "p".into(), "a".into()) = full(5, 0);
         b.container("ns".into(), "p".into(), "b".into()).cpu_ns = Some(3);
         *b.container("ns".into(), "q".into(), "a".into()) = full(6, 1);
-        let batch = b.finish().batch;
+        let batch = b.finish(false).batch;
         assert_eq!(batch.pods.len(), 2);
         assert!(!batch.pods[0].complete);
         assert_eq!(batch.pods[0].containers.len(), 1);
@@ -270,7 +364,7 @@ mod tests {
         *b.container("ns".into(), "p".into(), "a".into()) = full(5, 0);
         b.container("ns".into(), "p".into(), "b".into()).invalid = true;
         *b.container("ns".into(), "q".into(), "a".into()) = full(6, 1);
-        let decoded = b.finish();
+        let decoded = b.finish(false);
         assert!(decoded.batch.node.is_some());
         assert_eq!(decoded.invalid.pods, [("ns".into(), "p".into())]);
         assert!(!decoded.invalid.node);
@@ -291,7 +385,7 @@ mod tests {
             ..BatchBuilder::default()
         };
         *b.container("ns".into(), "q".into(), "a".into()) = full(6, 1);
-        let decoded = b.finish();
+        let decoded = b.finish(false);
         assert!(decoded.invalid.node && decoded.invalid.pods.is_empty());
         assert_eq!(decoded.batch.node, None);
         assert!(decoded.batch.pods[0].complete);

@@ -11,17 +11,19 @@
 
 mod builder;
 mod error;
+mod pod_storage;
 mod prometheus_text;
 mod resource;
 mod summary;
 
 pub use error::{DecodeError, ErrorKind, LineProblem};
 pub use prometheus_text::MAX_LABEL_VALUE;
-pub use resource::{MAX_LINES, decode_resource};
-pub use summary::decode_summary;
+pub use resource::{MAX_LINES, decode_resource, decode_resource_with};
+pub use summary::{decode_summary, decode_summary_with};
 
 use crate::batch::Decoded;
 use crate::time::Timestamp;
+use crate::usage::ExtraResources;
 
 /// When a kubelet request was sent and its response arrived (our clock).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -77,9 +79,41 @@ impl Source {
         }
     }
 
+    /// What is asked of the kubelet for this source when `extra` resources are served too:
+    /// the whole Summary API, whose CPU-and-memory form has no filesystem figures and, on
+    /// kubelets reading containers through cAdvisor, no container swap.
+    pub const fn request_target_with(self, extra: ExtraResources) -> &'static str {
+        match self {
+            Source::Summary if extra.swap || extra.ephemeral_storage => summary_path!(),
+            _ => self.request_target(),
+        }
+    }
+
+    /// The extra resources this source has: all for the Summary API, swap for
+    /// `/metrics/resource` (its ephemeral storage comes from a Summary API request beside it).
+    pub const fn extra_resources(self, served: ExtraResources) -> ExtraResources {
+        match self {
+            Source::Resource => ExtraResources {
+                swap: served.swap,
+                ephemeral_storage: false,
+            },
+            Source::Summary => served,
+        }
+    }
+
     /// Decodes a body from this source (see [`decode`]).
     pub fn decode(self, body: &[u8], times: ResponseTimes) -> Result<Decoded<'_>, DecodeError> {
         decode(self, body, times)
+    }
+
+    /// Decodes a body from this source with the `extra` resources it has (see [`decode_with`]).
+    pub fn decode_with(
+        self,
+        body: &[u8],
+        times: ResponseTimes,
+        extra: ExtraResources,
+    ) -> Result<Decoded<'_>, DecodeError> {
+        decode_with(self, body, times, extra)
     }
 }
 
@@ -89,9 +123,20 @@ pub fn decode(
     body: &[u8],
     times: ResponseTimes,
 ) -> Result<Decoded<'_>, DecodeError> {
+    decode_with(source, body, times, ExtraResources::NONE)
+}
+
+/// [`decode`], also reading those of the `extra` resources that `source` has.
+pub fn decode_with(
+    source: Source,
+    body: &[u8],
+    times: ResponseTimes,
+    extra: ExtraResources,
+) -> Result<Decoded<'_>, DecodeError> {
+    let extra = source.extra_resources(extra);
     match source {
-        Source::Resource => decode_resource(body, times.requested),
-        Source::Summary => decode_summary(body, times.received),
+        Source::Resource => decode_resource_with(body, times.requested, extra),
+        Source::Summary => decode_summary_with(body, times.received, extra),
     }
 }
 

@@ -6,6 +6,10 @@
 //!   `container_memory_working_set_bytes`, `container_start_time_seconds` keyed by their
 //!   `namespace`, `pod`, `container` labels; everything else (`pod_*`, `*scrape_error`,
 //!   swap, commit bytes, unknown series) is only checked for syntax;
+//! * with swap asked for (`--extra-resources`), `node_swap_usage_bytes` and
+//!   `container_swap_usage_bytes` too, as gauges truncated to bytes: a swap value no reading
+//!   can have leaves out only that figure, and a container seen only in the swap series is
+//!   not a container (see [`super::builder`]);
 //! * CPU is `value * 1e9` truncated to nanoseconds, memory `value` truncated to bytes;
 //! * a missing sample timestamp means the request time (`default_time`); the point time is
 //!   the memory sample's (see [`super::builder`]); the start time series' own timestamp is
@@ -28,6 +32,7 @@ use super::error::{DecodeError, LineProblem};
 use super::prometheus_text::{PodLabels, RawValue, parse_line};
 use crate::batch::Decoded;
 use crate::time::{NANOS_PER_SEC, Timestamp};
+use crate::usage::ExtraResources;
 
 /// Most lines read from one body (a 110-pod node prints about 800).
 pub const MAX_LINES: usize = 1_000_000;
@@ -40,16 +45,21 @@ enum Series {
     ContainerCpu,
     ContainerMemory,
     ContainerStart,
+    NodeSwap,
+    ContainerSwap,
 }
 
 impl Series {
-    fn from_name(name: &[u8]) -> Option<Self> {
+    /// The series called `name`, among those `extra` asks for beyond CPU and memory.
+    fn from_name(name: &[u8], extra: ExtraResources) -> Option<Self> {
         Some(match name {
             b"node_cpu_usage_seconds_total" => Series::NodeCpu,
             b"node_memory_working_set_bytes" => Series::NodeMemory,
             b"container_cpu_usage_seconds_total" => Series::ContainerCpu,
             b"container_memory_working_set_bytes" => Series::ContainerMemory,
             b"container_start_time_seconds" => Series::ContainerStart,
+            b"node_swap_usage_bytes" if extra.swap => Series::NodeSwap,
+            b"container_swap_usage_bytes" if extra.swap => Series::ContainerSwap,
             _ => return None,
         })
     }
@@ -61,13 +71,29 @@ impl Series {
             Series::ContainerCpu => "container_cpu_usage_seconds_total",
             Series::ContainerMemory => "container_memory_working_set_bytes",
             Series::ContainerStart => "container_start_time_seconds",
+            Series::NodeSwap => "node_swap_usage_bytes",
+            Series::ContainerSwap => "container_swap_usage_bytes",
         }
+    }
+
+    /// A series of the extra resources: its values never withhold anything.
+    fn is_extra(self) -> bool {
+        matches!(self, Series::NodeSwap | Series::ContainerSwap)
     }
 }
 
 /// Decodes a `/metrics/resource` body. `default_time` stamps samples printed without a
 /// timestamp (upstream uses the time the request was sent). Empty input gives an empty batch.
 pub fn decode_resource(body: &[u8], default_time: Timestamp) -> Result<Decoded<'_>, DecodeError> {
+    decode_resource_with(body, default_time, ExtraResources::NONE)
+}
+
+/// [`decode_resource`], also reading the `extra` resources this endpoint has (swap).
+pub fn decode_resource_with(
+    body: &[u8],
+    default_time: Timestamp,
+    extra: ExtraResources,
+) -> Result<Decoded<'_>, DecodeError> {
     let mut builder = BatchBuilder::with_capacity(expected_containers(body.len()));
     let mut rest = body;
     let mut line_number = 0;
@@ -83,10 +109,10 @@ pub fn decode_resource(body: &[u8], default_time: Timestamp) -> Result<Decoded<'
             return Err(DecodeError::line(line_number, problem));
         }
         let line = line.strip_suffix(b"\r").unwrap_or(line);
-        apply_line(&mut builder, line, default_time)
+        apply_line(&mut builder, line, default_time, extra)
             .map_err(|problem| DecodeError::line(line_number, problem))?;
     }
-    Ok(builder.finish())
+    Ok(builder.finish(extra.swap))
 }
 
 /// A kubelet prints about 500 bytes per container (its three series, with their pod's and
@@ -99,11 +125,12 @@ fn apply_line<'a>(
     builder: &mut BatchBuilder<'a>,
     line: &'a [u8],
     default_time: Timestamp,
+    extra: ExtraResources,
 ) -> Result<(), LineProblem> {
     let Some(sample) = parse_line(line)? else {
         return Ok(());
     };
-    let Some(series) = Series::from_name(sample.name) else {
+    let Some(series) = Series::from_name(sample.name, extra) else {
         return Ok(());
     };
     let time = sample
@@ -111,9 +138,14 @@ fn apply_line<'a>(
         .map_or(default_time, Timestamp::from_millis);
     let value = sample.value;
     let target = match series {
-        Series::NodeCpu | Series::NodeMemory => &mut builder.node,
+        Series::NodeCpu | Series::NodeMemory | Series::NodeSwap => &mut builder.node,
         _ => container_sample(builder, series, &sample.labels)?,
     };
+    if series.is_extra() {
+        record_extra(target, value);
+        return Ok(());
+    }
+    target.only_extra = false;
     if is_reading(series, value) {
         record(target, series, value, time);
     } else {
@@ -137,7 +169,18 @@ fn record(target: &mut Sample, series: Series, value: f64, time: Timestamp) {
             let nanos = (value * NANOS_PER_SEC as f64) as i64;
             target.start_time = (nanos > 0).then_some(Timestamp(nanos));
         }
+        Series::NodeSwap | Series::ContainerSwap => record_extra(target, value),
     }
+}
+
+/// Stores a swap value (truncated to bytes); one no reading can have is left out. A sample
+/// first seen here is marked as seen only in an extra series.
+fn record_extra(target: &mut Sample, value: f64) {
+    if *target == Sample::default() {
+        target.only_extra = true;
+    }
+    let in_range = value.is_finite() && (0.0..u64::MAX as f64).contains(&value);
+    target.swap_bytes = in_range.then_some(value as u64);
 }
 
 /// Whether `value` can be a reading of `series`: NaN and infinities cannot on any series used,

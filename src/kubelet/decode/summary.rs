@@ -18,6 +18,14 @@
 //! * Pods without `podRef` name and namespace cannot be attributed and are skipped; pods that
 //!   list no container are skipped too (the resource endpoint would not list them either).
 //! * Malformed JSON and unparsable RFC 3339 times fail the node with serde_json's position.
+//! * With extra resources asked for (`--extra-resources`, the full Summary API): swap from
+//!   `swap.swapUsageBytes` (node and containers); ephemeral storage of a container from
+//!   `rootfs.usedBytes + logs.usedBytes`, of a pod from `ephemeral-storage.usedBytes`
+//!   (shared out over its containers, see [`super::pod_storage`]), of the node from
+//!   `fs.usedBytes` (the node's root filesystem, where the kubelet keeps volumes and logs,
+//!   whose size is the node's `ephemeral-storage` capacity; a separate `runtime.imageFs`
+//!   holds images and is not added). An extra figure that is missing, negative or out of
+//!   range is left out; it never withholds anything else.
 
 use std::borrow::Cow;
 
@@ -27,6 +35,7 @@ use super::builder::{BatchBuilder, Sample};
 use super::error::{DecodeError, excerpt};
 use crate::batch::Decoded;
 use crate::time::{NANOS_PER_SEC, Timestamp};
+use crate::usage::ExtraResources;
 
 /// A sample `time` as the kubelet printed it.
 ///
@@ -140,6 +149,29 @@ struct NodeStats {
     cpu: Option<CpuStats>,
     #[serde(default)]
     memory: Option<MemoryStats>,
+    #[serde(default)]
+    swap: Option<SwapStats>,
+    #[serde(default)]
+    fs: Option<FsStats>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SwapStats {
+    #[serde(default)]
+    swap_usage_bytes: Option<Reading>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FsStats {
+    #[serde(default)]
+    used_bytes: Option<Reading>,
+}
+
+/// A figure of the extra resources: a usable value, else nothing.
+fn bytes(reading: Option<Reading>) -> Option<u64> {
+    reading.and_then(Reading::value)
 }
 
 #[derive(Deserialize)]
@@ -167,6 +199,8 @@ struct PodStats<'a> {
     pod_ref: Option<PodRef<'a>>,
     #[serde(borrow, default)]
     containers: Option<Vec<ContainerStats<'a>>>,
+    #[serde(default, rename = "ephemeral-storage")]
+    ephemeral_storage: Option<FsStats>,
 }
 
 #[derive(Deserialize)]
@@ -188,23 +222,60 @@ struct ContainerStats<'a> {
     cpu: Option<CpuStats>,
     #[serde(default)]
     memory: Option<MemoryStats>,
+    #[serde(default)]
+    swap: Option<SwapStats>,
+    #[serde(default)]
+    rootfs: Option<FsStats>,
+    #[serde(default)]
+    logs: Option<FsStats>,
+}
+
+impl ContainerStats<'_> {
+    /// `rootfs.usedBytes + logs.usedBytes`, when either is reported (a missing one counts 0).
+    fn storage_bytes(&self) -> Option<u64> {
+        let used = |fs: &Option<FsStats>| fs.as_ref().and_then(|f| bytes(f.used_bytes));
+        match (used(&self.rootfs), used(&self.logs)) {
+            (None, None) => None,
+            (rootfs, logs) => rootfs.unwrap_or(0).checked_add(logs.unwrap_or(0)),
+        }
+    }
 }
 
 /// Decodes a `/stats/summary` body (with or without `only_cpu_and_memory=true`);
 /// `received_at` is when the response arrived (see [`KubeletTime::sample_instant`]).
 pub fn decode_summary(body: &[u8], received_at: Timestamp) -> Result<Decoded<'_>, DecodeError> {
+    decode_summary_with(body, received_at, ExtraResources::NONE)
+}
+
+/// [`decode_summary`], also reading the `extra` resources (see the module docs).
+pub fn decode_summary_with(
+    body: &[u8],
+    received_at: Timestamp,
+    extra: ExtraResources,
+) -> Result<Decoded<'_>, DecodeError> {
     let summary: Summary<'_> = serde_json::from_slice(body).map_err(|e| DecodeError::json(&e))?;
     let mut builder = BatchBuilder::default();
     if let Some(node) = summary.node {
         builder.node = sample(node.cpu, node.memory, None, received_at);
+        if extra.swap {
+            builder.node.swap_bytes = node.swap.and_then(|s| bytes(s.swap_usage_bytes));
+        }
+        if extra.ephemeral_storage {
+            builder.node.storage_bytes = node.fs.and_then(|fs| bytes(fs.used_bytes));
+        }
     }
     for pod in summary.pods.into_iter().flatten() {
-        add_pod(&mut builder, pod, received_at);
+        add_pod(&mut builder, pod, received_at, extra);
     }
-    Ok(builder.finish())
+    Ok(builder.finish(extra.any()))
 }
 
-fn add_pod<'a>(builder: &mut BatchBuilder<'a>, pod: PodStats<'a>, received_at: Timestamp) {
+fn add_pod<'a>(
+    builder: &mut BatchBuilder<'a>,
+    pod: PodStats<'a>,
+    received_at: Timestamp,
+    extra: ExtraResources,
+) {
     let Some((namespace, name)) = pod.pod_ref.and_then(pod_key) else {
         return;
     };
@@ -213,15 +284,27 @@ fn add_pod<'a>(builder: &mut BatchBuilder<'a>, pod: PodStats<'a>, received_at: T
         return;
     }
     let index = builder.pod(namespace.clone(), name.clone());
+    if extra.ephemeral_storage {
+        let total = pod.ephemeral_storage.and_then(|fs| bytes(fs.used_bytes));
+        builder.set_pod_storage(index, total);
+    }
     for container in containers {
+        let storage_bytes = container.storage_bytes();
         let container_name = container.name.map(|t| t.0).filter(|n| !n.is_empty());
         let Some(container_name) = container_name else {
             builder.mark_broken(index);
             continue;
         };
         let start_time = container.start_time.map(|t| t.at);
-        *builder.container(namespace.clone(), name.clone(), container_name) =
-            sample(container.cpu, container.memory, start_time, received_at);
+        let swap_bytes = container.swap.and_then(|s| bytes(s.swap_usage_bytes));
+        let mut sample = sample(container.cpu, container.memory, start_time, received_at);
+        if extra.swap {
+            sample.swap_bytes = swap_bytes;
+        }
+        if extra.ephemeral_storage {
+            sample.storage_bytes = storage_bytes;
+        }
+        *builder.container(namespace.clone(), name.clone(), container_name) = sample;
     }
 }
 
@@ -247,6 +330,7 @@ fn sample(
         memory_time: memory.and_then(|m| m.time).map(instant),
         start_time: start_time.filter(|t| t.0 > 0),
         invalid: Reading::is_invalid(cpu_counter) || Reading::is_invalid(working_set),
+        ..Sample::default()
     }
 }
 

@@ -5,7 +5,7 @@
 //! entries sorted by key), which the tests check.
 
 use crate::api::encode::{ObjectMeta, PodItem, quantity};
-use crate::usage::Usage;
+use crate::usage::{EPHEMERAL_STORAGE, ExtraUsage, SWAP, Usage};
 use crate::wire::labels;
 use crate::wire::protobuf_field::{delimited, int64, string};
 
@@ -19,10 +19,10 @@ pub fn write_pod(out: &mut Vec<u8>, item: &PodItem<'_>) {
     delimited(out, 1, |out| object_meta(out, &item.meta));
     delimited(out, 2, |out| int64(out, 1, item.usage.timestamp.secs()));
     delimited(out, 3, |out| int64(out, 1, item.usage.window_ns));
-    for container in &item.usage.containers {
+    for (i, container) in item.usage.containers.iter().enumerate() {
         delimited(out, 4, |out| {
             string(out, 1, &container.name);
-            usage(out, 2, &container.usage);
+            usage(out, 2, &container.usage, item.container_extra(i));
         });
     }
 }
@@ -38,20 +38,31 @@ fn object_meta(out: &mut Vec<u8>, meta: &ObjectMeta<'_>) {
     }
 }
 
-/// A `map<string, Quantity>` of CPU and memory (entries in key order).
-fn usage(out: &mut Vec<u8>, tag: u32, usage: &Usage) {
+/// A `map<string, Quantity>` of CPU and memory, and of `extra`'s swap and ephemeral storage
+/// when present (entries in key order).
+fn usage(out: &mut Vec<u8>, tag: u32, usage: &Usage, extra: Option<&ExtraUsage>) {
+    let extra = extra.copied().unwrap_or_default();
     delimited(out, tag, |out| {
         string(out, 1, "cpu");
         delimited(out, 2, |out| {
             delimited(out, 1, |out| quantity::write_cpu(out, usage.cpu_nanocores));
         });
     });
+    if let Some(bytes) = extra.ephemeral_storage_bytes {
+        bytes_entry(out, tag, EPHEMERAL_STORAGE, bytes);
+    }
+    bytes_entry(out, tag, "memory", usage.memory_bytes);
+    if let Some(bytes) = extra.swap_bytes {
+        bytes_entry(out, tag, SWAP, bytes);
+    }
+}
+
+/// One map entry of a quantity in bytes.
+fn bytes_entry(out: &mut Vec<u8>, tag: u32, key: &str, bytes: u64) {
     delimited(out, tag, |out| {
-        string(out, 1, "memory");
+        string(out, 1, key);
         delimited(out, 2, |out| {
-            delimited(out, 1, |out| {
-                quantity::write_memory(out, usage.memory_bytes)
-            });
+            delimited(out, 1, |out| quantity::write_memory(out, bytes));
         });
     });
 }
