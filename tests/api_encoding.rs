@@ -16,8 +16,8 @@ use metrics_server::api::encode::{
 };
 use metrics_server::api::metav1_status::Status;
 use metrics_server::time::Timestamp;
-use metrics_server::usage::ExtraResources;
 use metrics_server::usage::{ContainerUsage, NodeUsage, PodUsage, Usage};
+use metrics_server::usage::{ExtraResources, ExtraUsage};
 
 fn ts(s: &str) -> Timestamp {
     Timestamp::parse_rfc3339(s).unwrap()
@@ -410,4 +410,174 @@ fn pretty_output_is_indented_and_equivalent() {
     let a: serde_json::Value = serde_json::from_slice(&indent(&status.to_json())).unwrap();
     let b: serde_json::Value = serde_json::from_slice(&status.to_json()).unwrap();
     assert_eq!(a, b);
+}
+
+/// Swap and ephemeral storage (`--extra-resources`): keys in a ResourceList's sorted order,
+/// quantities in bytes like memory.
+fn web1_figures() -> [ExtraUsage; 2] {
+    [
+        ExtraUsage {
+            swap_bytes: Some(3 << 20),
+            ephemeral_storage_bytes: Some(40 << 20),
+        },
+        ExtraUsage {
+            swap_bytes: Some(0),
+            ephemeral_storage_bytes: Some(1_000),
+        },
+    ]
+}
+
+#[test]
+fn extra_resources_join_usage_in_key_order_as_byte_quantities() {
+    let usage = web1_usage();
+    let figures = web1_figures();
+    let pod_labels = labels(&[("app", "x")]);
+    let created = ts("2026-11-25T22:41:10Z");
+    let pod =
+        PodItem::new("default", "web-1", &pod_labels, created, &usage).with_extra(Some(&figures));
+    let mut out = Vec::new();
+    write_pod_metrics(&mut out, ApiVersion::V1, &pod);
+    assert_eq!(
+        text(out),
+        concat!(
+            r#"{"kind":"PodMetrics","apiVersion":"metrics.k8s.io/v1","metadata":{"name":"web-1","namespace":"default","creationTimestamp":"2026-11-25T22:41:10Z","labels":{"app":"x"}},"timestamp":"2026-11-25T22:41:01Z","window":"10.009s","containers":["#,
+            r#"{"name":"app","usage":{"cpu":"2345678n","ephemeral-storage":"40Mi","memory":"45678Ki","swap":"3Mi"}},"#,
+            r#"{"name":"sidecar","usage":{"cpu":"345678n","ephemeral-storage":"1k","memory":"12345Ki","swap":"0"}}]}"#,
+            "\n"
+        )
+    );
+    // Without figures: the same bytes as a server without extra resources.
+    let (mut with_none, mut plain) = (Vec::new(), Vec::new());
+    write_pod_metrics(&mut with_none, ApiVersion::V1, &pod.with_extra(None));
+    let upstream = PodItem::new("default", "web-1", &pod_labels, created, &usage);
+    write_pod_metrics(&mut plain, ApiVersion::V1, &upstream);
+    assert_eq!(with_none, plain);
+
+    let node_usage = NodeUsage {
+        timestamp: ts("2026-11-25T22:41:03Z"),
+        window_ns: 10_009_000_000,
+        usage: Usage {
+            cpu_nanocores: 123_456_789,
+            memory_bytes: 1234 * 1024,
+        },
+    };
+    let node_figures = ExtraUsage {
+        swap_bytes: None,
+        ephemeral_storage_bytes: Some(106_943_070_208),
+    };
+    let node = NodeItem {
+        meta: ObjectMeta {
+            name: "node-a",
+            namespace: None,
+            labels: None,
+            encoded_labels: None,
+            creation_timestamp: created,
+        },
+        usage: &node_usage,
+        extra: Some(&node_figures),
+    };
+    let mut out = Vec::new();
+    write_node_metrics(&mut out, ApiVersion::V1beta1, &node);
+    let doc: serde_json::Value = serde_json::from_str(&text(out.clone())).unwrap();
+    assert_eq!(
+        doc["usage"],
+        serde_json::json!({"cpu": "123456789n", "ephemeral-storage": "104436592Ki", "memory": "1234Ki"})
+    );
+    let yaml =
+        String::from_utf8(metrics_server::api::encode::yaml::from_json(&out).unwrap()).unwrap();
+    assert!(
+        yaml.contains(
+            "usage:\n  cpu: 123456789n\n  ephemeral-storage: 104436592Ki\n  memory: 1234Ki\n"
+        ),
+        "{yaml}"
+    );
+
+    let mut out = Vec::new();
+    metrics_server::api::encode::protobuf::write_node_metrics(&mut out, ApiVersion::V1, &node);
+    let unknown =
+        <metrics_server::api::encode::protobuf::Unknown as prost::Message>::decode(&out[4..])
+            .unwrap();
+    let decoded = <metrics_server::api::encode::protobuf::NodeMetrics as prost::Message>::decode(
+        &unknown.raw[..],
+    )
+    .unwrap();
+    assert_eq!(decoded.usage["ephemeral-storage"].string, "104436592Ki");
+    assert_eq!(decoded.usage.len(), 3);
+}
+
+#[test]
+fn tables_get_a_column_per_extra_resource_served() {
+    let usage = web1_usage();
+    let figures = web1_figures();
+    let empty = BTreeMap::new();
+    let created = ts("2026-11-25T22:41:10Z");
+    let with = PodItem::new("default", "web-1", &empty, created, &usage).with_extra(Some(&figures));
+    let half = [figures[0], ExtraUsage::default()];
+    let without_one =
+        PodItem::new("default", "web-2", &empty, created, &usage).with_extra(Some(&half));
+    let none = PodItem::new("default", "web-3", &empty, created, &usage);
+    let mut out = Vec::new();
+    write_pod_table(
+        &mut out,
+        TableVersion::V1,
+        &[with, without_one, none],
+        IncludeObject::None,
+        ApiVersion::V1,
+        ExtraResources::ALL,
+    );
+    let doc: serde_json::Value = serde_json::from_str(&text(out)).unwrap();
+    let columns: Vec<&str> = doc["columnDefinitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        columns,
+        [
+            "Name",
+            "cpu",
+            "ephemeral-storage",
+            "memory",
+            "swap",
+            "Window"
+        ]
+    );
+    assert_eq!(doc["columnDefinitions"][2]["format"], "quantity");
+    // 40Mi + 1000 bytes; 3Mi + 0; each container lacking a figure makes the cell unknown.
+    assert_eq!(
+        doc["rows"][0]["cells"],
+        serde_json::json!(["web-1", "2691356n", "41944040", "58023Ki", "3Mi", "10.009s"])
+    );
+    assert_eq!(
+        doc["rows"][1]["cells"],
+        serde_json::json!([
+            "web-2",
+            "2691356n",
+            "<unknown>",
+            "58023Ki",
+            "<unknown>",
+            "10.009s"
+        ])
+    );
+    assert_eq!(doc["rows"][2]["cells"][2], "<unknown>");
+
+    let swap_only = ExtraResources {
+        swap: true,
+        ..ExtraResources::NONE
+    };
+    let mut out = Vec::new();
+    write_pod_table(
+        &mut out,
+        TableVersion::V1,
+        &[with],
+        IncludeObject::None,
+        ApiVersion::V1,
+        swap_only,
+    );
+    let doc: serde_json::Value = serde_json::from_str(&text(out)).unwrap();
+    assert_eq!(
+        doc["rows"][0]["cells"],
+        serde_json::json!(["web-1", "2691356n", "58023Ki", "3Mi", "10.009s"])
+    );
 }

@@ -22,6 +22,8 @@
 //! when served.
 
 mod extra;
+#[cfg(test)]
+mod extra_tests;
 mod interner;
 #[cfg(test)]
 mod never_scraped_tests;

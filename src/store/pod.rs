@@ -28,7 +28,7 @@ pub(crate) const NO_START: Timestamp = Timestamp(i64::MIN);
 
 /// One container's history.
 #[derive(Debug)]
-struct ContainerState {
+pub(super) struct ContainerState {
     name: Arc<str>,
     series: Series,
 }

@@ -216,7 +216,10 @@ impl<'a> BatchBuilder<'a> {
         } else {
             ExtraBatch::default()
         };
-        let pods = self.pods.into_iter().map(finish_pod).collect();
+        let pods = (self.pods.into_iter())
+            .filter(PodEntry::has_container)
+            .map(finish_pod)
+            .collect();
         let batch = NodeBatch {
             node: self.node.point(),
             pods,
@@ -254,6 +257,11 @@ impl<'a> BatchBuilder<'a> {
 }
 
 impl PodEntry<'_> {
+    /// Whether the pod is one of the CPU and memory view: not seen only in extra series.
+    fn has_container(&self) -> bool {
+        self.broken || self.containers.iter().any(|(_, s)| !s.only_extra)
+    }
+
     fn has_invalid_value(&self) -> bool {
         self.containers.iter().any(|(_, sample)| sample.invalid)
     }

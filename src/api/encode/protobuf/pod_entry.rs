@@ -146,6 +146,56 @@ mod tests {
     }
 
     #[test]
+    fn entries_with_extra_resources_are_the_bytes_prost_writes() {
+        let labels = BTreeMap::new();
+        let usage = PodUsage {
+            node: "n".into(),
+            timestamp: Timestamp::from_secs(1_700_000_000),
+            window_ns: 15_004_000_000,
+            containers: smallvec::smallvec![
+                container("app", 12_345_678, 40 << 20),
+                container("sidecar", 5_000_000, 1536)
+            ],
+        };
+        let figures = [
+            ExtraUsage {
+                swap_bytes: Some(3 << 20),
+                ephemeral_storage_bytes: Some(40 << 20),
+            },
+            ExtraUsage {
+                swap_bytes: None,
+                ephemeral_storage_bytes: Some(0),
+            },
+        ];
+        for extra in [&figures[..], &figures[..1], &[ExtraUsage::default(); 2][..]] {
+            let item = PodItem::new("ns", "p", &labels, Timestamp::from_secs(1), &usage)
+                .with_extra(Some(extra));
+            let mut ours = Vec::new();
+            write_list_entry(&mut ours, &item);
+            assert_eq!(ours, prost_entry(&item), "{extra:?}");
+        }
+        let item = PodItem::new("ns", "p", &labels, Timestamp::from_secs(1), &usage)
+            .with_extra(Some(&figures));
+        let mut raw = Vec::new();
+        write_pod(&mut raw, &item);
+        let decoded = PodMetrics::decode(&raw[..]).unwrap();
+        let app = &decoded.containers[0].usage;
+        let keys: Vec<_> = app.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["cpu", "ephemeral-storage", "memory", "swap"]);
+        assert_eq!(app["ephemeral-storage"].string, "40Mi");
+        assert_eq!(app["swap"].string, "3Mi");
+        let sidecar = &decoded.containers[1].usage;
+        assert_eq!(sidecar["ephemeral-storage"].string, "0");
+        assert!(!sidecar.contains_key("swap"));
+        // Without figures: the bytes of a pod without extra resources.
+        let plain = PodItem::new("ns", "p", &labels, Timestamp::from_secs(1), &usage);
+        let (mut with_none, mut without) = (Vec::new(), Vec::new());
+        write_list_entry(&mut with_none, &plain.with_extra(None));
+        write_list_entry(&mut without, &plain);
+        assert_eq!(with_none, without);
+    }
+
+    #[test]
     fn a_written_pod_decodes_to_its_values() {
         let labels = BTreeMap::from([("app".to_owned(), "web".to_owned())]);
         let usage = PodUsage {
