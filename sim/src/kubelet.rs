@@ -24,7 +24,7 @@ mod summary;
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU8, AtomicU64, Ordering};
 
 use arc_swap::ArcSwap;
 use hyper::body::Incoming;
@@ -89,6 +89,7 @@ pub struct KubeletFleet {
     faults: Arc<[AtomicU8]>,
     /// One per node of the workload: how far its clock is ahead of the real one, in ms.
     clock_skews_ms: Arc<[AtomicI64]>,
+    requests: Arc<RequestCounts>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -138,6 +139,11 @@ impl KubeletFleet {
         }
     }
 
+    /// The metric requests the fleet answered so far, per endpoint.
+    pub fn requests(&self) -> &RequestCounts {
+        &self.requests
+    }
+
     /// Stops every kubelet and waits for the listeners to close.
     pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
@@ -163,6 +169,33 @@ struct NodeCtx {
     resource_404: bool,
     faults: Arc<[AtomicU8]>,
     clock_skews_ms: Arc<[AtomicI64]>,
+    requests: Arc<RequestCounts>,
+}
+
+/// What a kubelet serves, as counted by [`RequestCounts`].
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `/metrics/resource`.
+    Resource,
+    /// `/stats/summary`, the whole Summary.
+    Summary,
+    /// `/stats/summary?only_cpu_and_memory=true`.
+    SummaryCpuAndMemory,
+}
+
+/// Successful metric requests served by the whole fleet, per endpoint.
+#[derive(Debug, Default)]
+pub struct RequestCounts([AtomicU64; 3]);
+
+impl RequestCounts {
+    fn count(&self, endpoint: Endpoint) {
+        self.0[endpoint as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many requests of `endpoint` were answered with metrics so far.
+    pub fn of(&self, endpoint: Endpoint) -> u64 {
+        self.0[endpoint as usize].load(Ordering::Relaxed)
+    }
 }
 
 /// Starts one HTTPS kubelet per node of `workload` on `<node ip>:<ephemeral port>`.
@@ -218,11 +251,13 @@ async fn spawn_fleet(
     let clock_skews_ms: Arc<[AtomicI64]> =
         workload.nodes().iter().map(|_| AtomicI64::new(0)).collect();
     let (shutdown, stop_rx) = watch::channel(false);
+    let requests = Arc::new(RequestCounts::default());
     let mut fleet = KubeletFleet {
         endpoints: Vec::with_capacity(tls_configs.len()),
         positions,
         faults: faults.clone(),
         clock_skews_ms: clock_skews_ms.clone(),
+        requests: requests.clone(),
         shutdown,
         tasks: Vec::with_capacity(tls_configs.len()),
     };
@@ -244,6 +279,7 @@ async fn spawn_fleet(
             resource_404: opts.resource_endpoint_404,
             faults: faults.clone(),
             clock_skews_ms: clock_skews_ms.clone(),
+            requests: requests.clone(),
         });
         let service = move |req: Request<Incoming>| {
             let ctx = ctx.clone();
@@ -369,6 +405,7 @@ async fn handle(ctx: &NodeCtx, req: Request<Incoming>) -> Response<Body> {
             text(StatusCode::OK, resource::CONTENT_TYPE, resource::GARBAGE)
         }
         "/metrics/resource" => {
+            ctx.requests.count(Endpoint::Resource);
             let sample = workload.sample_node(ctx.index, sample_time(ctx, &workload));
             let order = container_order(&workload, &sample);
             let body = resource::render(&workload, &sample, &order);
@@ -376,8 +413,13 @@ async fn handle(ctx: &NodeCtx, req: Request<Incoming>) -> Response<Body> {
         }
         "/stats/summary" if garbage => text(StatusCode::OK, "application/json", summary::GARBAGE),
         "/stats/summary" => {
+            let form = summary::Form::of_query(req.uri().query());
+            ctx.requests.count(match form {
+                summary::Form::Whole => Endpoint::Summary,
+                summary::Form::CpuAndMemory => Endpoint::SummaryCpuAndMemory,
+            });
             let sample = workload.sample_node(ctx.index, sample_time(ctx, &workload));
-            let body = summary::render(&workload, ctx.index, &sample);
+            let body = summary::render(&workload, ctx.index, &sample, form);
             text(StatusCode::OK, "application/json", body)
         }
         "/healthz" => text(StatusCode::OK, PLAIN, "ok"),

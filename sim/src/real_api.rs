@@ -229,12 +229,13 @@ impl PodSync {
                 .and_then(|ns| namespaces.get(&ObjectRef::new(ns)));
             let mut warnings = Vec::new();
             let usage = pods::pod_usage(&pod, namespace.as_deref(), self.defaults, &mut warnings);
+            let disk = pods::pod_disk(&pod, namespace.as_deref(), &mut warnings);
             for warning in warnings {
                 if self.warned.insert(format!("{}: {warning}", pod_name(&pod))) {
                     tracing::warn!(pod = %pod_name(&pod), "{warning}; using the next source");
                 }
             }
-            live.push(pods::live_pod(&pod, &node, started, usage));
+            live.push(pods::live_pod(&pod, &node, started, usage, disk));
         }
         live.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
         if live != self.running {

@@ -18,10 +18,17 @@
 //! counter runs from node boot and never resets. A rate change is integrated piecewise, so
 //! counters stay continuous. Memory is a gauge equal to the truth.
 //!
+//! Swap and ephemeral storage (`disk`): each container has a root filesystem (some of which
+//! grow by whole seconds), logs and, on every other node, swap; a quarter of the pods have an
+//! `emptyDir` in use; every pod counts [`POD_OVERHEAD_BYTES`] more (its `/etc/hosts`); a
+//! node's filesystem holds its system, images and all its running pods' data. All of it is
+//! the truth the kubelets report at the instant of their sample.
+//!
 //! Node addresses: node `i` (1-based) is `127.0.<i / 250 + 1>.<i % 250 + 1>`, so node 1 is
 //! `127.0.1.2`, node 249 is `127.0.1.250`, node 250 is `127.0.2.1`, node 15,000 is
 //! `127.0.61.1`; never `127.0.0.x`. Linux routes all of 127.0.0.0/8 to the loopback device.
 
+mod disk;
 mod generate;
 mod live;
 mod model;
@@ -31,10 +38,14 @@ mod track;
 use std::collections::HashMap;
 use std::sync::{PoisonError, RwLock};
 
+pub use self::disk::POD_OVERHEAD_BYTES;
 pub use self::live::{LiveContainer, LivePod};
-pub use self::model::{ContainerId, PodPhase, SimContainer, SimNode, SimPod, TrueUsage};
+pub use self::model::{
+    ContainerId, DiskUsage, NodeDisk, PodPhase, SimContainer, SimNode, SimPod, TrueUsage,
+};
 use self::track::{
-    RateSegment, UsageTrack, current_usage, integral, latest_start, sample_container, to_ns,
+    DiskTrack, RateSegment, UsageTrack, current_usage, integral, latest_start, sample_container,
+    to_ns,
 };
 use metrics_server::time::Timestamp;
 
@@ -64,6 +75,8 @@ pub struct Workload {
     pod_index: HashMap<(String, String), usize>,
     created: Timestamp,
     tracks: RwLock<Vec<UsageTrack>>,
+    /// Per pod, the bytes of its `emptyDir` volumes in use.
+    volumes: RwLock<Vec<u64>>,
     /// Per node, the CPU (millicore-nanoseconds) of pods that left it, so that the node
     /// counter never goes backwards when a live workload drops a pod.
     retired_milli_ns: Vec<u128>,
@@ -76,6 +89,7 @@ pub struct ContainerSample {
     pub start: Timestamp,
     pub cpu_counter_ns: u64,
     pub usage: TrueUsage,
+    pub disk: DiskUsage,
 }
 
 /// A node's state at one instant, with its running pods.
@@ -86,6 +100,34 @@ pub struct NodeSample {
     pub usage: TrueUsage,
     /// `(pod index, one sample per container in spec order)`, running pods only.
     pub pods: Vec<(usize, Vec<ContainerSample>)>,
+    /// The `emptyDir` bytes of each pod of `pods`, in the same order.
+    pub empty_dirs: Vec<u64>,
+    /// Bytes in use on the node's filesystem.
+    pub fs_used_bytes: u64,
+    /// Swap in use on the node.
+    pub swap_bytes: u64,
+}
+
+/// The true swap and ephemeral storage of a pod at one instant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PodDisk {
+    /// Each container's, in spec order.
+    pub containers: Vec<(String, DiskUsage)>,
+    /// The pod's own: its `emptyDir` volumes and [`POD_OVERHEAD_BYTES`].
+    pub pod_bytes: u64,
+}
+
+impl PodDisk {
+    /// The kubelet's ephemeral storage of the pod: its containers' and its own.
+    pub fn ephemeral_storage_bytes(&self) -> u64 {
+        let containers: u64 = self.containers.iter().map(|(_, d)| d.storage_bytes()).sum();
+        containers + self.pod_bytes
+    }
+
+    /// The swap of all its containers.
+    pub fn swap_bytes(&self) -> u64 {
+        self.containers.iter().map(|(_, d)| d.swap_bytes).sum()
+    }
 }
 
 /// The error of an override naming an unknown pod.
@@ -104,16 +146,18 @@ impl Workload {
 
     /// A deterministic cluster whose times are relative to `now`.
     pub fn generate_at(spec: WorkloadSpec, now: Timestamp) -> Workload {
-        let (nodes, pods, tracks) = generate::build(spec, now);
+        let (mut nodes, pods, mut tracks) = generate::build(spec, now);
+        let volumes = disk::generate(spec.seed, &mut nodes, &pods, &mut tracks);
         let retired = vec![0; nodes.len()];
-        Self::from_parts(nodes, pods, tracks, retired, now)
+        Self::from_parts(nodes, pods, (tracks, volumes), retired, now)
     }
 
-    /// A workload of these nodes and pods, indexed by name.
+    /// A workload of these nodes and pods, indexed by name; `truth`: each container's track
+    /// and each pod's `emptyDir` bytes.
     fn from_parts(
         nodes: Vec<SimNode>,
         pods: Vec<SimPod>,
-        tracks: Vec<UsageTrack>,
+        (tracks, volumes): (Vec<UsageTrack>, Vec<u64>),
         retired_milli_ns: Vec<u128>,
         created: Timestamp,
     ) -> Workload {
@@ -130,6 +174,7 @@ impl Workload {
             pods,
             created,
             tracks: RwLock::new(tracks),
+            volumes: RwLock::new(volumes),
         }
     }
 
@@ -252,10 +297,70 @@ impl Workload {
             .map(|&i| self.sample_node(i, at).cpu_counter_ns)
     }
 
+    /// The true swap and ephemeral storage of a pod at `at`.
+    pub fn pod_disk_truth(&self, namespace: &str, name: &str, at: Timestamp) -> Option<PodDisk> {
+        let index = self.pod_position(namespace, name)?;
+        let pod = &self.pods[index];
+        let tracks = self.read_tracks();
+        let containers = pod
+            .containers
+            .iter()
+            .map(|c| (c.name.clone(), tracks[c.id.0].disk.at(at)))
+            .collect();
+        let empty_dir = self.read_volumes().get(index).copied().unwrap_or(0);
+        Some(PodDisk {
+            containers,
+            pod_bytes: empty_dir + POD_OVERHEAD_BYTES,
+        })
+    }
+
+    /// Overrides a pod's swap and ephemeral storage from now on: `storage_bytes` and
+    /// `swap_bytes` split evenly over its containers (as root filesystems, no logs, not
+    /// growing), and its `emptyDir` bytes.
+    pub fn set_pod_disk(
+        &self,
+        namespace: &str,
+        name: &str,
+        storage_bytes: u64,
+        swap_bytes: u64,
+        empty_dir_bytes: u64,
+    ) -> Result<(), UnknownPod> {
+        let unknown = || UnknownPod {
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+        };
+        let index = self.pod_position(namespace, name).ok_or_else(unknown)?;
+        let pod = &self.pods[index];
+        let n = pod.containers.len().max(1) as u64;
+        let share = |total: u64, first: bool| total / n + if first { total % n } else { 0 };
+        let mut tracks = self.tracks.write().unwrap_or_else(PoisonError::into_inner);
+        for (i, c) in pod.containers.iter().enumerate() {
+            tracks[c.id.0].disk = DiskTrack {
+                at_since: DiskUsage {
+                    rootfs_bytes: share(storage_bytes, i == 0),
+                    logs_bytes: 0,
+                    swap_bytes: share(swap_bytes, i == 0),
+                },
+                rootfs_growth_per_sec: 0,
+                since: c.first_start,
+            };
+        }
+        drop(tracks);
+        let mut volumes = self.volumes.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(slot) = volumes.get_mut(index) {
+            *slot = empty_dir_bytes;
+        }
+        Ok(())
+    }
+
     /// Everything a kubelet reports for node `index` at `at`, under one read lock.
     pub fn sample_node(&self, index: usize, at: Timestamp) -> NodeSample {
         let node = &self.nodes[index.min(self.nodes.len() - 1)];
         let tracks = self.read_tracks();
+        let volumes = self.read_volumes();
+        let mut empty_dirs = Vec::with_capacity(node.pods.len());
+        let mut fs_used_bytes = node.disk.fs_base_bytes;
+        let mut swap_bytes = node.disk.system_swap_bytes;
         let since_boot = u128::try_from(at.nanos_since(node.boot).max(0)).unwrap_or(0);
         let retired = self.retired_milli_ns.get(index).copied().unwrap_or(0);
         let mut milli_ns = u128::from(node.overhead.cpu_millicores) * since_boot + retired;
@@ -272,15 +377,24 @@ impl Workload {
                 let track = &tracks[c.id.0];
                 milli_ns += integral(track, c.first_start, at);
                 usage = usage.add(current_usage(track));
-                sample_container(c, track, at)
+                let sample = sample_container(c, track, at);
+                fs_used_bytes += sample.disk.storage_bytes();
+                swap_bytes += sample.disk.swap_bytes;
+                sample
             });
             pods.push((pi, samples.collect()));
+            let empty_dir = volumes.get(pi).copied().unwrap_or(0);
+            fs_used_bytes += empty_dir + POD_OVERHEAD_BYTES;
+            empty_dirs.push(empty_dir);
         }
         NodeSample {
             at,
             cpu_counter_ns: to_ns(milli_ns),
             usage,
             pods,
+            empty_dirs,
+            fs_used_bytes,
+            swap_bytes,
         }
     }
 
@@ -346,6 +460,10 @@ impl Workload {
 
     fn read_tracks(&self) -> std::sync::RwLockReadGuard<'_, Vec<UsageTrack>> {
         self.tracks.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn read_volumes(&self) -> std::sync::RwLockReadGuard<'_, Vec<u64>> {
+        self.volumes.read().unwrap_or_else(PoisonError::into_inner)
     }
 }
 

@@ -12,8 +12,11 @@ use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::{Client, connect::HttpConnector};
 use hyper_util::rt::TokioExecutor;
 use metrics_server::pki::CertAuthority;
+use metrics_server::time::Timestamp;
 use metrics_server_sim::apiserver::{ApiServerOptions, MetricsBackend, spawn_apiserver};
-use metrics_server_sim::kubelet::{Fault, KubeletOptions, spawn_kubelet_subset, spawn_kubelets};
+use metrics_server_sim::kubelet::{
+    Endpoint, Fault, KubeletOptions, spawn_kubelet_subset, spawn_kubelets,
+};
 use metrics_server_sim::net::client_tls;
 use metrics_server_sim::workload::{PodPhase, Workload, WorkloadSpec};
 
@@ -111,7 +114,7 @@ async fn kubelets_serve_the_truth_in_both_formats_over_verified_tls() {
         let mut sorted = families.clone();
         sorted.sort_unstable();
         assert_eq!(families, sorted, "families sorted by name");
-        assert_eq!(families.len(), 9);
+        assert_eq!(families.len(), 12);
         assert!(text.body.contains("\nresource_scrape_error 0\n"));
         let running: Vec<_> = w.nodes()[i]
             .pods
@@ -142,8 +145,28 @@ async fn kubelets_serve_the_truth_in_both_formats_over_verified_tls() {
                     sample(&text.body, &format!("container_start_time_seconds{labels}"));
                 assert_eq!(no_ts, 0, "start time has no sample timestamp");
                 assert!(start > 1.0e9);
+                let (swap, swap_ts) =
+                    sample(&text.body, &format!("container_swap_usage_bytes{labels}"));
+                assert_eq!(swap_ts, ts);
+                let at = Timestamp::from_millis(ts);
+                let disk = w.pod_disk_truth(&pod.namespace, &pod.name, at).unwrap();
+                let truth = disk
+                    .containers
+                    .iter()
+                    .find(|(n, _)| *n == c.name)
+                    .unwrap()
+                    .1;
+                assert_eq!(swap as u64, truth.swap_bytes);
             }
         }
+        let (node_swap, ts) = sample(&text.body, "node_swap_usage_bytes ");
+        let node_sample = w.sample_node(i, Timestamp::from_millis(ts));
+        assert_eq!(node_swap as u64, node_sample.swap_bytes);
+        assert_eq!(
+            node_sample.swap_bytes > 0,
+            w.nodes()[i].disk.has_swap,
+            "swap on every other node"
+        );
         let summary = get(
             &http,
             &format!("{base}/stats/summary?only_cpu_and_memory=true"),
@@ -177,7 +200,58 @@ async fn kubelets_serve_the_truth_in_both_formats_over_verified_tls() {
             metrics_server::time::Timestamp::parse_rfc3339(time).is_ok(),
             "{time}"
         );
+        assert!(json["node"]["swap"]["swapUsageBytes"].is_u64());
+        assert!(
+            json["node"].get("fs").is_none(),
+            "no filesystems in this form"
+        );
+        assert!(json["pods"][0]["containers"][0].get("swap").is_none());
+        assert!(json["pods"][0].get("ephemeral-storage").is_none());
+
+        let whole = get(&http, &format!("{base}/stats/summary"), &[]).await;
+        let json: serde_json::Value = serde_json::from_str(&whole.body).unwrap();
+        let at = Timestamp::parse_rfc3339(json["node"]["fs"]["time"].as_str().unwrap()).unwrap();
+        let node_sample = w.sample_node(i, at);
+        assert_eq!(
+            json["node"]["fs"]["usedBytes"].as_u64(),
+            Some(node_sample.fs_used_bytes)
+        );
+        assert_eq!(
+            json["node"]["swap"]["swapUsageBytes"].as_u64(),
+            Some(node_sample.swap_bytes)
+        );
+        for pod in json["pods"].as_array().unwrap() {
+            let (ns, name) = (
+                pod["podRef"]["namespace"].as_str().unwrap(),
+                pod["podRef"]["name"].as_str().unwrap(),
+            );
+            let truth = w.pod_disk_truth(ns, name, at).unwrap();
+            assert_eq!(
+                pod["ephemeral-storage"]["usedBytes"].as_u64(),
+                Some(truth.ephemeral_storage_bytes()),
+                "{ns}/{name}"
+            );
+            assert_eq!(
+                pod["swap"]["swapUsageBytes"].as_u64(),
+                Some(truth.swap_bytes())
+            );
+            for c in pod["containers"].as_array().unwrap() {
+                let disk = truth
+                    .containers
+                    .iter()
+                    .find(|(n, _)| n == c["name"].as_str().unwrap())
+                    .unwrap()
+                    .1;
+                assert_eq!(c["rootfs"]["usedBytes"].as_u64(), Some(disk.rootfs_bytes));
+                assert_eq!(c["logs"]["usedBytes"].as_u64(), Some(disk.logs_bytes));
+                assert_eq!(c["swap"]["swapUsageBytes"].as_u64(), Some(disk.swap_bytes));
+            }
+        }
     }
+    let counted = fleet.requests();
+    assert_eq!(counted.of(Endpoint::Resource), 3);
+    assert_eq!(counted.of(Endpoint::SummaryCpuAndMemory), 3);
+    assert_eq!(counted.of(Endpoint::Summary), 3);
     fleet.shutdown().await;
 }
 

@@ -84,7 +84,9 @@ fn web_pod(uid: &str, cpu_millicores: u64) -> LivePod {
                 cpu_millicores,
                 memory_bytes: 64 << 20,
             },
+            disk: Default::default(),
         }],
+        empty_dir_bytes: 0,
     }
 }
 

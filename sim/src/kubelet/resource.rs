@@ -1,7 +1,8 @@
-//! The kubelet's `/metrics/resource` body (Prometheus text 0.0.4, kubelet 1.29+ wording):
-//! families sorted by name, `[STABLE]` HELP texts, series sorted by label values, values
-//! printed like Go's `strconv.FormatFloat(v, 'g', -1, 64)`, CPU and memory with the sample
-//! timestamp in milliseconds, `container_start_time_seconds` without one (upstream spec §3.3).
+//! The kubelet's `/metrics/resource` body (Prometheus text 0.0.4, kubelet 1.30+ wording):
+//! families sorted by name, `[STABLE]` HELP texts (`[ALPHA]` for swap), series sorted by label
+//! values, values printed like Go's `strconv.FormatFloat(v, 'g', -1, 64)`, CPU, memory and
+//! swap with the sample timestamp in milliseconds, `container_start_time_seconds` without one
+//! (upstream spec §3.3).
 
 use std::fmt::Write;
 
@@ -13,7 +14,8 @@ pub(super) const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8"
 pub(super) const GARBAGE: &str = "# TYPE node_cpu_usage_seconds_total counter\n\
 node_cpu_usage_seconds_total{node=\"x 12.5.7 notatimestamp\n\x00\x01garbage\n";
 
-const FAMILIES: [(&str, &str, &str); 9] = [
+/// The families a kubelet ≥ 1.30 prints, sorted by name: (name, HELP, TYPE).
+const FAMILIES: [(&str, &str, &str); 12] = [
     (
         "container_cpu_usage_seconds_total",
         "[STABLE] Cumulative cpu time consumed by the container in core-seconds",
@@ -30,6 +32,11 @@ const FAMILIES: [(&str, &str, &str); 9] = [
         "gauge",
     ),
     (
+        "container_swap_usage_bytes",
+        "[ALPHA] Current amount of the container swap usage in bytes. Reported only on non-windows systems",
+        "gauge",
+    ),
+    (
         "node_cpu_usage_seconds_total",
         "[STABLE] Cumulative cpu time consumed by the node in core-seconds",
         "counter",
@@ -37,6 +44,11 @@ const FAMILIES: [(&str, &str, &str); 9] = [
     (
         "node_memory_working_set_bytes",
         "[STABLE] Current working set of the node in bytes",
+        "gauge",
+    ),
+    (
+        "node_swap_usage_bytes",
+        "[ALPHA] Current swap usage of the node in bytes. Reported only on non-windows systems",
         "gauge",
     ),
     (
@@ -50,6 +62,11 @@ const FAMILIES: [(&str, &str, &str); 9] = [
         "gauge",
     ),
     (
+        "pod_swap_usage_bytes",
+        "[ALPHA] Current amount of the pod swap usage in bytes. Reported only on non-windows systems",
+        "gauge",
+    ),
+    (
         "resource_scrape_error",
         "[STABLE] 1 if there was an error while getting container metrics, 0 otherwise",
         "gauge",
@@ -60,6 +77,9 @@ const FAMILIES: [(&str, &str, &str); 9] = [
         "gauge",
     ),
 ];
+
+/// One pod's totals: (namespace, name, CPU counter, working set, swap).
+type PodRow<'a> = (&'a str, &'a str, u64, u64, u64);
 
 /// The body for one node at `sample.at`; `order` lists `(position in sample.pods, container)`
 /// in print order.
@@ -79,66 +99,68 @@ pub(super) fn render(workload: &Workload, sample: &NodeSample, order: &[(usize, 
             ))
         })
         .collect();
-    let mut pod_rows: Vec<(&str, &str, u64, u64)> = sample
+    let mut pod_rows: Vec<PodRow<'_>> = sample
         .pods
         .iter()
         .map(|(p, cs)| {
             let cpu = cs.iter().map(|c| c.cpu_counter_ns).sum();
             let mem = cs.iter().map(|c| c.usage.memory_bytes).sum();
-            (
-                pods[*p].namespace.as_str(),
-                pods[*p].name.as_str(),
-                cpu,
-                mem,
-            )
+            let swap = cs.iter().map(|c| c.disk.swap_bytes).sum();
+            let pod = &pods[*p];
+            (pod.namespace.as_str(), pod.name.as_str(), cpu, mem, swap)
         })
         .collect();
     pod_rows.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
 
     let ts = sample.at.0.div_euclid(1_000_000);
-    let mut out = String::with_capacity(2_000 + containers.len() * 450 + pod_rows.len() * 200);
+    let mut out = String::with_capacity(2_000 + containers.len() * 600 + pod_rows.len() * 300);
     let mut scratch = String::with_capacity(32);
-    for (i, (name, help, kind)) in FAMILIES.iter().enumerate() {
+    for (name, help, kind) in FAMILIES {
         let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n");
-        match i {
-            0..=2 => {
-                for (container, ns, pod, c) in &containers {
-                    let value = match i {
-                        0 => seconds(c.cpu_counter_ns),
-                        1 => c.usage.memory_bytes as f64,
-                        _ => c.start.0 as f64 / 1e9,
-                    };
-                    let _ = write!(
-                        out,
-                        "{name}{{container=\"{container}\",namespace=\"{ns}\",pod=\"{pod}\"}} "
-                    );
-                    push_value(&mut out, &mut scratch, value, (i < 2).then_some(ts));
-                }
+        let container_value = |c: &ContainerSample| match name {
+            "container_cpu_usage_seconds_total" => Some(seconds(c.cpu_counter_ns)),
+            "container_memory_working_set_bytes" => Some(c.usage.memory_bytes as f64),
+            "container_start_time_seconds" => Some(c.start.0 as f64 / 1e9),
+            "container_swap_usage_bytes" => Some(c.disk.swap_bytes as f64),
+            _ => None,
+        };
+        let pod_value = |row: &PodRow<'_>| match name {
+            "pod_cpu_usage_seconds_total" => Some(seconds(row.2)),
+            "pod_memory_working_set_bytes" => Some(row.3 as f64),
+            "pod_swap_usage_bytes" => Some(row.4 as f64),
+            _ => None,
+        };
+        let node_value = match name {
+            "node_cpu_usage_seconds_total" => Some(seconds(sample.cpu_counter_ns)),
+            "node_memory_working_set_bytes" => Some(sample.usage.memory_bytes as f64),
+            "node_swap_usage_bytes" => Some(sample.swap_bytes as f64),
+            _ => None,
+        };
+        // The start time is printed without a sample timestamp, like the kubelet does.
+        let stamp = (name != "container_start_time_seconds").then_some(ts);
+        if name.starts_with("container_") {
+            for (container, ns, pod, c) in &containers {
+                let Some(value) = container_value(c) else {
+                    continue;
+                };
+                let _ = write!(
+                    out,
+                    "{name}{{container=\"{container}\",namespace=\"{ns}\",pod=\"{pod}\"}} "
+                );
+                push_value(&mut out, &mut scratch, value, stamp);
             }
-            3 => push_series(
-                &mut out,
-                &mut scratch,
-                name,
-                seconds(sample.cpu_counter_ns),
-                ts,
-            ),
-            4 => push_series(
-                &mut out,
-                &mut scratch,
-                name,
-                sample.usage.memory_bytes as f64,
-                ts,
-            ),
-            5 | 6 => {
-                for (ns, pod, cpu, mem) in &pod_rows {
-                    let value = if i == 5 { seconds(*cpu) } else { *mem as f64 };
-                    let _ = write!(out, "{name}{{namespace=\"{ns}\",pod=\"{pod}\"}} ");
-                    push_value(&mut out, &mut scratch, value, Some(ts));
-                }
+        } else if name.starts_with("pod_") {
+            for row in &pod_rows {
+                let Some(value) = pod_value(row) else {
+                    continue;
+                };
+                let _ = write!(out, "{name}{{namespace=\"{}\",pod=\"{}\"}} ", row.0, row.1);
+                push_value(&mut out, &mut scratch, value, Some(ts));
             }
-            _ => {
-                let _ = writeln!(out, "{name} 0");
-            }
+        } else if let Some(value) = node_value {
+            push_series(&mut out, &mut scratch, name, value, ts);
+        } else {
+            let _ = writeln!(out, "{name} 0");
         }
     }
     out

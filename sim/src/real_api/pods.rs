@@ -7,6 +7,11 @@
 //! `sim.metrics-server-rs.io/memory` (Kubernetes quantities such as `150m`, `64Mi`), the same
 //! annotations on its namespace, the agent's defaults. The pod total is split evenly over its
 //! containers. A change takes effect at the next reconciliation (well under a second).
+//!
+//! Swap and ephemeral storage the same way, 0 by default: `sim.metrics-server-rs.io/swap` and
+//! `sim.metrics-server-rs.io/ephemeral-storage` (the containers' root filesystems, split
+//! evenly), `sim.metrics-server-rs.io/empty-dir` (the pod's `emptyDir` volumes). The kubelet's
+//! ephemeral storage of the pod is these two plus 4 KiB (its `/etc/hosts`).
 
 use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
@@ -18,13 +23,28 @@ use serde_json::{Value, json};
 
 use super::nodes::FIELD_MANAGER;
 use super::quantity::{parse_bytes, parse_millicores};
-use crate::workload::{LiveContainer, LivePod, TrueUsage};
+use crate::workload::{DiskUsage, LiveContainer, LivePod, TrueUsage};
 use metrics_server::time::Timestamp;
 
 /// Annotation with a pod's (or a namespace's pods') true CPU usage.
 pub const CPU_ANNOTATION: &str = "sim.metrics-server-rs.io/cpu";
 /// Annotation with a pod's (or a namespace's pods') true memory working set.
 pub const MEMORY_ANNOTATION: &str = "sim.metrics-server-rs.io/memory";
+/// Annotation with a pod's (or a namespace's pods') true swap in use.
+pub const SWAP_ANNOTATION: &str = "sim.metrics-server-rs.io/swap";
+/// Annotation with the ephemeral storage a pod's (or a namespace's pods') containers use.
+pub const STORAGE_ANNOTATION: &str = "sim.metrics-server-rs.io/ephemeral-storage";
+/// Annotation with the bytes a pod's (or a namespace's pods') `emptyDir` volumes use.
+pub const EMPTY_DIR_ANNOTATION: &str = "sim.metrics-server-rs.io/empty-dir";
+
+/// A pod's true swap and ephemeral storage, from its annotations.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct PodDiskNotes {
+    pub swap_bytes: u64,
+    /// Its containers' root filesystems together.
+    pub storage_bytes: u64,
+    pub empty_dir_bytes: u64,
+}
 
 /// A simulated node as the pod side needs it.
 #[derive(Clone, Debug)]
@@ -64,6 +84,30 @@ pub fn action(pod: &Pod) -> PodAction {
     }
 }
 
+/// The value of annotation `key`: the pod's, else the namespace's, else `default`; a bad one
+/// is reported in `warnings`.
+fn annotation(
+    pod: &Pod,
+    namespace: Option<&Namespace>,
+    key: &str,
+    parse: fn(&str) -> Result<u64, super::quantity::QuantityError>,
+    default: u64,
+    warnings: &mut Vec<String>,
+) -> u64 {
+    let pod_notes = pod.metadata.annotations.as_ref();
+    let ns_notes = namespace.and_then(|n| n.metadata.annotations.as_ref());
+    for (source, notes) in [("pod", pod_notes), ("namespace", ns_notes)] {
+        let Some(text) = notes.and_then(|n| n.get(key)) else {
+            continue;
+        };
+        match parse(text) {
+            Ok(v) => return v,
+            Err(e) => warnings.push(format!("{source} annotation {key}: {e}")),
+        }
+    }
+    default
+}
+
 /// The pod's true usage (see the module doc); a bad annotation is reported in `warnings`.
 pub fn pod_usage(
     pod: &Pod,
@@ -71,28 +115,35 @@ pub fn pod_usage(
     defaults: TrueUsage,
     warnings: &mut Vec<String>,
 ) -> TrueUsage {
-    let pod_notes = pod.metadata.annotations.as_ref();
-    let ns_notes = namespace.and_then(|n| n.metadata.annotations.as_ref());
-    let mut pick = |key: &str, parse: fn(&str) -> Result<u64, _>, default: u64| {
-        for (source, notes) in [("pod", pod_notes), ("namespace", ns_notes)] {
-            let Some(text) = notes.and_then(|n| n.get(key)) else {
-                continue;
-            };
-            match parse(text) {
-                Ok(v) => return v,
-                Err(e) => warnings.push(format!("{source} annotation {key}: {e}")),
-            }
-        }
-        default
-    };
+    let mut pick = |key, parse, default| annotation(pod, namespace, key, parse, default, warnings);
     TrueUsage {
         cpu_millicores: pick(CPU_ANNOTATION, parse_millicores, defaults.cpu_millicores),
         memory_bytes: pick(MEMORY_ANNOTATION, parse_bytes, defaults.memory_bytes),
     }
 }
 
-/// The pod as the live workload runs it, usage split evenly over its containers.
-pub fn live_pod(pod: &Pod, node: &str, started: Timestamp, usage: TrueUsage) -> LivePod {
+/// The pod's true swap and ephemeral storage (see the module doc), 0 where not annotated.
+pub fn pod_disk(
+    pod: &Pod,
+    namespace: Option<&Namespace>,
+    warnings: &mut Vec<String>,
+) -> PodDiskNotes {
+    let mut pick = |key| annotation(pod, namespace, key, parse_bytes, 0, warnings);
+    PodDiskNotes {
+        swap_bytes: pick(SWAP_ANNOTATION),
+        storage_bytes: pick(STORAGE_ANNOTATION),
+        empty_dir_bytes: pick(EMPTY_DIR_ANNOTATION),
+    }
+}
+
+/// The pod as the live workload runs it, usage and disk split evenly over its containers.
+pub fn live_pod(
+    pod: &Pod,
+    node: &str,
+    started: Timestamp,
+    usage: TrueUsage,
+    disk: PodDiskNotes,
+) -> LivePod {
     let containers = pod
         .spec
         .as_ref()
@@ -123,8 +174,14 @@ pub fn live_pod(pod: &Pod, node: &str, started: Timestamp, usage: TrueUsage) -> 
                     cpu_millicores: share(usage.cpu_millicores, i == 0),
                     memory_bytes: share(usage.memory_bytes, i == 0),
                 },
+                disk: DiskUsage {
+                    rootfs_bytes: share(disk.storage_bytes, i == 0),
+                    logs_bytes: 0,
+                    swap_bytes: share(disk.swap_bytes, i == 0),
+                },
             })
             .collect(),
+        empty_dir_bytes: disk.empty_dir_bytes,
     }
 }
 

@@ -7,8 +7,8 @@ use std::net::Ipv4Addr;
 
 use super::node_budget;
 use super::{
-    ContainerId, MAX_NODES, PodPhase, RateSegment, SimContainer, SimNode, SimPod, TrueUsage,
-    UsageTrack, WorkloadSpec,
+    ContainerId, MAX_NODES, NodeDisk, PodPhase, RateSegment, SimContainer, SimNode, SimPod,
+    TrueUsage, UsageTrack, WorkloadSpec,
 };
 use metrics_server::time::{NANOS_PER_SEC, Timestamp};
 
@@ -153,6 +153,7 @@ fn make_node(rng: &mut fastrand::Rng, i: usize, now: Timestamp) -> SimNode {
         },
         sample_lag_ms: rng.i64(0..2_000),
         pods: Vec::new(),
+        disk: NodeDisk::default(),
         name,
     }
 }
@@ -220,6 +221,7 @@ fn make_container(
             millicores,
         }],
         memory_bytes: rng.u64(10 * MIB..=500 * MIB) & !4095,
+        disk: Default::default(),
     });
     SimContainer {
         name: if k == 0 {

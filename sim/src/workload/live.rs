@@ -7,8 +7,8 @@
 use std::collections::{HashMap, HashSet};
 
 use super::{
-    ContainerId, PodPhase, RateSegment, SimContainer, SimNode, SimPod, TrueUsage, UsageTrack,
-    Workload, integral,
+    ContainerId, DiskTrack, DiskUsage, PodPhase, RateSegment, SimContainer, SimNode, SimPod,
+    TrueUsage, UsageTrack, Workload, integral,
 };
 use metrics_server::time::Timestamp;
 
@@ -18,6 +18,8 @@ pub struct LiveContainer {
     pub name: String,
     pub request: TrueUsage,
     pub usage: TrueUsage,
+    /// Its swap and ephemeral storage (not growing).
+    pub disk: DiskUsage,
 }
 
 /// A running pod bound to one of the workload's nodes.
@@ -33,6 +35,8 @@ pub struct LivePod {
     /// When its containers started.
     pub started: Timestamp,
     pub containers: Vec<LiveContainer>,
+    /// Bytes in use in its `emptyDir` volumes.
+    pub empty_dir_bytes: u64,
 }
 
 impl Workload {
@@ -52,6 +56,7 @@ impl Workload {
             .collect();
         let mut pods = Vec::with_capacity(live.len());
         let mut tracks = Vec::new();
+        let mut volumes = Vec::with_capacity(live.len());
         let mut seen = HashSet::new();
         for pod in live {
             let Some(&node) = self.node_index.get(&pod.node) else {
@@ -67,13 +72,18 @@ impl Workload {
                 .map(|lc| {
                     let prev = old.and_then(|p| p.containers.iter().find(|c| c.name == lc.name));
                     let id = ContainerId(tracks.len());
-                    let (first_start, track) = match prev {
+                    let (first_start, mut track) = match prev {
                         Some(c) => {
                             let mut track = old_tracks[c.id.0].clone();
                             apply_usage(&mut track, lc.usage, now);
                             (c.first_start, track)
                         }
                         None => (pod.started, new_track(pod.started, lc.usage)),
+                    };
+                    track.disk = DiskTrack {
+                        at_since: lc.disk,
+                        rootfs_growth_per_sec: 0,
+                        since: first_start,
                     };
                     tracks.push(track);
                     SimContainer {
@@ -86,6 +96,7 @@ impl Workload {
                 })
                 .collect();
             nodes[node].pods.push(pods.len());
+            volumes.push(pod.empty_dir_bytes);
             pods.push(SimPod {
                 namespace: pod.namespace.clone(),
                 name: pod.name.clone(),
@@ -99,7 +110,7 @@ impl Workload {
         }
         let retired = self.retire_departed(&seen, &old_tracks, now);
         drop(old_tracks);
-        Workload::from_parts(nodes, pods, tracks, retired, self.created)
+        Workload::from_parts(nodes, pods, (tracks, volumes), retired, self.created)
     }
 
     /// The per-node retired CPU after the pods not in `staying` leave at `now`.
@@ -135,6 +146,7 @@ fn new_track(from: Timestamp, usage: TrueUsage) -> UsageTrack {
             millicores: usage.cpu_millicores,
         }],
         memory_bytes: usage.memory_bytes,
+        disk: DiskTrack::default(),
     }
 }
 

@@ -25,6 +25,35 @@ impl TrueUsage {
     }
 }
 
+/// True swap and ephemeral storage of one container at one instant, as its kubelet reports
+/// them (`rootfs`, `logs`, `swap` in `/stats/summary`, `container_swap_usage_bytes`).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct DiskUsage {
+    /// The container's writable layer.
+    pub rootfs_bytes: u64,
+    /// Its log files.
+    pub logs_bytes: u64,
+    pub swap_bytes: u64,
+}
+
+impl DiskUsage {
+    /// What the kubelet counts as the container's own ephemeral storage.
+    pub fn storage_bytes(self) -> u64 {
+        self.rootfs_bytes + self.logs_bytes
+    }
+}
+
+/// A node's own disk: its root filesystem besides the pods' data, and swap.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct NodeDisk {
+    /// Bytes in use on the node's filesystem that are no pod's (system, images).
+    pub fs_base_bytes: u64,
+    /// Whether the node has swap: only then do its containers swap.
+    pub has_swap: bool,
+    /// Swap in use outside pods.
+    pub system_swap_bytes: u64,
+}
+
 /// A simulated node.
 #[derive(Clone, Debug)]
 pub struct SimNode {
@@ -44,6 +73,7 @@ pub struct SimNode {
     pub sample_lag_ms: i64,
     /// Indexes into [`Workload::pods`] of the pods bound to this node.
     pub pods: Vec<usize>,
+    pub disk: NodeDisk,
 }
 
 /// Pod lifecycle phase (only the two the simulation uses).

@@ -2,7 +2,8 @@
 //! integrated exactly (millicore-nanoseconds in u128), restarts that reset a container's
 //! counter and move its start time.
 
-use super::{ContainerSample, SimContainer, TrueUsage};
+use super::{ContainerSample, DiskUsage, SimContainer, TrueUsage};
+use metrics_server::time::NANOS_PER_SEC;
 use metrics_server::time::Timestamp;
 
 /// One CPU rate in force from `from` on.
@@ -17,6 +18,28 @@ pub(super) struct RateSegment {
 pub(super) struct UsageTrack {
     pub(super) segments: Vec<RateSegment>,
     pub(super) memory_bytes: u64,
+    pub(super) disk: DiskTrack,
+}
+
+/// A container's swap and ephemeral storage over time: the root filesystem grows by
+/// `rootfs_growth_per_sec` for each whole second after `since`.
+#[derive(Copy, Clone, Debug, Default)]
+pub(super) struct DiskTrack {
+    pub(super) at_since: DiskUsage,
+    pub(super) rootfs_growth_per_sec: u64,
+    pub(super) since: Timestamp,
+}
+
+impl DiskTrack {
+    /// The disk usage at `at`.
+    pub(super) fn at(&self, at: Timestamp) -> DiskUsage {
+        let seconds = u64::try_from(at.nanos_since(self.since) / NANOS_PER_SEC).unwrap_or(0);
+        DiskUsage {
+            rootfs_bytes: (self.at_since.rootfs_bytes)
+                .saturating_add(self.rootfs_growth_per_sec.saturating_mul(seconds)),
+            ..self.at_since
+        }
+    }
 }
 
 pub(super) fn current_usage(track: &UsageTrack) -> TrueUsage {
@@ -47,6 +70,7 @@ pub(super) fn sample_container(
         start,
         cpu_counter_ns: to_ns(integral(track, start, at)),
         usage: current_usage(track),
+        disk: track.disk.at(at),
     }
 }
 

@@ -93,14 +93,45 @@ fn a_bad_annotation_is_reported_and_the_next_source_used() {
 }
 
 #[test]
+fn disk_annotations_of_the_pod_then_its_namespace_else_zero() {
+    let p = web_pod(
+        json!({STORAGE_ANNOTATION: "64Mi", EMPTY_DIR_ANNOTATION: "bad"}),
+        json!({}),
+    );
+    let ns = namespace(json!({SWAP_ANNOTATION: "1Mi", EMPTY_DIR_ANNOTATION: "8Ki"}));
+    let mut warnings = Vec::new();
+    let disk = pod_disk(&p, Some(&ns), &mut warnings);
+    assert_eq!(
+        disk,
+        PodDiskNotes {
+            swap_bytes: MIB,
+            storage_bytes: 64 * MIB,
+            empty_dir_bytes: 8 * 1024,
+        }
+    );
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(pod_disk(&p, None, &mut warnings).swap_bytes, 0);
+}
+
+#[test]
 fn the_live_pod_splits_usage_over_containers_and_keeps_requests() {
     let p = web_pod(json!({}), json!({}));
     let usage = TrueUsage {
         cpu_millicores: 151,
         memory_bytes: 64 * MIB,
     };
-    let live = live_pod(&p, "sim-node-1", Timestamp::from_secs(100), usage);
+    let disk = PodDiskNotes {
+        swap_bytes: 3,
+        storage_bytes: 64 * MIB + 1,
+        empty_dir_bytes: 5,
+    };
+    let live = live_pod(&p, "sim-node-1", Timestamp::from_secs(100), usage, disk);
     assert_eq!(live.namespace, "shop");
+    let storage: Vec<(u64, u64)> = (live.containers.iter())
+        .map(|c| (c.disk.rootfs_bytes, c.disk.swap_bytes))
+        .collect();
+    assert_eq!(storage, [(32 * MIB + 1, 2), (32 * MIB, 1)]);
+    assert_eq!(live.empty_dir_bytes, 5);
     assert_eq!(live.uid, "u-1");
     assert_eq!(live.labels, vec![("app".to_owned(), "web".to_owned())]);
     let cpu: Vec<u64> = live

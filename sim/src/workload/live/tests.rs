@@ -42,8 +42,10 @@ fn pod(name: &str, node: &str, started: Timestamp, cpu: &[u64]) -> LivePod {
                 name: format!("c{i}"),
                 request: usage(100, 64),
                 usage: usage(c, 32),
+                disk: Default::default(),
             })
             .collect(),
+        empty_dir_bytes: 0,
     }
 }
 
