@@ -159,5 +159,13 @@ mod tests {
         assert!(demo(&["--kubelet-metrics-source=auto"]).is_err());
         // Server flags do not silently apply to the demo.
         assert!(demo(&["--kubelet-insecure-tls"]).is_err());
+        assert_eq!(d.extra_resources(), ExtraResources::NONE);
+        let d = demo(&[
+            "--extra-resources=swap",
+            "--extra-resources",
+            "ephemeral-storage",
+        ]);
+        assert_eq!(d.unwrap().extra_resources(), ExtraResources::ALL);
+        assert!(demo(&["--extra-resources=cpu"]).is_err());
     }
 }

@@ -59,6 +59,8 @@ pub enum Fault {
     Status500 = 2,
     /// Answer 200 with a malformed body.
     Garbage = 3,
+    /// Answer `/stats/summary` with 500, `/metrics/resource` as usual.
+    SummaryStatus500 = 4,
 }
 
 impl Fault {
@@ -67,6 +69,7 @@ impl Fault {
             1 => Fault::Hang,
             2 => Fault::Status500,
             3 => Fault::Garbage,
+            4 => Fault::SummaryStatus500,
             _ => Fault::None,
         }
     }
@@ -412,6 +415,11 @@ async fn handle(ctx: &NodeCtx, req: Request<Incoming>) -> Response<Body> {
             text(StatusCode::OK, resource::CONTENT_TYPE, body)
         }
         "/stats/summary" if garbage => text(StatusCode::OK, "application/json", summary::GARBAGE),
+        "/stats/summary" if fault == Fault::SummaryStatus500 => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            PLAIN,
+            "Internal Server Error",
+        ),
         "/stats/summary" => {
             let form = summary::Form::of_query(req.uri().query());
             ctx.requests.count(match form {

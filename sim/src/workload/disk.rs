@@ -1,6 +1,7 @@
 //! Swap and ephemeral storage of the generated cluster: every other node has swap (its
 //! containers swap a little), a quarter of the pods have an `emptyDir` volume in use, every
-//! container has a root filesystem and logs, and a third of the root filesystems grow.
+//! container has a root filesystem and logs, and a third of the root filesystems grow (by up
+//! to 1 KiB a second).
 //!
 //! Drawn from a random stream of their own, so the rest of the cluster (names, uids, times,
 //! CPU and memory) is the same as without them for a given seed.
@@ -62,7 +63,7 @@ pub(super) fn generate(
                     },
                 },
                 rootfs_growth_per_sec: if rng.usize(..3) == 0 {
-                    rng.u64(1..=16) * KIB
+                    rng.u64(1..=16) * 64
                 } else {
                     0
                 },

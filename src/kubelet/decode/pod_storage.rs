@@ -31,11 +31,9 @@ pub(super) fn share(containers: &mut [(&str, &mut u64)], pod_total: u64) {
     }
     let mut given = 0u128;
     for (_, bytes) in containers.iter_mut() {
-        let part = if own == 0 {
-            rest / count
-        } else {
-            rest * u128::from(**bytes) / own
-        };
+        let part = (rest * u128::from(**bytes))
+            .checked_div(own)
+            .unwrap_or(rest / count);
         given += part;
         **bytes = add(**bytes, part);
     }
