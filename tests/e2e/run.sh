@@ -6,7 +6,8 @@
 #   simulated nodes (`metrics-server-sim nodes`) that act as the kubelets of the pods the
 #   scheduler binds to them; the rendered manifests/components.yaml (minus its Deployment)
 #   applied with kubectl; and our server on
-#   the host with the metrics-server ServiceAccount's token.
+#   the host with the metrics-server ServiceAccount's token, serving swap and ephemeral storage
+#   too (--extra-resources).
 # Prints PASS <case> or FAIL <case>: <why> per case; exits 0 only if every case passed.
 # Every process it starts is stopped on exit, failure or interrupt.
 # Environment: E2E_KEEP=1 keeps the work directory (logs, certificates, kubeconfigs).
@@ -20,6 +21,7 @@ source "$E2E/lib/cases.sh"
 source "$E2E/lib/cases_direct.sh"
 source "$E2E/lib/cases_certs.sh"
 source "$E2E/lib/cases_api.sh"
+source "$E2E/lib/cases_storage.sh"
 
 NODES=2
 export NO_COLOR=1 # plain logs from our processes
@@ -55,7 +57,7 @@ trap 'exit 143' TERM
 # kc ARGS...: the built kubectl as cluster admin.
 kc() { "$KUBECTL" --kubeconfig "$ADMIN" "$@"; }
 
-for tool in curl jq openssl python3; do
+for tool in curl jq openssl python3 go; do
   command -v "$tool" >/dev/null || { echo "error: the e2e test needs $tool" >&2; exit 1; }
 done
 
@@ -98,12 +100,14 @@ make_serving_certs
 start_metrics_server --tls-cert-file "$SERVING_TLS/tls.crt" --tls-private-key-file "$SERVING_TLS/tls.key"
 
 # 4. Test workloads (wait for the namespaces' default ServiceAccounts first).
-kc apply -f "$E2E/manifests/workloads.yaml" -f "$E2E/manifests/hpa.yaml" >/dev/null 2>&1 || true
-for ns in e2e-top e2e-other e2e-hpa; do
+WORKLOADS=(-f "$E2E/manifests/workloads.yaml" -f "$E2E/manifests/hpa.yaml" -f "$E2E/manifests/hpa-storage.yaml")
+kc apply "${WORKLOADS[@]}" >/dev/null 2>&1 || true
+for ns in e2e-top e2e-other e2e-hpa e2e-disk; do
   wait_for "ServiceAccount default in $ns" 60 kc get serviceaccount default -n "$ns"
 done
-kc apply -f "$E2E/manifests/workloads.yaml" -f "$E2E/manifests/hpa.yaml" >/dev/null
+kc apply "${WORKLOADS[@]}" >/dev/null
 HPA_T0=$SECONDS
+DISK_T0=$SECONDS
 
 # 5. Cases.
 run_case apiservice-available case_apiservice_available
@@ -124,6 +128,10 @@ run_case direct-token-rbac case_direct_token_rbac
 run_case kubelet-authz case_kubelet_authz
 run_case hpa-scale-up case_hpa_scale_up
 run_case hpa-scale-down case_hpa_scale_down
+run_case storage-raw case_storage_raw
+run_case storage-kubectl-top case_storage_kubectl_top
+run_case storage-client-go case_storage_client_go
+run_case hpa-ephemeral-storage case_hpa_ephemeral_storage
 run_case cert-rotation case_cert_rotation
 run_case self-managed-ca case_self_managed_ca # restarts our server: last
 

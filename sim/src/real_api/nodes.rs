@@ -111,6 +111,11 @@ fn node_status(reg: &NodeRegistration, now: &str) -> Value {
             "lastHeartbeatTime": now, "lastTransitionTime": now,
         })
     };
+    let swap = if node.disk.has_swap {
+        json!({ "capacity": SWAP_CAPACITY_BYTES })
+    } else {
+        Value::Null
+    };
     json!({
         "status": {
             "capacity": resources(node.capacity),
@@ -132,10 +137,14 @@ fn node_status(reg: &NodeRegistration, now: &str) -> Value {
                 "containerRuntimeVersion": "sim://1.0.0",
                 "kubeletVersion": reg.kubelet_version, "kubeProxyVersion": "",
                 "operatingSystem": "linux", "architecture": "amd64",
+                "swap": swap,
             },
         }
     })
 }
+
+/// The size of a simulated node's swap, when it has any (`status.nodeInfo.swap.capacity`).
+const SWAP_CAPACITY_BYTES: u64 = 4 << 30;
 
 async fn patch_status(api: &Api<Node>, reg: &NodeRegistration) -> anyhow::Result<()> {
     let now = Timestamp::now().to_rfc3339_seconds();

@@ -13,29 +13,35 @@ table_header_is() {
 # window_cell CELL: a Go duration like kubectl prints it (10s, 1m0s, 20.5s).
 window_cell() { [[ $1 =~ ^([0-9]+m)?[0-9]+(\.[0-9]+)?s$ ]]; }
 
-# get_nodemetrics KUBECTL: every simulated node as a row NAME CPU MEMORY WINDOW.
+# bytes_cell CELL: a quantity in bytes as the Table writes it (1k, 4096, 12Ki, 3Gi).
+bytes_cell() { [[ $1 =~ ^[0-9]+(k|M|G|Ki|Mi|Gi|Ti)?$ ]]; }
+
+# get_nodemetrics KUBECTL: every simulated node as a row NAME CPU EPHEMERAL-STORAGE MEMORY
+# SWAP WINDOW (our server runs with --extra-resources=swap,ephemeral-storage: their columns
+# come among the quantities in name order, as upstream's Table orders a usage map's keys).
 get_nodemetrics() {
-  local k=$1 version=$2 out line name cpu mem window
+  local k=$1 version=$2 out line name cpu storage mem swap window
   out=$("$k" --kubeconfig "$ADMIN" get nodemetrics 2>&1) || { fail "kubectl $version get nodemetrics: $out"; return 1; }
-  table_header_is "$out" NAME CPU MEMORY WINDOW ||
+  table_header_is "$out" NAME CPU EPHEMERAL-STORAGE MEMORY SWAP WINDOW ||
     { fail "kubectl $version get nodemetrics header: $(head -n 1 <<<"$out")"; return 1; }
   for i in $(seq 1 "$NODES"); do
     line=$(awk -v n="sim-node-$i" '$1 == n' <<<"$out")
     [ -n "$line" ] || { fail "kubectl $version get nodemetrics lacks sim-node-$i: $out"; return 1; }
-    read -r name cpu mem window <<<"$line"
-    [[ $cpu =~ ^[0-9]+[num]?$ && $mem =~ ^[0-9]+(Ki|Mi|Gi)?$ ]] && window_cell "$window" ||
+    read -r name cpu storage mem swap window <<<"$line"
+    [[ $cpu =~ ^[0-9]+[num]?$ && $mem =~ ^[0-9]+(Ki|Mi|Gi)?$ ]] && bytes_cell "$storage" &&
+      bytes_cell "$swap" && window_cell "$window" ||
       { fail "kubectl $version get nodemetrics: bad row $line"; return 1; }
   done
   [ "$k" = "$KUBECTL" ] && sed 's/^/    /' <<<"$out"
   return 0
 }
 
-# get_podmetrics KUBECTL: every test pod as a row NAMESPACE NAME CPU MEMORY WINDOW, the
-# pod's CPU the sum of its containers.
+# get_podmetrics KUBECTL: every test pod as a row NAMESPACE NAME CPU EPHEMERAL-STORAGE MEMORY
+# SWAP WINDOW, the pod's CPU the sum of its containers.
 get_podmetrics() {
-  local k=$1 version=$2 out all want ns prefix count line cpu mem window
+  local k=$1 version=$2 out all want ns prefix count line cpu storage mem swap window
   out=$("$k" --kubeconfig "$ADMIN" get podmetrics -A 2>&1) || { fail "kubectl $version get podmetrics -A: $out"; return 1; }
-  table_header_is "$out" NAMESPACE NAME CPU MEMORY WINDOW ||
+  table_header_is "$out" NAMESPACE NAME CPU EPHEMERAL-STORAGE MEMORY SWAP WINDOW ||
     { fail "kubectl $version get podmetrics -A header: $(head -n 1 <<<"$out")"; return 1; }
   for want in "e2e-top web- 2" "e2e-top multi 1" "e2e-other api- 1"; do
     read -r ns prefix count <<<"$want"
@@ -44,11 +50,13 @@ get_podmetrics() {
   done
   all=$out
   line=$(awk '$1 == "e2e-top" && $2 == "multi"' <<<"$out")
-  read -r _ _ cpu mem window <<<"$line"
+  read -r _ _ cpu storage mem swap window <<<"$line"
   near "$(millis "$cpu")" 300 6 && [ "$mem" = 200Mi ] && window_cell "$window" ||
     { fail "kubectl $version: multi row $line, want about 300m 200Mi (two containers summed)"; return 1; }
+  [ "$storage" = 81924Ki ] && [ "$swap" = 8Mi ] ||
+    { fail "kubectl $version: multi row $line, want 81924Ki (64Mi + 16Mi emptyDir + 4Ki) and 8Mi"; return 1; }
   out=$("$k" --kubeconfig "$ADMIN" get podmetrics -n e2e-top multi 2>&1) &&
-    table_header_is "$out" NAME CPU MEMORY WINDOW && grep -q '^multi ' <<<"$out" ||
+    table_header_is "$out" NAME CPU EPHEMERAL-STORAGE MEMORY SWAP WINDOW && grep -q '^multi ' <<<"$out" ||
     { fail "kubectl $version get podmetrics multi: $out"; return 1; }
   [ "$k" = "$KUBECTL" ] && grep -E '^(NAMESPACE|e2e-)' <<<"$all" | sed 's/^/    /'
   return 0

@@ -138,8 +138,8 @@ start_sim_nodes() {
   kc wait --for=condition=Ready node -l sim.metrics-server-rs.io/simulated=true --timeout=60s >/dev/null
 }
 
-# start_metrics_server ARGS...: our server on the host, with the ServiceAccount's token;
-# ARGS choose its serving certificate.
+# start_metrics_server ARGS...: our server on the host, with the ServiceAccount's token,
+# serving swap and ephemeral storage too; ARGS choose its serving certificate.
 start_metrics_server() {
   local token
   token=$(kc create token metrics-server -n kube-system --duration=2h)
@@ -151,6 +151,7 @@ start_metrics_server() {
     --kubelet-preferred-address-types InternalIP \
     --kubelet-request-timeout 5s \
     --metric-resolution 10s \
+    --extra-resources=swap,ephemeral-storage \
     --bind-address 127.0.0.1 --secure-port "$METRICS_SERVER_PORT" \
     "$@"
   wait_for "our server to listen" 30 curl -sk "https://127.0.0.1:$METRICS_SERVER_PORT/healthz" || {
