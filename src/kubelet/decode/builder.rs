@@ -13,19 +13,16 @@
 //! A sample marked [`Sample::invalid`] (a NaN, infinite or negative value) gives no point and
 //! is listed in [`InvalidValues`], so the store withholds only its node or pod.
 //!
-//! Swap and ephemeral storage (`--extra-resources`) ride along without taking part in these
-//! rules: a container seen only in an extra series is not a container here, and an extra
-//! figure that is missing or invalid is just left out of [`ExtraBatch`]. A pod's own
-//! ephemeral storage (its volumes, beyond its containers') is shared out by
-//! [`super::pod_storage`].
+//! Swap and ephemeral storage (`--extra-resources`) are collected beside the samples, only
+//! when asked for ([`BatchBuilder::collect_extra`], see [`super::extra_samples`]): without
+//! them a builder holds and allocates exactly what it did before they existed.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use super::pod_storage;
+use super::extra_samples::{ExtraSample, ExtraSamples};
 use crate::batch::{
-    ContainerBatch, ContainerExtra, Decoded, ExtraBatch, InvalidValues, MetricsPoint, NodeBatch,
-    PodBatch,
+    ContainerBatch, Decoded, ExtraBatch, InvalidValues, MetricsPoint, NodeBatch, PodBatch,
 };
 use crate::time::Timestamp;
 use crate::usage::ExtraUsage;
@@ -40,13 +37,6 @@ pub(super) struct Sample {
     pub start_time: Option<Timestamp>,
     /// The kubelet printed a value no reading can have (NaN, ±Inf, negative) for it.
     pub invalid: bool,
-    /// Seen so far only in an extra series (swap), not in a CPU, memory or start-time one.
-    pub only_extra: bool,
-    /// Swap in use, when asked for and reported.
-    pub swap_bytes: Option<u64>,
-    /// Ephemeral storage in use (a container's root filesystem and logs, the node's
-    /// filesystem), when asked for and reported.
-    pub storage_bytes: Option<u64>,
 }
 
 impl Sample {
@@ -64,26 +54,15 @@ impl Sample {
             memory_bytes: self.memory_bytes?,
         })
     }
-
-    /// The extra figures.
-    fn extra(&self) -> ExtraUsage {
-        ExtraUsage {
-            swap_bytes: self.swap_bytes,
-            ephemeral_storage_bytes: self.storage_bytes,
-        }
-    }
 }
 
 /// One pod being collected.
-struct PodEntry<'a> {
-    namespace: Cow<'a, str>,
-    name: Cow<'a, str>,
-    containers: Vec<(Cow<'a, str>, Sample)>,
+pub(super) struct PodEntry<'a> {
+    pub namespace: Cow<'a, str>,
+    pub name: Cow<'a, str>,
+    pub containers: Vec<(Cow<'a, str>, Sample)>,
     /// Set when the payload listed a container that cannot be used at all (e.g. no name).
-    broken: bool,
-    /// The pod's whole ephemeral storage (containers and volumes), when asked for and
-    /// reported.
-    storage_total: Option<u64>,
+    pub broken: bool,
 }
 
 type PodKey<'a> = (Cow<'a, str>, Cow<'a, str>);
@@ -103,6 +82,8 @@ pub(super) struct BatchBuilder<'a> {
     seen: Vec<(usize, usize)>,
     /// Position in `seen` of the container returned last.
     last: Option<usize>,
+    /// Swap and ephemeral storage, when asked for.
+    extra: Option<Box<ExtraSamples>>,
 }
 
 impl<'a> BatchBuilder<'a> {
@@ -130,25 +111,62 @@ impl<'a> BatchBuilder<'a> {
             name: key.1.clone(),
             containers: Vec::new(),
             broken: false,
-            storage_total: None,
         });
         self.pod_index.insert(key, index);
         index
     }
 
     /// The sample of a container, adding the pod and the container on first sight.
+    #[cfg(test)]
     pub fn container(
         &mut self,
         namespace: Cow<'a, str>,
         pod: Cow<'a, str>,
         container: Cow<'a, str>,
     ) -> &mut Sample {
+        let position = self.position(namespace, pod, container);
+        self.sample_at(position)
+    }
+
+    /// The position in first-seen order of a container, adding the pod and the container on
+    /// first sight.
+    pub fn position(
+        &mut self,
+        namespace: Cow<'a, str>,
+        pod: Cow<'a, str>,
+        container: Cow<'a, str>,
+    ) -> usize {
         let key = (namespace.as_bytes(), pod.as_bytes(), container.as_bytes());
-        let position = match self.next_if_is(key.0, key.1, key.2) {
+        match self.next_if_is(key.0, key.1, key.2) {
             Some(next) => next,
             None => self.find_or_add((namespace, pod, container)),
-        };
-        self.sample_at(position)
+        }
+    }
+
+    /// Collects swap and ephemeral storage from now on (see [`Self::extra_at`]).
+    pub fn collect_extra(&mut self) {
+        self.extra.get_or_insert_with(Box::default);
+    }
+
+    /// The node's extra figures, when collected.
+    pub fn node_extra(&mut self) -> Option<&mut ExtraUsage> {
+        self.extra.as_mut().map(|e| &mut e.node)
+    }
+
+    /// The extra figures of the container at `position`, when collected; the container is
+    /// remembered as the last one returned (see [`Self::next_if_is`]).
+    pub fn extra_at(&mut self, position: usize) -> Option<&mut ExtraSample> {
+        let extra = self.extra.as_mut()?;
+        self.last = Some(position);
+        Some(extra.container(position))
+    }
+
+    /// Records a pod's whole ephemeral storage (shared out over its containers at the end),
+    /// when collected.
+    pub fn set_pod_storage(&mut self, pod: usize, total: Option<u64>) {
+        if let Some(extra) = self.extra.as_mut() {
+            extra.set_pod_storage(pod, total);
+        }
     }
 
     /// Every series lists the containers in the same order (the kubelet sorts each by its
@@ -194,16 +212,13 @@ impl<'a> BatchBuilder<'a> {
         }
     }
 
-    /// Records a pod's whole ephemeral storage, shared out over its containers at the end.
-    pub fn set_pod_storage(&mut self, pod: usize, total: Option<u64>) {
-        if let Some(entry) = self.pods.get_mut(pod) {
-            entry.storage_total = total;
-        }
-    }
-
-    /// Applies the completeness rules and returns the batch with the invalid items and, when
-    /// `extra` (the decoder was asked for extra resources), their figures.
-    pub fn finish(mut self, extra: bool) -> Decoded<'a> {
+    /// Applies the completeness rules and returns the batch with the invalid items and the
+    /// extra figures collected.
+    pub fn finish(mut self) -> Decoded<'a> {
+        let extra = match self.extra.take() {
+            Some(collected) => collected.finish(&mut self.pods, &self.seen),
+            None => ExtraBatch::default(),
+        };
         let mut invalid = InvalidValues {
             node: self.node.invalid,
             pods: Vec::new(),
@@ -211,15 +226,7 @@ impl<'a> BatchBuilder<'a> {
         for pod in self.pods.iter().filter(|p| p.has_invalid_value()) {
             invalid.pods.push((pod.namespace.clone(), pod.name.clone()));
         }
-        let extra = if extra {
-            self.finish_extra()
-        } else {
-            ExtraBatch::default()
-        };
-        let pods = (self.pods.into_iter())
-            .filter(PodEntry::has_container)
-            .map(finish_pod)
-            .collect();
+        let pods = self.pods.into_iter().map(finish_pod).collect();
         let batch = NodeBatch {
             node: self.node.point(),
             pods,
@@ -230,57 +237,11 @@ impl<'a> BatchBuilder<'a> {
             extra,
         }
     }
-
-    /// The extra figures of the node and of every container that gives a point, each pod's
-    /// own storage shared out over its containers first.
-    fn finish_extra(&mut self) -> ExtraBatch<'a> {
-        let mut extra = ExtraBatch {
-            node: self.node.extra(),
-            containers: Vec::new(),
-        };
-        for pod in &mut self.pods {
-            pod.share_storage();
-            for (name, sample) in &pod.containers {
-                if sample.only_extra || sample.point().is_none() || sample.extra().is_empty() {
-                    continue;
-                }
-                extra.containers.push(ContainerExtra {
-                    namespace: pod.namespace.clone(),
-                    pod: pod.name.clone(),
-                    container: name.clone(),
-                    usage: sample.extra(),
-                });
-            }
-        }
-        extra
-    }
 }
 
 impl PodEntry<'_> {
-    /// Whether the pod is one of the CPU and memory view: not seen only in extra series.
-    fn has_container(&self) -> bool {
-        self.broken || self.containers.iter().any(|(_, s)| !s.only_extra)
-    }
-
     fn has_invalid_value(&self) -> bool {
         self.containers.iter().any(|(_, sample)| sample.invalid)
-    }
-
-    /// Adds the pod's storage beyond its containers' to the containers that report theirs.
-    fn share_storage(&mut self) {
-        let Some(total) = self.storage_total else {
-            return;
-        };
-        let mut reporting: Vec<(&str, &mut u64)> = self
-            .containers
-            .iter_mut()
-            .filter(|(_, s)| !s.only_extra)
-            .filter_map(|(name, s)| {
-                let name: &Cow<'_, str> = name;
-                Some((name.as_ref(), s.storage_bytes.as_mut()?))
-            })
-            .collect();
-        pod_storage::share(&mut reporting, total);
     }
 }
 
@@ -288,9 +249,6 @@ fn finish_pod(entry: PodEntry<'_>) -> PodBatch<'_> {
     let mut complete = !entry.broken;
     let mut containers = Vec::with_capacity(entry.containers.len());
     for (name, sample) in entry.containers {
-        if sample.only_extra {
-            continue;
-        }
         match sample.point() {
             Some(point) => containers.push(ContainerBatch { name, point }),
             None => complete = false,
@@ -316,9 +274,6 @@ mod tests {
             memory_time: Some(Timestamp(2)),
             start_time: None,
             invalid: false,
-            only_extra: false,
-            swap_bytes: None,
-            storage_bytes: None,
         }
     }
 
@@ -354,7 +309,7 @@ mod tests {
         *b.container("ns".into(), "p".into(), "a".into()) = full(5, 0);
         b.container("ns".into(), "p".into(), "b".into()).cpu_ns = Some(3);
         *b.container("ns".into(), "q".into(), "a".into()) = full(6, 1);
-        let batch = b.finish(false).batch;
+        let batch = b.finish().batch;
         assert_eq!(batch.pods.len(), 2);
         assert!(!batch.pods[0].complete);
         assert_eq!(batch.pods[0].containers.len(), 1);
@@ -372,7 +327,7 @@ mod tests {
         *b.container("ns".into(), "p".into(), "a".into()) = full(5, 0);
         b.container("ns".into(), "p".into(), "b".into()).invalid = true;
         *b.container("ns".into(), "q".into(), "a".into()) = full(6, 1);
-        let decoded = b.finish(false);
+        let decoded = b.finish();
         assert!(decoded.batch.node.is_some());
         assert_eq!(decoded.invalid.pods, [("ns".into(), "p".into())]);
         assert!(!decoded.invalid.node);
@@ -393,7 +348,7 @@ mod tests {
             ..BatchBuilder::default()
         };
         *b.container("ns".into(), "q".into(), "a".into()) = full(6, 1);
-        let decoded = b.finish(false);
+        let decoded = b.finish();
         assert!(decoded.invalid.node && decoded.invalid.pods.is_empty());
         assert_eq!(decoded.batch.node, None);
         assert!(decoded.batch.pods[0].complete);

@@ -11,6 +11,7 @@
 
 mod builder;
 mod error;
+mod extra_samples;
 mod pod_storage;
 mod prometheus_text;
 mod resource;

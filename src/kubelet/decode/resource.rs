@@ -9,7 +9,7 @@
 //! * with swap asked for (`--extra-resources`), `node_swap_usage_bytes` and
 //!   `container_swap_usage_bytes` too, as gauges truncated to bytes: a swap value no reading
 //!   can have leaves out only that figure, and a container seen only in the swap series is
-//!   not a container (see [`super::builder`]);
+//!   not a container (see [`super::extra_samples`]);
 //! * CPU is `value * 1e9` truncated to nanoseconds, memory `value` truncated to bytes;
 //! * a missing sample timestamp means the request time (`default_time`); the point time is
 //!   the memory sample's (see [`super::builder`]); the start time series' own timestamp is
@@ -95,6 +95,9 @@ pub fn decode_resource_with(
     extra: ExtraResources,
 ) -> Result<Decoded<'_>, DecodeError> {
     let mut builder = BatchBuilder::with_capacity(expected_containers(body.len()));
+    if extra.swap {
+        builder.collect_extra();
+    }
     let mut rest = body;
     let mut line_number = 0;
     while !rest.is_empty() {
@@ -112,7 +115,7 @@ pub fn decode_resource_with(
         apply_line(&mut builder, line, default_time, extra)
             .map_err(|problem| DecodeError::line(line_number, problem))?;
     }
-    Ok(builder.finish(extra.swap))
+    Ok(builder.finish())
 }
 
 /// A kubelet prints about 500 bytes per container (its three series, with their pod's and
@@ -137,15 +140,19 @@ fn apply_line<'a>(
         .timestamp_ms
         .map_or(default_time, Timestamp::from_millis);
     let value = sample.value;
-    let target = match series {
-        Series::NodeCpu | Series::NodeMemory | Series::NodeSwap => &mut builder.node,
-        _ => container_sample(builder, series, &sample.labels)?,
-    };
     if series.is_extra() {
-        record_extra(target, value);
-        return Ok(());
+        return record_swap(builder, series, &sample.labels, value);
     }
-    target.only_extra = false;
+    let target = match series {
+        Series::NodeCpu | Series::NodeMemory => &mut builder.node,
+        _ => {
+            let position = container_position(builder, series, &sample.labels)?;
+            if let Some(extra) = builder.extra_at(position) {
+                extra.core = true;
+            }
+            builder.sample_at(position)
+        }
+    };
     if is_reading(series, value) {
         record(target, series, value, time);
     } else {
@@ -169,18 +176,30 @@ fn record(target: &mut Sample, series: Series, value: f64, time: Timestamp) {
             let nanos = (value * NANOS_PER_SEC as f64) as i64;
             target.start_time = (nanos > 0).then_some(Timestamp(nanos));
         }
-        Series::NodeSwap | Series::ContainerSwap => record_extra(target, value),
+        Series::NodeSwap | Series::ContainerSwap => {}
     }
 }
 
-/// Stores a swap value (truncated to bytes); one no reading can have is left out. A sample
-/// first seen here is marked as seen only in an extra series.
-fn record_extra(target: &mut Sample, value: f64) {
-    if *target == Sample::default() {
-        target.only_extra = true;
-    }
+/// Stores a swap value, truncated to bytes; one no reading can have is left out.
+fn record_swap<'a>(
+    builder: &mut BatchBuilder<'a>,
+    series: Series,
+    labels: &PodLabels<'a>,
+    value: f64,
+) -> Result<(), LineProblem> {
     let in_range = value.is_finite() && (0.0..u64::MAX as f64).contains(&value);
-    target.swap_bytes = in_range.then_some(value as u64);
+    let bytes = in_range.then_some(value as u64);
+    if series == Series::NodeSwap {
+        if let Some(node) = builder.node_extra() {
+            node.swap_bytes = bytes;
+        }
+        return Ok(());
+    }
+    let position = container_position(builder, series, labels)?;
+    if let Some(extra) = builder.extra_at(position) {
+        extra.usage.swap_bytes = bytes;
+    }
+    Ok(())
 }
 
 /// Whether `value` can be a reading of `series`: NaN and infinities cannot on any series used,
@@ -190,11 +209,12 @@ fn is_reading(series: Series, value: f64) -> bool {
     value.is_finite() && (value >= 0.0 || series == Series::ContainerStart)
 }
 
-fn container_sample<'a, 'b>(
-    builder: &'b mut BatchBuilder<'a>,
+/// The position of the container a line's labels name (see [`BatchBuilder::position`]).
+fn container_position<'a>(
+    builder: &mut BatchBuilder<'a>,
     series: Series,
     labels: &PodLabels<'a>,
-) -> Result<&'b mut Sample, LineProblem> {
+) -> Result<usize, LineProblem> {
     let unescaped = |raw: Option<RawValue<'a>>| raw.and_then(RawValue::unescaped_bytes);
     let raw = (
         unescaped(labels.namespace),
@@ -204,14 +224,13 @@ fn container_sample<'a, 'b>(
     if let (Some(ns), Some(pod), Some(container)) = raw
         && let Some(position) = builder.next_if_is(ns, pod, container)
     {
-        return Ok(builder.sample_at(position));
+        return Ok(position);
     }
     let namespace = label(series, "namespace", labels.namespace)?;
     let pod = label(series, "pod", labels.pod)?;
     let container = label(series, "container", labels.container)?;
-    // Not `builder.container`: its expected-next check is the one just made on the bytes.
-    let position = builder.find_or_add((namespace, pod, container));
-    Ok(builder.sample_at(position))
+    // Not `builder.position`: its expected-next check is the one just made on the bytes.
+    Ok(builder.find_or_add((namespace, pod, container)))
 }
 
 /// A required, non-empty, UTF-8 label value.

@@ -35,7 +35,7 @@ use super::builder::{BatchBuilder, Sample};
 use super::error::{DecodeError, excerpt};
 use crate::batch::Decoded;
 use crate::time::{NANOS_PER_SEC, Timestamp};
-use crate::usage::ExtraResources;
+use crate::usage::{ExtraResources, ExtraUsage};
 
 /// A sample `time` as the kubelet printed it.
 ///
@@ -255,19 +255,24 @@ pub fn decode_summary_with(
 ) -> Result<Decoded<'_>, DecodeError> {
     let summary: Summary<'_> = serde_json::from_slice(body).map_err(|e| DecodeError::json(&e))?;
     let mut builder = BatchBuilder::default();
+    if extra.any() {
+        builder.collect_extra();
+    }
     if let Some(node) = summary.node {
         builder.node = sample(node.cpu, node.memory, None, received_at);
-        if extra.swap {
-            builder.node.swap_bytes = node.swap.and_then(|s| bytes(s.swap_usage_bytes));
-        }
-        if extra.ephemeral_storage {
-            builder.node.storage_bytes = node.fs.and_then(|fs| bytes(fs.used_bytes));
+        if let Some(figures) = builder.node_extra() {
+            if extra.swap {
+                figures.swap_bytes = node.swap.and_then(|s| bytes(s.swap_usage_bytes));
+            }
+            if extra.ephemeral_storage {
+                figures.ephemeral_storage_bytes = node.fs.and_then(|fs| bytes(fs.used_bytes));
+            }
         }
     }
     for pod in summary.pods.into_iter().flatten() {
         add_pod(&mut builder, pod, received_at, extra);
     }
-    Ok(builder.finish(extra.any()))
+    Ok(builder.finish())
 }
 
 fn add_pod<'a>(
@@ -297,14 +302,16 @@ fn add_pod<'a>(
         };
         let start_time = container.start_time.map(|t| t.at);
         let swap_bytes = container.swap.and_then(|s| bytes(s.swap_usage_bytes));
-        let mut sample = sample(container.cpu, container.memory, start_time, received_at);
-        if extra.swap {
-            sample.swap_bytes = swap_bytes;
+        let position = builder.position(namespace.clone(), name.clone(), container_name);
+        *builder.sample_at(position) =
+            sample(container.cpu, container.memory, start_time, received_at);
+        if let Some(figures) = builder.extra_at(position) {
+            figures.core = true;
+            figures.usage = ExtraUsage {
+                swap_bytes: swap_bytes.filter(|_| extra.swap),
+                ephemeral_storage_bytes: storage_bytes.filter(|_| extra.ephemeral_storage),
+            };
         }
-        if extra.ephemeral_storage {
-            sample.storage_bytes = storage_bytes;
-        }
-        *builder.container(namespace.clone(), name.clone(), container_name) = sample;
     }
 }
 
@@ -330,7 +337,6 @@ fn sample(
         memory_time: memory.and_then(|m| m.time).map(instant),
         start_time: start_time.filter(|t| t.0 > 0),
         invalid: Reading::is_invalid(cpu_counter) || Reading::is_invalid(working_set),
-        ..Sample::default()
     }
 }
 

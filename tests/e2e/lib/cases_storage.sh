@@ -37,8 +37,8 @@ case_storage_raw() {
   jq -r '.items[] | "    \(.metadata.name): \(.usage)"' <<<"$out"
 }
 
-# kubectl top, with every kubectl: the columns it always printed, and from the built one (1.37,
-# which knows --show-swap) the swap we serve.
+# kubectl top, with every kubectl: the columns it always printed (NAME, CPU and memory), and
+# from the built one (1.37, which knows --show-swap) the swap we serve.
 case_storage_kubectl_top() {
   local k version out header
   for k in $(installed_kubectls); do
@@ -46,7 +46,8 @@ case_storage_kubectl_top() {
     version=$("$k" version --client -o json 2>/dev/null | jq -r .clientVersion.gitVersion)
     out=$("$k" --kubeconfig "$ADMIN" top nodes 2>&1) || { fail "kubectl $version top nodes: $out"; return 1; }
     header=$(head -n 1 <<<"$out" | tr -s ' ')
-    [[ $header == "NAME CPU(cores) CPU(%) MEMORY(bytes) MEMORY(%)"* ]] ||
+    # 1.27–1.32 print CPU% and MEMORY%, 1.33+ CPU(%) and MEMORY(%).
+    [[ $header =~ ^NAME\ CPU\(cores\)\ CPU\(?%\)?\ MEMORY\(bytes\)\ MEMORY\(?%\)? ]] ||
       { fail "kubectl $version top nodes header: $header"; return 1; }
     [ "$(awk '/^sim-node-/ && $2 ~ /^[0-9]+m$/ && $4 ~ /^[0-9]+Mi$/' <<<"$out" | wc -l)" = "$NODES" ] ||
       { fail "kubectl $version top nodes rows: $out"; return 1; }
