@@ -232,10 +232,52 @@ fn a_bad_swap_value_leaves_out_only_that_figure() {
     let mut body = fixture(RESOURCE_70);
     body.extend_from_slice(
         b"container_swap_usage_bytes{container=\"coredns\",namespace=\"kube-system\",pod=\"coredns-558bd4d5db-4dpjz\"} NaN\n\
-node_swap_usage_bytes -1\n",
+node_swap_usage_bytes -1\n\
+container_swap_usage_bytes{namespace=\"kube-system\",pod=\"no-container-label\"} 1\n\
+container_swap_usage_bytes{container=\"app\",namespace=\"kube-system\",pod=\"\xff\"} 1\n",
     );
+    let plain = decode_with(Source::Resource, &body, TIMES, ExtraResources::NONE).unwrap();
     let decoded = decode_with(Source::Resource, &body, TIMES, ExtraResources::ALL).unwrap();
+    assert_eq!(
+        decoded.batch, plain.batch,
+        "a swap line never fails anything"
+    );
     assert!(decoded.invalid.is_empty(), "{:?}", decoded.invalid);
     assert!(decoded.batch.pods.iter().all(|p| p.complete));
     assert!(decoded.extra.is_empty(), "{:?}", decoded.extra);
+}
+
+#[test]
+fn a_malformed_extra_block_fails_nothing() {
+    let body = summary_fixture("1.35");
+    let mut json: Value = serde_json::from_slice(&body).unwrap();
+    json["node"]["fs"] = Value::from("not a filesystem");
+    json["node"]["swap"]["swapUsageBytes"] = Value::from(-5);
+    json["pods"][0]["containers"][0]["rootfs"]["usedBytes"] = Value::from("12");
+    json["pods"][0]["ephemeral-storage"] = Value::from(vec![1, 2]);
+    let mangled = serde_json::to_vec(&json).unwrap();
+    let original = decode_with(Source::Summary, &body, TIMES, ExtraResources::NONE).unwrap();
+    for extra in [ExtraResources::NONE, ExtraResources::ALL] {
+        let decoded = decode_with(Source::Summary, &mangled, TIMES, extra).unwrap();
+        assert_eq!(decoded.batch, original.batch, "{extra:?}");
+        assert_eq!(decoded.invalid, original.invalid);
+    }
+    let decoded = decode_with(Source::Summary, &mangled, TIMES, ExtraResources::ALL).unwrap();
+    assert_eq!(
+        decoded.extra.node,
+        ExtraUsage::default(),
+        "both node figures left out"
+    );
+    let pod = &json["pods"][0];
+    let first = &pod["containers"][0];
+    let key = (
+        pod["podRef"]["namespace"].as_str().unwrap().to_owned(),
+        pod["podRef"]["name"].as_str().unwrap().to_owned(),
+        first["name"].as_str().unwrap().to_owned(),
+    );
+    assert_eq!(
+        by_container(&decoded)[&key].ephemeral_storage_bytes,
+        used(&first["logs"]),
+        "the logs alone, nothing shared out"
+    );
 }

@@ -12,7 +12,8 @@ use std::fmt::Write;
 
 use libfuzzer_sys::fuzz_target;
 use metrics_server::batch::NodeBatch;
-use metrics_server::kubelet::decode::decode_resource;
+use metrics_server::kubelet::decode::{decode_resource, decode_resource_with};
+use metrics_server::usage::ExtraResources;
 use metrics_server::time::Timestamp;
 
 const DEFAULT_TIME: Timestamp = Timestamp(1_000_000_000);
@@ -38,6 +39,12 @@ fuzz_target!(|data: &[u8]| {
 });
 
 fn arbitrary_bytes(data: &[u8]) {
+    let with_extra = decode_resource_with(data, DEFAULT_TIME, ExtraResources::ALL);
+    match (&decode_resource(data, DEFAULT_TIME), &with_extra) {
+        (Ok(p), Ok(e)) => assert!(p.batch == e.batch && p.invalid == e.invalid),
+        (Err(p), Err(e)) => assert_eq!(p.to_string(), e.to_string()),
+        _ => panic!("reading swap changed the outcome"),
+    }
     match decode_resource(data, DEFAULT_TIME) {
         Ok(decoded) => check_rules(&decoded.batch),
         Err(e) => {

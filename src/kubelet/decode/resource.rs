@@ -8,8 +8,9 @@
 //!   swap, commit bytes, unknown series) is only checked for syntax;
 //! * with swap asked for (`--extra-resources`), `node_swap_usage_bytes` and
 //!   `container_swap_usage_bytes` too, as gauges truncated to bytes: a swap value no reading
-//!   can have leaves out only that figure, and a container seen only in the swap series is
-//!   not a container (see [`super::extra_samples`]);
+//!   can have (or a line without a container's labels) leaves out only that figure, and a
+//!   container seen only in the swap series is not a container (see
+//!   [`super::extra_samples`]);
 //! * CPU is `value * 1e9` truncated to nanoseconds, memory `value` truncated to bytes;
 //! * a missing sample timestamp means the request time (`default_time`); the point time is
 //!   the memory sample's (see [`super::builder`]); the start time series' own timestamp is
@@ -180,7 +181,8 @@ fn record(target: &mut Sample, series: Series, value: f64, time: Timestamp) {
     }
 }
 
-/// Stores a swap value, truncated to bytes; one no reading can have is left out.
+/// Stores a swap value, truncated to bytes; one no reading can have, or a line without the
+/// labels of a container, is left out (a swap figure never fails the node).
 fn record_swap<'a>(
     builder: &mut BatchBuilder<'a>,
     series: Series,
@@ -195,7 +197,9 @@ fn record_swap<'a>(
         }
         return Ok(());
     }
-    let position = container_position(builder, series, labels)?;
+    let Ok(position) = container_position(builder, series, labels) else {
+        return Ok(());
+    };
     if let Some(extra) = builder.extra_at(position) {
         extra.usage.swap_bytes = bytes;
     }

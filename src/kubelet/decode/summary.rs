@@ -24,8 +24,9 @@
 //!   (shared out over its containers, see [`super::pod_storage`]), of the node from
 //!   `fs.usedBytes` (the node's root filesystem, where the kubelet keeps volumes and logs,
 //!   whose size is the node's `ephemeral-storage` capacity; a separate `runtime.imageFs`
-//!   holds images and is not added). An extra figure that is missing, negative or out of
-//!   range is left out; it never withholds anything else.
+//!   holds images and is not added). An extra figure that is missing, negative, out of
+//!   range or of another shape is left out; it never fails or withholds anything else
+//!   (see `figures`).
 
 use std::borrow::Cow;
 
@@ -36,6 +37,7 @@ use super::error::{DecodeError, excerpt};
 use crate::batch::Decoded;
 use crate::time::{NANOS_PER_SEC, Timestamp};
 use crate::usage::{ExtraResources, ExtraUsage};
+use figures::{FsBlock, SwapBlock};
 
 /// A sample `time` as the kubelet printed it.
 ///
@@ -150,28 +152,9 @@ struct NodeStats {
     #[serde(default)]
     memory: Option<MemoryStats>,
     #[serde(default)]
-    swap: Option<SwapStats>,
+    swap: Option<SwapBlock>,
     #[serde(default)]
-    fs: Option<FsStats>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct SwapStats {
-    #[serde(default)]
-    swap_usage_bytes: Option<Reading>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct FsStats {
-    #[serde(default)]
-    used_bytes: Option<Reading>,
-}
-
-/// A figure of the extra resources: a usable value, else nothing.
-fn bytes(reading: Option<Reading>) -> Option<u64> {
-    reading.and_then(Reading::value)
+    fs: Option<FsBlock>,
 }
 
 #[derive(Deserialize)]
@@ -200,7 +183,7 @@ struct PodStats<'a> {
     #[serde(borrow, default)]
     containers: Option<Vec<ContainerStats<'a>>>,
     #[serde(default, rename = "ephemeral-storage")]
-    ephemeral_storage: Option<FsStats>,
+    ephemeral_storage: Option<FsBlock>,
 }
 
 #[derive(Deserialize)]
@@ -223,17 +206,17 @@ struct ContainerStats<'a> {
     #[serde(default)]
     memory: Option<MemoryStats>,
     #[serde(default)]
-    swap: Option<SwapStats>,
+    swap: Option<SwapBlock>,
     #[serde(default)]
-    rootfs: Option<FsStats>,
+    rootfs: Option<FsBlock>,
     #[serde(default)]
-    logs: Option<FsStats>,
+    logs: Option<FsBlock>,
 }
 
 impl ContainerStats<'_> {
     /// `rootfs.usedBytes + logs.usedBytes`, when either is reported (a missing one counts 0).
     fn storage_bytes(&self) -> Option<u64> {
-        let used = |fs: &Option<FsStats>| fs.as_ref().and_then(|f| bytes(f.used_bytes));
+        let used = |fs: &Option<FsBlock>| fs.as_ref().and_then(|f| f.bytes);
         match (used(&self.rootfs), used(&self.logs)) {
             (None, None) => None,
             (rootfs, logs) => rootfs.unwrap_or(0).checked_add(logs.unwrap_or(0)),
@@ -262,10 +245,10 @@ pub fn decode_summary_with(
         builder.node = sample(node.cpu, node.memory, None, received_at);
         if let Some(figures) = builder.node_extra() {
             if extra.swap {
-                figures.swap_bytes = node.swap.and_then(|s| bytes(s.swap_usage_bytes));
+                figures.swap_bytes = node.swap.and_then(|s| s.bytes);
             }
             if extra.ephemeral_storage {
-                figures.ephemeral_storage_bytes = node.fs.and_then(|fs| bytes(fs.used_bytes));
+                figures.ephemeral_storage_bytes = node.fs.and_then(|fs| fs.bytes);
             }
         }
     }
@@ -290,7 +273,7 @@ fn add_pod<'a>(
     }
     let index = builder.pod(namespace.clone(), name.clone());
     if extra.ephemeral_storage {
-        let total = pod.ephemeral_storage.and_then(|fs| bytes(fs.used_bytes));
+        let total = pod.ephemeral_storage.and_then(|fs| fs.bytes);
         builder.set_pod_storage(index, total);
     }
     for container in containers {
@@ -301,7 +284,7 @@ fn add_pod<'a>(
             continue;
         };
         let start_time = container.start_time.map(|t| t.at);
-        let swap_bytes = container.swap.and_then(|s| bytes(s.swap_usage_bytes));
+        let swap_bytes = container.swap.and_then(|s| s.bytes);
         let position = builder.position(namespace.clone(), name.clone(), container_name);
         *builder.sample_at(position) =
             sample(container.cpu, container.memory, start_time, received_at);
@@ -369,5 +352,6 @@ fn year_before_1970(text: &str) -> bool {
     early && Timestamp::parse_rfc3339(&format!("1970{rest}")).is_ok()
 }
 
+mod figures;
 #[cfg(test)]
 mod tests;
