@@ -392,8 +392,41 @@ fn not_found() -> Response<Body> {
 
 /// When the node's kubelet took the sample it serves now, by its own (possibly skewed) clock.
 fn sample_time(ctx: &NodeCtx, workload: &Workload) -> Timestamp {
-    let now_ms = Timestamp::now().0 / 1_000_000;
     let lag = workload.nodes()[ctx.index].sample_lag_ms;
     let skew = ctx.clock_skews_ms[ctx.index].load(Ordering::Relaxed);
-    Timestamp::from_millis(now_ms - lag + skew)
+    sample_time_at(Timestamp::now(), lag, skew)
+}
+
+/// The sample time of a kubelet whose samples lag `lag_ms` behind `now` and whose clock is
+/// `skew_ms` ahead. cAdvisor stamps samples to the nanosecond, so a sample time is never a
+/// whole second (one with no fraction to print is moved a nanosecond on): `/stats/summary`
+/// readers take a time without a fraction for a real kubelet's truncated `metav1.Time`.
+fn sample_time_at(now: Timestamp, lag_ms: i64, skew_ms: i64) -> Timestamp {
+    let at = now.0 - (lag_ms - skew_ms) * 1_000_000;
+    Timestamp(if at % 1_000_000_000 == 0 { at + 1 } else { at })
+}
+
+#[cfg(test)]
+mod sample_time_tests {
+    use super::sample_time_at;
+    use metrics_server::time::Timestamp;
+
+    #[test]
+    fn a_sample_time_is_never_a_whole_second() {
+        // `now` one lag after a whole second: the lagged time would be that second exactly.
+        let second = 1_700_000_000 * 1_000_000_000;
+        for (lag, skew) in [(250, 0), (1_000, 0), (0, 0), (1_500, 500), (0, -3_600_000)] {
+            let now = Timestamp(second + (lag - skew) * 1_000_000);
+            let at = sample_time_at(now, lag, skew);
+            assert_ne!(at.0 % 1_000_000_000, 0, "lag {lag} ms, skew {skew} ms: {at:?}");
+            assert!((at.0 - second).abs() <= 1, "lag {lag} ms, skew {skew} ms: {at:?}");
+        }
+    }
+
+    #[test]
+    fn a_sample_time_keeps_the_nanoseconds_of_now() {
+        let now = Timestamp(1_700_000_000_123_456_789);
+        assert_eq!(sample_time_at(now, 2, 0), Timestamp(1_700_000_000_121_456_789));
+        assert_eq!(sample_time_at(now, 0, 1_000), Timestamp(1_700_000_001_123_456_789));
+    }
 }
