@@ -219,6 +219,30 @@ fn our_own_flags() {
 }
 
 #[test]
+fn apiservice_service_names_the_service_the_apiservices_should_point_at() {
+    assert_eq!(
+        config(&[]).apiservice_service,
+        None,
+        "default: resolved at start-up"
+    );
+    assert_eq!(config(&["--apiservice-service="]).apiservice_service, None);
+    let ours = config(&["--apiservice-service", "monitoring/metrics-server-rs:8443"])
+        .apiservice_service
+        .unwrap();
+    assert_eq!(ours.service.to_string(), "monitoring/metrics-server-rs");
+    assert_eq!(ours.port, 8443);
+    let plain = config(&["--apiservice-service=kube-system/metrics-server"])
+        .apiservice_service
+        .unwrap();
+    assert_eq!(plain.port, 443);
+    assert_eq!(
+        validation_error(&["--apiservice-service=metrics-server"]),
+        "--apiservice-service must be NAMESPACE/NAME or NAMESPACE/NAME:PORT (a port 1-65535), \
+         but value \"metrics-server\" provided"
+    );
+}
+
+#[test]
 fn resolution_must_be_at_least_10s() {
     assert_eq!(
         validation_error(&["--metric-resolution=5s", "--kubelet-request-timeout=1s"]),

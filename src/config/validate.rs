@@ -6,6 +6,8 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::apiservice::{OurService, ServiceFlagError, parse_service_flag};
+
 use super::{
     AuthConfig, AuthFlagError, CompatConfig, CompatError, ConnectionFlagError, ConnectionLimits,
     GoDuration, MetricsSource, ServeArgs,
@@ -39,6 +41,9 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Logging format, shutdown delay, listener and HTTP/2 options, ignored flags.
     pub compat: CompatConfig,
+    /// `--apiservice-service`: the Service the metrics APIServices should point at; `None`
+    /// means `metrics-server:443` in the ServiceAccount's namespace.
+    pub apiservice_service: Option<OurService>,
 }
 
 /// The kubelet client part of [`Config`] (spec §1.2).
@@ -125,6 +130,8 @@ pub enum ConfigError {
     Compat(#[from] CompatError),
     #[error(transparent)]
     Connections(#[from] ConnectionFlagError),
+    #[error(transparent)]
+    ApiServiceService(#[from] ServiceFlagError),
 }
 
 impl ServeArgs {
@@ -166,6 +173,11 @@ impl ServeArgs {
         let kubelet_tls_flags = self.kubelet_insecure_tls || ca.is_some() || client_cert.is_some();
         let compat = self.compat.validate(kubelet_tls_flags)?;
         let connections = self.connections.validate()?;
+        let apiservice_service = self
+            .apiservice_service
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| parse_service_flag(&s))
+            .transpose()?;
         let extra_ips = if self.bind_address.is_unspecified() {
             Vec::new()
         } else {
@@ -201,6 +213,7 @@ impl ServeArgs {
             verbosity: self.verbosity,
             auth,
             compat,
+            apiservice_service,
         })
     }
 }

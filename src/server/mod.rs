@@ -89,9 +89,11 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         true => Some(self_ca::SelfManaged::setup(client.clone(), &self_ca::own_namespace()).await?),
         false => None,
     };
+    let apiservice_watch = crate::apiservice::watch::run(client.clone(), our_service(&cfg));
     let (cluster, watch_fut) = crate::cluster::watch(client);
     let mut background = vec![tokio::spawn(watch_fut)];
     background.extend(auth.tasks.into_iter().map(tokio::spawn));
+    background.push(tokio::spawn(apiservice_watch));
 
     let node_names = crate::kubelet::verify::NodeNames::new();
     let kubelet = KubeletClient::new(
@@ -239,6 +241,14 @@ fn bind(addr: SocketAddr, reuse_port: bool) -> std::io::Result<TcpListener> {
     let _ = reuse_port;
     socket.bind(addr)?;
     socket.listen(1024)
+}
+
+/// The Service the metrics APIServices should point at: `--apiservice-service`, else
+/// `metrics-server:443` in the ServiceAccount's namespace.
+fn our_service(cfg: &Config) -> crate::apiservice::OurService {
+    cfg.apiservice_service
+        .clone()
+        .unwrap_or_else(|| crate::apiservice::default_service(&self_ca::own_namespace()))
 }
 
 /// Logs one warning per upstream flag given that has no effect here.
