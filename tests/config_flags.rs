@@ -179,8 +179,14 @@ fn verbosity_forms_and_log_filter() {
     ] {
         assert_eq!(config(args).verbosity, 4, "{args:?}");
     }
-    assert_eq!(verbosity_filter(0), "info,h2=error");
-    assert_eq!(verbosity_filter(2), "info,h2=error,metrics_server=debug");
+    assert_eq!(
+        verbosity_filter(0),
+        "info,h2=error,kube_runtime::watcher=error"
+    );
+    assert_eq!(
+        verbosity_filter(2),
+        "info,h2=error,kube_runtime::watcher=error,metrics_server=debug"
+    );
     assert_eq!(verbosity_filter(4), "debug");
     assert_eq!(verbosity_filter(6), "debug,metrics_server=trace");
 }

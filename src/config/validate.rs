@@ -261,11 +261,13 @@ impl Config {
 /// Maps a klog `-v` level to `tracing` filter directives: 0–1 info, 2–3 debug for this crate,
 /// 4–5 debug everywhere, 6+ debug everywhere and trace for this crate. Below 4 the HTTP/2
 /// library logs errors only: its warnings are about what a peer did (one line per connection
-/// of a stream-reset flood), which any client can cause.
+/// of a stream-reset flood), which any client can cause. Below 4 kube's watcher logs errors
+/// only too: it warns of a 403 on every retry, which our watches log themselves (the
+/// APIService watch once).
 pub fn verbosity_filter(verbosity: i32) -> String {
     match verbosity {
-        i32::MIN..=1 => "info,h2=error",
-        2..=3 => "info,h2=error,metrics_server=debug",
+        i32::MIN..=1 => "info,h2=error,kube_runtime::watcher=error",
+        2..=3 => "info,h2=error,kube_runtime::watcher=error,metrics_server=debug",
         4..=5 => "debug",
         _ => "debug,metrics_server=trace",
     }
@@ -278,11 +280,13 @@ mod tests {
 
     #[test]
     fn verbosity_levels_map_to_filters() {
-        assert_eq!(verbosity_filter(-1), "info,h2=error");
-        assert_eq!(verbosity_filter(0), "info,h2=error");
-        assert_eq!(verbosity_filter(1), "info,h2=error");
-        assert_eq!(verbosity_filter(2), "info,h2=error,metrics_server=debug");
-        assert_eq!(verbosity_filter(3), "info,h2=error,metrics_server=debug");
+        let info = "info,h2=error,kube_runtime::watcher=error";
+        let debug = "info,h2=error,kube_runtime::watcher=error,metrics_server=debug";
+        assert_eq!(verbosity_filter(-1), info);
+        assert_eq!(verbosity_filter(0), info);
+        assert_eq!(verbosity_filter(1), info);
+        assert_eq!(verbosity_filter(2), debug);
+        assert_eq!(verbosity_filter(3), debug);
         assert_eq!(verbosity_filter(4), "debug");
         assert_eq!(verbosity_filter(6), "debug,metrics_server=trace");
         assert_eq!(verbosity_filter(10), "debug,metrics_server=trace");

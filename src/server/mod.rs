@@ -143,12 +143,6 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         None => tls::load_or_generate_serving_cert(&cfg.serving.cert)?,
     };
     let serving_cert = serving::ServingCert::new(&pair)?;
-    if let Some(ca) = self_managed {
-        if let Err(e) = ca.publish_ca_bundle().await {
-            tracing::warn!(error = %format!("{e:#}"), "Could not set the APIService caBundle (grant apiservices get/patch, see manifests/overlays/self-managed-ca).");
-        }
-        background.push(tokio::spawn(ca.maintain(serving_cert.clone())));
-    }
     let mut tls_config = serving::server_config(&cfg.auth.tls, serving_cert.clone())?;
     if cfg.compat.disable_http2 {
         let mut http1_only = (*tls_config).clone();
@@ -156,13 +150,23 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         tls_config = Arc::new(http1_only);
     }
     if let Some(files) = cfg.serving.cert.files.clone() {
-        let reload = serving::reload_on_change(files, serving_cert, serving::RELOAD_INTERVAL);
+        let reload =
+            serving::reload_on_change(files, serving_cert.clone(), serving::RELOAD_INTERVAL);
         background.push(tokio::spawn(reload));
     }
     let addr = SocketAddr::new(cfg.serving.bind_address, cfg.serving.secure_port);
     let listener =
         bind(addr, cfg.compat.permit_port_sharing).with_context(|| format!("binding {addr}"))?;
     let local_addr = listener.local_addr()?;
+    // After binding: a new caBundle makes the aggregator check us at once, and connections
+    // wait in the listen queue rather than being refused (an APIService that flaps on every
+    // start otherwise).
+    if let Some(ca) = self_managed {
+        if let Err(e) = ca.publish_ca_bundle().await {
+            tracing::warn!(error = %format!("{e:#}"), "Could not set the APIService caBundle (grant apiservices get/patch, see manifests/overlays/self-managed-ca).");
+        }
+        background.push(tokio::spawn(ca.maintain(serving_cert.clone())));
+    }
     let shutting_down = Arc::new(AtomicBool::new(false));
     let pod_lists = Arc::new(crate::api::list_cache::PodListCache::default());
     background.push(tokio::spawn(

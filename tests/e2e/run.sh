@@ -128,6 +128,7 @@ run_case hpa-scale-down case_hpa_scale_down
 run_case apiservice-explained case_apiservice_explained
 run_case cert-rotation case_cert_rotation
 run_case apiservice-owner case_apiservice_owner # restarts our server
+run_case apiservice-rbac-missing case_apiservice_rbac_missing # restarts our server
 run_case self-managed-ca case_self_managed_ca # restarts our server: last
 
 CASES_DONE=1
