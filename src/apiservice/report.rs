@@ -122,11 +122,11 @@ pub fn log(notice: &Notice, ours: &OurService) {
     let Line { warning, text } = line(notice, ours);
     match notice {
         Notice::Unavailable {
-            apiservice,
             condition,
             explanation,
+            ..
         } => tracing::warn!(
-            apiservice = %apiservice,
+            apiservice = notice.apiservice(),
             status = %condition.status,
             reason = %condition.reason,
             problem = explanation.problem.kind(),
@@ -134,8 +134,8 @@ pub fn log(notice: &Notice, ours: &OurService) {
             message = %condition.message,
             "{text}."
         ),
-        _ if warning => tracing::warn!("{text}."),
-        _ => tracing::info!("{text}."),
+        _ if warning => tracing::warn!(apiservice = notice.apiservice(), "{text}."),
+        _ => tracing::info!(apiservice = notice.apiservice(), "{text}."),
     }
 }
 

@@ -60,6 +60,18 @@ pub enum Notice {
 /// verdict before it is told.
 pub const SETTLE: Duration = Duration::from_secs(45);
 
+impl Notice {
+    /// The name of the APIService the notice is about.
+    pub fn apiservice(&self) -> &str {
+        match self {
+            Notice::Owner { apiservice, .. }
+            | Notice::Missing { apiservice, .. }
+            | Notice::Unavailable { apiservice, .. }
+            | Notice::Recovered { apiservice, .. } => apiservice,
+        }
+    }
+}
+
 /// Whether an APIService serves, as last announced.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 enum Health {

@@ -136,14 +136,7 @@ impl WatchState {
         let Some(spec) = report::event(notice) else {
             return;
         };
-        let name = match notice {
-            Notice::Unavailable { apiservice, .. } | Notice::Recovered { apiservice, .. } => {
-                apiservice.as_str()
-            }
-            Notice::Owner { apiservice, .. } | Notice::Missing { apiservice, .. } => {
-                apiservice.as_str()
-            }
-        };
+        let name = notice.apiservice();
         if let Some(spec) = self.gate.offer(name, spec, Instant::now()) {
             self.record(name, &spec).await;
         }
