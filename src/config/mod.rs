@@ -1,5 +1,6 @@
 //! Command-line flags: the clap definitions of upstream's flag names (spec §1.1–§1.3, §1.9)
-//! plus our own (`--kubelet-metrics-source`, `--storage-ring-depth`, `--kubelet-max-body-bytes`),
+//! plus our own (`--kubelet-metrics-source`, `--storage-ring-depth`, `--kubelet-max-body-bytes`,
+//! `--apiservice-service`),
 //! and the `certs` subcommand. Parsing follows Go's pflag conventions: `--flag=value` and
 //! `--flag value`, bool flags as `--flag` or `--flag=true|false`, comma-separated lists.
 //! [`ServeArgs::validate`] turns the parsed flags into a checked [`Config`].
@@ -154,6 +155,11 @@ pub struct ServeArgs {
     /// scrape.
     #[arg(long, value_name = "BYTES", default_value_t = 16 * 1024 * 1024)]
     pub kubelet_max_body_bytes: u64,
+    /// The Service in front of this server, which the metrics.k8s.io APIServices should point
+    /// at: NAMESPACE/NAME or NAMESPACE/NAME:PORT (default: metrics-server:443 in the
+    /// ServiceAccount's namespace, else kube-system).
+    #[arg(long, value_name = "NAMESPACE/NAME[:PORT]")]
+    pub apiservice_service: Option<String>,
     /// Authentication, authorization, TLS policy and request limits.
     #[command(flatten)]
     pub auth: AuthArgs,

@@ -20,6 +20,7 @@ source "$E2E/lib/cases.sh"
 source "$E2E/lib/cases_direct.sh"
 source "$E2E/lib/cases_certs.sh"
 source "$E2E/lib/cases_api.sh"
+source "$E2E/lib/cases_apiservice.sh"
 
 NODES=2
 export NO_COLOR=1 # plain logs from our processes
@@ -124,7 +125,10 @@ run_case direct-token-rbac case_direct_token_rbac
 run_case kubelet-authz case_kubelet_authz
 run_case hpa-scale-up case_hpa_scale_up
 run_case hpa-scale-down case_hpa_scale_down
+run_case apiservice-explained case_apiservice_explained
 run_case cert-rotation case_cert_rotation
+run_case apiservice-owner case_apiservice_owner # restarts our server
+run_case apiservice-rbac-missing case_apiservice_rbac_missing # restarts our server
 run_case self-managed-ca case_self_managed_ca # restarts our server: last
 
 CASES_DONE=1
