@@ -1,12 +1,10 @@
 # End-to-end cases about nodes that cannot be scraped: a kubelet that stops enters back-off
 # and leaves it when it comes back, a virtual-kubelet node is not scraped at all, and a
 # kubelet whose clock is an hour ahead is measured and warned about once. The simulated
-# kubelets are driven through `metrics-server-sim nodes --control-file` ($SIM_CONTROL).
+# kubelets are driven through `metrics-server-sim nodes --control-file` ($WORK/sim-control).
 # Sourced by run.sh after cases.sh (fail, wait_for, kc, WORK, PKI, LOGS, SERVING_CA,
 # SERVICE_HOST, METRICS_SERVER_PORT).
 
-SIM_CONTROL="$WORK/sim-control"
-OUR_LOG="$LOGS/metrics-server.log"
 ENTERED_BACKOFF="Node keeps failing; retrying it less often until it answers."
 LEFT_BACKOFF="Node answered again; scraping it every cycle."
 CLOCK_WARNING="Kubelet clock is off by more than 30 s"
@@ -15,8 +13,8 @@ NOT_SCRAPED_WHY="its node is a virtual node (virtual-kubelet or EKS Fargate)"
 # sim_control LINES...: the whole state of the simulated kubelets, one line per node that is
 # not healthy (`NODE fault=down`, `NODE clock-skew=1h`); no LINES: every kubelet healthy.
 sim_control() {
-  printf '%s\n' "$@" >"$SIM_CONTROL.tmp"
-  mv "$SIM_CONTROL.tmp" "$SIM_CONTROL"
+  printf '%s\n' "$@" >"$WORK/sim-control.tmp"
+  mv "$WORK/sim-control.tmp" "$WORK/sim-control"
 }
 
 # our_metrics: our /metrics, read on our port as the cluster admin (system:masters).
@@ -46,22 +44,36 @@ metric_near() {
   [ -n "$v" ] && awk -v a="$v" -v b="$2" -v t="$3" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= t) }'
 }
 
-# our_lines TEXT NODE: how many lines of our server's log have TEXT and name NODE.
+# our_lines TEXT NODE: how many lines of our server's log have TEXT and name NODE (as
+# node=NAME or node="NAME").
 our_lines() {
-  grep -F "$1" "$OUR_LOG" | grep -cE "node=$2( |$)" || true
+  grep -F "$1" "$LOGS/metrics-server.log" | grep -cE "node=\"?$2\"?( |$)" || true
 }
 
 # our_line TEXT NODE: the last such line.
 our_line() {
-  grep -F "$1" "$OUR_LOG" | grep -E "node=$2( |$)" | tail -n 1
+  grep -F "$1" "$LOGS/metrics-server.log" | grep -E "node=\"?$2\"?( |$)" | tail -n 1
 }
 
 # has_lines N TEXT NODE: our log has N lines with TEXT naming NODE.
 has_lines() { [ "$(our_lines "$2" "$3")" = "$1" ]; }
 
-# top_node_lists NODE: `kubectl top nodes` through the aggregator has a row for NODE.
+# top_node_lists NODE: `kubectl top nodes` through the aggregator shows usage for NODE (it
+# prints `<unknown>` for a node without metrics).
 top_node_lists() {
-  kc top nodes --no-headers 2>/dev/null | awk -v n="$1" '$1 == n { found = 1 } END { exit !found }'
+  kc top nodes --no-headers 2>/dev/null |
+    awk -v n="$1" '$1 == n && $2 ~ /^[0-9]/ { found = 1 } END { exit !found }'
+}
+
+# top_node_row NODE: NODE's row of `kubectl top nodes`, if it has one.
+top_node_row() {
+  kc top nodes --no-headers 2>/dev/null | awk -v n="$1" '$1 == n'
+}
+
+# node_metrics_list_has NODE: the NodeMetricsList through the aggregator has an item NODE.
+node_metrics_list_has() {
+  kc get --raw /apis/metrics.k8s.io/v1beta1/nodes |
+    jq -e --arg n "$1" '[.items[].metadata.name] | index($n) != null' >/dev/null
 }
 
 case_node_backoff() {
@@ -73,7 +85,7 @@ case_node_backoff() {
     bash -c "grep 'control: kubelet changed' '$LOGS/sim-nodes.log' | grep -q 'node=$node fault=Down'" ||
     { fail "metrics-server-sim did not stop the kubelet of $node"; return 1; }
   wait_for "$node to enter back-off" 60 has_lines 1 "$ENTERED_BACKOFF" "$node" ||
-    { fail "no back-off line for $node within 60s: $(tail -n 3 "$OUR_LOG" | tr '\n' ' ')"; return 1; }
+    { fail "no back-off line for $node within 60s: $(tail -n 3 "$LOGS/metrics-server.log" | tr '\n' ' ')"; return 1; }
   echo "    $(our_line "$ENTERED_BACKOFF" "$node" | sed 's/^.*Node keeps/Node keeps/')"
   wait_for "the back-off of $node in /metrics" 5 metric_is "metrics_rs_node_scrape_backoff_seconds{node=\"$node\"}" 20 ||
     { fail "back-off wait of $node is $(metric "metrics_rs_node_scrape_backoff_seconds{node=\"$node\"}"), want 20"; return 1; }
@@ -151,19 +163,20 @@ case_virtual_node_skipped() {
     metric_is 'metrics_rs_items_without_metrics{kind="node",reason="node_not_scraped"}' 1 ||
     { fail "the virtual node is not counted: $(our_metrics | grep -E 'not_scraped' | tr '\n' ' ')"; remove_virtual_objects; return 1; }
   echo "    /metrics: $(our_metrics | grep -E '^metrics_rs_nodes_not_scraped|reason="node_not_scraped"' | tr '\n' ' ')"
-  if top_node_lists "$VIRTUAL_NODE"; then
-    fail "kubectl top nodes lists $VIRTUAL_NODE"
+  if top_node_lists "$VIRTUAL_NODE" || node_metrics_list_has "$VIRTUAL_NODE"; then
+    fail "$VIRTUAL_NODE has metrics: $(top_node_row "$VIRTUAL_NODE")"
     remove_virtual_objects
     return 1
   fi
+  echo "    kubectl top nodes: $(top_node_row "$VIRTUAL_NODE") (not in the NodeMetricsList)"
   out=$(kc top pod "$VIRTUAL_POD" -n e2e-other 2>&1) && { fail "kubectl top pod $VIRTUAL_POD: $out"; remove_virtual_objects; return 1; }
   out=$(kc get --raw "/apis/metrics.k8s.io/v1beta1/namespaces/e2e-other/pods/$VIRTUAL_POD" 2>&1)
   echo "$out" | grep -qF "$NOT_SCRAPED_WHY" || { fail "404 of the pod does not say why: $out"; remove_virtual_objects; return 1; }
   echo "    kubectl get --raw …/pods/$VIRTUAL_POD: $out"
   out=$(kc get --raw "/apis/metrics.k8s.io/v1beta1/nodes/$VIRTUAL_NODE" 2>&1)
   echo "$out" | grep -qF "$NOT_SCRAPED_WHY" || { fail "404 of the node does not say why: $out"; remove_virtual_objects; return 1; }
-  if grep -F "$VIRTUAL_NODE" "$OUR_LOG" | grep -q 'WARN\|ERROR'; then
-    fail "our server logged the virtual node: $(grep -F "$VIRTUAL_NODE" "$OUR_LOG" | head -n 2 | tr '\n' ' ')"
+  if grep -F "$VIRTUAL_NODE" "$LOGS/metrics-server.log" | grep -q 'WARN\|ERROR'; then
+    fail "our server logged the virtual node: $(grep -F "$VIRTUAL_NODE" "$LOGS/metrics-server.log" | head -n 2 | tr '\n' ' ')"
     remove_virtual_objects
     return 1
   fi
