@@ -249,6 +249,32 @@ fn apiservice_service_names_the_service_the_apiservices_should_point_at() {
 }
 
 #[test]
+fn failing_nodes_back_off_for_up_to_five_minutes_and_virtual_nodes_are_skipped_by_default() {
+    let cfg = config(&[]);
+    assert_eq!(cfg.kubelet.max_backoff, Duration::from_secs(300));
+    assert!(cfg.kubelet.skip_virtual_nodes);
+    let cfg = config(&[
+        "--kubelet-max-backoff=90s",
+        "--kubelet-skip-virtual-nodes=false",
+    ]);
+    assert_eq!(cfg.kubelet.max_backoff, Duration::from_secs(90));
+    assert!(!cfg.kubelet.skip_virtual_nodes);
+    let cfg = config(&["--kubelet-max-backoff", "0", "--kubelet-skip-virtual-nodes"]);
+    assert_eq!(
+        cfg.kubelet.max_backoff,
+        Duration::ZERO,
+        "0 turns back-off off"
+    );
+    assert!(cfg.kubelet.skip_virtual_nodes);
+    assert_eq!(
+        validation_error(&["--kubelet-max-backoff=-1m"]),
+        "--kubelet-max-backoff must not be negative, but value -1m0s provided"
+    );
+    let err = parse_error(&["--kubelet-skip-virtual-nodes=maybe"]).to_string();
+    assert!(err.contains("--kubelet-skip-virtual-nodes"), "{err}");
+}
+
+#[test]
 fn resolution_must_be_at_least_10s() {
     assert_eq!(
         validation_error(&["--metric-resolution=5s", "--kubelet-request-timeout=1s"]),

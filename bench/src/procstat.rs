@@ -152,7 +152,10 @@ mod tests {
         let gap = clock.abs_diff(ticks);
         assert!(gap <= 10 * tick, "clock {clock:?}, ticks {ticks:?}");
         // Nanoseconds: two reads a few microseconds apart differ by less than a tick.
-        let (a, b) = (process_cpu_clock(pid).unwrap(), process_cpu_clock(pid).unwrap());
+        let (a, b) = (
+            process_cpu_clock(pid).unwrap(),
+            process_cpu_clock(pid).unwrap(),
+        );
         assert!(b >= a && b - a < tick, "{a:?} then {b:?}");
         assert_ne!(a.subsec_nanos() % 1_000_000, 0, "{a:?} looks tick-rounded");
     }

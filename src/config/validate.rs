@@ -61,6 +61,11 @@ pub struct KubeletConfig {
     pub request_timeout: Duration,
     pub metrics_source: MetricsSource,
     pub max_body_bytes: u64,
+    /// `--kubelet-max-backoff`: longest wait between retries of a failing node; zero scrapes
+    /// failing nodes every cycle.
+    pub max_backoff: Duration,
+    /// `--kubelet-skip-virtual-nodes`.
+    pub skip_virtual_nodes: bool,
 }
 
 /// A certificate file and its key file, given together.
@@ -120,6 +125,8 @@ pub enum ConfigError {
     RingDepthOutOfRange(u32),
     #[error("--kubelet-max-body-bytes must be at least 1024, but value {0} provided")]
     BodyLimitTooSmall(u64),
+    #[error("--kubelet-max-backoff must not be negative, but value {0} provided")]
+    NegativeBackoff(GoDuration),
     #[error(transparent)]
     Auth(#[from] AuthFlagError),
     #[error(
@@ -166,6 +173,8 @@ impl ServeArgs {
         if self.kubelet_max_body_bytes < MIN_BODY_BYTES {
             return Err(ConfigError::BodyLimitTooSmall(self.kubelet_max_body_bytes));
         }
+        let max_backoff = (self.kubelet_max_backoff.to_std())
+            .ok_or(ConfigError::NegativeBackoff(self.kubelet_max_backoff))?;
         let auth = self.auth.validate()?;
         if auth.self_managed_ca && serving_files.is_some() {
             return Err(ConfigError::SelfManagedCaWithCertFiles);
@@ -196,6 +205,8 @@ impl ServeArgs {
                 request_timeout: timeout,
                 metrics_source: self.kubelet_metrics_source,
                 max_body_bytes: self.kubelet_max_body_bytes,
+                max_backoff,
+                skip_virtual_nodes: self.kubelet_skip_virtual_nodes,
             },
             node_selector: self.node_selector.filter(|s| !s.trim().is_empty()),
             serving: ServingConfig {

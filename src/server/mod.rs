@@ -30,6 +30,7 @@ use tokio::sync::watch;
 use crate::api::selector::LabelSelector;
 use crate::config::Config;
 use crate::kubelet::{KubeletClient, KubeletClientConfig};
+use crate::scraper::backoff::{BackoffPolicy, NodeBackoff};
 use crate::scraper::{ScrapeClock, Scraper, SnapshotOutlet};
 use crate::store::{Snapshot, Store, StoreConfig};
 
@@ -133,6 +134,11 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         clock: clock.clone(),
         metrics: metrics.clone(),
         publish_cost: Duration::ZERO,
+        backoff: NodeBackoff::new(BackoffPolicy {
+            resolution: cfg.metric_resolution,
+            max_wait: cfg.kubelet.max_backoff,
+        }),
+        skip_virtual_nodes: cfg.kubelet.skip_virtual_nodes,
     };
     let scraping =
         crate::scraper::own_thread::start(scraper).context("starting the scraper thread")?;
