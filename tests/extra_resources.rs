@@ -281,7 +281,7 @@ async fn resource_source_with_the_summary_beside_it() {
             "Window"
         ]
     );
-    let counted = demo.kubelets.requests();
+    let counted = demo.kubelets.served();
     assert!(
         counted.of(Endpoint::Summary) >= 8,
         "the whole Summary beside each scrape"
@@ -343,7 +343,7 @@ async fn summary_source_serves_both() {
     .await;
     let api = Api::of(&demo, dir.path());
     check_against_truth(&demo, &api).await;
-    let counted = demo.kubelets.requests();
+    let counted = demo.kubelets.served();
     assert_eq!(
         counted.of(Endpoint::SummaryCpuAndMemory),
         0,
@@ -375,7 +375,7 @@ async fn without_the_flag_nothing_changes() {
         ["Name", "cpu", "memory", "Window"]
     );
     // The kubelets serve swap; the server neither reads it nor asks for the Summary API.
-    let counted = demo.kubelets.requests();
+    let counted = demo.kubelets.served();
     assert!(counted.of(Endpoint::Resource) >= 4);
     assert_eq!(counted.of(Endpoint::Summary), 0);
     assert_eq!(counted.of(Endpoint::SummaryCpuAndMemory), 0);

@@ -112,6 +112,11 @@ pub struct SimNodesArgs {
     /// Seed of the nodes' generated properties (system overhead, sample lag)
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// File read every second for per-node faults and clock skews, one line per node:
+    /// `NODE [fault=none|hang|status500|garbage|down] [clock-skew=DURATION]` (`down` stops the
+    /// node's kubelet; a node not named is healthy)
+    #[arg(long, value_name = "PATH")]
+    pub control_file: Option<PathBuf>,
 }
 
 #[cfg(test)]

@@ -5,8 +5,10 @@
 //!
 //! Sample time = now truncated to milliseconds minus the node's stable lag (0–2 s, like
 //! cAdvisor housekeeping). Only Running pods are reported. Faults can be injected per node at
-//! run time ([`KubeletFleet::set_fault`]), and a node's clock skewed
-//! ([`KubeletFleet::set_clock_skew`]). All listeners and connections close when the fleet is
+//! run time ([`KubeletFleet::set_fault`]: hang, 500, garbage, or down: the listener closed so
+//! connections are refused, as when the kubelet stops), a node's clock skewed
+//! ([`KubeletFleet::set_clock_skew`]), and the requests each kubelet received counted
+//! ([`KubeletFleet::requests`]). All listeners and connections close when the fleet is
 //! dropped or [`KubeletFleet::shutdown`] is called. One tokio task per listener and per
 //! connection, no thread per node: thousands of nodes fit in one process (mind `ulimit -n`).
 //!
@@ -59,8 +61,11 @@ pub enum Fault {
     Status500 = 2,
     /// Answer 200 with a malformed body.
     Garbage = 3,
+    /// The kubelet is stopped: its listener is closed (connections are refused) and its open
+    /// connections dropped; it listens on the same port again once the fault is cleared.
+    Down = 4,
     /// Answer `/stats/summary` with 500, `/metrics/resource` as usual.
-    SummaryStatus500 = 4,
+    SummaryStatus500 = 5,
 }
 
 impl Fault {
@@ -69,7 +74,8 @@ impl Fault {
             1 => Fault::Hang,
             2 => Fault::Status500,
             3 => Fault::Garbage,
-            4 => Fault::SummaryStatus500,
+            4 => Fault::Down,
+            5 => Fault::SummaryStatus500,
             _ => Fault::None,
         }
     }
@@ -92,7 +98,12 @@ pub struct KubeletFleet {
     faults: Arc<[AtomicU8]>,
     /// One per node of the workload: how far its clock is ahead of the real one, in ms.
     clock_skews_ms: Arc<[AtomicI64]>,
-    requests: Arc<RequestCounts>,
+    /// One per node of the workload: the requests its kubelet received.
+    requests: Arc<[AtomicU64]>,
+    /// The metric requests the whole fleet answered, per endpoint.
+    served: Arc<RequestCounts>,
+    /// Per endpoint: true while its kubelet is down ([`Fault::Down`]).
+    down: Vec<watch::Sender<bool>>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -122,10 +133,25 @@ impl KubeletFleet {
         match self.endpoints.iter().position(|e| e.node == node) {
             Some(i) => {
                 self.faults[self.positions[i]].store(fault as u8, Ordering::Relaxed);
+                if let Some(down) = self.down.get(i) {
+                    down.send_replace(fault == Fault::Down);
+                }
                 true
             }
             None => false,
         }
+    }
+
+    /// The requests one node's kubelet received so far (whatever it answered); `None` if
+    /// there is no such node.
+    pub fn requests(&self, node: &str) -> Option<u64> {
+        let i = self.endpoints.iter().position(|e| e.node == node)?;
+        Some(self.requests[self.positions[i]].load(Ordering::Relaxed))
+    }
+
+    /// The metric requests the fleet answered so far, per endpoint.
+    pub fn served(&self) -> &RequestCounts {
+        &self.served
     }
 
     /// Sets how far one node's kubelet clock is ahead of the real one, in milliseconds
@@ -140,11 +166,6 @@ impl KubeletFleet {
             }
             None => false,
         }
-    }
-
-    /// The metric requests the fleet answered so far, per endpoint.
-    pub fn requests(&self) -> &RequestCounts {
-        &self.requests
     }
 
     /// Stops every kubelet and waits for the listeners to close.
@@ -172,7 +193,8 @@ struct NodeCtx {
     resource_404: bool,
     faults: Arc<[AtomicU8]>,
     clock_skews_ms: Arc<[AtomicI64]>,
-    requests: Arc<RequestCounts>,
+    requests: Arc<[AtomicU64]>,
+    served: Arc<RequestCounts>,
 }
 
 /// What a kubelet serves, as counted by [`RequestCounts`].
@@ -186,7 +208,7 @@ pub enum Endpoint {
     SummaryCpuAndMemory,
 }
 
-/// Successful metric requests served by the whole fleet, per endpoint.
+/// Metric requests answered by the whole fleet, per endpoint.
 #[derive(Debug, Default)]
 pub struct RequestCounts([AtomicU64; 3]);
 
@@ -253,14 +275,17 @@ async fn spawn_fleet(
     let faults: Arc<[AtomicU8]> = workload.nodes().iter().map(|_| AtomicU8::new(0)).collect();
     let clock_skews_ms: Arc<[AtomicI64]> =
         workload.nodes().iter().map(|_| AtomicI64::new(0)).collect();
+    let requests: Arc<[AtomicU64]> = workload.nodes().iter().map(|_| AtomicU64::new(0)).collect();
+    let served = Arc::new(RequestCounts::default());
     let (shutdown, stop_rx) = watch::channel(false);
-    let requests = Arc::new(RequestCounts::default());
     let mut fleet = KubeletFleet {
         endpoints: Vec::with_capacity(tls_configs.len()),
         positions,
         faults: faults.clone(),
         clock_skews_ms: clock_skews_ms.clone(),
         requests: requests.clone(),
+        served: served.clone(),
+        down: Vec::with_capacity(tls_configs.len()),
         shutdown,
         tasks: Vec::with_capacity(tls_configs.len()),
     };
@@ -283,14 +308,17 @@ async fn spawn_fleet(
             faults: faults.clone(),
             clock_skews_ms: clock_skews_ms.clone(),
             requests: requests.clone(),
+            served: served.clone(),
         });
         let service = move |req: Request<Incoming>| {
             let ctx = ctx.clone();
             async move { Ok::<_, Infallible>(handle(&ctx, req).await) }
         };
-        fleet
-            .tasks
-            .push(net::spawn_https(listener, tls, service, stop_rx.clone()));
+        let (down, down_rx) = watch::channel(false);
+        let task =
+            net::spawn_https_pausable(listener, tls, service, stop_rx.clone(), Some(down_rx));
+        fleet.tasks.push(task);
+        fleet.down.push(down);
         fleet.endpoints.push(KubeletEndpoint {
             node: node.name.clone(),
             ip: IpAddr::V4(node.ip),
@@ -373,6 +401,7 @@ async fn handle(ctx: &NodeCtx, req: Request<Incoming>) -> Response<Body> {
     let workload = ctx.workload.load_full();
     let node = &workload.nodes()[ctx.index].name;
     tracing::debug!(%node, method = %req.method(), uri = %req.uri(), "kubelet request");
+    ctx.requests[ctx.index].fetch_add(1, Ordering::Relaxed);
     let fault = Fault::from_u8(ctx.faults[ctx.index].load(Ordering::Relaxed));
     match fault {
         Fault::Hang => return futures::future::pending().await,
@@ -408,7 +437,7 @@ async fn handle(ctx: &NodeCtx, req: Request<Incoming>) -> Response<Body> {
             text(StatusCode::OK, resource::CONTENT_TYPE, resource::GARBAGE)
         }
         "/metrics/resource" => {
-            ctx.requests.count(Endpoint::Resource);
+            ctx.served.count(Endpoint::Resource);
             let sample = workload.sample_node(ctx.index, sample_time(ctx, &workload));
             let order = container_order(&workload, &sample);
             let body = resource::render(&workload, &sample, &order);
@@ -422,7 +451,7 @@ async fn handle(ctx: &NodeCtx, req: Request<Incoming>) -> Response<Body> {
         ),
         "/stats/summary" => {
             let form = summary::Form::of_query(req.uri().query());
-            ctx.requests.count(match form {
+            ctx.served.count(match form {
                 summary::Form::Whole => Endpoint::Summary,
                 summary::Form::CpuAndMemory => Endpoint::SummaryCpuAndMemory,
             });
@@ -442,8 +471,54 @@ fn not_found() -> Response<Body> {
 
 /// When the node's kubelet took the sample it serves now, by its own (possibly skewed) clock.
 fn sample_time(ctx: &NodeCtx, workload: &Workload) -> Timestamp {
-    let now_ms = Timestamp::now().0 / 1_000_000;
     let lag = workload.nodes()[ctx.index].sample_lag_ms;
     let skew = ctx.clock_skews_ms[ctx.index].load(Ordering::Relaxed);
-    Timestamp::from_millis(now_ms - lag + skew)
+    sample_time_at(Timestamp::now(), lag, skew)
+}
+
+/// The sample time of a kubelet whose samples lag `lag_ms` behind `now` and whose clock is
+/// `skew_ms` ahead. cAdvisor stamps samples to the nanosecond, so a sample time is never a
+/// whole second (one with no fraction to print is moved a nanosecond on): `/stats/summary`
+/// readers take a time without a fraction for a real kubelet's truncated `metav1.Time`.
+fn sample_time_at(now: Timestamp, lag_ms: i64, skew_ms: i64) -> Timestamp {
+    let at = now.0 - (lag_ms - skew_ms) * 1_000_000;
+    Timestamp(if at % 1_000_000_000 == 0 { at + 1 } else { at })
+}
+
+#[cfg(test)]
+mod sample_time_tests {
+    use super::sample_time_at;
+    use metrics_server::time::Timestamp;
+
+    #[test]
+    fn a_sample_time_is_never_a_whole_second() {
+        // `now` one lag after a whole second: the lagged time would be that second exactly.
+        let second = 1_700_000_000 * 1_000_000_000;
+        for (lag, skew) in [(250, 0), (1_000, 0), (0, 0), (1_500, 500), (0, -3_600_000)] {
+            let now = Timestamp(second + (lag - skew) * 1_000_000);
+            let at = sample_time_at(now, lag, skew);
+            assert_ne!(
+                at.0 % 1_000_000_000,
+                0,
+                "lag {lag} ms, skew {skew} ms: {at:?}"
+            );
+            assert!(
+                (at.0 - second).abs() <= 1,
+                "lag {lag} ms, skew {skew} ms: {at:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_sample_time_keeps_the_nanoseconds_of_now() {
+        let now = Timestamp(1_700_000_000_123_456_789);
+        assert_eq!(
+            sample_time_at(now, 2, 0),
+            Timestamp(1_700_000_000_121_456_789)
+        );
+        assert_eq!(
+            sample_time_at(now, 0, 1_000),
+            Timestamp(1_700_000_001_123_456_789)
+        );
+    }
 }

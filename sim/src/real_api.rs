@@ -4,9 +4,11 @@
 //! out, requests authorized through TokenReview and SubjectAccessReview, [`authz`]), and plays
 //! the kubelet for the pods the scheduler binds to its nodes ([`pods`]): they become Running
 //! and Ready and their true usage (from annotations) is served on `/metrics/resource` and
-//! `/stats/summary` by the kubelets, through a live workload replaced on each change.
+//! `/stats/summary` by the kubelets, through a live workload replaced on each change. A
+//! control file can stop a kubelet or skew its clock while it runs ([`control`]).
 
 mod authz;
+pub mod control;
 mod nodes;
 mod pods;
 mod quantity;
@@ -86,8 +88,15 @@ pub async fn run(args: SimNodesArgs) -> anyhow::Result<()> {
 
     let heartbeat = tokio::spawn(nodes::heartbeat(client.clone(), registrations));
     let sync = PodSync::new(client, source, defaults);
+    let controlled = async {
+        match args.control_file.clone() {
+            Some(path) => control::follow(path, &fleet).await,
+            None => std::future::pending().await,
+        }
+    };
     tokio::select! {
         result = sync.run() => result?,
+        () = controlled => {}
         () = metrics_server::server::wait_for_signal() => {}
     }
     heartbeat.abort();

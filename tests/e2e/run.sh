@@ -4,7 +4,7 @@
 #   flags, aggregator routing), kube-controller-manager (HPA sync every 5 s) and
 #   kube-scheduler, built from Go modules by build-controlplane.sh (cached under target/);
 #   simulated nodes (`metrics-server-sim nodes`) that act as the kubelets of the pods the
-#   scheduler binds to them; the rendered manifests/components.yaml (minus its Deployment)
+#   scheduler binds to them (stopped or clock-skewed through its control file); the rendered manifests/components.yaml (minus its Deployment)
 #   applied with kubectl; and our server on
 #   the host with the metrics-server ServiceAccount's token, serving swap and ephemeral storage
 #   too (--extra-resources).
@@ -22,6 +22,8 @@ source "$E2E/lib/cases_direct.sh"
 source "$E2E/lib/cases_certs.sh"
 source "$E2E/lib/cases_api.sh"
 source "$E2E/lib/cases_storage.sh"
+source "$E2E/lib/cases_apiservice.sh"
+source "$E2E/lib/cases_nodes.sh"
 
 NODES=2
 export NO_COLOR=1 # plain logs from our processes
@@ -132,7 +134,13 @@ run_case storage-raw case_storage_raw
 run_case storage-kubectl-top case_storage_kubectl_top
 run_case storage-client-go case_storage_client_go
 run_case hpa-ephemeral-storage case_hpa_ephemeral_storage
+run_case apiservice-explained case_apiservice_explained
+run_case node-backoff case_node_backoff
+run_case virtual-node-skipped case_virtual_node_skipped
+run_case clock-offset case_clock_offset
 run_case cert-rotation case_cert_rotation
+run_case apiservice-owner case_apiservice_owner # restarts our server
+run_case apiservice-rbac-missing case_apiservice_rbac_missing # restarts our server
 run_case self-managed-ca case_self_managed_ca # restarts our server: last
 
 CASES_DONE=1
