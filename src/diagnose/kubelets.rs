@@ -1,0 +1,603 @@
+//! Every node's kubelet (or `--nodes N` of them, spread over the list by name), reached the
+//! way the server reaches it: the address and port the `--kubelet-*` flags choose
+//! ([`crate::kubelet::address`]), its certificate judged against the same CA
+//! ([`super::kubelet_cert`]), then one GET through the server's own kubelet client (token,
+//! deadline, body cap, Summary API fallback) whose newest sample time gives the node's clock
+//! offset ([`super::clock`]). At most [`CONCURRENCY`] nodes at a time, each step within
+//! `--kubelet-request-timeout`.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Node;
+use kube::api::{Api, ListParams};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+
+use super::clock::clock_check;
+use super::cluster_api;
+use super::kubelet_cert::{Verdict, insecure_check, judge, tls_check};
+use super::peer_cert::{self, Identity, PeekError};
+use super::report::{Check, Report, Status, name_list};
+use crate::cluster::{NodeInfo, node_info};
+use crate::config::Config;
+use crate::kubelet::address::{resolve_address, resolve_port};
+use crate::kubelet::verify::NodeNames;
+use crate::kubelet::{KubeletClient, KubeletClientConfig, ScrapeError};
+use crate::server::kube_setup;
+
+/// Nodes checked at the same time.
+pub const CONCURRENCY: usize = 16;
+/// Nodes read at most from the API.
+const MAX_NODES: usize = 50_000;
+/// Up to this many nodes, every node gets its own lines; above, OK nodes are summed up.
+const NODES_LISTED_ONE_BY_ONE: usize = 10;
+/// WARN and FAIL lines printed per check before the rest are summed up in one line.
+const MAX_LINES_PER_CHECK: usize = 20;
+/// The per-node checks, in the order they are printed.
+const NODE_CHECKS: [(&str, &str); 5] = [
+    ("kubelet-address", "an address of a preferred type"),
+    ("kubelet-reach", "the kubelet answers"),
+    (
+        "kubelet-tls",
+        "the kubelet certificate verifies for the address dialled",
+    ),
+    ("kubelet-fetch", "the kubelet answers with metrics"),
+    (
+        "node-clock",
+        "the kubelet clock is within 30 s of this machine's",
+    ),
+];
+
+/// How nodes are reached, from the server's flags and the kubeconfig.
+struct Reach {
+    client: KubeletClient,
+    roots: Vec<CertificateDer<'static>>,
+    identity: Option<Identity>,
+    preferred: Vec<String>,
+    port: u16,
+    use_node_status_port: bool,
+    timeout: Duration,
+    insecure: bool,
+    plain_http: bool,
+    in_cluster: bool,
+}
+
+fn clone_identity(identity: &Option<Identity>) -> Option<Identity> {
+    identity
+        .as_ref()
+        .map(|(chain, key)| (chain.clone(), key.clone_key()))
+}
+
+fn reach(cfg: &Config, api: &kube::Config, in_cluster: bool) -> anyhow::Result<Reach> {
+    let tls = kube_setup::kubelet_tls(&cfg.kubelet, api)?;
+    let roots = tls.roots.clone();
+    let identity = clone_identity(&tls.identity);
+    let node_names = NodeNames::new();
+    let client_config = crate::kubelet::tls::client_config(tls, node_names.clone())?;
+    let client = KubeletClient::new(
+        KubeletClientConfig {
+            port: cfg.kubelet.port,
+            use_node_status_port: cfg.kubelet.use_node_status_port,
+            preferred_address_types: cfg.kubelet.preferred_address_types.clone(),
+            request_timeout: cfg.kubelet.request_timeout,
+            max_body_bytes: usize::try_from(cfg.kubelet.max_body_bytes).unwrap_or(usize::MAX),
+            source: cfg.kubelet.metrics_source,
+            token: kube_setup::kubelet_token(api),
+            node_names,
+            plain_http: cfg.compat.kubelet_plain_http,
+        },
+        client_config,
+    );
+    Ok(Reach {
+        client,
+        roots,
+        identity,
+        preferred: cfg.kubelet.preferred_address_types.clone(),
+        port: cfg.kubelet.port,
+        use_node_status_port: cfg.kubelet.use_node_status_port,
+        timeout: cfg.kubelet.request_timeout,
+        insecure: cfg.kubelet.insecure_tls,
+        plain_http: cfg.compat.kubelet_plain_http,
+        in_cluster,
+    })
+}
+
+/// Checks the kubelets of the nodes the server would scrape (`--node-selector`), or `sample`
+/// of them when non-zero.
+pub async fn check(
+    client: &kube::Client,
+    api: &kube::Config,
+    cfg: &Config,
+    sample: usize,
+    in_cluster: bool,
+    report: &mut Report,
+) {
+    let reach = match reach(cfg, api, in_cluster) {
+        Ok(reach) => reach,
+        Err(err) => {
+            report.push(Check::fail(
+                "kubelet-config",
+                "flags/kubelet",
+                format!("the kubelet TLS settings do not load: {err:#}"),
+                "fix the --kubelet-* flags (the server stops at start-up with the same error)",
+            ));
+            return;
+        }
+    };
+    let Some(nodes) = list_nodes(client, cfg, report).await else {
+        return;
+    };
+    let total = nodes.len();
+    let nodes = spread(nodes, sample);
+    report.push(Check::ok(
+        "kubelet-nodes",
+        "nodes",
+        match nodes.len() < total {
+            true => format!("checking {} of {total} nodes (--nodes)", nodes.len()),
+            false => format!("checking all {total} nodes"),
+        },
+    ));
+    report.extend(flag_warnings(&reach));
+    let per_node: Vec<Vec<Check>> = futures::stream::iter(nodes.iter())
+        .map(|node| check_node(&reach, node))
+        .buffered(CONCURRENCY)
+        .collect()
+        .await;
+    report.extend(summarize(
+        per_node.into_iter().flatten().collect(),
+        nodes.len(),
+    ));
+}
+
+async fn list_nodes(
+    client: &kube::Client,
+    cfg: &Config,
+    report: &mut Report,
+) -> Option<Vec<NodeInfo>> {
+    let api: Api<Node> = Api::all(client.clone());
+    let mut params = ListParams::default();
+    if let Some(selector) = &cfg.node_selector {
+        params = params.labels(selector);
+    }
+    let selected = match &cfg.node_selector {
+        Some(selector) => format!(" matching --node-selector {selector}"),
+        None => String::new(),
+    };
+    match cluster_api::list_capped(&api, params, MAX_NODES).await {
+        Ok((nodes, _)) if nodes.is_empty() => {
+            report.push(Check::fail(
+                "kubelet-nodes",
+                "nodes",
+                format!("no nodes{selected}: the server has nothing to scrape"),
+                "check --node-selector, and that the nodes registered (kubectl get nodes)",
+            ));
+            None
+        }
+        Ok((nodes, _)) => Some(nodes.iter().map(node_info).collect()),
+        Err(err) => {
+            report.push(Check::warn(
+                "kubelet-nodes",
+                "nodes",
+                format!("kubelets not checked: listing nodes failed: {err}"),
+                "run diagnose with a kubeconfig that may list nodes",
+            ));
+            None
+        }
+    }
+}
+
+/// `n` nodes spread evenly over the list sorted by name (all of them when `n` is 0 or not
+/// smaller than the list).
+pub fn spread(mut nodes: Vec<NodeInfo>, n: usize) -> Vec<NodeInfo> {
+    nodes.sort_by(|a, b| a.name.cmp(&b.name));
+    let total = nodes.len();
+    if n == 0 || n >= total {
+        return nodes;
+    }
+    (0..n).map(|i| nodes[i * total / n].clone()).collect()
+}
+
+fn flag_warnings(reach: &Reach) -> Vec<Check> {
+    let mut warnings = Vec::new();
+    if reach.plain_http {
+        warnings.push(Check::warn(
+            "kubelet-tls",
+            "flags/--deprecated-kubelet-completely-insecure",
+            "kubelets are scraped over plain HTTP without credentials",
+            "drop the flag; verify kubelets with their CA (--kubelet-certificate-authority)",
+        ));
+    } else if reach.insecure {
+        warnings.push(Check::warn(
+            "kubelet-tls",
+            "flags/--kubelet-insecure-tls",
+            "kubelet certificates are not verified: anything answering at a node's address is \
+             trusted with the server's token",
+            "see each node's kubelet-tls line for what verification with the cluster CA would \
+             say",
+        ));
+    }
+    warnings
+}
+
+fn address_text(node: &NodeInfo) -> String {
+    let all: Vec<String> = (node.addresses.iter())
+        .map(|(ty, address)| format!("{ty}={address}"))
+        .collect();
+    match all.is_empty() {
+        true => "none".to_owned(),
+        false => all.join(", "),
+    }
+}
+
+/// All checks of one node, in [`NODE_CHECKS`] order.
+async fn check_node(reach: &Reach, node: &NodeInfo) -> Vec<Check> {
+    let object = format!("node/{}", node.name);
+    let host = match resolve_address(node, &reach.preferred) {
+        Ok(host) => host,
+        Err(err) => {
+            let types: Vec<&str> = node.addresses.iter().map(|(ty, _)| ty.as_str()).collect();
+            return vec![Check::fail(
+                "kubelet-address",
+                object,
+                format!("{err} (its addresses: {})", address_text(node)),
+                format!(
+                    "add one of its types to --kubelet-preferred-address-types (it has: {})",
+                    types.join(",")
+                ),
+            )];
+        }
+    };
+    let port = resolve_port(node, reach.port, reach.use_node_status_port);
+    let dialled = match host.contains(':') {
+        true => format!("[{host}]:{port}"),
+        false => format!("{host}:{port}"),
+    };
+    let mut checks = Vec::new();
+    if !reach.plain_http {
+        match certificate(reach, node, host, port).await {
+            Ok(verdict) => {
+                let verified = matches!(
+                    verdict,
+                    Verdict::Verified | Verdict::VerifiedByNodeName { .. }
+                );
+                checks.push(match reach.insecure {
+                    true => insecure_check(node, &dialled, &verdict, &reach.preferred),
+                    false => tls_check(node, &dialled, &verdict, &reach.preferred),
+                });
+                if !verified && !reach.insecure {
+                    return checks;
+                }
+            }
+            Err(err) => {
+                checks.push(reach_check(reach, node, &dialled, port, &err));
+                return checks;
+            }
+        }
+    }
+    checks.extend(fetch(reach, node, &dialled).await);
+    checks
+}
+
+async fn certificate(
+    reach: &Reach,
+    node: &NodeInfo,
+    host: &str,
+    port: u16,
+) -> Result<Verdict, PeekError> {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let server_name = ServerName::try_from(bare.to_owned())
+        .map_err(|e| PeekError::Unreachable(format!("{bare}: {e}")))?;
+    let chain = peer_cert::fetch_chain(
+        bare,
+        port,
+        server_name,
+        clone_identity(&reach.identity),
+        reach.timeout,
+    )
+    .await?;
+    Ok(judge(&chain, bare, node, &reach.roots, UnixTime::now()))
+}
+
+/// The line of a kubelet that could not be reached. A refusal fails; no answer fails only
+/// inside the cluster (outside, the node network may simply not be routed to this machine).
+pub fn reach_check(
+    reach_in_cluster: &impl InCluster,
+    node: &NodeInfo,
+    dialled: &str,
+    port: u16,
+    err: &PeekError,
+) -> Check {
+    let object = format!("node/{}", node.name);
+    match err {
+        PeekError::Refused => {
+            let fix = match node.kubelet_port {
+                Some(status_port) if status_port != port => format!(
+                    "the node reports its kubelet on port {status_port}: pass \
+                     --kubelet-use-node-status-port (or --kubelet-port {status_port})"
+                ),
+                _ => "check that the kubelet runs on the node and listens on this port \
+                      (--kubelet-port, --kubelet-use-node-status-port)"
+                    .to_owned(),
+            };
+            Check::fail(
+                "kubelet-reach",
+                object,
+                format!("connection refused at {dialled}: nothing listens there"),
+                fix,
+            )
+        }
+        PeekError::Timeout(_) | PeekError::Unreachable(_) => {
+            let not_ip = dialled
+                .trim_start_matches('[')
+                .split([']', ':'])
+                .next()
+                .is_some_and(|h| h.parse::<std::net::IpAddr>().is_err());
+            let fix = match not_ip {
+                true => {
+                    "if the name does not resolve where the server runs, put InternalIP \
+                         first in --kubelet-preferred-address-types; otherwise open the port \
+                         from the metrics-server pods to the nodes (firewall, security group, \
+                         NetworkPolicy egress)"
+                }
+                false => {
+                    "open the kubelet port from the metrics-server pods to the nodes \
+                          (firewall, cloud security group, NetworkPolicy egress)"
+                }
+            };
+            let check = Check::fail(
+                "kubelet-reach",
+                object,
+                format!("{dialled}: {err}"),
+                format!("{fix}; run diagnose in a pod of the cluster to test the server's path"),
+            );
+            match reach_in_cluster.in_cluster() {
+                true => check,
+                false => Check {
+                    cause: format!(
+                        "{} (diagnose runs outside the cluster: the node network may just not \
+                         be routed here)",
+                        check.cause
+                    ),
+                    ..check.softened()
+                },
+            }
+        }
+        PeekError::Tls(detail) => Check::fail(
+            "kubelet-reach",
+            object,
+            format!("{dialled} does not complete a TLS handshake: {detail}"),
+            "check that --kubelet-port (or the node's status port) is the kubelet's HTTPS port",
+        ),
+    }
+}
+
+/// Whether diagnose runs in a pod.
+pub trait InCluster {
+    fn in_cluster(&self) -> bool;
+}
+
+impl InCluster for Reach {
+    fn in_cluster(&self) -> bool {
+        self.in_cluster
+    }
+}
+
+impl InCluster for bool {
+    fn in_cluster(&self) -> bool {
+        *self
+    }
+}
+
+/// One GET through the server's kubelet client: the answer, and the clock offset.
+async fn fetch(reach: &Reach, node: &NodeInfo, dialled: &str) -> Vec<Check> {
+    let object = format!("node/{}", node.name);
+    let fetched = match reach.client.fetch(node).await {
+        Ok(fetched) => fetched,
+        Err(err) => return vec![fetch_failure(node, dialled, &err)],
+    };
+    let path = fetched.source.path();
+    match fetched.source.decode(&fetched.body, fetched.times) {
+        Ok(decoded) => {
+            let mut checks = vec![Check::ok(
+                "kubelet-fetch",
+                object,
+                format!(
+                    "GET {path} at {dialled}: node and {} pods",
+                    decoded.batch.pods.len()
+                ),
+            )];
+            if let Some(newest) = decoded.batch.newest_timestamp() {
+                let offset_ns = newest.0.saturating_sub(fetched.times.received.0);
+                checks.push(clock_check(&node.name, offset_ns as f64 / 1e9));
+            }
+            checks
+        }
+        Err(err) => vec![Check::fail(
+            "kubelet-fetch",
+            object,
+            format!("GET {path} at {dialled}: the answer does not decode: {err}"),
+            "the server fails this node the same way; see its log and the kubelet's version",
+        )],
+    }
+}
+
+/// The line of a GET that failed after the certificate was judged.
+pub fn fetch_failure(node: &NodeInfo, dialled: &str, err: &ScrapeError) -> Check {
+    let object = format!("node/{}", node.name);
+    match err {
+        ScrapeError::HttpStatus(status) if status.as_u16() == 401 => Check::warn(
+            "kubelet-fetch",
+            object,
+            format!("{dialled} answered 401 Unauthorized to the credentials diagnose runs with"),
+            "if the server's log shows 401 too, the kubelet does not accept bearer tokens: \
+             enable webhook authentication on the kubelets (authentication.webhook.enabled: \
+             true, --authentication-token-webhook)",
+        ),
+        ScrapeError::HttpStatus(status) if status.as_u16() == 403 => Check::warn(
+            "kubelet-fetch",
+            object,
+            format!(
+                "{dialled} answered 403 Forbidden to the credentials diagnose runs with (the \
+                 server's own access is the rbac check of nodes/metrics)"
+            ),
+            "run diagnose with a kubeconfig allowed to get nodes/metrics to measure the clock",
+        ),
+        ScrapeError::HttpStatus(status) if status.as_u16() == 404 => Check::fail(
+            "kubelet-fetch",
+            object,
+            format!("{dialled} answered 404: the kubelet serves no resource metrics there"),
+            "kubelets before 1.18 lack /metrics/resource: use --kubelet-metrics-source=auto or \
+             summary; or fix the node's metrics.k8s.io/resource-metrics-path annotation",
+        ),
+        ScrapeError::Timeout(after) => Check::fail(
+            "kubelet-fetch",
+            object,
+            format!("{dialled} took its TLS handshake but no answer within {after:?}"),
+            "the kubelet is overloaded or stuck: look at the node; a larger \
+             --kubelet-request-timeout only hides it",
+        ),
+        other => Check::fail(
+            "kubelet-fetch",
+            object,
+            format!("{dialled}: {other}"),
+            "the server fails this node the same way; see its log",
+        ),
+    }
+}
+
+/// Per check, in [`NODE_CHECKS`] order: nodes one by one when there are few; else one line
+/// for the OK nodes and at most [`MAX_LINES_PER_CHECK`] lines of the others, the rest summed.
+pub fn summarize(checks: Vec<Check>, nodes: usize) -> Vec<Check> {
+    let mut out = Vec::new();
+    for (id, what) in NODE_CHECKS {
+        let (ok, bad): (Vec<Check>, Vec<Check>) = (checks.iter())
+            .filter(|c| c.check == id)
+            .cloned()
+            .partition(|c| c.status == Status::Ok);
+        if nodes <= NODES_LISTED_ONE_BY_ONE {
+            out.extend(ok);
+        } else if !ok.is_empty() {
+            let names: Vec<&str> = ok.iter().map(|c| node_of(&c.object)).collect();
+            out.push(Check::ok(
+                id,
+                "nodes",
+                format!("{} nodes: {what} ({})", ok.len(), name_list(&names)),
+            ));
+        }
+        let shown = bad.len().min(MAX_LINES_PER_CHECK);
+        let rest = &bad[shown..];
+        out.extend(bad[..shown].iter().cloned());
+        if let Some(worst) = rest.iter().map(|c| c.status).max() {
+            let names: Vec<&str> = rest.iter().map(|c| node_of(&c.object)).collect();
+            let line = Check {
+                status: worst,
+                check: id,
+                object: "nodes".to_owned(),
+                cause: format!(
+                    "{} more nodes fail this check ({})",
+                    rest.len(),
+                    name_list(&names)
+                ),
+                fix: Some(
+                    "see the lines above for the causes; check these nodes with --node-selector"
+                        .to_owned(),
+                ),
+            };
+            out.push(line);
+        }
+    }
+    out
+}
+
+fn node_of(object: &str) -> &str {
+    object.strip_prefix("node/").unwrap_or(object)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn node(name: &str) -> NodeInfo {
+        NodeInfo {
+            name: Arc::from(name),
+            addresses: vec![("InternalIP".into(), "10.0.0.1".into())],
+            kubelet_port: Some(10250),
+            metrics_path: None,
+            labels: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_sample_is_spread_over_the_sorted_names() {
+        let nodes: Vec<NodeInfo> = (0..10).rev().map(|i| node(&format!("n{i}"))).collect();
+        let names = |picked: Vec<NodeInfo>| -> Vec<String> {
+            picked.iter().map(|n| n.name.to_string()).collect()
+        };
+        assert_eq!(names(spread(nodes.clone(), 3)), ["n0", "n3", "n6"]);
+        assert_eq!(spread(nodes.clone(), 0).len(), 10);
+        assert_eq!(spread(nodes, 50).len(), 10);
+    }
+
+    #[test]
+    fn an_unreachable_kubelet_fails_only_when_diagnose_runs_in_the_cluster() {
+        let timeout = PeekError::Timeout(Duration::from_secs(5));
+        let inside = reach_check(&true, &node("n1"), "10.0.0.1:10250", 10250, &timeout);
+        assert_eq!(inside.status, Status::Fail);
+        let outside = reach_check(&false, &node("n1"), "10.0.0.1:10250", 10250, &timeout);
+        assert_eq!(outside.status, Status::Warn);
+        assert!(
+            outside.cause.contains("outside the cluster"),
+            "{}",
+            outside.cause
+        );
+        let refused = reach_check(
+            &false,
+            &node("n1"),
+            "10.0.0.1:10255",
+            10255,
+            &PeekError::Refused,
+        );
+        assert_eq!(refused.status, Status::Fail);
+        assert!(
+            refused
+                .fix
+                .unwrap()
+                .contains("--kubelet-use-node-status-port")
+        );
+    }
+
+    #[test]
+    fn many_nodes_are_summed_up_and_failures_are_capped() {
+        let mut checks = Vec::new();
+        for i in 0..30 {
+            checks.push(Check::ok("kubelet-tls", format!("node/ok{i}"), "fine"));
+            checks.push(Check::fail(
+                "kubelet-tls",
+                format!("node/bad{i}"),
+                "broken",
+                "fix",
+            ));
+        }
+        let out = summarize(checks, 60);
+        assert_eq!(out.len(), 1 + MAX_LINES_PER_CHECK + 1);
+        assert_eq!(out[0].status, Status::Ok);
+        assert!(out[0].cause.starts_with("30 nodes: "), "{}", out[0].cause);
+        let last = out.last().unwrap();
+        assert_eq!(last.status, Status::Fail);
+        assert!(
+            last.cause
+                .starts_with("10 more nodes fail this check (bad20"),
+            "{}",
+            last.cause
+        );
+
+        let few = vec![
+            Check::ok("node-clock", "node/a", "+0.1 s"),
+            Check::ok("kubelet-tls", "node/a", "fine"),
+        ];
+        let out = summarize(few, 1);
+        assert_eq!(out[0].check, "kubelet-tls", "printed in check order");
+        assert_eq!(out[1].cause, "+0.1 s", "few nodes keep their own lines");
+    }
+}

@@ -1,0 +1,158 @@
+//! `metrics-server diagnose`: checks an installation the way the server and the aggregator
+//! depend on it, and prints for each check OK, WARN or FAIL with the object, the cause and the
+//! fix (pain points 1, 2, 4, 12, 13, 14: a metrics server that fails without saying why).
+//!
+//! In order, each family in a module of its own:
+//!
+//! * [`apiservice`]: `v1beta1` and `v1.metrics.k8s.io` exist, point at our Service (else:
+//!   which provider owns them, [`providers`]), and are Available;
+//! * [`service`]: the Service has the port they send to, with ready endpoints;
+//! * [`serving_cert`]: the certificate an endpoint serves ([`peer_cert`]) or its Secret
+//!   holds names `NAME.NAMESPACE.svc`, and each `caBundle` verifies it;
+//! * [`rbac`]: the ServiceAccount's permissions by SubjectAccessReview, and the aggregated
+//!   reader ClusterRole;
+//! * [`kubelets`]: each node's kubelet reached as the server's flags say, its certificate
+//!   ([`kubelet_cert`]) and its clock ([`clock`]).
+//!
+//! Read-only: the only objects created are SubjectAccessReviews, which are not stored. Every
+//! API call and handshake has a deadline ([`cluster_api`]), lists are paged and capped, node
+//! checks run [`kubelets::CONCURRENCY`] at a time, kubelet bodies are capped like the
+//! server's. The report ([`report`]) is text, one line per check, or JSON with the same
+//! checks; the exit code is 1 on any failure, 0 otherwise (warnings alone do not fail).
+
+pub mod apiservice;
+pub mod clock;
+pub mod cluster_api;
+pub mod kubelet_cert;
+pub mod kubelets;
+pub mod peer_cert;
+pub mod providers;
+pub mod rbac;
+pub mod report;
+pub mod service;
+pub mod serving_cert;
+
+use std::path::Path;
+
+use anyhow::Context;
+use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService;
+use kube::api::Api;
+
+use crate::config::diagnose::{DiagnoseArgs, OutputFormat};
+use report::{Check, Report};
+
+/// Runs every check and prints the report; returns the exit code.
+pub fn main(args: DiagnoseArgs) -> u8 {
+    let output = args.output;
+    let report = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime.block_on(run(args)),
+        Err(err) => {
+            let mut report = Report::default();
+            report.push(Check::fail(
+                "diagnose",
+                "process",
+                format!("cannot start the async runtime: {err}"),
+                "check the process limits (threads, memory)",
+            ));
+            report
+        }
+    };
+    match output {
+        OutputFormat::Text => print!("{}", report.to_text()),
+        OutputFormat::Json => println!("{}", report.to_json()),
+    }
+    report.exit_code()
+}
+
+/// Runs every check; a flag error or an unreachable API server is a failed check too.
+pub async fn run(args: DiagnoseArgs) -> Report {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut report = Report::default();
+    let cfg = match args.serve.validate() {
+        Ok(cfg) => cfg,
+        Err(err) => {
+            report.push(Check::fail(
+                "flags",
+                "flags",
+                err.to_string(),
+                "pass the server's flags as its Deployment does",
+            ));
+            return report;
+        }
+    };
+    let api_cfg = match kube_config(cfg.kubeconfig.as_deref()).await {
+        Ok(api_cfg) => api_cfg,
+        Err(err) => {
+            report.push(Check::fail(
+                "api-server",
+                "kubeconfig",
+                format!("{err:#}"),
+                "pass --kubeconfig, or run inside the cluster",
+            ));
+            return report;
+        }
+    };
+    let server = api_cfg.cluster_url.to_string();
+    let client = match kube::Client::try_from(api_cfg.clone()) {
+        Ok(client) => client,
+        Err(err) => {
+            report.push(Check::fail(
+                "api-server",
+                server,
+                format!("cannot build a client: {err}"),
+                "check the kubeconfig",
+            ));
+            return report;
+        }
+    };
+    match cluster_api::call(client.apiserver_version()).await {
+        Ok(version) => report.push(Check::ok(
+            "api-server",
+            server,
+            format!("Kubernetes {}", version.git_version),
+        )),
+        Err(err) => {
+            report.push(Check::fail(
+                "api-server",
+                server,
+                format!("cannot reach the API server: {err}"),
+                "check the kubeconfig's server address and credentials",
+            ));
+            return report;
+        }
+    }
+    let in_cluster = std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
+    let apiservices: Api<APIService> = Api::all(client.clone());
+    let ours = apiservice::check(&apiservices, &args.service, &mut report).await;
+    let port = ours
+        .first()
+        .map_or(apiservice::DEFAULT_SERVICE_PORT, apiservice::Ours::port);
+    let endpoints = service::check(&client, &args.service, port, &mut report).await;
+    let secret = args.serving_cert_secret.as_ref();
+    serving_cert::check(
+        &client,
+        &args.service,
+        secret,
+        &endpoints,
+        &ours,
+        &mut report,
+    )
+    .await;
+    rbac::check(&client, &cfg, &args.service_account, &mut report).await;
+    kubelets::check(&client, &api_cfg, &cfg, args.nodes, in_cluster, &mut report).await;
+    report
+}
+
+/// `--kubeconfig`, else what kube-rs infers (in-cluster, `$KUBECONFIG`, `~/.kube/config`),
+/// with the per-call deadline on the connection too.
+async fn kube_config(path: Option<&Path>) -> anyhow::Result<kube::Config> {
+    let mut config = match path {
+        Some(path) => crate::server::kube_setup::kube_config(Some(path)).await?,
+        None => kube::Config::infer()
+            .await
+            .context("no --kubeconfig given, and none found in the cluster or the environment")?,
+    };
+    config.connect_timeout = Some(cluster_api::CALL_TIMEOUT);
+    config.read_timeout = Some(cluster_api::CALL_TIMEOUT);
+    Ok(config)
+}
