@@ -24,6 +24,7 @@
 mod tls_signatures;
 
 pub mod api;
+pub mod apiservice;
 pub mod batch;
 pub mod blocking;
 pub mod certs;
