@@ -1,6 +1,7 @@
 //! The metrics APIServices: both exist, point at our Service, and are Available; and who
 //! else registers `metrics.k8s.io` (another provider owning one of them, or serving another
-//! version of the group).
+//! version of the group). Whose an APIService is and what its `Available` condition means
+//! come from [`crate::apiservice`] (the same words the running server logs).
 
 use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::{
     APIService, APIServiceCondition, APIServiceSpec, ServiceReference,
@@ -8,16 +9,15 @@ use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::{
 use kube::api::{Api, ListParams};
 
 use super::cluster_api::{self, ReadError};
-use super::providers::provider_of;
-use super::report::{Check, Report, quoted};
+use super::report::{Check, Report, Status, quoted};
+use crate::apiservice::{
+    DEFAULT_SERVICE_PORT, METRICS_API_SERVICES as API_SERVICES, OurService, Owner, ServiceTarget,
+    explain_condition, owner,
+};
 use crate::config::diagnose::ObjectName;
 
-/// The APIServices our manifests register, oldest version first.
-pub const API_SERVICES: [&str; 2] = ["v1beta1.metrics.k8s.io", "v1.metrics.k8s.io"];
 /// The API group we serve.
 pub const GROUP: &str = "metrics.k8s.io";
-/// The Service port an APIService sends to when it names none.
-pub const DEFAULT_SERVICE_PORT: i32 = 443;
 /// APIServices read at most when looking for other registrations of the group.
 const MAX_API_SERVICES: usize = 2_000;
 
@@ -52,7 +52,7 @@ pub async fn check(api: &Api<APIService>, service: &ObjectName, report: &mut Rep
             Ok(found) => {
                 let spec = found.spec.unwrap_or_default();
                 let owner = owner_check(name, &spec, service);
-                let is_ours = owner.status == super::report::Status::Ok;
+                let is_ours = owner.status == Status::Ok;
                 report.push(owner);
                 if is_ours {
                     let conditions = found.status.and_then(|s| s.conditions).unwrap_or_default();
@@ -94,56 +94,62 @@ fn unreadable(name: &str, err: &ReadError) -> Check {
     )
 }
 
-fn service_name(reference: &ServiceReference) -> String {
-    format!(
-        "{}/{}",
-        reference.namespace.as_deref().unwrap_or(""),
-        reference.name.as_deref().unwrap_or("")
-    )
+fn target(reference: &ServiceReference) -> ServiceTarget<'_> {
+    ServiceTarget {
+        namespace: reference.namespace.as_deref().unwrap_or(""),
+        name: reference.name.as_deref().unwrap_or(""),
+        port: reference.port,
+    }
 }
 
-/// Whether the APIService sends to `service`; else who owns it and how to take it back.
+/// Whether the APIService sends to `service` (on whichever port: the Service check looks at
+/// that port); else who owns it and how to take it back.
 pub fn owner_check(name: &str, spec: &APIServiceSpec, service: &ObjectName) -> Check {
+    let ours = OurService::new(&service.namespace, &service.name);
     let point_back = format!(
         "kubectl patch apiservice {name} --type=merge -p \
          '{{\"spec\":{{\"service\":{{\"namespace\":\"{}\",\"name\":\"{}\"}}}}}}'",
         service.namespace, service.name
     );
-    let Some(reference) = &spec.service else {
-        return Check::fail(
+    match owner(spec.service.as_ref().map(target), &ours) {
+        Owner::Ours => Check::ok(
+            "apiservice-owner",
+            object(name),
+            format!("points at Service {service} port {DEFAULT_SERVICE_PORT}"),
+        ),
+        Owner::OursOnOtherPort { port } => Check::ok(
+            "apiservice-owner",
+            object(name),
+            format!("points at Service {service} port {port}"),
+        ),
+        Owner::Local => Check::fail(
             "apiservice-owner",
             object(name),
             "has no service: kube-apiserver answers for it locally, and it serves no metrics",
             format!("point it at our Service: {point_back}"),
-        );
-    };
-    let points_at_us = reference.namespace.as_deref() == Some(service.namespace.as_str())
-        && reference.name.as_deref() == Some(service.name.as_str());
-    if points_at_us {
-        let port = reference.port.unwrap_or(DEFAULT_SERVICE_PORT);
-        return Check::ok(
-            "apiservice-owner",
-            object(name),
-            format!("points at Service {service} port {port}"),
-        );
-    }
-    let provider = provider_of(
-        reference.namespace.as_deref().unwrap_or(""),
-        reference.name.as_deref().unwrap_or(""),
-    );
-    Check::fail(
-        "apiservice-owner",
-        object(name),
-        format!(
-            "owned by {}: it points at Service {}, not at {service}",
-            provider.describe(),
-            service_name(reference)
         ),
-        format!("{}; then point it at ours: {point_back}", provider.advice()),
-    )
+        Owner::Other(other) => {
+            let who = other.product.unwrap_or("another provider");
+            Check::fail(
+                "apiservice-owner",
+                object(name),
+                format!(
+                    "owned by {who}: it points at Service {}, not at {service}; only one \
+                     server can serve metrics.k8s.io",
+                    other.service
+                ),
+                format!(
+                    "keep one provider: either uninstall this server, or turn off {who}'s \
+                     registration of {name} (its chart or config) and point it back: \
+                     {point_back}"
+                ),
+            )
+        }
+    }
 }
 
-/// Whether the aggregator reports the APIService Available.
+/// Whether the aggregator reports the APIService Available; if not, what its condition
+/// means and what to do ([`crate::apiservice::guidance`]).
 pub fn available_check(name: &str, conditions: &[APIServiceCondition]) -> Check {
     let Some(available) = conditions.iter().find(|c| c.type_ == "Available") else {
         return Check::warn(
@@ -158,15 +164,22 @@ pub fn available_check(name: &str, conditions: &[APIServiceCondition]) -> Check 
     }
     let reason = available.reason.as_deref().unwrap_or("");
     let message = available.message.as_deref().unwrap_or("");
+    let explained = explain_condition(&available.status, reason, message);
+    let fix = match explained.fixes.is_empty() {
+        true => {
+            "see the checks of the Service, its endpoints and the serving certificate".to_owned()
+        }
+        false => explained.fix_line(),
+    };
     Check::fail(
         "apiservice-available",
         object(name),
         format!(
             "Available={} ({reason}): {}",
             available.status,
-            quoted(message)
+            quoted(&explained.summary)
         ),
-        "see the checks of the Service, its endpoints and the serving certificate below",
+        fix,
     )
 }
 
@@ -180,19 +193,10 @@ pub fn other_versions(all: &[APIService]) -> Vec<Check> {
             (in_group && !API_SERVICES.contains(&name)).then_some((name, spec))
         })
         .map(|(name, spec)| {
-            let served_by = match &spec.service {
-                Some(reference) => {
-                    let provider = provider_of(
-                        reference.namespace.as_deref().unwrap_or(""),
-                        reference.name.as_deref().unwrap_or(""),
-                    );
-                    format!(
-                        "{} (Service {})",
-                        provider.describe(),
-                        service_name(reference)
-                    )
-                }
-                None => "kube-apiserver itself".to_owned(),
+            let ours = OurService::new("", "");
+            let served_by = match owner(spec.service.as_ref().map(target), &ours) {
+                Owner::Other(other) => other.to_string(),
+                _ => "kube-apiserver itself".to_owned(),
             };
             Check::warn(
                 "apiservice-other",
@@ -274,7 +278,12 @@ mod tests {
             type_: "Available".into(),
             status: status.into(),
             reason: Some("FailedDiscoveryCheck".into()),
-            message: Some("failing or missing response from https://10.0.0.9:10250".into()),
+            message: Some(
+                "failing or missing response from https://10.0.0.9:10250/apis/metrics.k8s.io/v1: \
+                 Get \"https://10.0.0.9:10250/apis/metrics.k8s.io/v1\": dial tcp \
+                 10.0.0.9:10250: i/o timeout"
+                    .into(),
+            ),
             last_transition_time: None,
         };
         let check = available_check("v1.metrics.k8s.io", &[condition("True")]);
@@ -321,7 +330,9 @@ mod tests {
         assert!(
             checks[0]
                 .cause
-                .contains("KEDA (Service keda/keda-operator-metrics-apiserver)")
+                .contains("keda/keda-operator-metrics-apiserver"),
+            "{}",
+            checks[0].cause
         );
     }
 }

@@ -48,8 +48,8 @@ const NODE_CHECKS: [(&str, &str); 5] = [
     ),
 ];
 
-/// How nodes are reached, from the server's flags and the kubeconfig.
-struct Reach {
+/// How nodes are reached and judged, from the server's flags and the kubeconfig.
+pub struct Probe {
     client: KubeletClient,
     roots: Vec<CertificateDer<'static>>,
     identity: Option<Identity>,
@@ -68,7 +68,30 @@ fn clone_identity(identity: &Option<Identity>) -> Option<Identity> {
         .map(|(chain, key)| (chain.clone(), key.clone_key()))
 }
 
-fn reach(cfg: &Config, api: &kube::Config, in_cluster: bool) -> anyhow::Result<Reach> {
+impl Probe {
+    /// The server's kubelet client and CA from its flags and `api`'s credentials;
+    /// `in_cluster` says whether diagnose runs in a pod (an unreachable kubelet fails then).
+    pub fn new(cfg: &Config, api: &kube::Config, in_cluster: bool) -> anyhow::Result<Probe> {
+        probe(cfg, api, in_cluster)
+    }
+
+    /// The checks of `nodes`, summed up as [`summarize`] does.
+    pub async fn check_nodes(&self, nodes: &[NodeInfo]) -> Vec<Check> {
+        let mut checks = flag_warnings(self);
+        let per_node: Vec<Vec<Check>> = futures::stream::iter(nodes.iter())
+            .map(|node| check_node(self, node))
+            .buffered(CONCURRENCY)
+            .collect()
+            .await;
+        checks.extend(summarize(
+            per_node.into_iter().flatten().collect(),
+            nodes.len(),
+        ));
+        checks
+    }
+}
+
+fn probe(cfg: &Config, api: &kube::Config, in_cluster: bool) -> anyhow::Result<Probe> {
     let tls = kube_setup::kubelet_tls(&cfg.kubelet, api)?;
     let roots = tls.roots.clone();
     let identity = clone_identity(&tls.identity);
@@ -88,7 +111,7 @@ fn reach(cfg: &Config, api: &kube::Config, in_cluster: bool) -> anyhow::Result<R
         },
         client_config,
     );
-    Ok(Reach {
+    Ok(Probe {
         client,
         roots,
         identity,
@@ -112,8 +135,8 @@ pub async fn check(
     in_cluster: bool,
     report: &mut Report,
 ) {
-    let reach = match reach(cfg, api, in_cluster) {
-        Ok(reach) => reach,
+    let probe = match Probe::new(cfg, api, in_cluster) {
+        Ok(probe) => probe,
         Err(err) => {
             report.push(Check::fail(
                 "kubelet-config",
@@ -137,16 +160,7 @@ pub async fn check(
             false => format!("checking all {total} nodes"),
         },
     ));
-    report.extend(flag_warnings(&reach));
-    let per_node: Vec<Vec<Check>> = futures::stream::iter(nodes.iter())
-        .map(|node| check_node(&reach, node))
-        .buffered(CONCURRENCY)
-        .collect()
-        .await;
-    report.extend(summarize(
-        per_node.into_iter().flatten().collect(),
-        nodes.len(),
-    ));
+    report.extend(probe.check_nodes(&nodes).await);
 }
 
 async fn list_nodes(
@@ -197,7 +211,7 @@ pub fn spread(mut nodes: Vec<NodeInfo>, n: usize) -> Vec<NodeInfo> {
     (0..n).map(|i| nodes[i * total / n].clone()).collect()
 }
 
-fn flag_warnings(reach: &Reach) -> Vec<Check> {
+fn flag_warnings(reach: &Probe) -> Vec<Check> {
     let mut warnings = Vec::new();
     if reach.plain_http {
         warnings.push(Check::warn(
@@ -230,7 +244,7 @@ fn address_text(node: &NodeInfo) -> String {
 }
 
 /// All checks of one node, in [`NODE_CHECKS`] order.
-async fn check_node(reach: &Reach, node: &NodeInfo) -> Vec<Check> {
+async fn check_node(reach: &Probe, node: &NodeInfo) -> Vec<Check> {
     let object = format!("node/{}", node.name);
     let host = match resolve_address(node, &reach.preferred) {
         Ok(host) => host,
@@ -269,7 +283,7 @@ async fn check_node(reach: &Reach, node: &NodeInfo) -> Vec<Check> {
                 }
             }
             Err(err) => {
-                checks.push(reach_check(reach, node, &dialled, port, &err));
+                checks.push(reach_check(reach.in_cluster, node, &dialled, port, &err));
                 return checks;
             }
         }
@@ -279,7 +293,7 @@ async fn check_node(reach: &Reach, node: &NodeInfo) -> Vec<Check> {
 }
 
 async fn certificate(
-    reach: &Reach,
+    reach: &Probe,
     node: &NodeInfo,
     host: &str,
     port: u16,
@@ -301,7 +315,7 @@ async fn certificate(
 /// The line of a kubelet that could not be reached. A refusal fails; no answer fails only
 /// inside the cluster (outside, the node network may simply not be routed to this machine).
 pub fn reach_check(
-    reach_in_cluster: &impl InCluster,
+    in_cluster: bool,
     node: &NodeInfo,
     dialled: &str,
     port: u16,
@@ -350,7 +364,7 @@ pub fn reach_check(
                 format!("{dialled}: {err}"),
                 format!("{fix}; run diagnose in a pod of the cluster to test the server's path"),
             );
-            match reach_in_cluster.in_cluster() {
+            match in_cluster {
                 true => check,
                 false => Check {
                     cause: format!(
@@ -371,25 +385,8 @@ pub fn reach_check(
     }
 }
 
-/// Whether diagnose runs in a pod.
-pub trait InCluster {
-    fn in_cluster(&self) -> bool;
-}
-
-impl InCluster for Reach {
-    fn in_cluster(&self) -> bool {
-        self.in_cluster
-    }
-}
-
-impl InCluster for bool {
-    fn in_cluster(&self) -> bool {
-        *self
-    }
-}
-
 /// One GET through the server's kubelet client: the answer, and the clock offset.
-async fn fetch(reach: &Reach, node: &NodeInfo, dialled: &str) -> Vec<Check> {
+async fn fetch(reach: &Probe, node: &NodeInfo, dialled: &str) -> Vec<Check> {
     let object = format!("node/{}", node.name);
     let fetched = match reach.client.fetch(node).await {
         Ok(fetched) => fetched,
@@ -542,9 +539,9 @@ mod tests {
     #[test]
     fn an_unreachable_kubelet_fails_only_when_diagnose_runs_in_the_cluster() {
         let timeout = PeekError::Timeout(Duration::from_secs(5));
-        let inside = reach_check(&true, &node("n1"), "10.0.0.1:10250", 10250, &timeout);
+        let inside = reach_check(true, &node("n1"), "10.0.0.1:10250", 10250, &timeout);
         assert_eq!(inside.status, Status::Fail);
-        let outside = reach_check(&false, &node("n1"), "10.0.0.1:10250", 10250, &timeout);
+        let outside = reach_check(false, &node("n1"), "10.0.0.1:10250", 10250, &timeout);
         assert_eq!(outside.status, Status::Warn);
         assert!(
             outside.cause.contains("outside the cluster"),
@@ -552,7 +549,7 @@ mod tests {
             outside.cause
         );
         let refused = reach_check(
-            &false,
+            false,
             &node("n1"),
             "10.0.0.1:10255",
             10255,

@@ -5,7 +5,8 @@
 //! In order, each family in a module of its own:
 //!
 //! * [`apiservice`]: `v1beta1` and `v1.metrics.k8s.io` exist, point at our Service (else:
-//!   which provider owns them, [`providers`]), and are Available;
+//!   which provider owns them), and are Available (else: what the condition means, from
+//!   [`crate::apiservice::guidance`]);
 //! * [`service`]: the Service has the port they send to, with ready endpoints;
 //! * [`serving_cert`]: the certificate an endpoint serves ([`peer_cert`]) or its Secret
 //!   holds names `NAME.NAMESPACE.svc`, and each `caBundle` verifies it;
@@ -26,7 +27,6 @@ pub mod cluster_api;
 pub mod kubelet_cert;
 pub mod kubelets;
 pub mod peer_cert;
-pub mod providers;
 pub mod rbac;
 pub mod report;
 pub mod service;
@@ -124,9 +124,10 @@ pub async fn run(args: DiagnoseArgs) -> Report {
     let in_cluster = std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
     let apiservices: Api<APIService> = Api::all(client.clone());
     let ours = apiservice::check(&apiservices, &args.service, &mut report).await;
-    let port = ours
-        .first()
-        .map_or(apiservice::DEFAULT_SERVICE_PORT, apiservice::Ours::port);
+    let port = ours.first().map_or(
+        crate::apiservice::DEFAULT_SERVICE_PORT,
+        apiservice::Ours::port,
+    );
     let endpoints = service::check(&client, &args.service, port, &mut report).await;
     let secret = args.serving_cert_secret.as_ref();
     serving_cert::check(

@@ -190,7 +190,7 @@ fn self_managed_ca(account: &ObjectName) -> Vec<Permission> {
             .within(&account.namespace)
             .impact("--self-managed-ca cannot create its CA Secret"),
     );
-    for name in super::apiservice::API_SERVICES {
+    for name in crate::apiservice::METRICS_API_SERVICES {
         needed.push(
             Permission::new(
                 "patch",
