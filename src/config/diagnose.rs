@@ -88,6 +88,47 @@ impl fmt::Display for ObjectName {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{Cli, Command};
+    use clap::Parser;
+
+    fn diagnose(args: &[&str]) -> Result<DiagnoseArgs, clap::Error> {
+        let argv = ["metrics-server", "diagnose"].iter().chain(args);
+        match Cli::try_parse_from(argv)?.command {
+            Some(Command::Diagnose(args)) => Ok(*args),
+            other => panic!("not diagnose: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn takes_the_deployment_s_flags_as_they_are() {
+        let args = diagnose(&[
+            "--cert-dir=/tmp",
+            "--secure-port=10250",
+            "--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname",
+            "--kubelet-use-node-status-port",
+            "--metric-resolution=15s",
+            "--service",
+            "monitoring/ms",
+            "-o",
+            "json",
+            "--nodes=5",
+        ])
+        .unwrap();
+        assert_eq!(args.service.to_string(), "monitoring/ms");
+        assert_eq!(
+            args.service_account.to_string(),
+            "kube-system/metrics-server"
+        );
+        assert_eq!((args.output, args.nodes), (OutputFormat::Json, 5));
+        let cfg = args.serve.validate().unwrap();
+        assert_eq!(cfg.kubelet.preferred_address_types[0], "InternalIP");
+        assert!(cfg.kubelet.use_node_status_port);
+        let defaults = diagnose(&[]).unwrap();
+        assert_eq!(defaults.output, OutputFormat::Text);
+        assert_eq!(defaults.nodes, 0);
+        assert!(diagnose(&["--service", "metrics-server"]).is_err());
+        assert!(diagnose(&["-o", "yaml"]).is_err());
+    }
 
     #[test]
     fn object_names_need_both_parts() {

@@ -186,11 +186,24 @@ const SERVING_CERTS: &str = "enable serverTLSBootstrap: true in the kubelet conf
     approve the kubelets' kubernetes.io/kubelet-serving CSRs (kubectl get csr; kubectl \
     certificate approve NAME), so the cluster CA signs them for the node's names and IPs";
 
-/// The report line of a verdict for the kubelet of `node` dialled at `dialled`.
+/// The host of `host:port` (`[v6]:port` gives the address without brackets).
+fn host_of(dialled: &str) -> &str {
+    match dialled.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(v6),
+        None => match dialled.matches(':').count() {
+            1 => dialled.split(':').next().unwrap_or(dialled),
+            _ => dialled,
+        },
+    }
+}
+
+/// The report line of a verdict for the kubelet of `node` dialled at `dialled`
+/// (`host:port`).
 /// `preferred` is `--kubelet-preferred-address-types`.
 pub fn tls_check(node: &NodeInfo, dialled: &str, verdict: &Verdict, preferred: &[String]) -> Check {
     let object = format!("node/{}", node.name);
     let at = format!("the kubelet certificate at {dialled}");
+    let host = host_of(dialled);
     match verdict {
         Verdict::Verified => Check::ok(
             "kubelet-tls",
@@ -210,10 +223,10 @@ pub fn tls_check(node: &NodeInfo, dialled: &str, verdict: &Verdict, preferred: &
                 "kubelet-tls",
                 object,
                 format!(
-                    "{at} has no IP SAN for {dialled}, only the node's name {name}: this server \
+                    "{at} has no IP SAN for {host}, only the node's name {name}: this server \
                      verifies it against the node's name, but clients dialling the IP (upstream \
                      metrics-server, Prometheus) fail with \"x509: cannot validate certificate \
-                     for {dialled} because it doesn't contain any IP SANs\""
+                     for {host} because it doesn't contain any IP SANs\""
                 ),
                 format!("{dial_name}{SERVING_CERTS}"),
             )
@@ -264,8 +277,8 @@ pub fn tls_check(node: &NodeInfo, dialled: &str, verdict: &Verdict, preferred: &
                 "kubelet-tls",
                 object,
                 format!(
-                    "{at} is valid neither for {dialled} nor for the node's names ({}): x509: \
-                     certificate is valid for …, not {dialled}",
+                    "{at} is valid neither for {host} nor for the node's names ({}): x509: \
+                     certificate is valid for …, not {host}",
                     presented_text(presented)
                 ),
                 fix,
@@ -363,6 +376,14 @@ mod tests {
     }
 
     #[test]
+    fn hosts_are_read_without_their_port() {
+        assert_eq!(host_of("10.0.0.7:10250"), "10.0.0.7");
+        assert_eq!(host_of("[fd00::7]:10250"), "fd00::7");
+        assert_eq!(host_of("node-a"), "node-a");
+        assert_eq!(host_of("fd00::7"), "fd00::7");
+    }
+
+    #[test]
     fn a_certificate_for_the_ip_verifies() {
         let ca = CertAuthority::new("kubelet-ca").unwrap();
         let cert = ca.issue_server("node-a", &["node-a"], &[ip()]).unwrap();
@@ -399,10 +420,10 @@ mod tests {
                 name: "node-a".into()
             }
         );
-        let check = tls_check(&node(), "10.0.0.7", &verdict, &preferred());
+        let check = tls_check(&node(), "10.0.0.7:10250", &verdict, &preferred());
         assert_eq!(check.status, Status::Warn);
         assert!(
-            check.cause.contains("no IP SAN for 10.0.0.7"),
+            check.cause.contains("no IP SAN for 10.0.0.7, only"),
             "{}",
             check.cause
         );

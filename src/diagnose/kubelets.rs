@@ -399,8 +399,11 @@ async fn fetch(reach: &Probe, node: &NodeInfo, dialled: &str) -> Vec<Check> {
                 "kubelet-fetch",
                 object,
                 format!(
-                    "GET {path} at {dialled}: node and {} pods",
-                    decoded.batch.pods.len()
+                    "GET {path} at {dialled}: the node and {}",
+                    match decoded.batch.pods.len() {
+                        1 => "1 pod".to_owned(),
+                        n => format!("{n} pods"),
+                    }
                 ),
             )];
             if let Some(newest) = decoded.batch.newest_timestamp() {

@@ -129,12 +129,15 @@ pub async fn run(args: DiagnoseArgs) -> Report {
         apiservice::Ours::port,
     );
     let endpoints = service::check(&client, &args.service, port, &mut report).await;
-    let secret = args.serving_cert_secret.as_ref();
+    let source = match &args.serving_cert_secret {
+        Some(secret) => serving_cert::Source::Secret(secret),
+        None => serving_cert::Source::Endpoints(&endpoints),
+    };
     serving_cert::check(
         &client,
         &args.service,
-        secret,
-        &endpoints,
+        source,
+        in_cluster,
         &ours,
         &mut report,
     )

@@ -24,15 +24,19 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    /// `address:port (pod name)`, IPv6 in brackets.
+    /// `address:port`, IPv6 in brackets.
+    pub fn address_port(&self) -> String {
+        match self.address.contains(':') {
+            true => format!("[{}]:{}", self.address, self.port),
+            false => format!("{}:{}", self.address, self.port),
+        }
+    }
+
+    /// `address:port (pod name)`.
     pub fn describe(&self) -> String {
-        let host = match self.address.contains(':') {
-            true => format!("[{}]", self.address),
-            false => self.address.clone(),
-        };
         match &self.pod {
-            Some(pod) => format!("{host}:{} (pod {pod})", self.port),
-            None => format!("{host}:{}", self.port),
+            Some(pod) => format!("{} (pod {pod})", self.address_port()),
+            None => self.address_port(),
         }
     }
 }

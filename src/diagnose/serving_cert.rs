@@ -32,19 +32,29 @@ pub fn aggregator_host(service: &ObjectName) -> String {
     format!("{}.{}.svc", service.name, service.namespace)
 }
 
+/// Where the serving certificate is read from: a Secret, else the Service's ready endpoints.
+pub enum Source<'a> {
+    Secret(&'a ObjectName),
+    Endpoints(&'a [Endpoint]),
+}
+
 /// Fetches the serving certificate and checks it against the APIServices that point at us.
 pub async fn check(
     client: &kube::Client,
     service: &ObjectName,
-    secret: Option<&ObjectName>,
-    endpoints: &[Endpoint],
+    source: Source<'_>,
+    in_cluster: bool,
     ours: &[Ours],
     report: &mut Report,
 ) {
     let host = aggregator_host(service);
-    let chain = match secret {
-        Some(secret) => from_secret(client, secret, report).await,
-        None => from_endpoints(&host, endpoints, report).await,
+    let vantage = Vantage {
+        namespace: &service.namespace,
+        in_cluster,
+    };
+    let chain = match source {
+        Source::Secret(secret) => from_secret(client, secret, report).await,
+        Source::Endpoints(endpoints) => from_endpoints(&host, endpoints, vantage, report).await,
     };
     let Some((chain, source)) = chain else {
         report.extend(ours.iter().filter_map(setting_without_certificate));
@@ -59,6 +69,7 @@ pub async fn check(
 async fn from_endpoints(
     host: &str,
     endpoints: &[Endpoint],
+    vantage: Vantage<'_>,
     report: &mut Report,
 ) -> Option<(Vec<CertificateDer<'static>>, String)> {
     let server_name = ServerName::try_from(host.to_owned()).ok()?;
@@ -71,43 +82,88 @@ async fn from_endpoints(
             HANDSHAKE_TIMEOUT,
         )
         .await;
-        report.push(endpoint_check(endpoint, fetched.as_ref().map(|_| ())));
+        report.push(endpoint_check(
+            endpoint,
+            fetched.as_ref().map(|_| ()),
+            vantage,
+        ));
         if let Ok(chain) = fetched {
-            return Some((chain, format!("served at {}", endpoint.describe())));
+            return Some((chain, format!("served at {}", endpoint.address_port())));
         }
     }
     None
 }
 
-/// Whether an endpoint answered TLS; a refusal is a failure (nothing listens), no answer
-/// only a warning (diagnose may run where pod IPs are not routed).
-pub fn endpoint_check(endpoint: &Endpoint, fetched: Result<(), &PeekError>) -> Check {
-    let object = format!("endpoint/{}", endpoint.describe());
+/// Where the endpoints are, and where diagnose runs.
+#[derive(Copy, Clone, Debug)]
+pub struct Vantage<'a> {
+    /// The Service's namespace (the pods' too).
+    pub namespace: &'a str,
+    /// Whether diagnose runs in a pod: then an endpoint that does not answer fails.
+    pub in_cluster: bool,
+}
+
+/// Whether an endpoint answered TLS. A refusal fails (nothing listens); no answer fails only
+/// inside the cluster (elsewhere pod IPs may simply not be routed to this machine).
+pub fn endpoint_check(
+    endpoint: &Endpoint,
+    fetched: Result<(), &PeekError>,
+    vantage: Vantage<'_>,
+) -> Check {
+    let object = format!("endpoint/{}", endpoint.address_port());
+    let ns = vantage.namespace;
+    let (pod, logs) = match &endpoint.pod {
+        Some(pod) => (
+            format!("pod {pod}: "),
+            format!("kubectl -n {ns} logs {pod}"),
+        ),
+        None => (String::new(), format!("kubectl -n {ns} logs POD")),
+    };
     match fetched {
-        Ok(()) => Check::ok("serving-endpoint", object, "answers TLS"),
+        Ok(()) => Check::ok("serving-endpoint", object, format!("{pod}answers TLS")),
         Err(PeekError::Refused) => Check::fail(
             "serving-endpoint",
             object,
-            "connection refused: nothing listens there, so the aggregator gets \"connection \
-             refused\" too — the server is stopped or crashing, or listens on another port than \
-             the Service's targetPort",
-            "check the pod (kubectl -n NAMESPACE get pods -l k8s-app=metrics-server; kubectl logs) \
-             and that --secure-port matches the container port the Service targets",
-        ),
-        Err(err @ (PeekError::Timeout(_) | PeekError::Unreachable(_))) => Check::warn(
-            "serving-endpoint",
-            object,
             format!(
-                "not reached from where diagnose runs ({err}); pod IPs are often routed only \
-                 inside the cluster, so this alone says nothing about the aggregator"
+                "{pod}connection refused: nothing listens there, so the aggregator gets \
+                 \"connection refused\" too: the server is stopped or crashing, or listens on \
+                 another port than the Service's targetPort"
             ),
-            "run diagnose inside the cluster, or pass --serving-cert-secret NAMESPACE/NAME to \
-             check the certificate from its Secret",
+            format!(
+                "look at the pods (kubectl -n {ns} get pods -l k8s-app=metrics-server; {logs}) \
+                 and check that --secure-port is the container port the Service targets"
+            ),
         ),
+        Err(err @ (PeekError::Timeout(_) | PeekError::Unreachable(_))) => {
+            let check = Check::fail(
+                "serving-endpoint",
+                object,
+                format!("{pod}{err}: the aggregator, dialling the same address, fails too"),
+                "let the control plane reach the pod network on this port (firewall, \
+                 NetworkPolicy ingress from the apiserver's hosts), or run the server with \
+                 hostNetwork where the control plane is outside the pod network",
+            );
+            match vantage.in_cluster {
+                true => check,
+                false => Check {
+                    cause: format!(
+                        "{pod}not reached from where diagnose runs ({err}); pod IPs are often \
+                         routed only inside the cluster, so this alone says nothing about the \
+                         aggregator"
+                    ),
+                    fix: Some(
+                        "run diagnose inside the cluster, or pass --serving-cert-secret \
+                         NAMESPACE/NAME to check the certificate from its Secret"
+                            .to_owned(),
+                    ),
+                    ..check.softened()
+                },
+            }
+        }
         Err(err @ PeekError::Tls(_)) => Check::fail(
             "serving-endpoint",
             object,
-            format!("{err}: the aggregator cannot talk TLS to it either"),
+            format!("{pod}{err}: the aggregator cannot talk TLS to it either"),
             "make sure the Service targets the server's HTTPS port (--secure-port)",
         ),
     }
@@ -228,7 +284,7 @@ pub fn names_check(
     source: &str,
     enforced: bool,
 ) -> Check {
-    let object = "serving-certificate".to_owned();
+    let object = "certificate/serving".to_owned();
     let Some(names) = chain.first().and_then(|leaf| alt_names_of(leaf)) else {
         return Check::fail(
             "serving-cert-names",
@@ -524,10 +580,33 @@ mod tests {
             port: 10250,
             pod: Some("ms-1".into()),
         };
-        let refused = endpoint_check(&endpoint, Err(&PeekError::Refused));
+        let outside = Vantage {
+            namespace: "kube-system",
+            in_cluster: false,
+        };
+        let refused = endpoint_check(&endpoint, Err(&PeekError::Refused), outside);
         assert_eq!(refused.status, Status::Fail);
-        assert_eq!(refused.object, "endpoint/10.0.0.9:10250 (pod ms-1)");
-        let timeout = endpoint_check(&endpoint, Err(&PeekError::Timeout(HANDSHAKE_TIMEOUT)));
+        assert_eq!(refused.object, "endpoint/10.0.0.9:10250");
+        assert!(
+            refused.cause.starts_with("pod ms-1: connection refused"),
+            "{}",
+            refused.cause
+        );
+        assert!(
+            refused
+                .fix
+                .unwrap()
+                .contains("kubectl -n kube-system logs ms-1")
+        );
+        let no_answer = PeekError::Timeout(HANDSHAKE_TIMEOUT);
+        let inside = Vantage {
+            in_cluster: true,
+            ..outside
+        };
+        let failed = endpoint_check(&endpoint, Err(&no_answer), inside);
+        assert_eq!(failed.status, Status::Fail);
+        assert!(failed.fix.unwrap().contains("hostNetwork"));
+        let timeout = endpoint_check(&endpoint, Err(&no_answer), outside);
         assert_eq!(timeout.status, Status::Warn);
         assert!(timeout.fix.unwrap().contains("--serving-cert-secret"));
     }

@@ -20,6 +20,7 @@ source "$E2E/lib/cases.sh"
 source "$E2E/lib/cases_direct.sh"
 source "$E2E/lib/cases_certs.sh"
 source "$E2E/lib/cases_api.sh"
+source "$E2E/lib/cases_diagnose.sh"
 
 NODES=2
 export NO_COLOR=1 # plain logs from our processes
@@ -125,6 +126,12 @@ run_case kubelet-authz case_kubelet_authz
 run_case hpa-scale-up case_hpa_scale_up
 run_case hpa-scale-down case_hpa_scale_down
 run_case cert-rotation case_cert_rotation
+run_case diagnose-healthy case_diagnose_healthy
+run_case diagnose-wrong-ca-bundle case_diagnose_wrong_ca_bundle
+run_case diagnose-missing-rbac case_diagnose_missing_rbac
+run_case diagnose-kubelet-no-ip-san case_diagnose_kubelet_no_ip_san
+run_case diagnose-second-owner case_diagnose_second_owner
+run_case diagnose-stopped-server case_diagnose_stopped_server # restarts our server
 run_case self-managed-ca case_self_managed_ca # restarts our server: last
 
 CASES_DONE=1
