@@ -8,12 +8,14 @@
 //!   which provider owns them), and are Available (else: what the condition means, from
 //!   [`crate::apiservice::guidance`]);
 //! * [`service`]: the Service has the port they send to, with ready endpoints;
-//! * [`serving_cert`]: the certificate an endpoint serves ([`peer_cert`]) or its Secret
-//!   holds names `NAME.NAMESPACE.svc`, and each `caBundle` verifies it;
+//! * [`serving_cert`]: the certificate an endpoint serves ([`serving_endpoint`],
+//!   [`peer_cert`]) or its Secret holds names `NAME.NAMESPACE.svc`, and each `caBundle`
+//!   verifies it;
 //! * [`rbac`]: the ServiceAccount's permissions by SubjectAccessReview, and the aggregated
 //!   reader ClusterRole;
 //! * [`kubelets`]: each node's kubelet reached as the server's flags say, its certificate
-//!   ([`kubelet_cert`]) and its clock ([`clock`]).
+//!   ([`kubelet_cert`]) and its clock ([`clock`]); the other lines, and how many nodes' lines
+//!   are summed up, in [`kubelet_lines`].
 //!
 //! Read-only: the only objects created are SubjectAccessReviews, which are not stored. Every
 //! API call and handshake has a deadline ([`cluster_api`]), lists are paged and capped, node
@@ -25,12 +27,14 @@ pub mod apiservice;
 pub mod clock;
 pub mod cluster_api;
 pub mod kubelet_cert;
+pub mod kubelet_lines;
 pub mod kubelets;
 pub mod peer_cert;
 pub mod rbac;
 pub mod report;
 pub mod service;
 pub mod serving_cert;
+pub mod serving_endpoint;
 
 use std::path::Path;
 
