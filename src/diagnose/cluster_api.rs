@@ -39,9 +39,23 @@ impl From<kube::Error> for ReadError {
                 status.code,
                 super::report::quoted(&status.message)
             )),
-            other => ReadError::Other(super::report::quoted(&other.to_string())),
+            other => ReadError::Other(super::report::quoted(&with_causes(&other))),
         }
     }
+}
+
+/// An error and the errors it wraps, `outer: inner: innermost`, each said once.
+fn with_causes(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let said = cause.to_string();
+        if !text.contains(&said) {
+            text = format!("{text}: {said}");
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// Runs one API call within [`CALL_TIMEOUT`].
@@ -99,6 +113,14 @@ mod tests {
         }))
         .unwrap();
         kube::Error::Api(Box::new(status))
+    }
+
+    #[test]
+    fn other_errors_keep_their_causes() {
+        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let wrapped = kube::Error::Service(Box::new(refused));
+        let text = ReadError::from(wrapped).to_string();
+        assert!(text.ends_with(": refused"), "{text}");
     }
 
     #[test]

@@ -43,6 +43,8 @@ use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService;
 use kube::api::Api;
 
 use crate::config::diagnose::{DiagnoseArgs, OutputFormat};
+use crate::config::{Config, ServeArgs};
+use cluster_api::ReadError;
 use report::{Check, Report};
 
 /// Runs every check and prints the report; returns the exit code.
@@ -72,59 +74,16 @@ pub fn main(args: DiagnoseArgs) -> u8 {
 pub async fn run(args: DiagnoseArgs) -> Report {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut report = Report::default();
-    let cfg = match args.serve.validate() {
-        Ok(cfg) => cfg,
-        Err(err) => {
-            report.push(Check::fail(
-                "flags",
-                "flags",
-                err.to_string(),
-                "pass the server's flags as its Deployment does",
-            ));
+    let (cfg, api_cfg, client) = match connect(args.serve).await {
+        Ok((cfg, api_cfg, client, reached)) => {
+            report.push(reached);
+            (cfg, api_cfg, client)
+        }
+        Err(failed) => {
+            report.push(failed);
             return report;
         }
     };
-    let api_cfg = match kube_config(cfg.kubeconfig.as_deref()).await {
-        Ok(api_cfg) => api_cfg,
-        Err(err) => {
-            report.push(Check::fail(
-                "api-server",
-                "kubeconfig",
-                format!("{err:#}"),
-                "pass --kubeconfig, or run inside the cluster",
-            ));
-            return report;
-        }
-    };
-    let server = api_cfg.cluster_url.to_string();
-    let client = match kube::Client::try_from(api_cfg.clone()) {
-        Ok(client) => client,
-        Err(err) => {
-            report.push(Check::fail(
-                "api-server",
-                server,
-                format!("cannot build a client: {err}"),
-                "check the kubeconfig",
-            ));
-            return report;
-        }
-    };
-    match cluster_api::call(client.apiserver_version()).await {
-        Ok(version) => report.push(Check::ok(
-            "api-server",
-            server,
-            format!("Kubernetes {}", version.git_version),
-        )),
-        Err(err) => {
-            report.push(Check::fail(
-                "api-server",
-                server,
-                format!("cannot reach the API server: {err}"),
-                "check the kubeconfig's server address and credentials",
-            ));
-            return report;
-        }
-    }
     let in_cluster = std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
     let apiservices: Api<APIService> = Api::all(client.clone());
     let ours = apiservice::check(&apiservices, &args.service, &mut report).await;
@@ -149,6 +108,60 @@ pub async fn run(args: DiagnoseArgs) -> Report {
     rbac::check(&client, &cfg, &args.service_account, &mut report).await;
     kubelets::check(&client, &api_cfg, &cfg, args.nodes, in_cluster, &mut report).await;
     report
+}
+
+/// The server's config from its flags, and a client of the API server that answered (with
+/// the OK line saying so); else the failed check that stops diagnose.
+async fn connect(serve: ServeArgs) -> Result<(Config, kube::Config, kube::Client, Check), Check> {
+    let cfg = serve.validate().map_err(|err| {
+        Check::fail(
+            "flags",
+            "flags",
+            err.to_string(),
+            "pass the server's flags as its Deployment does",
+        )
+    })?;
+    let api_cfg = kube_config(cfg.kubeconfig.as_deref())
+        .await
+        .map_err(|err| {
+            Check::fail(
+                "api-server",
+                "kubeconfig",
+                format!("{err:#}"),
+                "pass --kubeconfig, or run inside the cluster",
+            )
+        })?;
+    let server = api_cfg.cluster_url.to_string();
+    let client = kube::Client::try_from(api_cfg.clone()).map_err(|err| {
+        Check::fail(
+            "api-server",
+            server.clone(),
+            format!("cannot build a client: {err}"),
+            "check the kubeconfig",
+        )
+    })?;
+    match cluster_api::call(client.apiserver_version()).await {
+        Ok(version) => {
+            let reached = Check::ok(
+                "api-server",
+                server,
+                format!("Kubernetes {}", version.git_version),
+            );
+            Ok((cfg, api_cfg, client, reached))
+        }
+        Err(ReadError::Forbidden(why)) => Err(Check::fail(
+            "api-server",
+            server,
+            format!("the API server refuses diagnose's credentials: {why}"),
+            "use a kubeconfig with valid credentials (a token that has not expired)",
+        )),
+        Err(err) => Err(Check::fail(
+            "api-server",
+            server,
+            format!("cannot reach the API server: {err}"),
+            "check the kubeconfig's server address",
+        )),
+    }
 }
 
 /// `--kubeconfig`, else what kube-rs infers (in-cluster, `$KUBECONFIG`, `~/.kube/config`),
