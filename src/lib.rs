@@ -15,6 +15,9 @@
 //! (JSON strings, protobuf fields, label sets encoded once), `go_duration`, `x509_name`,
 //! `time`, `batch`, `usage`.
 //!
+//! Beside the flow, `apiservice` watches the `metrics.k8s.io` APIServices and explains their
+//! `Available` condition (its `guidance` and `owner` are pure, for `diagnose` as well).
+//!
 //! `kubelet::decode`, `store`, `wire` and `api::encode` are pure: no tokio, no kube types, so
 //! they are unit-tested, fuzzed and benchmarked alone. The simulated cluster
 //! (`metrics-server-sim`) and the scale harness (`metrics-server-bench`) are crates of their own

@@ -3,8 +3,11 @@
 //! soon as results arrive — a slow or dead kubelet never delays another node's data.
 //! Port of metrics-server `pkg/scraper/scraper.go` and the tick loop of `pkg/server/server.go`.
 //!
-//! Beyond upstream: the pods of a node that was never scraped successfully are listed from the
-//! API beside the cycle (`failed_node_pods`), so they read `node_failed` like the node.
+//! Beyond upstream: a node that failed 3 cycles in a row is retried less and less often
+//! (`backoff`); virtual nodes, which serve no kubelet metrics, are not scraped
+//! (`--kubelet-skip-virtual-nodes`); the pods of a node that was never scraped successfully,
+//! or is not scraped, are listed from the API beside the cycle (`failed_node_pods`), so they
+//! read `node_failed` or `node_not_scraped` like the node.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -15,17 +18,21 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::batch::InvalidValues;
+use crate::cluster::virtual_nodes::VirtualKind;
 use crate::cluster::{ClusterCache, NodeInfo, node_info};
+use crate::go_duration::format_duration;
 use crate::kubelet::{Fetched, KubeletClient, ScrapeError};
 use crate::store::Store;
 use crate::telemetry::Metrics;
 use crate::telemetry::stage_cpu::{self, Stage};
 use crate::time::Timestamp;
 
+pub mod backoff;
 mod failed_node_pods;
 pub mod own_thread;
 mod publisher;
 
+use backoff::{Failed, NodeBackoff};
 use failed_node_pods::FailedNodePods;
 use publisher::Publisher;
 pub use publisher::SnapshotOutlet;
@@ -91,6 +98,28 @@ pub struct Scraper {
     pub metrics: Arc<Metrics>,
     /// How long the last snapshot publish took (decides whether cycles publish mid-way).
     pub publish_cost: Duration,
+    /// When nodes that keep failing are retried (`--kubelet-max-backoff`).
+    pub backoff: NodeBackoff,
+    /// Whether virtual nodes are left out (`--kubelet-skip-virtual-nodes`).
+    pub skip_virtual_nodes: bool,
+}
+
+/// When a cycle started, on the monotonic clock (back-off waits) and the wall clock (logs).
+struct CycleStart {
+    at: tokio::time::Instant,
+    wall: Timestamp,
+}
+
+/// The nodes of one cycle.
+struct CyclePlan {
+    /// Those to scrape now: selected, not virtual (when skipped), and not waiting for a retry.
+    due: Vec<NodeInfo>,
+    /// Every selected node that is scraped, due now or not: the ones with per-node series.
+    scraped: HashSet<Arc<str>>,
+    /// Selected nodes left out as virtual.
+    not_scraped: usize,
+    /// The store changed (a node newly left out).
+    store_changed: bool,
 }
 
 /// Outcome of one node in one cycle, and how long the request took.
@@ -131,17 +160,19 @@ impl Scraper {
     /// that were never scraped successfully, beside the cycle.
     async fn cycle(&mut self, never_scraped: &mut FailedNodePods) {
         let started = tokio::time::Instant::now();
-        self.clock.tick_started(Timestamp::now());
-        let nodes = self.selected_nodes();
-        let live: HashSet<String> = nodes.iter().map(|n| n.name.to_string()).collect();
-        self.store.retain_nodes(|name| live.contains(name));
-        let node_count = nodes.len();
-        let mut tasks = self.spawn_fetches(nodes);
+        let start = CycleStart {
+            at: started,
+            wall: Timestamp::now(),
+        };
+        self.clock.tick_started(start.wall);
+        let plan = self.plan(started);
+        let node_count = plan.due.len();
+        let mut tasks = self.spawn_fetches(plan.due);
         let deadline = started + self.resolution;
         let ready = self.published.load().is_ready();
         let jitter_ends = started + max_jitter(node_count);
         let mut publisher = Publisher::for_cycle(self.publish_cost, ready, jitter_ends);
-        publisher.dirty = self.follow_never_scraped(never_scraped);
+        publisher.dirty = self.follow_never_scraped(never_scraped) | plan.store_changed;
         let (mut ok, mut failed) = (0usize, 0usize);
         loop {
             let wake = publisher.wake_at(deadline);
@@ -154,7 +185,7 @@ impl Scraper {
                     for joined in ready {
                         match joined {
                             Ok(result) => {
-                                if self.apply(result) {
+                                if self.apply(result, &start) {
                                     ok += 1;
                                 } else {
                                     failed += 1;
@@ -186,10 +217,12 @@ impl Scraper {
         let snap = self.published.load();
         self.metrics
             .set_storage_points(snap.servable_nodes(), snap.servable_containers());
+        let scraped = &plan.scraped;
         self.metrics
-            .record_cycle(started.elapsed(), &|name| live.contains(name));
+            .record_cycle(started.elapsed(), &|name| scraped.contains(name));
         tracing::debug!(
             duration = ?started.elapsed(), node_count, ok, failed,
+            backing_off = self.backoff.backing_off(), not_scraped = plan.not_scraped,
             pod_count = snap.servable_pods(), "Scrape finished."
         );
         stage_cpu::measure(Stage::Publish, crate::memory::release_free_memory);
@@ -204,6 +237,48 @@ impl Scraper {
             changed |= self.store.expect_pods(&node, names);
         }
         lists.ask(self.store.never_scraped_nodes());
+        changed
+    }
+
+    /// This cycle's nodes. The store and the back-off forget the nodes that left; virtual
+    /// nodes are marked as not scraped (when they are skipped).
+    fn plan(&mut self, cycle_start: tokio::time::Instant) -> CyclePlan {
+        let selected = self.selected_nodes();
+        let live: HashSet<Arc<str>> = selected.iter().map(|n| n.name.clone()).collect();
+        self.store.retain_nodes(|name| live.contains(name));
+        let (to_scrape, virtual_nodes): (Vec<NodeInfo>, Vec<NodeInfo>) =
+            match self.skip_virtual_nodes {
+                true => selected.into_iter().partition(|n| n.virtual_kind.is_none()),
+                false => (selected, Vec::new()),
+            };
+        let store_changed = self.leave_out(&virtual_nodes);
+        let scraped: HashSet<Arc<str>> = to_scrape.iter().map(|n| n.name.clone()).collect();
+        self.backoff.retain(|name| scraped.contains(name));
+        let due = to_scrape
+            .into_iter()
+            .filter(|n| self.backoff.due(n, cycle_start))
+            .collect();
+        CyclePlan {
+            due,
+            scraped,
+            not_scraped: virtual_nodes.len(),
+            store_changed,
+        }
+    }
+
+    /// Marks `virtual_nodes` as not scraped and counts them by kind; true when one of them
+    /// was not marked yet.
+    fn leave_out(&mut self, virtual_nodes: &[NodeInfo]) -> bool {
+        let mut counts = [0usize; VirtualKind::ALL.len()];
+        let mut changed = false;
+        for node in virtual_nodes {
+            changed |= self.store.node_skipped(&node.name);
+            let kind = node.virtual_kind;
+            if let Some(i) = VirtualKind::ALL.iter().position(|k| Some(*k) == kind) {
+                counts[i] += 1;
+            }
+        }
+        self.metrics.set_nodes_not_scraped(counts);
         changed
     }
 
@@ -235,13 +310,29 @@ impl Scraper {
     }
 
     /// Decodes and stores one node's result; true when the node's data was accepted.
-    fn apply(&mut self, (node, result, took, _permit): NodeResult) -> bool {
-        let outcome = self.apply_fetched(&node, result);
+    fn apply(&mut self, (node, result, took, _permit): NodeResult, start: &CycleStart) -> bool {
+        let outcome = self.apply_fetched(&node, result, start);
         if outcome.is_ok() {
             self.metrics.record_tls_check(&node.name, None);
+            self.answered(&node);
         }
         self.metrics.record_scrape(&node.name, took, outcome);
+        let (failures, wait) = self.backoff.state(&node.name);
+        self.metrics.record_backoff(&node.name, failures, wait);
         outcome.is_ok()
+    }
+
+    /// The node answered: it is scraped every cycle again (logged when it was in back-off).
+    fn answered(&mut self, node: &NodeInfo) {
+        let now = tokio::time::Instant::now();
+        if let Some(back) = self.backoff.succeeded(&node.name, now) {
+            tracing::info!(
+                node = %node.name,
+                failures = back.failures,
+                failing_for = %go_duration(back.failing_for),
+                "Node answered again; scraping it every cycle."
+            );
+        }
     }
 
     /// Decodes and stores one node's fetch; the error is the failure's reason label.
@@ -249,10 +340,11 @@ impl Scraper {
         &mut self,
         node: &NodeInfo,
         result: Result<Fetched, ScrapeError>,
+        start: &CycleStart,
     ) -> Result<(), &'static str> {
         let fetched = match result {
             Ok(f) => f,
-            Err(err) => return Err(self.fail(node, err)),
+            Err(err) => return Err(self.fail(node, err, start)),
         };
         let decoded = stage_cpu::measure(Stage::Decode, || {
             fetched.source.decode(&fetched.body, fetched.times)
@@ -271,17 +363,35 @@ impl Scraper {
             }
             Err(error) => {
                 let endpoint = fetched.source.path();
-                Err(self.fail(node, ScrapeError::Decode { endpoint, error }))
+                Err(self.fail(node, ScrapeError::Decode { endpoint, error }, start))
             }
         }
     }
 
-    /// Logs the failure (one line per node per cycle) and returns its reason.
-    fn fail(&mut self, node: &NodeInfo, err: ScrapeError) -> &'static str {
-        tracing::warn!(node = %node.name, reason = err.reason(), error = %err, "Failed to scrape node.");
+    /// Records the failure, logs it and returns its reason. One line per node per cycle until
+    /// the node enters back-off, then one saying so; its failed retries are logged at debug.
+    fn fail(&mut self, node: &NodeInfo, err: ScrapeError, start: &CycleStart) -> &'static str {
         self.store.node_failed(&node.name);
         self.metrics.record_tls_check(&node.name, err.tls_failure());
-        err.reason()
+        let reason = err.reason();
+        match self.backoff.failed(node, start.at) {
+            Failed::Counting { .. } => {
+                tracing::warn!(node = %node.name, reason, error = %err, "Failed to scrape node.");
+            }
+            Failed::Entered { failures, wait } => {
+                let next = Timestamp(start.wall.0.saturating_add(nanos(wait)));
+                tracing::warn!(
+                    node = %node.name, failures, reason, error = %err,
+                    retry_in = %go_duration(wait), next_retry = %next.to_rfc3339_seconds(),
+                    "Node keeps failing; retrying it less often until it answers."
+                );
+            }
+            Failed::StillFailing { failures, wait } => tracing::debug!(
+                node = %node.name, failures, reason, error = %err,
+                retry_in = %go_duration(wait), "Node in back-off failed its retry."
+            ),
+        }
+        reason
     }
 }
 
@@ -301,6 +411,15 @@ fn warn_invalid_values(node: &NodeInfo, invalid: &InvalidValues<'_>) {
         first_pod = first_pod.as_deref().unwrap_or(""),
         "Kubelet reported NaN, infinite or negative values; withholding those items."
     );
+}
+
+fn nanos(d: Duration) -> i64 {
+    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
+}
+
+/// `d` as Go prints a duration (`20s`, `1m40s`).
+fn go_duration(d: Duration) -> String {
+    format_duration(nanos(d))
 }
 
 fn random_below(max: Duration) -> Duration {

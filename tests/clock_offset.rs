@@ -5,53 +5,16 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 mod common;
+mod logs;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use common::Https;
+use logs::Logs;
 use metrics_server::config::MetricsSource;
 
 const HOUR_MS: i64 = 3_600_000;
 const WARNING: &str = "Kubelet clock is off by more than 30 s";
-
-/// Log output of the whole test process (the server runs in it), kept for inspection.
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let mut held = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        held.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Logs {
-    fn capture() -> Self {
-        let logs = Logs::default();
-        let writer = logs.clone();
-        tracing_subscriber::fmt()
-            .with_ansi(false)
-            .with_max_level(tracing::Level::INFO)
-            .with_writer(move || writer.clone())
-            .init();
-        logs
-    }
-
-    fn lines_with(&self, needles: &[&str]) -> usize {
-        let held = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        String::from_utf8_lossy(&held)
-            .lines()
-            .filter(|line| needles.iter().all(|n| line.contains(n)))
-            .count()
-    }
-}
 
 fn offset_of(text: &str, node: &str) -> Option<f64> {
     let series = format!("metrics_rs_node_clock_offset_seconds{{node=\"{node}\"}} ");

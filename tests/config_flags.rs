@@ -179,8 +179,14 @@ fn verbosity_forms_and_log_filter() {
     ] {
         assert_eq!(config(args).verbosity, 4, "{args:?}");
     }
-    assert_eq!(verbosity_filter(0), "info,h2=error");
-    assert_eq!(verbosity_filter(2), "info,h2=error,metrics_server=debug");
+    assert_eq!(
+        verbosity_filter(0),
+        "info,h2=error,kube_runtime::watcher=error"
+    );
+    assert_eq!(
+        verbosity_filter(2),
+        "info,h2=error,kube_runtime::watcher=error,metrics_server=debug"
+    );
     assert_eq!(verbosity_filter(4), "debug");
     assert_eq!(verbosity_filter(6), "debug,metrics_server=trace");
 }
@@ -216,6 +222,56 @@ fn our_own_flags() {
     assert_eq!(config(&["--storage-ring-depth=2"]).storage_ring_depth, 2);
     let err = parse_error(&["--kubelet-metrics-source=prometheus"]).to_string();
     assert!(err.contains("--kubelet-metrics-source"), "{err}");
+}
+
+#[test]
+fn apiservice_service_names_the_service_the_apiservices_should_point_at() {
+    assert_eq!(
+        config(&[]).apiservice_service,
+        None,
+        "default: resolved at start-up"
+    );
+    assert_eq!(config(&["--apiservice-service="]).apiservice_service, None);
+    let ours = config(&["--apiservice-service", "monitoring/metrics-server-rs:8443"])
+        .apiservice_service
+        .unwrap();
+    assert_eq!(ours.service.to_string(), "monitoring/metrics-server-rs");
+    assert_eq!(ours.port, 8443);
+    let plain = config(&["--apiservice-service=kube-system/metrics-server"])
+        .apiservice_service
+        .unwrap();
+    assert_eq!(plain.port, 443);
+    assert_eq!(
+        validation_error(&["--apiservice-service=metrics-server"]),
+        "--apiservice-service must be NAMESPACE/NAME or NAMESPACE/NAME:PORT (a port 1-65535), \
+         but value \"metrics-server\" provided"
+    );
+}
+
+#[test]
+fn failing_nodes_back_off_for_up_to_five_minutes_and_virtual_nodes_are_skipped_by_default() {
+    let cfg = config(&[]);
+    assert_eq!(cfg.kubelet.max_backoff, Duration::from_secs(300));
+    assert!(cfg.kubelet.skip_virtual_nodes);
+    let cfg = config(&[
+        "--kubelet-max-backoff=90s",
+        "--kubelet-skip-virtual-nodes=false",
+    ]);
+    assert_eq!(cfg.kubelet.max_backoff, Duration::from_secs(90));
+    assert!(!cfg.kubelet.skip_virtual_nodes);
+    let cfg = config(&["--kubelet-max-backoff", "0", "--kubelet-skip-virtual-nodes"]);
+    assert_eq!(
+        cfg.kubelet.max_backoff,
+        Duration::ZERO,
+        "0 turns back-off off"
+    );
+    assert!(cfg.kubelet.skip_virtual_nodes);
+    assert_eq!(
+        validation_error(&["--kubelet-max-backoff=-1m"]),
+        "--kubelet-max-backoff must not be negative, but value -1m0s provided"
+    );
+    let err = parse_error(&["--kubelet-skip-virtual-nodes=maybe"]).to_string();
+    assert!(err.contains("--kubelet-skip-virtual-nodes"), "{err}");
 }
 
 #[test]

@@ -53,6 +53,7 @@ async fn kubelets(count: usize) -> Kubelets {
             kubelet_port: Some(e.port),
             metrics_path: None,
             labels: Default::default(),
+            virtual_kind: None,
         })
         .collect();
     let ca_file = tempfile::NamedTempFile::new().unwrap();

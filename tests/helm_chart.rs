@@ -165,8 +165,12 @@ fn helm_renders_the_upstream_value_shapes() {
     let objects = template(&helm, &[]);
     let args = container_args(&objects);
     assert_eq!(args[0], "--secure-port=10250");
-    assert_eq!(args.len(), 5, "{args:?}");
-    Cli::try_parse_from(std::iter::once("metrics-server".to_owned()).chain(args))
+    assert_eq!(
+        args[1],
+        "--apiservice-service=kube-system/metrics-server:443"
+    );
+    assert_eq!(args.len(), 6, "{args:?}");
+    Cli::try_parse_from(std::iter::once("metrics-server".to_owned()).chain(args.clone()))
         .unwrap()
         .serve
         .validate()
@@ -180,6 +184,43 @@ fn helm_renders_the_upstream_value_shapes() {
     );
     assert!(one(&objects, "PodDisruptionBudget").is_empty());
     assert!(one(&objects, "Secret").is_empty());
+    // The flag names the Service the APIServices point at.
+    let service = &services[0]["spec"]["service"];
+    assert_eq!(
+        args[1],
+        format!(
+            "--apiservice-service={}/{}:{}",
+            service["namespace"].as_str().unwrap(),
+            service["name"].as_str().unwrap(),
+            service["port"]
+        )
+    );
+    // RBAC to watch the two APIServices and to record Events on them (in default).
+    let cluster_role = one(&objects, "ClusterRole")
+        .into_iter()
+        .find(|r| r["metadata"]["name"] == "system:metrics-server")
+        .unwrap();
+    assert!(
+        cluster_role["rules"].as_array().unwrap().iter().any(|r| {
+            r["resources"][0] == "apiservices"
+                && r["resourceNames"].as_array().unwrap().len() == 2
+                && r["verbs"] == serde_json::json!(["get", "list", "watch"])
+        }),
+        "{cluster_role}"
+    );
+    let role = one(&objects, "Role")[0];
+    assert_eq!(role["metadata"]["namespace"], "default");
+    assert_eq!(role["rules"][0]["apiGroups"][0], "events.k8s.io");
+    assert_eq!(
+        role["rules"][0]["verbs"],
+        serde_json::json!(["create", "patch"])
+    );
+    let binding = one(&objects, "RoleBinding")
+        .into_iter()
+        .find(|b| b["roleRef"]["name"] == role["metadata"]["name"])
+        .unwrap();
+    assert_eq!(binding["metadata"]["namespace"], "default");
+    assert_eq!(binding["subjects"][0]["namespace"], "kube-system");
 
     let objects = template(
         &helm,

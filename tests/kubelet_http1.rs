@@ -128,6 +128,7 @@ impl Kubelet {
             kubelet_port: Some(self.addr.port()),
             metrics_path: Some(path.to_string()),
             labels: Default::default(),
+            virtual_kind: None,
         }
     }
 }

@@ -115,6 +115,7 @@ fn node(port: u16) -> NodeInfo {
         kubelet_port: Some(port),
         metrics_path: None,
         labels: Default::default(),
+        virtual_kind: None,
     }
 }
 

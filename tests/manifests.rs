@@ -82,7 +82,9 @@ fn components_yaml_has_upstreams_objects_args_and_security_context() {
             "ClusterRoleBinding/metrics-server:system:auth-delegator",
             "ClusterRoleBinding/system:metrics-server",
             "Deployment/metrics-server",
+            "Role/metrics-server-events",
             "RoleBinding/metrics-server-auth-reader",
+            "RoleBinding/metrics-server-events",
             "Service/metrics-server",
             "ServiceAccount/metrics-server",
         ]
@@ -221,4 +223,55 @@ fn self_managed_ca_overlay_passes_the_flag_and_grants_exactly_what_it_needs() {
         assert_eq!(binding["subjects"][0]["name"], "metrics-server");
         assert_eq!(binding["subjects"][0]["namespace"], "kube-system");
     }
+}
+
+#[test]
+fn the_server_may_watch_its_two_apiservices_and_record_events_on_them() {
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    for file in [
+        "components.yaml",
+        "high-availability.yaml",
+        "self-managed-ca.yaml",
+    ] {
+        let objects = load(file);
+        let role = find(&objects, "ClusterRole", "system:metrics-server");
+        let watch = (
+            s(&["apiregistration.k8s.io"]),
+            s(&["apiservices"]),
+            s(&["v1beta1.metrics.k8s.io", "v1.metrics.k8s.io"]),
+            s(&["get", "list", "watch"]),
+        );
+        assert!(rules(role).contains(&watch), "{file}: {:?}", rules(role));
+        let events = find(&objects, "Role", "metrics-server-events");
+        assert_eq!(events["metadata"]["namespace"], "default", "{file}");
+        assert_eq!(
+            rules(events),
+            [(
+                s(&["events.k8s.io"]),
+                s(&["events"]),
+                vec![],
+                s(&["create", "patch"])
+            )],
+            "{file}"
+        );
+        let binding = find(&objects, "RoleBinding", "metrics-server-events");
+        assert_eq!(binding["metadata"]["namespace"], "default");
+        assert_eq!(binding["roleRef"]["name"], "metrics-server-events");
+        assert_eq!(binding["subjects"][0]["name"], "metrics-server");
+        assert_eq!(binding["subjects"][0]["namespace"], "kube-system");
+    }
+    // The server's default Service is the one the manifests' APIServices name.
+    for api in &load("components.yaml") {
+        if api["kind"] == "APIService" {
+            assert_eq!(api["spec"]["service"]["namespace"], "kube-system");
+            assert_eq!(api["spec"]["service"]["name"], "metrics-server");
+            assert!(
+                api["spec"]["service"].get("port").is_none(),
+                "443 by default"
+            );
+        }
+    }
+    let ours = metrics_server::apiservice::default_service("kube-system");
+    assert_eq!(ours.service.to_string(), "kube-system/metrics-server");
+    assert_eq!(ours.port, 443);
 }

@@ -54,7 +54,11 @@ fn a_known_node_is_recorded_without_allocating() {
             metrics.record_scrape(node, Duration::from_millis(3), result);
             metrics.record_tls_check(node, None);
             metrics.record_clock_offset(node, -1_500_000_000);
+            let failing = result.is_err();
+            let wait = Duration::from_secs(if failing { 30 } else { 0 });
+            metrics.record_backoff(node, u32::from(failing) * 3, wait);
         }
+        metrics.set_nodes_not_scraped([2, 1]);
         metrics.record_cycle(Duration::from_secs(1), &|_| true);
     };
     cycle(Ok(()));
@@ -79,6 +83,10 @@ fn a_known_node_is_recorded_without_allocating() {
     assert!(text.contains("metrics_server_kubelet_request_total{success=\"true\"} 300"));
     assert!(text.contains("metrics_server_kubelet_request_total{success=\"false\"} 200"));
     assert!(text.contains("metrics_rs_kubelet_scrape_failures_total{reason=\"timeout\"} 200"));
+    assert!(text.contains("metrics_rs_node_scrape_backoff_seconds{node=\"node-7\"} 30.0"));
+    assert!(text.contains("metrics_rs_node_consecutive_scrape_failures{node=\"node-7\"} 3"));
+    assert!(text.contains("metrics_rs_nodes_not_scraped{kind=\"virtual-kubelet\"} 2"));
+    assert!(text.contains("metrics_rs_nodes_not_scraped{kind=\"fargate\"} 1"));
 }
 
 #[test]

@@ -15,7 +15,7 @@ use super::apiserver::{
     ApiServerHandle, ApiServerOptions, KnownToken, MetricsBackend, spawn_apiserver,
 };
 use super::kubelet::{Fault, KubeletFleet, KubeletOptions, spawn_kubelets};
-use super::workload::{Workload, WorkloadSpec};
+use super::workload::{SimTaint, Workload, WorkloadSpec};
 use crate::config::DemoArgs;
 use metrics_server::config::{Cli, MetricsSource};
 use metrics_server::pki::{CertAuthority, PemPair};
@@ -41,6 +41,20 @@ pub struct DemoOptions {
     /// Our server's port on 127.0.0.1 (0 picks a free one).
     pub secure_port: u16,
     pub metric_resolution: Duration,
+}
+
+/// How a test wants the demo cluster beyond [`DemoOptions`]; the default is a healthy
+/// cluster and the server with the demo's flags.
+#[derive(Clone, Debug, Default)]
+pub struct DemoSetup {
+    /// Kubelets faulty before the server's first scrape, by node position in the workload.
+    pub faults: Vec<(usize, Fault)>,
+    /// Labels put on nodes, by position.
+    pub node_labels: Vec<(usize, String, String)>,
+    /// Taints put on nodes, by position.
+    pub node_taints: Vec<(usize, SimTaint)>,
+    /// Server flags given after the demo's own (not one of those: a flag given twice fails).
+    pub server_flags: Vec<String>,
 }
 
 /// A running demo cluster. Call [`Demo::shutdown`] to stop it.
@@ -71,17 +85,35 @@ pub async fn start_with_faults(
     opts: DemoOptions,
     faults: &[(usize, Fault)],
 ) -> anyhow::Result<Demo> {
+    let setup = DemoSetup {
+        faults: faults.to_vec(),
+        ..DemoSetup::default()
+    };
+    start_with(opts, &setup).await
+}
+
+/// Like [`start`], set up as `setup` says.
+pub async fn start_with(opts: DemoOptions, setup: &DemoSetup) -> anyhow::Result<Demo> {
     // Before anything is written: a second demo on a port in use must not overwrite the
     // kubeconfig and certificates of the one running there.
     ensure_port_free(opts.secure_port)?;
     let _ = rustls::crypto::ring::default_provider().install_default();
     let ca = Arc::new(CertAuthority::new("metrics-server-demo-ca")?);
     let front_proxy_ca = CertAuthority::new("metrics-server-demo-front-proxy-ca")?;
-    let workload = Arc::new(Workload::generate(WorkloadSpec {
+    let mut workload = Workload::generate(WorkloadSpec {
         nodes: opts.nodes,
         pods_per_node: opts.pods_per_node,
         seed: 1,
-    }));
+    });
+    for (position, key, value) in &setup.node_labels {
+        let labelled = workload.label_node(*position, key, value);
+        anyhow::ensure!(labelled, "no node at position {position} to label");
+    }
+    for (position, taint) in &setup.node_taints {
+        let tainted = workload.taint_node(*position, taint.clone());
+        anyhow::ensure!(tainted, "no node at position {position} to taint");
+    }
+    let workload = Arc::new(workload);
     let kubelets = spawn_kubelets(
         workload.clone(),
         KubeletOptions {
@@ -91,7 +123,7 @@ pub async fn start_with_faults(
         },
     )
     .await?;
-    for &(position, fault) in faults {
+    for &(position, fault) in &setup.faults {
         let node = workload.nodes().get(position);
         let set = node.is_some_and(|n| kubelets.set_fault(&n.name, fault));
         anyhow::ensure!(set, "no node at position {position} to make faulty");
@@ -130,7 +162,7 @@ pub async fn start_with_faults(
     files.write(&ca, &front_proxy_ca, &serving, &front_proxy)?;
     write_kubeconfig(&opts.kubeconfig_out, &apiserver.url(), ca.cert_pem())?;
 
-    let cfg = server_config(&opts, &files)?;
+    let cfg = server_config(&opts, &files, &setup.server_flags)?;
     let server = metrics_server::server::start(cfg).await?;
     let backend = MetricsBackend {
         url: format!("https://127.0.0.1:{}", server.local_addr.port()),
@@ -203,6 +235,7 @@ pub fn extension_auth_data(
 fn server_config(
     opts: &DemoOptions,
     files: &DemoFiles,
+    extra_flags: &[String],
 ) -> anyhow::Result<metrics_server::config::Config> {
     let source = match opts.source {
         MetricsSource::Resource => "resource",
@@ -226,6 +259,7 @@ fn server_config(
         format!("--tls-cert-file={}", files.serving_cert.display()),
         format!("--tls-private-key-file={}", files.serving_key.display()),
     ];
+    let args = args.into_iter().chain(extra_flags.iter().cloned());
     let cli = Cli::try_parse_from(args).context("demo server flags")?;
     Ok(cli.serve.validate()?)
 }

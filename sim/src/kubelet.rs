@@ -5,9 +5,11 @@
 //!
 //! Sample time = now truncated to milliseconds minus the node's stable lag (0–2 s, like
 //! cAdvisor housekeeping). Only Running pods are reported. Faults can be injected per node at
-//! run time ([`KubeletFleet::set_fault`]), and a node's clock skewed
-//! ([`KubeletFleet::set_clock_skew`]), and a node's serving certificate reissued without its IP
-//! SAN ([`ServingCerts::reissue`]). All listeners and connections close when the fleet is
+//! run time ([`KubeletFleet::set_fault`]: hang, 500, garbage, or down: the listener closed so
+//! connections are refused, as when the kubelet stops), a node's clock skewed
+//! ([`KubeletFleet::set_clock_skew`]), a node's serving certificate reissued without its IP
+//! SAN ([`ServingCerts::reissue`]), and the requests each kubelet received counted
+//! ([`KubeletFleet::requests`]). All listeners and connections close when the fleet is
 //! dropped or [`KubeletFleet::shutdown`] is called. One tokio task per listener and per
 //! connection, no thread per node: thousands of nodes fit in one process (mind `ulimit -n`).
 //!
@@ -25,7 +27,7 @@ mod summary;
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU8, AtomicU64, Ordering};
 
 use arc_swap::ArcSwap;
 use hyper::body::Incoming;
@@ -60,6 +62,9 @@ pub enum Fault {
     Status500 = 2,
     /// Answer 200 with a malformed body.
     Garbage = 3,
+    /// The kubelet is stopped: its listener is closed (connections are refused) and its open
+    /// connections dropped; it listens on the same port again once the fault is cleared.
+    Down = 4,
 }
 
 impl Fault {
@@ -68,6 +73,7 @@ impl Fault {
             1 => Fault::Hang,
             2 => Fault::Status500,
             3 => Fault::Garbage,
+            4 => Fault::Down,
             _ => Fault::None,
         }
     }
@@ -136,6 +142,10 @@ pub struct KubeletFleet {
     /// One per node of the workload: how far its clock is ahead of the real one, in ms.
     clock_skews_ms: Arc<[AtomicI64]>,
     certs: ServingCerts,
+    /// One per node of the workload: the requests its kubelet received.
+    requests: Arc<[AtomicU64]>,
+    /// Per endpoint: true while its kubelet is down ([`Fault::Down`]).
+    down: Vec<watch::Sender<bool>>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -165,10 +175,20 @@ impl KubeletFleet {
         match self.endpoints.iter().position(|e| e.node == node) {
             Some(i) => {
                 self.faults[self.positions[i]].store(fault as u8, Ordering::Relaxed);
+                if let Some(down) = self.down.get(i) {
+                    down.send_replace(fault == Fault::Down);
+                }
                 true
             }
             None => false,
         }
+    }
+
+    /// The requests one node's kubelet received so far (whatever it answered); `None` if
+    /// there is no such node.
+    pub fn requests(&self, node: &str) -> Option<u64> {
+        let i = self.endpoints.iter().position(|e| e.node == node)?;
+        Some(self.requests[self.positions[i]].load(Ordering::Relaxed))
     }
 
     /// Sets how far one node's kubelet clock is ahead of the real one, in milliseconds
@@ -215,6 +235,7 @@ struct NodeCtx {
     resource_404: bool,
     faults: Arc<[AtomicU8]>,
     clock_skews_ms: Arc<[AtomicI64]>,
+    requests: Arc<[AtomicU64]>,
 }
 
 /// Starts one HTTPS kubelet per node of `workload` on `<node ip>:<ephemeral port>`.
@@ -269,6 +290,7 @@ async fn spawn_fleet(
     let faults: Arc<[AtomicU8]> = workload.nodes().iter().map(|_| AtomicU8::new(0)).collect();
     let clock_skews_ms: Arc<[AtomicI64]> =
         workload.nodes().iter().map(|_| AtomicI64::new(0)).collect();
+    let requests: Arc<[AtomicU64]> = workload.nodes().iter().map(|_| AtomicU64::new(0)).collect();
     let (shutdown, stop_rx) = watch::channel(false);
     let certs = ServingCerts {
         ca: opts.ca.clone(),
@@ -285,6 +307,8 @@ async fn spawn_fleet(
         faults: faults.clone(),
         clock_skews_ms: clock_skews_ms.clone(),
         certs,
+        requests: requests.clone(),
+        down: Vec::with_capacity(tls_configs.len()),
         shutdown,
         tasks: Vec::with_capacity(tls_configs.len()),
     };
@@ -306,14 +330,17 @@ async fn spawn_fleet(
             resource_404: opts.resource_endpoint_404,
             faults: faults.clone(),
             clock_skews_ms: clock_skews_ms.clone(),
+            requests: requests.clone(),
         });
         let service = move |req: Request<Incoming>| {
             let ctx = ctx.clone();
             async move { Ok::<_, Infallible>(handle(&ctx, req).await) }
         };
-        fleet
-            .tasks
-            .push(net::spawn_https(listener, tls, service, stop_rx.clone()));
+        let (down, down_rx) = watch::channel(false);
+        let task =
+            net::spawn_https_pausable(listener, tls, service, stop_rx.clone(), Some(down_rx));
+        fleet.tasks.push(task);
+        fleet.down.push(down);
         fleet.endpoints.push(KubeletEndpoint {
             node: node.name.clone(),
             ip: IpAddr::V4(node.ip),
@@ -401,6 +428,7 @@ async fn handle(ctx: &NodeCtx, req: Request<Incoming>) -> Response<Body> {
     let workload = ctx.workload.load_full();
     let node = &workload.nodes()[ctx.index].name;
     tracing::debug!(%node, method = %req.method(), uri = %req.uri(), "kubelet request");
+    ctx.requests[ctx.index].fetch_add(1, Ordering::Relaxed);
     let fault = Fault::from_u8(ctx.faults[ctx.index].load(Ordering::Relaxed));
     match fault {
         Fault::Hang => return futures::future::pending().await,
@@ -459,8 +487,54 @@ fn not_found() -> Response<Body> {
 
 /// When the node's kubelet took the sample it serves now, by its own (possibly skewed) clock.
 fn sample_time(ctx: &NodeCtx, workload: &Workload) -> Timestamp {
-    let now_ms = Timestamp::now().0 / 1_000_000;
     let lag = workload.nodes()[ctx.index].sample_lag_ms;
     let skew = ctx.clock_skews_ms[ctx.index].load(Ordering::Relaxed);
-    Timestamp::from_millis(now_ms - lag + skew)
+    sample_time_at(Timestamp::now(), lag, skew)
+}
+
+/// The sample time of a kubelet whose samples lag `lag_ms` behind `now` and whose clock is
+/// `skew_ms` ahead. cAdvisor stamps samples to the nanosecond, so a sample time is never a
+/// whole second (one with no fraction to print is moved a nanosecond on): `/stats/summary`
+/// readers take a time without a fraction for a real kubelet's truncated `metav1.Time`.
+fn sample_time_at(now: Timestamp, lag_ms: i64, skew_ms: i64) -> Timestamp {
+    let at = now.0 - (lag_ms - skew_ms) * 1_000_000;
+    Timestamp(if at % 1_000_000_000 == 0 { at + 1 } else { at })
+}
+
+#[cfg(test)]
+mod sample_time_tests {
+    use super::sample_time_at;
+    use metrics_server::time::Timestamp;
+
+    #[test]
+    fn a_sample_time_is_never_a_whole_second() {
+        // `now` one lag after a whole second: the lagged time would be that second exactly.
+        let second = 1_700_000_000 * 1_000_000_000;
+        for (lag, skew) in [(250, 0), (1_000, 0), (0, 0), (1_500, 500), (0, -3_600_000)] {
+            let now = Timestamp(second + (lag - skew) * 1_000_000);
+            let at = sample_time_at(now, lag, skew);
+            assert_ne!(
+                at.0 % 1_000_000_000,
+                0,
+                "lag {lag} ms, skew {skew} ms: {at:?}"
+            );
+            assert!(
+                (at.0 - second).abs() <= 1,
+                "lag {lag} ms, skew {skew} ms: {at:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_sample_time_keeps_the_nanoseconds_of_now() {
+        let now = Timestamp(1_700_000_000_123_456_789);
+        assert_eq!(
+            sample_time_at(now, 2, 0),
+            Timestamp(1_700_000_000_121_456_789)
+        );
+        assert_eq!(
+            sample_time_at(now, 0, 1_000),
+            Timestamp(1_700_000_001_123_456_789)
+        );
+    }
 }

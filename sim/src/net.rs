@@ -190,29 +190,115 @@ where
     S: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Result<Response<Body>, Infallible>> + Send + 'static,
 {
+    spawn_https_pausable(listener, tls, service, shutdown, None)
+}
+
+/// How many times, [`REBIND_PAUSE`] apart, a paused server tries to bind its address again.
+const REBIND_ATTEMPTS: u32 = 50;
+const REBIND_PAUSE: Duration = Duration::from_millis(100);
+
+/// Like [`spawn_https`], and while `paused` is true the server is down: the listener is
+/// closed (connections are refused) and every open connection dropped; when it turns false,
+/// the same address is bound again (a stopped process coming back).
+pub fn spawn_https_pausable<S, F>(
+    listener: TcpListener,
+    tls: Arc<ServerConfig>,
+    service: S,
+    shutdown: watch::Receiver<bool>,
+    paused: Option<watch::Receiver<bool>>,
+) -> tokio::task::JoinHandle<()>
+where
+    S: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Result<Response<Body>, Infallible>> + Send + 'static,
+{
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     tokio::spawn(async move {
         let mut stop = shutdown.clone();
+        let mut paused = paused;
+        let mut listener = listener;
         loop {
-            let accepted = tokio::select! {
-                accepted = listener.accept() => accepted,
+            let addr = listener.local_addr();
+            // The connections accepted while up; dropped when the server goes down.
+            let (up, up_rx) = watch::channel(true);
+            let until = Until {
+                shutdown: shutdown.clone(),
+                up: up_rx,
+            };
+            let went_down = tokio::select! {
+                () = accept_loop(listener, &acceptor, &service, &until) => false,
                 _ = stopped(&mut stop) => return,
+                () = wait_until(paused.as_mut(), true) => true,
             };
-            let Ok((tcp, peer)) = accepted else {
-                // Out of file descriptors or similar: back off instead of spinning.
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            };
-            let (acceptor, service, mut stop) =
-                (acceptor.clone(), service.clone(), shutdown.clone());
-            tokio::spawn(async move {
-                tokio::select! {
-                    () = serve_connection(acceptor, tcp, peer, service) => {}
-                    _ = stopped(&mut stop) => {}
-                }
-            });
+            let _ = up.send(false);
+            if !went_down {
+                return;
+            }
+            tokio::select! {
+                () = wait_until(paused.as_mut(), false) => {}
+                _ = stopped(&mut stop) => return,
+            }
+            let Ok(addr) = addr else { return };
+            match rebind(addr).await {
+                Some(again) => listener = again,
+                None => return tracing::warn!(%addr, "could not listen again after a pause"),
+            }
         }
     })
+}
+
+/// What ends a connection: the server's shutdown, or the server going down.
+struct Until {
+    shutdown: watch::Receiver<bool>,
+    up: watch::Receiver<bool>,
+}
+
+/// Accepts connections on `listener` (forever), each served until `until` says stop.
+async fn accept_loop<S, F>(
+    listener: TcpListener,
+    acceptor: &tokio_rustls::TlsAcceptor,
+    service: &S,
+    until: &Until,
+) where
+    S: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Result<Response<Body>, Infallible>> + Send + 'static,
+{
+    loop {
+        let Ok((tcp, peer)) = listener.accept().await else {
+            // Out of file descriptors or similar: back off instead of spinning.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let (acceptor, service) = (acceptor.clone(), service.clone());
+        let (mut stop, mut up) = (until.shutdown.clone(), until.up.clone());
+        tokio::spawn(async move {
+            tokio::select! {
+                () = serve_connection(acceptor, tcp, peer, service) => {}
+                _ = stopped(&mut stop) => {}
+                () = wait_until(Some(&mut up), false) => {}
+            }
+        });
+    }
+}
+
+/// Completes once `flag` holds `value`; never when there is no flag (or its sender is gone).
+async fn wait_until(flag: Option<&mut watch::Receiver<bool>>, value: bool) {
+    if let Some(rx) = flag
+        && rx.wait_for(|v| *v == value).await.is_ok()
+    {
+        return;
+    }
+    std::future::pending().await
+}
+
+/// Binds `addr` again, retrying while the old socket is still being released.
+async fn rebind(addr: SocketAddr) -> Option<TcpListener> {
+    for _ in 0..REBIND_ATTEMPTS {
+        if let Ok(listener) = TcpListener::bind(addr).await {
+            return Some(listener);
+        }
+        tokio::time::sleep(REBIND_PAUSE).await;
+    }
+    None
 }
 
 async fn stopped(rx: &mut watch::Receiver<bool>) {

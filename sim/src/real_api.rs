@@ -4,11 +4,11 @@
 //! out, requests authorized through TokenReview and SubjectAccessReview, [`authz`]), and plays
 //! the kubelet for the pods the scheduler binds to its nodes ([`pods`]): they become Running
 //! and Ready and their true usage (from annotations) is served on `/metrics/resource` and
-//! `/stats/summary` by the kubelets, through a live workload replaced on each change. A node
-//! annotated [`SERVING_CERT_ANNOTATION`]`: no-ip-san` gets its kubelet serving certificate
-//! reissued with only the node's name (no IP SAN), and back when the annotation goes.
+//! `/stats/summary` by the kubelets, through a live workload replaced on each change. A
+//! control file can stop a kubelet or skew its clock while it runs ([`control`]).
 
 mod authz;
+pub mod control;
 mod nodes;
 mod pods;
 mod quantity;
@@ -20,7 +20,7 @@ use std::time::Duration;
 use anyhow::Context;
 use arc_swap::ArcSwap;
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
+use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Api, Client};
@@ -30,19 +30,11 @@ use self::nodes::NodeRegistration;
 pub use self::nodes::SIMULATED_LABEL;
 pub use self::pods::{CPU_ANNOTATION, MEMORY_ANNOTATION};
 use self::pods::{NodeSlot, PodAction, PodIps};
-use super::kubelet::{
-    KubeletFleet, KubeletOptions, ServingCerts, ServingNames, auth::KubeletAuthorizer,
-    spawn_live_kubelets,
-};
+use super::kubelet::{KubeletFleet, KubeletOptions, auth::KubeletAuthorizer, spawn_live_kubelets};
 use super::workload::{LivePod, TrueUsage, Workload, WorkloadSpec};
 use crate::config::SimNodesArgs;
 use metrics_server::pki::CertAuthority;
 use metrics_server::time::Timestamp;
-
-/// Node annotation choosing the names of the node's kubelet serving certificate: `no-ip-san`
-/// leaves out the IP SAN (what clients dialling the node's IP cannot verify); any other value,
-/// or none, gives the name and the IP.
-pub const SERVING_CERT_ANNOTATION: &str = "sim.metrics-server-rs.io/kubelet-serving-cert";
 
 /// Pods are reconciled at least this often, and at most this soon after a watch event.
 const RESYNC_EVERY: Duration = Duration::from_secs(5);
@@ -95,9 +87,16 @@ pub async fn run(args: SimNodesArgs) -> anyhow::Result<()> {
     );
 
     let heartbeat = tokio::spawn(nodes::heartbeat(client.clone(), registrations));
-    let sync = PodSync::new(client, source, defaults, fleet.serving_certs());
+    let sync = PodSync::new(client, source, defaults);
+    let controlled = async {
+        match args.control_file.clone() {
+            Some(path) => control::follow(path, &fleet).await,
+            None => std::future::pending().await,
+        }
+    };
     tokio::select! {
         result = sync.run() => result?,
+        () = controlled => {}
         () = metrics_server::server::wait_for_signal() => {}
     }
     heartbeat.abort();
@@ -136,18 +135,10 @@ struct PodSync {
     started: HashMap<String, Timestamp>,
     /// Bad annotations already logged.
     warned: HashSet<String>,
-    /// The kubelets' serving certificates, and which names each carries now.
-    certs: ServingCerts,
-    cert_names: HashMap<String, ServingNames>,
 }
 
 impl PodSync {
-    fn new(
-        client: Client,
-        source: Arc<ArcSwap<Workload>>,
-        defaults: TrueUsage,
-        certs: ServingCerts,
-    ) -> Self {
+    fn new(client: Client, source: Arc<ArcSwap<Workload>>, defaults: TrueUsage) -> Self {
         let nodes = source
             .load()
             .nodes()
@@ -164,8 +155,6 @@ impl PodSync {
             running: Vec::new(),
             started: HashMap::new(),
             warned: HashSet::new(),
-            certs,
-            cert_names: HashMap::new(),
         }
     }
 
@@ -174,7 +163,6 @@ impl PodSync {
         let changed = Arc::new(Notify::new());
         let (pods, pod_writer) = reflector::store::<Pod>();
         let (namespaces, ns_writer) = reflector::store::<Namespace>();
-        let (nodes, node_writer) = reflector::store::<Node>();
         let pod_watch = watcher(
             Api::<Pod>::all(self.client.clone()),
             watcher::Config::default(),
@@ -187,20 +175,14 @@ impl PodSync {
         )
         .default_backoff()
         .reflect(ns_writer);
-        let simulated = watcher::Config::default().labels(&format!("{SIMULATED_LABEL}=true"));
-        let node_watch = watcher(Api::<Node>::all(self.client.clone()), simulated)
-            .default_backoff()
-            .reflect(node_writer);
         tokio::spawn(drive("pods", pod_watch, changed.clone()));
         tokio::spawn(drive("namespaces", ns_watch, changed.clone()));
-        tokio::spawn(drive("nodes", node_watch, changed.clone()));
         pods.wait_until_ready().await.context("pod watch")?;
         namespaces
             .wait_until_ready()
             .await
             .context("namespace watch")?;
         loop {
-            self.reissue_certificates(&nodes);
             self.reconcile(&pods, &namespaces).await;
             let _ = tokio::time::timeout(RESYNC_EVERY, changed.notified()).await;
             tokio::time::sleep(DEBOUNCE).await;
@@ -272,41 +254,6 @@ impl PodSync {
             self.ips.forget(&uids);
             tracing::debug!(pods = live.len(), "live workload updated");
             self.running = live;
-        }
-    }
-}
-
-impl PodSync {
-    /// Reissues the serving certificate of each node whose annotation asks for other names.
-    fn reissue_certificates(&mut self, nodes: &Store<Node>) {
-        for node in nodes.state() {
-            let Some(name) = node.metadata.name.as_deref() else {
-                continue;
-            };
-            let wanted = match node
-                .metadata
-                .annotations
-                .as_ref()
-                .and_then(|a| a.get(SERVING_CERT_ANNOTATION))
-                .map(String::as_str)
-            {
-                Some("no-ip-san") => ServingNames::NameOnly,
-                _ => ServingNames::NameAndIp,
-            };
-            let now = self.cert_names.get(name).copied();
-            if now.unwrap_or(ServingNames::NameAndIp) == wanted {
-                continue;
-            }
-            match self.certs.reissue(name, wanted) {
-                Ok(true) => {
-                    tracing::info!(node = %name, names = ?wanted, "kubelet serving certificate reissued");
-                    self.cert_names.insert(name.to_owned(), wanted);
-                }
-                Ok(false) => {}
-                Err(e) => {
-                    tracing::warn!(node = %name, error = %e, "reissuing the kubelet serving certificate failed")
-                }
-            }
         }
     }
 }

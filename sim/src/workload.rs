@@ -32,7 +32,7 @@ use std::collections::HashMap;
 use std::sync::{PoisonError, RwLock};
 
 pub use self::live::{LiveContainer, LivePod};
-pub use self::model::{ContainerId, PodPhase, SimContainer, SimNode, SimPod, TrueUsage};
+pub use self::model::{ContainerId, PodPhase, SimContainer, SimNode, SimPod, SimTaint, TrueUsage};
 use self::track::{
     RateSegment, UsageTrack, current_usage, integral, latest_start, sample_container, to_ns,
 };
@@ -157,6 +157,29 @@ impl Workload {
     /// Index of a node in [`Workload::nodes`].
     pub fn node_position(&self, name: &str) -> Option<usize> {
         self.node_index.get(name).copied()
+    }
+
+    /// Sets a label on the node at `position` (replacing one of the same key); false if there
+    /// is no such node. For setting a cluster up, before it is shared.
+    pub fn label_node(&mut self, position: usize, key: &str, value: &str) -> bool {
+        let Some(node) = self.nodes.get_mut(position) else {
+            return false;
+        };
+        node.labels.retain(|(k, _)| k != key);
+        node.labels.push((key.to_owned(), value.to_owned()));
+        node.labels.sort();
+        true
+    }
+
+    /// Adds a taint to the node at `position`; false if there is no such node.
+    pub fn taint_node(&mut self, position: usize, taint: SimTaint) -> bool {
+        match self.nodes.get_mut(position) {
+            Some(node) => {
+                node.taints.push(taint);
+                true
+            }
+            None => false,
+        }
     }
 
     /// The pods in phase Running.

@@ -308,6 +308,64 @@ async fn token_404_and_faults_behave_like_broken_kubelets() {
 }
 
 #[tokio::test]
+async fn a_kubelet_that_is_down_refuses_connections_and_comes_back_on_its_port() {
+    let ca = Arc::new(CertAuthority::new("sim-ca").unwrap());
+    let w = workload(2, 1);
+    let fleet = spawn_kubelets(w.clone(), kubelet_options(&ca))
+        .await
+        .unwrap();
+    let http = client(ca.cert_pem());
+    let (ep, other) = (&fleet.endpoints()[0], &fleet.endpoints()[1]);
+    let url = |e: &metrics_server_sim::kubelet::KubeletEndpoint| {
+        format!("https://{}:{}/stats/summary", e.ip, e.port)
+    };
+    assert_eq!(get(&http, &url(ep), &[]).await.status, StatusCode::OK);
+    assert_eq!(fleet.requests(&ep.node), Some(1));
+
+    assert!(fleet.set_fault(&ep.node, Fault::Down));
+    // The listener closes as soon as its task runs.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    loop {
+        let tried = tokio::net::TcpStream::connect((ep.ip, ep.port)).await;
+        if tried.is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionRefused) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "a stopped kubelet refuses connections"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let fresh = client(ca.cert_pem());
+    let failed = fresh
+        .request(Request::get(url(ep)).body(Empty::new()).unwrap())
+        .await;
+    assert!(failed.is_err(), "no answer while down");
+    assert_eq!(fleet.requests(&ep.node), Some(1), "nothing reached it");
+    assert_eq!(get(&http, &url(other), &[]).await.status, StatusCode::OK);
+
+    fleet.set_fault(&ep.node, Fault::None);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let back = fresh
+            .request(Request::get(url(ep)).body(Empty::new()).unwrap())
+            .await;
+        if back.is_ok_and(|r| r.status() == StatusCode::OK) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not back on its port"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(fleet.requests(&ep.node), Some(2));
+    assert_eq!(fleet.requests(&other.node), Some(1));
+    assert_eq!(fleet.requests("no-such-node"), None);
+    fleet.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_subset_fleet_serves_only_its_nodes_and_faults_hit_the_named_node() {
     let ca = Arc::new(CertAuthority::new("sim-ca").unwrap());
     let w = workload(4, 2);

@@ -182,6 +182,13 @@ impl Explanation {
     }
 }
 
+impl From<Problem> for Explanation {
+    /// The words for a problem already classified.
+    fn from(problem: Problem) -> Self {
+        explanation(problem)
+    }
+}
+
 impl fmt::Display for Explanation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.summary)?;

@@ -66,6 +66,42 @@ impl fmt::Display for OtherProvider {
     }
 }
 
+/// Why `--apiservice-service` was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "--apiservice-service must be NAMESPACE/NAME or NAMESPACE/NAME:PORT (a port 1-65535), but value {0:?} provided"
+)]
+pub struct ServiceFlagError(pub String);
+
+/// Parses `--apiservice-service`: `NAMESPACE/NAME` (port 443) or `NAMESPACE/NAME:PORT`.
+pub fn parse_service_flag(text: &str) -> Result<OurService, ServiceFlagError> {
+    let refuse = || ServiceFlagError(text.to_string());
+    let (namespace, rest) = text.trim().split_once('/').ok_or_else(refuse)?;
+    let (name, port) = match rest.split_once(':') {
+        Some((name, port)) => (
+            name,
+            port.parse::<u16>()
+                .ok()
+                .filter(|p| *p != 0)
+                .ok_or_else(refuse)?,
+        ),
+        None => (rest, 443),
+    };
+    let label = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 253
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+    };
+    if !label(namespace) || !label(name) {
+        return Err(refuse());
+    }
+    Ok(OurService {
+        service: ServiceRef::new(namespace, name),
+        port: i32::from(port),
+    })
+}
+
 /// Whose APIService a `spec.service` (`None`: unset) makes it, seen from `ours`.
 pub fn owner(target: Option<ServiceTarget<'_>>, ours: &OurService) -> Owner {
     let Some(target) = target else {
@@ -151,6 +187,27 @@ mod tests {
             ),
             Owner::OursOnOtherPort { port: 4443 }
         );
+    }
+
+    #[test]
+    fn the_flag_takes_namespace_name_and_an_optional_port() {
+        assert_eq!(parse_service_flag("kube-system/metrics-server"), Ok(ours()));
+        let mut on_8443 = OurService::new("monitoring", "ms-rs");
+        on_8443.port = 8443;
+        assert_eq!(parse_service_flag("monitoring/ms-rs:8443"), Ok(on_8443));
+        for bad in [
+            "",
+            "metrics-server",
+            "/metrics-server",
+            "kube-system/",
+            "kube-system/metrics-server:0",
+            "kube-system/metrics-server:https",
+            "kube-system/metrics-server:70000",
+            "Kube-System/metrics-server",
+            "kube-system/metrics server",
+        ] {
+            assert!(parse_service_flag(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod nodes;
 pub(crate) mod pod_store;
 mod pods;
 mod synced;
+pub mod virtual_nodes;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -1,11 +1,14 @@
 //! Nodes: what the scraper needs to reach each kubelet (addresses, kubelet port, the
-//! resource-metrics path annotation) and the labels the API serves. Everything else is
-//! stripped before caching.
+//! resource-metrics path annotation), whether it is a virtual node (its labels and the
+//! virtual-kubelet taint, see `virtual_nodes`) and the labels the API serves. Everything else
+//! is stripped before caching.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::api::core::v1::{Node, NodeSpec};
+
+use super::virtual_nodes::{VirtualKind, is_virtual_kubelet_taint, virtual_kind};
 
 /// Node annotation that replaces `/metrics/resource` for that node (upstream v0.7.0+).
 pub const RESOURCE_METRICS_PATH_ANNOTATION: &str = "metrics.k8s.io/resource-metrics-path";
@@ -21,6 +24,8 @@ pub struct NodeInfo {
     /// The resource-metrics path annotation, when set.
     pub metrics_path: Option<String>,
     pub labels: BTreeMap<String, String>,
+    /// Set for a node that cannot be scraped by design (virtual-kubelet, EKS Fargate).
+    pub virtual_kind: Option<VirtualKind>,
 }
 
 /// Extracts the scrape target from a cached Node.
@@ -45,17 +50,20 @@ pub fn node_info(node: &Node) -> NodeInfo {
         .as_ref()
         .and_then(|a| a.get(RESOURCE_METRICS_PATH_ANNOTATION))
         .cloned();
+    let labels = super::labels_of(&node.metadata).clone();
+    let taints = node.spec.as_ref().and_then(|s| s.taints.as_deref());
     NodeInfo {
         name: Arc::from(node.metadata.name.as_deref().unwrap_or_default()),
         addresses,
         kubelet_port,
         metrics_path,
-        labels: super::labels_of(&node.metadata).clone(),
+        virtual_kind: virtual_kind(&labels, taints.unwrap_or_default()),
+        labels,
     }
 }
 
-/// Drops what neither the scraper nor the API reads (images, conditions, spec, volumes,
-/// capacity, ...).
+/// Drops what neither the scraper nor the API reads (images, conditions, volumes, capacity,
+/// the spec but for the virtual-kubelet taint, ...).
 pub fn strip(node: &mut Node) {
     let m = &mut node.metadata;
     m.managed_fields = None;
@@ -64,7 +72,21 @@ pub fn strip(node: &mut Node) {
     if let Some(a) = m.annotations.as_mut() {
         a.retain(|k, _| k == RESOURCE_METRICS_PATH_ANNOTATION);
     }
-    node.spec = None;
+    let kept_taints = node
+        .spec
+        .take()
+        .and_then(|spec| spec.taints)
+        .map(|taints| {
+            taints
+                .into_iter()
+                .filter(is_virtual_kubelet_taint)
+                .collect()
+        })
+        .filter(|taints: &Vec<_>| !taints.is_empty());
+    node.spec = kept_taints.map(|taints| NodeSpec {
+        taints: Some(taints),
+        ..NodeSpec::default()
+    });
     if let Some(s) = node.status.as_mut() {
         s.images = None;
         s.volumes_attached = None;
@@ -83,7 +105,7 @@ pub fn strip(node: &mut Node) {
 mod tests {
     use super::*;
     use k8s_openapi::api::core::v1::{
-        DaemonEndpoint, NodeAddress, NodeDaemonEndpoints, NodeStatus,
+        DaemonEndpoint, NodeAddress, NodeDaemonEndpoints, NodeStatus, Taint,
     };
     use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
@@ -133,5 +155,40 @@ mod tests {
         assert_eq!(n.metadata.annotations.unwrap().len(), 1);
         let status = n.status.unwrap_or_default();
         assert!(status.capacity.is_none() && status.allocatable.is_none());
+        assert!(n.spec.is_none(), "nothing of the spec is needed");
+        assert_eq!(info.virtual_kind, None);
+    }
+
+    #[test]
+    fn a_virtual_kubelet_taint_survives_stripping_and_marks_the_node() {
+        let mut n = node();
+        let taint = |key: &str| Taint {
+            key: key.into(),
+            value: Some("azure".into()),
+            effect: "NoSchedule".into(),
+            ..Taint::default()
+        };
+        n.spec = Some(NodeSpec {
+            taints: Some(vec![
+                taint("node.kubernetes.io/unreachable"),
+                taint("virtual-kubelet.io/provider"),
+            ]),
+            provider_id: Some("azure:///x".into()),
+            ..NodeSpec::default()
+        });
+        strip(&mut n);
+        let spec = n.spec.clone().unwrap_or_default();
+        assert_eq!(spec.provider_id, None);
+        let kept: Vec<&str> = spec
+            .taints
+            .iter()
+            .flatten()
+            .map(|t| t.key.as_str())
+            .collect();
+        assert_eq!(kept, ["virtual-kubelet.io/provider"]);
+        assert_eq!(
+            node_info(&n).virtual_kind,
+            Some(VirtualKind::VirtualKubelet)
+        );
     }
 }

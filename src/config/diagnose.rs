@@ -13,13 +13,10 @@ use super::ServeArgs;
 /// Flags of `metrics-server diagnose`.
 #[derive(Debug, Args)]
 pub struct DiagnoseArgs {
-    /// The Service the metrics APIServices should point at, NAMESPACE/NAME
-    #[arg(
-        long,
-        value_name = "NAMESPACE/NAME",
-        default_value = "kube-system/metrics-server"
-    )]
-    pub service: ObjectName,
+    /// The Service the metrics APIServices should point at, NAMESPACE/NAME [default: the
+    /// server's --apiservice-service, else kube-system/metrics-server]
+    #[arg(long, value_name = "NAMESPACE/NAME")]
+    pub service: Option<ObjectName>,
     /// The ServiceAccount the server runs as, NAMESPACE/NAME
     #[arg(
         long,
@@ -114,7 +111,7 @@ mod tests {
             "--nodes=5",
         ])
         .unwrap();
-        assert_eq!(args.service.to_string(), "monitoring/ms");
+        assert_eq!(args.service.unwrap().to_string(), "monitoring/ms");
         assert_eq!(
             args.service_account.to_string(),
             "kube-system/metrics-server"
@@ -126,6 +123,7 @@ mod tests {
         let defaults = diagnose(&[]).unwrap();
         assert_eq!(defaults.output, OutputFormat::Text);
         assert_eq!(defaults.nodes, 0);
+        assert_eq!(defaults.service, None);
         assert!(diagnose(&["--service", "metrics-server"]).is_err());
         assert!(diagnose(&["-o", "yaml"]).is_err());
     }

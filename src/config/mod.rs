@@ -1,8 +1,10 @@
 //! Command-line flags: the clap definitions of upstream's flag names (spec §1.1–§1.3, §1.9)
-//! plus our own (`--kubelet-metrics-source`, `--storage-ring-depth`, `--kubelet-max-body-bytes`),
+//! plus our own (`--kubelet-metrics-source`, `--storage-ring-depth`, `--kubelet-max-body-bytes`,
+//! `--apiservice-service`, `--kubelet-max-backoff`, `--kubelet-skip-virtual-nodes`),
 //! and the `certs` and `diagnose` subcommands. Parsing follows Go's pflag conventions:
 //! `--flag=value` and `--flag value`, bool flags as `--flag` or `--flag=true|false`,
-//! comma-separated lists. [`ServeArgs::validate`] turns the parsed flags into a checked [`Config`].
+//! comma-separated lists. [`ServeArgs::validate`] turns the parsed flags into a checked
+//! [`Config`].
 
 pub mod auth;
 pub mod certs;
@@ -158,6 +160,23 @@ pub struct ServeArgs {
     /// scrape.
     #[arg(long, value_name = "BYTES", default_value_t = 16 * 1024 * 1024)]
     pub kubelet_max_body_bytes: u64,
+    /// The Service in front of this server, which the metrics.k8s.io APIServices should point
+    /// at: NAMESPACE/NAME or NAMESPACE/NAME:PORT (default: metrics-server:443 in the
+    /// ServiceAccount's namespace, else kube-system).
+    #[arg(long, value_name = "NAMESPACE/NAME[:PORT]")]
+    pub apiservice_service: Option<String>,
+    /// Longest wait between retries of a node whose scrapes failed 3 cycles in a row (the
+    /// wait starts at twice --metric-resolution and doubles after each failed retry). 0
+    /// scrapes failing nodes every cycle.
+    #[arg(long, value_name = "DURATION", default_value = "5m0s", value_parser = GoDuration::parse)]
+    pub kubelet_max_backoff: GoDuration,
+    /// Do not scrape nodes that serve no kubelet metrics by design: virtual-kubelet nodes
+    /// (label type=virtual-kubelet or a virtual-kubelet.io/provider taint) and EKS Fargate
+    /// nodes (label eks.amazonaws.com/compute-type=fargate). Their pods are reported as
+    /// node_not_scraped.
+    #[arg(long, value_name = "BOOL", value_parser = parse_go_bool, default_value = "true",
+          num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub kubelet_skip_virtual_nodes: bool,
     /// Authentication, authorization, TLS policy and request limits.
     #[command(flatten)]
     pub auth: AuthArgs,

@@ -6,6 +6,8 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::apiservice::{OurService, ServiceFlagError, parse_service_flag};
+
 use super::{
     AuthConfig, AuthFlagError, CompatConfig, CompatError, ConnectionFlagError, ConnectionLimits,
     GoDuration, MetricsSource, ServeArgs,
@@ -39,6 +41,9 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Logging format, shutdown delay, listener and HTTP/2 options, ignored flags.
     pub compat: CompatConfig,
+    /// `--apiservice-service`: the Service the metrics APIServices should point at; `None`
+    /// means `metrics-server:443` in the ServiceAccount's namespace.
+    pub apiservice_service: Option<OurService>,
 }
 
 /// The kubelet client part of [`Config`] (spec §1.2).
@@ -56,6 +61,11 @@ pub struct KubeletConfig {
     pub request_timeout: Duration,
     pub metrics_source: MetricsSource,
     pub max_body_bytes: u64,
+    /// `--kubelet-max-backoff`: longest wait between retries of a failing node; zero scrapes
+    /// failing nodes every cycle.
+    pub max_backoff: Duration,
+    /// `--kubelet-skip-virtual-nodes`.
+    pub skip_virtual_nodes: bool,
 }
 
 /// A certificate file and its key file, given together.
@@ -115,6 +125,8 @@ pub enum ConfigError {
     RingDepthOutOfRange(u32),
     #[error("--kubelet-max-body-bytes must be at least 1024, but value {0} provided")]
     BodyLimitTooSmall(u64),
+    #[error("--kubelet-max-backoff must not be negative, but value {0} provided")]
+    NegativeBackoff(GoDuration),
     #[error(transparent)]
     Auth(#[from] AuthFlagError),
     #[error(
@@ -125,6 +137,8 @@ pub enum ConfigError {
     Compat(#[from] CompatError),
     #[error(transparent)]
     Connections(#[from] ConnectionFlagError),
+    #[error(transparent)]
+    ApiServiceService(#[from] ServiceFlagError),
 }
 
 impl ServeArgs {
@@ -159,6 +173,8 @@ impl ServeArgs {
         if self.kubelet_max_body_bytes < MIN_BODY_BYTES {
             return Err(ConfigError::BodyLimitTooSmall(self.kubelet_max_body_bytes));
         }
+        let max_backoff = (self.kubelet_max_backoff.to_std())
+            .ok_or(ConfigError::NegativeBackoff(self.kubelet_max_backoff))?;
         let auth = self.auth.validate()?;
         if auth.self_managed_ca && serving_files.is_some() {
             return Err(ConfigError::SelfManagedCaWithCertFiles);
@@ -166,6 +182,11 @@ impl ServeArgs {
         let kubelet_tls_flags = self.kubelet_insecure_tls || ca.is_some() || client_cert.is_some();
         let compat = self.compat.validate(kubelet_tls_flags)?;
         let connections = self.connections.validate()?;
+        let apiservice_service = self
+            .apiservice_service
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| parse_service_flag(&s))
+            .transpose()?;
         let extra_ips = if self.bind_address.is_unspecified() {
             Vec::new()
         } else {
@@ -184,6 +205,8 @@ impl ServeArgs {
                 request_timeout: timeout,
                 metrics_source: self.kubelet_metrics_source,
                 max_body_bytes: self.kubelet_max_body_bytes,
+                max_backoff,
+                skip_virtual_nodes: self.kubelet_skip_virtual_nodes,
             },
             node_selector: self.node_selector.filter(|s| !s.trim().is_empty()),
             serving: ServingConfig {
@@ -201,6 +224,7 @@ impl ServeArgs {
             verbosity: self.verbosity,
             auth,
             compat,
+            apiservice_service,
         })
     }
 }
@@ -248,11 +272,13 @@ impl Config {
 /// Maps a klog `-v` level to `tracing` filter directives: 0–1 info, 2–3 debug for this crate,
 /// 4–5 debug everywhere, 6+ debug everywhere and trace for this crate. Below 4 the HTTP/2
 /// library logs errors only: its warnings are about what a peer did (one line per connection
-/// of a stream-reset flood), which any client can cause.
+/// of a stream-reset flood), which any client can cause. Below 4 kube's watcher logs errors
+/// only too: it warns of a 403 on every retry, which our watches log themselves (the
+/// APIService watch once).
 pub fn verbosity_filter(verbosity: i32) -> String {
     match verbosity {
-        i32::MIN..=1 => "info,h2=error",
-        2..=3 => "info,h2=error,metrics_server=debug",
+        i32::MIN..=1 => "info,h2=error,kube_runtime::watcher=error",
+        2..=3 => "info,h2=error,kube_runtime::watcher=error,metrics_server=debug",
         4..=5 => "debug",
         _ => "debug,metrics_server=trace",
     }
@@ -265,11 +291,13 @@ mod tests {
 
     #[test]
     fn verbosity_levels_map_to_filters() {
-        assert_eq!(verbosity_filter(-1), "info,h2=error");
-        assert_eq!(verbosity_filter(0), "info,h2=error");
-        assert_eq!(verbosity_filter(1), "info,h2=error");
-        assert_eq!(verbosity_filter(2), "info,h2=error,metrics_server=debug");
-        assert_eq!(verbosity_filter(3), "info,h2=error,metrics_server=debug");
+        let info = "info,h2=error,kube_runtime::watcher=error";
+        let debug = "info,h2=error,kube_runtime::watcher=error,metrics_server=debug";
+        assert_eq!(verbosity_filter(-1), info);
+        assert_eq!(verbosity_filter(0), info);
+        assert_eq!(verbosity_filter(1), info);
+        assert_eq!(verbosity_filter(2), debug);
+        assert_eq!(verbosity_filter(3), debug);
         assert_eq!(verbosity_filter(4), "debug");
         assert_eq!(verbosity_filter(6), "debug,metrics_server=trace");
         assert_eq!(verbosity_filter(10), "debug,metrics_server=trace");

@@ -364,6 +364,7 @@ mod tests {
             kubelet_port: None,
             metrics_path: None,
             labels: Default::default(),
+            virtual_kind: None,
         }
     }
 

@@ -204,6 +204,7 @@ mod tests {
             kubelet_port: Some(10250),
             metrics_path: None,
             labels: Default::default(),
+            virtual_kind: None,
         }
     }
 

@@ -18,7 +18,7 @@ use super::cluster_api;
 use super::kubelet_cert::{Verdict, insecure_check, judge, tls_check};
 use super::kubelet_lines::{fetch_failure, reach_check, summarize};
 use super::peer_cert::{self, Identity, PeekError};
-use super::report::{Check, Report};
+use super::report::{Check, Report, name_list};
 use crate::cluster::{NodeInfo, node_info};
 use crate::config::Config;
 use crate::kubelet::address::{resolve_address, resolve_port};
@@ -132,6 +132,19 @@ pub async fn check(
     let Some(nodes) = list_nodes(client, cfg, report).await else {
         return;
     };
+    let (nodes, skipped) = skip_virtual(nodes, cfg.kubelet.skip_virtual_nodes);
+    if !skipped.is_empty() {
+        report.push(Check::ok(
+            "kubelet-nodes",
+            "nodes",
+            format!(
+                "{} virtual nodes not scraped, as the server skips them \
+                 (--kubelet-skip-virtual-nodes): {}",
+                skipped.len(),
+                name_list(&skipped)
+            ),
+        ));
+    }
     let total = nodes.len();
     let nodes = spread(nodes, sample);
     report.push(Check::ok(
@@ -180,6 +193,17 @@ async fn list_nodes(
             None
         }
     }
+}
+
+/// The nodes the server scrapes, and the names of the virtual ones it skips (`skip`).
+pub fn skip_virtual(nodes: Vec<NodeInfo>, skip: bool) -> (Vec<NodeInfo>, Vec<String>) {
+    if !skip {
+        return (nodes, Vec::new());
+    }
+    let (kept, virtual_nodes): (Vec<NodeInfo>, Vec<NodeInfo>) =
+        nodes.into_iter().partition(|n| n.virtual_kind.is_none());
+    let names = virtual_nodes.iter().map(|n| n.name.to_string()).collect();
+    (kept, names)
 }
 
 /// `n` nodes spread evenly over the list sorted by name (all of them when `n` is 0 or not
@@ -342,7 +366,18 @@ mod tests {
             kubelet_port: Some(10250),
             metrics_path: None,
             labels: Default::default(),
+            virtual_kind: None,
         }
+    }
+
+    #[test]
+    fn virtual_nodes_are_skipped_as_the_server_skips_them() {
+        let mut aci = node("aci");
+        aci.virtual_kind = Some(crate::cluster::virtual_nodes::VirtualKind::VirtualKubelet);
+        let (kept, skipped) = skip_virtual(vec![node("n1"), aci.clone()], true);
+        assert_eq!((kept.len(), skipped), (1, vec!["aci".to_owned()]));
+        let (kept, skipped) = skip_virtual(vec![node("n1"), aci], false);
+        assert_eq!((kept.len(), skipped.len()), (2, 0));
     }
 
     #[test]

@@ -42,7 +42,7 @@ use anyhow::Context;
 use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService;
 use kube::api::Api;
 
-use crate::config::diagnose::{DiagnoseArgs, OutputFormat};
+use crate::config::diagnose::{DiagnoseArgs, ObjectName, OutputFormat};
 use crate::config::{Config, ServeArgs};
 use cluster_api::ReadError;
 use report::{Check, Report};
@@ -85,29 +85,36 @@ pub async fn run(args: DiagnoseArgs) -> Report {
         }
     };
     let in_cluster = std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
+    let service = our_service(args.service, &cfg);
     let apiservices: Api<APIService> = Api::all(client.clone());
-    let ours = apiservice::check(&apiservices, &args.service, &mut report).await;
+    let ours = apiservice::check(&apiservices, &service, &mut report).await;
     let port = ours.first().map_or(
         crate::apiservice::DEFAULT_SERVICE_PORT,
         apiservice::Ours::port,
     );
-    let endpoints = service::check(&client, &args.service, port, &mut report).await;
+    let endpoints = service::check(&client, &service, port, &mut report).await;
     let source = match &args.serving_cert_secret {
         Some(secret) => serving_cert::Source::Secret(secret),
         None => serving_cert::Source::Endpoints(&endpoints),
     };
-    serving_cert::check(
-        &client,
-        &args.service,
-        source,
-        in_cluster,
-        &ours,
-        &mut report,
-    )
-    .await;
+    serving_cert::check(&client, &service, source, in_cluster, &ours, &mut report).await;
     rbac::check(&client, &cfg, &args.service_account, &mut report).await;
     kubelets::check(&client, &api_cfg, &cfg, args.nodes, in_cluster, &mut report).await;
     report
+}
+
+/// `--service`, else the server's `--apiservice-service`, else `kube-system/metrics-server`.
+fn our_service(flag: Option<ObjectName>, cfg: &Config) -> ObjectName {
+    flag.unwrap_or_else(|| match &cfg.apiservice_service {
+        Some(ours) => ObjectName {
+            namespace: ours.service.namespace.clone(),
+            name: ours.service.name.clone(),
+        },
+        None => ObjectName {
+            namespace: "kube-system".to_owned(),
+            name: "metrics-server".to_owned(),
+        },
+    })
 }
 
 /// The server's config from its flags, and a client of the API server that answered (with

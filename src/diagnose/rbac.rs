@@ -3,8 +3,10 @@
 //! `nodes/stats` when the Summary API may be used), review tokens and accesses of incoming
 //! requests, read the front-proxy CA from the `extension-apiserver-authentication` ConfigMap;
 //! with `--self-managed-ca`, its Secret and the APIServices. Each denial names the binding of
-//! `manifests/components.yaml` that grants it, with the command that recreates it. Also: the
-//! ServiceAccount exists, and the aggregated ClusterRole that lets `view` users read metrics.
+//! `manifests/components.yaml` that grants it, with the command that recreates it; a denial
+//! fails, except for what only explains problems (watching the two APIServices, recording
+//! Events on them), which warns. Also: the ServiceAccount exists, and the aggregated
+//! ClusterRole that lets `view` users read metrics.
 
 use futures::future::join_all;
 use k8s_openapi::api::authorization::v1::{
@@ -37,6 +39,8 @@ pub enum Grant {
     AuthReader,
     /// `manifests/overlays/self-managed-ca/rbac-ca.yaml`.
     SelfManagedCa,
+    /// RoleBinding `default/metrics-server-events` → Role `metrics-server-events`.
+    Events,
 }
 
 /// One thing the server does with the API, as a review asks it.
@@ -51,6 +55,8 @@ pub struct Permission {
     /// What breaks without it.
     pub impact: &'static str,
     pub grant: Grant,
+    /// Without it the server serves no metrics (else: it explains less).
+    pub essential: bool,
 }
 
 impl Permission {
@@ -64,7 +70,13 @@ impl Permission {
             name: None,
             impact: "",
             grant,
+            essential: true,
         }
+    }
+
+    fn optional(mut self) -> Self {
+        self.essential = false;
+        self
     }
 
     fn sub(mut self, subresource: &'static str) -> Self {
@@ -170,8 +182,33 @@ pub fn needed(cfg: &Config, account: &ObjectName) -> Vec<Permission> {
             );
         }
     }
+    needed.extend(explaining());
     if cfg.auth.self_managed_ca {
         needed.extend(self_managed_ca(account));
+    }
+    needed
+}
+
+/// What the server needs to explain its APIServices (see [`crate::apiservice`]).
+fn explaining() -> Vec<Permission> {
+    let mut needed = Vec::new();
+    for name in crate::apiservice::METRICS_API_SERVICES {
+        for verb in ["list", "watch"] {
+            needed.push(
+                Permission::new(verb, "apiregistration.k8s.io", "apiservices", Grant::MetricsServerRole)
+                    .cluster_object(name)
+                    .impact("the server cannot watch its APIServices to explain why one is unavailable (metrics are still served)")
+                    .optional(),
+            );
+        }
+    }
+    for verb in ["create", "patch"] {
+        needed.push(
+            Permission::new(verb, "events.k8s.io", "events", Grant::Events)
+                .within(crate::apiservice::events::EVENT_NAMESPACE)
+                .impact("the server cannot record Events on its APIServices (its log still explains them)")
+                .optional(),
+        );
     }
     needed
 }
@@ -221,6 +258,11 @@ pub fn grant_fix(grant: Grant, account: &ObjectName) -> String {
         Grant::AuthReader => format!(
             "kubectl -n {CONFIGMAP_NAMESPACE} create rolebinding metrics-server-auth-reader \
              --role=extension-apiserver-authentication-reader --serviceaccount={sa}"
+        ),
+        Grant::Events => format!(
+            "kubectl -n default create role metrics-server-events --verb=create,patch \
+             --resource=events.events.k8s.io; kubectl -n default create rolebinding \
+             metrics-server-events --role=metrics-server-events --serviceaccount={sa}"
         ),
         Grant::SelfManagedCa => {
             "kubectl apply -f manifests/overlays/self-managed-ca/rbac-ca.yaml (needed by \
@@ -277,12 +319,16 @@ pub fn verdict(
                 true => String::new(),
                 false => format!(" ({why})"),
             };
-            Check::fail(
+            let check = Check::fail(
                 "rbac",
                 object,
                 format!("may not {what}{why}: {}", permission.impact),
                 grant_fix(permission.grant, account),
-            )
+            );
+            match permission.essential {
+                true => check,
+                false => check.softened(),
+            }
         }
         Err(err) => Check::warn(
             "rbac",
@@ -404,6 +450,16 @@ mod tests {
         assert!(!resource_only.iter().any(|d| d == "get nodes/stats"));
         let no_lookup = described(&config(&["--authentication-skip-lookup"]));
         assert!(!no_lookup.iter().any(|d| d.contains("configmaps")));
+        assert!(
+            all.iter()
+                .any(|d| d == "watch apiservices.apiregistration.k8s.io v1.metrics.k8s.io"),
+            "{all:?}"
+        );
+        assert!(
+            all.iter()
+                .any(|d| d == "create events.events.k8s.io in default"),
+            "{all:?}"
+        );
         let self_managed = described(&config(&["--self-managed-ca"]));
         assert!(
             self_managed

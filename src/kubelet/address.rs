@@ -58,6 +58,7 @@ mod tests {
             kubelet_port: port,
             metrics_path: None,
             labels: Default::default(),
+            virtual_kind: None,
         }
     }
 

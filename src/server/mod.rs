@@ -30,6 +30,7 @@ use tokio::sync::watch;
 use crate::api::selector::LabelSelector;
 use crate::config::Config;
 use crate::kubelet::{KubeletClient, KubeletClientConfig};
+use crate::scraper::backoff::{BackoffPolicy, NodeBackoff};
 use crate::scraper::{ScrapeClock, Scraper, SnapshotOutlet};
 use crate::store::{Snapshot, Store, StoreConfig};
 
@@ -89,9 +90,11 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         true => Some(self_ca::SelfManaged::setup(client.clone(), &self_ca::own_namespace()).await?),
         false => None,
     };
+    let apiservice_watch = crate::apiservice::watch::run(client.clone(), our_service(&cfg));
     let (cluster, watch_fut) = crate::cluster::watch(client);
     let mut background = vec![tokio::spawn(watch_fut)];
     background.extend(auth.tasks.into_iter().map(tokio::spawn));
+    background.push(tokio::spawn(apiservice_watch));
 
     let node_names = crate::kubelet::verify::NodeNames::new();
     let kubelet = KubeletClient::new(
@@ -131,6 +134,11 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         clock: clock.clone(),
         metrics: metrics.clone(),
         publish_cost: Duration::ZERO,
+        backoff: NodeBackoff::new(BackoffPolicy {
+            resolution: cfg.metric_resolution,
+            max_wait: cfg.kubelet.max_backoff,
+        }),
+        skip_virtual_nodes: cfg.kubelet.skip_virtual_nodes,
     };
     let scraping =
         crate::scraper::own_thread::start(scraper).context("starting the scraper thread")?;
@@ -141,12 +149,6 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         None => tls::load_or_generate_serving_cert(&cfg.serving.cert)?,
     };
     let serving_cert = serving::ServingCert::new(&pair)?;
-    if let Some(ca) = self_managed {
-        if let Err(e) = ca.publish_ca_bundle().await {
-            tracing::warn!(error = %format!("{e:#}"), "Could not set the APIService caBundle (grant apiservices get/patch, see manifests/overlays/self-managed-ca).");
-        }
-        background.push(tokio::spawn(ca.maintain(serving_cert.clone())));
-    }
     let mut tls_config = serving::server_config(&cfg.auth.tls, serving_cert.clone())?;
     if cfg.compat.disable_http2 {
         let mut http1_only = (*tls_config).clone();
@@ -154,13 +156,23 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         tls_config = Arc::new(http1_only);
     }
     if let Some(files) = cfg.serving.cert.files.clone() {
-        let reload = serving::reload_on_change(files, serving_cert, serving::RELOAD_INTERVAL);
+        let reload =
+            serving::reload_on_change(files, serving_cert.clone(), serving::RELOAD_INTERVAL);
         background.push(tokio::spawn(reload));
     }
     let addr = SocketAddr::new(cfg.serving.bind_address, cfg.serving.secure_port);
     let listener =
         bind(addr, cfg.compat.permit_port_sharing).with_context(|| format!("binding {addr}"))?;
     let local_addr = listener.local_addr()?;
+    // After binding: a new caBundle makes the aggregator check us at once, and connections
+    // wait in the listen queue rather than being refused (an APIService that flaps on every
+    // start otherwise).
+    if let Some(ca) = self_managed {
+        if let Err(e) = ca.publish_ca_bundle().await {
+            tracing::warn!(error = %format!("{e:#}"), "Could not set the APIService caBundle (grant apiservices get/patch, see manifests/overlays/self-managed-ca).");
+        }
+        background.push(tokio::spawn(ca.maintain(serving_cert.clone())));
+    }
     let shutting_down = Arc::new(AtomicBool::new(false));
     let pod_lists = Arc::new(crate::api::list_cache::PodListCache::default());
     background.push(tokio::spawn(
@@ -239,6 +251,14 @@ fn bind(addr: SocketAddr, reuse_port: bool) -> std::io::Result<TcpListener> {
     let _ = reuse_port;
     socket.bind(addr)?;
     socket.listen(1024)
+}
+
+/// The Service the metrics APIServices should point at: `--apiservice-service`, else
+/// `metrics-server:443` in the ServiceAccount's namespace.
+fn our_service(cfg: &Config) -> crate::apiservice::OurService {
+    cfg.apiservice_service
+        .clone()
+        .unwrap_or_else(|| crate::apiservice::default_service(&self_ca::own_namespace()))
 }
 
 /// Logs one warning per upstream flag given that has no effect here.

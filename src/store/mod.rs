@@ -115,17 +115,29 @@ impl Store {
         node_entry(&mut self.nodes, &mut self.names, node).fail();
     }
 
-    /// Nodes whose every scrape failed since the store first saw them: the store has no list
-    /// of their pods but what [`Store::expect_pods`] gives it.
-    pub fn never_scraped_nodes(&self) -> impl Iterator<Item = &Arc<str>> {
-        self.nodes
-            .iter()
-            .filter(|(_, state)| state.never_scraped())
-            .map(|(name, _)| name)
+    /// A node that is not scraped by design (a virtual node): it and its pods read
+    /// [`MissingReason::NodeNotScraped`] until a scrape of it is applied or fails. True when
+    /// the node was not marked so yet.
+    pub fn node_skipped(&mut self, node: &str) -> bool {
+        let state = node_entry(&mut self.nodes, &mut self.names, node);
+        let newly = !state.skipped;
+        state.skip();
+        newly
     }
 
-    /// The pods the API places on `node`, a node whose scrapes all failed: they are known to
-    /// the store as that node's, so they read [`MissingReason::NodeFailed`] rather than
+    /// Nodes the store has no list of pods for but what [`Store::expect_pods`] gives it, each
+    /// with whether it is skipped by design (else every scrape of it failed since the store
+    /// first saw it).
+    pub fn never_scraped_nodes(&self) -> impl Iterator<Item = (&Arc<str>, bool)> {
+        self.nodes
+            .iter()
+            .filter(|(_, state)| state.pods_from_api())
+            .map(|(name, state)| (name, state.skipped))
+    }
+
+    /// The pods the API places on `node`, a node whose scrapes all failed or that is not
+    /// scraped: they are known to the store as that node's, so they read
+    /// [`MissingReason::NodeFailed`] or [`MissingReason::NodeNotScraped`] rather than
     /// [`MissingReason::NotScrapedYet`]. Ignored (false) once the node has been scraped or
     /// when the store does not know it; the node's first good scrape replaces them.
     pub fn expect_pods<'p>(
@@ -134,7 +146,7 @@ impl Store {
         pods: impl Iterator<Item = (&'p str, &'p str)>,
     ) -> bool {
         match self.nodes.get_mut(node) {
-            Some(state) if state.never_scraped() => {
+            Some(state) if state.pods_from_api() => {
                 state.expect_pods(pods, &mut self.names);
                 true
             }

@@ -1,4 +1,5 @@
-//! Pods of a node that was never scraped, known from the API ([`Store::expect_pods`]).
+//! Pods of a node that was never scraped (its scrapes failed, or it is a virtual node that is
+//! not scraped at all), known from the API ([`Store::expect_pods`]).
 
 use std::borrow::Cow;
 
@@ -39,8 +40,11 @@ fn on_default<'a>(names: &'a [&'a str]) -> impl Iterator<Item = (&'a str, &'a st
 fn pods_of_a_node_that_never_answered_read_its_failure() {
     let mut store = Store::new(StoreConfig::default());
     store.node_failed("dead");
-    let never: Vec<_> = store.never_scraped_nodes().map(|n| n.to_string()).collect();
-    assert_eq!(never, ["dead"]);
+    let never: Vec<_> = store
+        .never_scraped_nodes()
+        .map(|(n, skipped)| (n.to_string(), skipped))
+        .collect();
+    assert_eq!(never, [("dead".to_string(), false)]);
     assert!(store.expect_pods("dead", on_default(&["a", "b", "a"])));
     let snap = store.publish();
     for pod in ["a", "b"] {
@@ -120,4 +124,64 @@ fn a_pod_served_by_a_healthy_node_stays_served() {
         snap.pod_missing_reason("default", "new"),
         MissingReason::NotScrapedYet
     );
+}
+
+#[test]
+fn pods_of_a_skipped_node_read_node_not_scraped() {
+    let mut store = Store::new(StoreConfig::default());
+    store.apply_node("up", &batch(100, &["ok"]));
+    store.apply_node("up", &batch(115, &["ok"]));
+    store.node_skipped("virtual");
+    let never: Vec<_> = store
+        .never_scraped_nodes()
+        .map(|(n, skipped)| (n.to_string(), skipped))
+        .collect();
+    assert_eq!(never, [("virtual".to_string(), true)]);
+    assert!(store.expect_pods("virtual", on_default(&["aci-1", "aci-2"])));
+    let snap = store.publish();
+    assert_eq!(
+        snap.node_missing_reason("virtual"),
+        MissingReason::NodeNotScraped
+    );
+    for pod in ["aci-1", "aci-2"] {
+        assert_eq!(
+            snap.pod_missing_reason("default", pod),
+            MissingReason::NodeNotScraped
+        );
+    }
+    assert!(
+        snap.pod("default", "ok").is_some(),
+        "other nodes are served"
+    );
+    assert_eq!(snap.servable_nodes(), 1);
+}
+
+#[test]
+fn a_node_skipped_after_being_scraped_takes_its_pods_from_the_api() {
+    let mut store = Store::new(StoreConfig::default());
+    store.apply_node("n1", &batch(100, &["a"]));
+    store.apply_node("n1", &batch(115, &["a"]));
+    store.node_skipped("n1");
+    let snap = store.publish();
+    assert_eq!(
+        snap.node_missing_reason("n1"),
+        MissingReason::NodeNotScraped
+    );
+    assert_eq!(
+        snap.pod_missing_reason("default", "a"),
+        MissingReason::NodeNotScraped
+    );
+    assert!(store.expect_pods("n1", on_default(&["b"])), "listed again");
+    let snap = store.publish();
+    assert_eq!(
+        snap.pod_missing_reason("default", "b"),
+        MissingReason::NodeNotScraped
+    );
+    // Scraped again (the skip turned off): its kubelet's report counts, and a failure reads
+    // as a failure.
+    store.apply_node("n1", &batch(130, &["a"]));
+    assert_eq!(store.never_scraped_nodes().count(), 0);
+    store.node_failed("n1");
+    let snap = store.publish();
+    assert_eq!(snap.node_missing_reason("n1"), MissingReason::NodeFailed);
 }

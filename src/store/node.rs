@@ -84,6 +84,8 @@ pub(crate) struct NodeState {
     series: Series,
     pub(crate) served: Result<NodeUsage, MissingReason>,
     pub(crate) failed: bool,
+    /// The node is not scraped by design (a virtual node): its pods are known from the API.
+    pub(crate) skipped: bool,
     /// Some scrape of this node succeeded since the store first saw it.
     pub(crate) ever_applied: bool,
     pub(crate) pods: NodePods,
@@ -96,6 +98,7 @@ impl NodeState {
             series: Series::default(),
             served: Err(MissingReason::NotScrapedYet),
             failed: false,
+            skipped: false,
             ever_applied: false,
             pods: Vec::new(),
         }
@@ -104,6 +107,7 @@ impl NodeState {
     /// Merges a successful scrape. Pods absent from the batch are forgotten.
     pub(crate) fn apply(&mut self, batch: &NodeBatch<'_>, rules: &Rules, names: &mut Interner) {
         self.failed = false;
+        self.skipped = false;
         self.ever_applied = true;
         self.served = match batch.node {
             Some(point) => self.series.observe(point, rules).map(|rate| NodeUsage {
@@ -162,6 +166,14 @@ impl NodeState {
     /// A failed scrape: hide the node and its pods until the next success.
     pub(crate) fn fail(&mut self) {
         self.failed = true;
+        self.skipped = false;
+    }
+
+    /// The node is not scraped by design: it and its pods read
+    /// [`MissingReason::NodeNotScraped`], and its pods are known only from the API.
+    pub(crate) fn skip(&mut self) {
+        self.skipped = true;
+        self.failed = false;
     }
 
     /// Whether every scrape of this node failed so far: its pods are known only from the API
@@ -170,9 +182,26 @@ impl NodeState {
         self.failed && !self.ever_applied
     }
 
-    /// Replaces the pods of a node that was [`Self::never_scraped`] with those the API places
-    /// on it, each without samples: while the node is failed they read
-    /// [`MissingReason::NodeFailed`]. Its first good scrape replaces them with its report.
+    /// Whether the pods of this node come from the API rather than its kubelet: every scrape
+    /// of it failed so far, or it is not scraped at all.
+    pub(crate) fn pods_from_api(&self) -> bool {
+        self.skipped || self.never_scraped()
+    }
+
+    /// Why the node and all its pods are withheld whatever their samples, if they are.
+    pub(crate) fn withheld(&self) -> Option<MissingReason> {
+        if self.skipped {
+            Some(MissingReason::NodeNotScraped)
+        } else if self.failed {
+            Some(MissingReason::NodeFailed)
+        } else {
+            None
+        }
+    }
+
+    /// Replaces the pods of a node whose pods come from the API ([`Self::pods_from_api`]) with
+    /// those the API places on it, each without samples: they read what the node is withheld
+    /// for ([`Self::withheld`]). Its first good scrape replaces them with its report.
     pub(crate) fn expect_pods<'p>(
         &mut self,
         pods: impl Iterator<Item = (&'p str, &'p str)>,
@@ -194,8 +223,8 @@ impl NodeState {
 
     /// What the snapshot serves for the node itself.
     pub(crate) fn outcome(&self) -> Result<&NodeUsage, MissingReason> {
-        if self.failed {
-            return Err(MissingReason::NodeFailed);
+        if let Some(reason) = self.withheld() {
+            return Err(reason);
         }
         self.served.as_ref().map_err(|r| *r)
     }

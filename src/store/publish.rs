@@ -8,7 +8,8 @@
 //! positions from one sorted list are in name order, so both compare alike.
 //!
 //! A pod reported by several nodes (spec §3.4 "Merging": upstream keeps the first seen) is
-//! served once, never summed: reports from nodes whose scrape failed lose, then the report
+//! served once, never summed: reports from nodes whose scrape failed (or that are not
+//! scraped) lose, then the report
 //! with the newest container start time wins, then the newest sample, then the smaller node
 //! name. When the winning report is not servable (a moved pod still waiting for its second
 //! sample), the pod is not served: the older report belongs to a previous incarnation.
@@ -31,7 +32,8 @@ use crate::usage::{PodKey, PodUsage};
 struct Candidate<'a> {
     /// The pod's position at the previous publish, or [`UNPUBLISHED`].
     published_at: u32,
-    node_failed: bool,
+    /// Why the reporting node withholds all its pods (failed, not scraped), if it does.
+    node_withheld: Option<MissingReason>,
     rank: ReportRank,
     node: &'a Arc<str>,
     entry: &'a PodEntry,
@@ -119,7 +121,7 @@ fn sort_candidates(candidates: &mut [Candidate<'_>]) {
     // read for reports of the same pod, not on every comparison.
     candidates.sort_unstable_by(|a, b| {
         a.cmp_key(b)
-            .then_with(|| a.node_failed.cmp(&b.node_failed))
+            .then_with(|| a.node_withheld.is_some().cmp(&b.node_withheld.is_some()))
             .then_with(|| b.rank.cmp(&a.rank))
             .then_with(|| a.node.cmp(b.node))
     });
@@ -164,7 +166,7 @@ fn gather_candidates(nodes: &BTreeMap<Arc<str>, NodeState>) -> Vec<Candidate<'_>
         for entry in &node.pods {
             candidates.push(Candidate {
                 published_at: entry.published_at.load(Relaxed),
-                node_failed: node.failed,
+                node_withheld: node.withheld(),
                 rank: entry.state.rank,
                 node: node_name,
                 entry,
@@ -187,8 +189,8 @@ fn compare_keys(a: &PodEntry, b: &PodEntry) -> Ordering {
 }
 
 fn winner_outcome(winner: &Candidate<'_>) -> Result<Arc<PodUsage>, MissingReason> {
-    if winner.node_failed {
-        return Err(MissingReason::NodeFailed);
+    if let Some(reason) = winner.node_withheld {
+        return Err(reason);
     }
     winner.pod().served.clone()
 }

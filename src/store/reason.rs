@@ -14,6 +14,9 @@ pub enum MissingReason {
     WaitingSecondSample,
     /// The latest scrape of its node failed (spec §3.4 "Per-node errors").
     NodeFailed,
+    /// Its node is not scraped by design: a virtual node (virtual-kubelet, EKS Fargate) that
+    /// serves no kubelet metrics (`--kubelet-skip-virtual-nodes`).
+    NodeNotScraped,
     /// The kubelet did not report a complete sample for every container of the pod.
     IncompleteContainers,
     /// The counter or start time went backwards, or the rate was absurd (spec §4.2, §9 item 7).
@@ -34,6 +37,7 @@ impl MissingReason {
             MissingReason::NotScrapedYet => "not_scraped_yet",
             MissingReason::WaitingSecondSample => "waiting_second_sample",
             MissingReason::NodeFailed => "node_failed",
+            MissingReason::NodeNotScraped => "node_not_scraped",
             MissingReason::IncompleteContainers => "incomplete_containers",
             MissingReason::RateError => "rate_error",
             MissingReason::MissingSample => "missing_sample",
@@ -48,6 +52,10 @@ impl MissingReason {
             MissingReason::NotScrapedYet => "no metrics have been collected for it yet",
             MissingReason::WaitingSecondSample => "waiting for a second sample from the kubelet",
             MissingReason::NodeFailed => "the latest scrape of its node failed",
+            MissingReason::NodeNotScraped => {
+                "its node is a virtual node (virtual-kubelet or EKS Fargate), which serves no \
+                 kubelet metrics, so it is not scraped (--kubelet-skip-virtual-nodes)"
+            }
             MissingReason::IncompleteContainers => {
                 "the kubelet did not report a complete sample for every container"
             }
@@ -83,6 +91,7 @@ mod tests {
             MissingReason::NotScrapedYet,
             MissingReason::WaitingSecondSample,
             MissingReason::NodeFailed,
+            MissingReason::NodeNotScraped,
             MissingReason::IncompleteContainers,
             MissingReason::RateError,
             MissingReason::MissingSample,

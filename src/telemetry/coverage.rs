@@ -12,10 +12,11 @@ use crate::store::{MissingReason, Snapshot};
 
 /// Every reason an item can lack metrics, in a stable order (all are always exported, so a
 /// reason that drops to zero reads 0 rather than vanishing).
-pub const REASONS: [MissingReason; 7] = [
+pub const REASONS: [MissingReason; 8] = [
     MissingReason::NotScrapedYet,
     MissingReason::WaitingSecondSample,
     MissingReason::NodeFailed,
+    MissingReason::NodeNotScraped,
     MissingReason::IncompleteContainers,
     MissingReason::RateError,
     MissingReason::MissingSample,

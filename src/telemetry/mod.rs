@@ -8,13 +8,15 @@
 //!
 //! Ours use the `metrics_rs_` prefix, because upstream's e2e test asserts that the
 //! `metrics_server_*` families are exactly those six: the last scrape result of each node with
-//! its reason, scrape failures by reason, nodes and pods known vs served, and the items without
-//! metrics by reason ([`coverage`]). Unlike upstream, series of nodes that left the cluster
-//! (or the `--node-selector`) are removed.
+//! its reason, scrape failures by reason, each node's failures in a row and back-off
+//! ([`node_backoff`]), the nodes not scraped by design by kind, nodes and pods known vs served,
+//! and the items without metrics by reason ([`coverage`]). Unlike upstream, series of nodes
+//! that left the cluster (or the `--node-selector`) are removed.
 
 mod batch_histogram;
 pub mod clock_offset;
 pub mod coverage;
+mod node_backoff;
 mod node_series;
 pub mod stage_cpu;
 
@@ -28,6 +30,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+use crate::cluster::virtual_nodes::VirtualKind;
 use crate::store::SampleTimes;
 use crate::time::Timestamp;
 use batch_histogram::BatchHistogram;
@@ -91,6 +94,9 @@ pub struct Metrics {
     /// The failed TLS check currently exported for each node whose last scrape failed on TLS.
     last_tls_check: Mutex<HashMap<String, &'static str>>,
     clock_offsets: clock_offset::ClockOffsets,
+    node_backoffs: node_backoff::NodeBackoffs,
+    /// `metrics_rs_nodes_not_scraped{kind}`, indexed like [`VirtualKind::ALL`].
+    not_scraped: [Gauge; VirtualKind::ALL.len()],
     pub coverage: coverage::CoverageGauges,
 }
 
@@ -161,6 +167,19 @@ impl Metrics {
             tls_check.clone(),
         );
         let clock_offsets = clock_offset::ClockOffsets::register(&mut registry);
+        let node_backoffs = node_backoff::NodeBackoffs::register(&mut registry);
+        let not_scraped_family = Family::<Labels, Gauge>::default();
+        registry.register(
+            "metrics_rs_nodes_not_scraped",
+            "Selected nodes that are not scraped by design (--kubelet-skip-virtual-nodes), by \
+             kind (virtual-kubelet, fargate)",
+            not_scraped_family.clone(),
+        );
+        let not_scraped = VirtualKind::ALL.map(|kind| {
+            not_scraped_family
+                .get_or_create(&label("kind", kind.as_str()))
+                .clone()
+        });
         let coverage = coverage::CoverageGauges::register(&mut registry);
         registry.register_collector(Box::new(stage_cpu::StageCpuCollector::default()));
         Metrics {
@@ -179,6 +198,8 @@ impl Metrics {
             tls_check,
             last_tls_check: Mutex::new(HashMap::new()),
             clock_offsets,
+            node_backoffs,
+            not_scraped,
             coverage,
         }
     }
@@ -247,6 +268,20 @@ impl Metrics {
         }
     }
 
+    /// The node's failed scrapes in a row and its wait between retries (zero while it is
+    /// scraped every cycle), see [`node_backoff`].
+    pub fn record_backoff(&self, node: &str, failures: u32, wait: Duration) {
+        self.node_backoffs.record(node, failures, wait);
+    }
+
+    /// How many selected nodes of each kind are not scraped by design, indexed like
+    /// [`VirtualKind::ALL`].
+    pub fn set_nodes_not_scraped(&self, counts: [usize; VirtualKind::ALL.len()]) {
+        for (gauge, n) in self.not_scraped.iter().zip(counts) {
+            gauge.set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+    }
+
     /// A scrape cycle ran out of time and abandoned its late nodes.
     pub fn record_overrun(&self) {
         self.cycle_overruns.inc();
@@ -257,6 +292,7 @@ impl Metrics {
         self.tick_duration.observe(took.as_secs_f64());
         self.node_series.retain(live);
         self.clock_offsets.retain(live);
+        self.node_backoffs.retain(live);
         let gone_tls: Vec<(String, &'static str)> = match self.last_tls_check.lock() {
             Ok(mut last) => {
                 let gone = last

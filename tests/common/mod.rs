@@ -1,5 +1,5 @@
-//! Helpers shared by the integration tests: an HTTPS client that trusts the demo CA, and a
-//! demo cluster that is ready to serve.
+//! Helpers shared by the integration tests: an HTTPS client that trusts the demo CA, a demo
+//! cluster that is ready to serve, and a value read from `/metrics`.
 #![allow(dead_code, clippy::expect_used, clippy::unwrap_used)] // each test uses a subset
 
 use std::path::Path;
@@ -212,4 +212,11 @@ pub async fn wait_for(demo: &Demo, nodes: usize, pods: usize) {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// The value of the first line of a Prometheus text `text` that is exactly `series` then a
+/// value.
+pub fn metric_value(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }

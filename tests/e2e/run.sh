@@ -4,7 +4,7 @@
 #   flags, aggregator routing), kube-controller-manager (HPA sync every 5 s) and
 #   kube-scheduler, built from Go modules by build-controlplane.sh (cached under target/);
 #   simulated nodes (`metrics-server-sim nodes`) that act as the kubelets of the pods the
-#   scheduler binds to them; the rendered manifests/components.yaml (minus its Deployment)
+#   scheduler binds to them (stopped or clock-skewed through its control file); the rendered manifests/components.yaml (minus its Deployment)
 #   applied with kubectl; and our server on
 #   the host with the metrics-server ServiceAccount's token.
 # Prints PASS <case> or FAIL <case>: <why> per case; exits 0 only if every case passed.
@@ -20,6 +20,8 @@ source "$E2E/lib/cases.sh"
 source "$E2E/lib/cases_direct.sh"
 source "$E2E/lib/cases_certs.sh"
 source "$E2E/lib/cases_api.sh"
+source "$E2E/lib/cases_apiservice.sh"
+source "$E2E/lib/cases_nodes.sh"
 source "$E2E/lib/cases_diagnose.sh"
 
 NODES=2
@@ -125,6 +127,10 @@ run_case direct-token-rbac case_direct_token_rbac
 run_case kubelet-authz case_kubelet_authz
 run_case hpa-scale-up case_hpa_scale_up
 run_case hpa-scale-down case_hpa_scale_down
+run_case apiservice-explained case_apiservice_explained
+run_case node-backoff case_node_backoff
+run_case virtual-node-skipped case_virtual_node_skipped
+run_case clock-offset case_clock_offset
 run_case cert-rotation case_cert_rotation
 run_case diagnose-healthy case_diagnose_healthy
 run_case diagnose-wrong-ca-bundle case_diagnose_wrong_ca_bundle
@@ -132,6 +138,8 @@ run_case diagnose-missing-rbac case_diagnose_missing_rbac
 run_case diagnose-kubelet-no-ip-san case_diagnose_kubelet_no_ip_san
 run_case diagnose-second-owner case_diagnose_second_owner
 run_case diagnose-stopped-server case_diagnose_stopped_server # restarts our server
+run_case apiservice-owner case_apiservice_owner # restarts our server
+run_case apiservice-rbac-missing case_apiservice_rbac_missing # restarts our server
 run_case self-managed-ca case_self_managed_ca # restarts our server: last
 
 CASES_DONE=1

@@ -211,7 +211,16 @@ impl Objects {
                 "kubeletVersion": super::discovery::GIT_VERSION, "kubeProxyVersion": "",
             },
         });
-        (json!({}), status)
+        let taints: Vec<Value> = n
+            .taints
+            .iter()
+            .map(|t| json!({"key": t.key, "value": t.value, "effect": t.effect}))
+            .collect();
+        let spec = match taints.is_empty() {
+            true => json!({}),
+            false => json!({"taints": taints}),
+        };
+        (spec, status)
     }
 
     fn pod_body(&self, p: &SimPod) -> (Value, Value) {

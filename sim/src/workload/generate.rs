@@ -137,6 +137,7 @@ fn make_node(rng: &mut fastrand::Rng, i: usize, now: Timestamp) -> SimNode {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect(),
+        taints: Vec::new(),
         created,
         boot: Timestamp(created.0 - 20 * NANOS_PER_SEC),
         capacity: TrueUsage {

@@ -33,6 +33,8 @@ pub struct SimNode {
     pub ip: Ipv4Addr,
     /// Sorted by key.
     pub labels: Vec<(String, String)>,
+    /// `spec.taints` (none on a generated node).
+    pub taints: Vec<SimTaint>,
     pub created: Timestamp,
     /// Boot time: the node CPU counter starts here.
     pub boot: Timestamp,
@@ -44,6 +46,15 @@ pub struct SimNode {
     pub sample_lag_ms: i64,
     /// Indexes into [`Workload::pods`] of the pods bound to this node.
     pub pods: Vec<usize>,
+}
+
+/// A node taint, as in `spec.taints`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimTaint {
+    pub key: String,
+    pub value: String,
+    /// `NoSchedule`, `PreferNoSchedule` or `NoExecute`.
+    pub effect: String,
 }
 
 /// Pod lifecycle phase (only the two the simulation uses).

@@ -63,8 +63,10 @@ top_nodes_loop() {
 }
 
 case_cert_rotation() {
-  local bundle wrong out old_serial new_serial loop_pid code
+  local bundle wrong out old_serial new_serial loop_pid code ups
+  local up="APIService v1beta1.metrics.k8s.io is Available again"
   bundle=$(serving_ca_bundle)
+  ups=$(log_count "$up")
   # Control: with a caBundle of another CA the aggregator refuses our certificate, so the
   # checks below cannot pass without real verification.
   wrong=$(base64 -w0 <"$PKI/front-proxy-ca.crt")
@@ -77,6 +79,7 @@ case_cert_rotation() {
     { fail "v1beta1.metrics.k8s.io stayed Available with a caBundle of another CA"; return 1; }
   echo "    caBundle of another CA: Available=False: $(kc get apiservice v1beta1.metrics.k8s.io \
     -o jsonpath='{.status.conditions[?(@.type=="Available")].message}' | tail -c 120)"
+  apiservice_explains_unknown_authority || return 1
 
   patch_apiservices "{\"insecureSkipTLSVerify\":null,\"caBundle\":\"$bundle\"}" ||
     { fail "cannot patch the APIServices"; return 1; }
@@ -84,6 +87,7 @@ case_cert_rotation() {
   wait_for "the aggregator to verify our certificate" 60 nodes_through_aggregator ||
     { fail "with the caBundle of our CA: $(kc get --raw /apis/metrics.k8s.io/v1beta1/nodes 2>&1 | tail -n 1)"; return 1; }
   apiservices_available || return 1
+  wait_for "our recovery line" 30 log_count_above "$up" "$ups" || { fail "no '$up' after the caBundle of our CA"; return 1; }
   old_serial=$(served_serial)
   echo "    caBundle of our CA, insecureSkipTLSVerify removed: Available, nodes listed; serving $old_serial"
 

@@ -149,10 +149,9 @@ serves_ip_san() { kubelet_san "$1" | grep -q "IP Address"; }
 serves_no_ip_san() { local san; san=$(kubelet_san "$1") && [ -n "$san" ] && ! grep -q "IP Address" <<<"$san"; }
 
 case_diagnose_kubelet_no_ip_san() {
-  local node=sim-node-2 annotation=sim.metrics-server-rs.io/kubelet-serving-cert held=0 ip
+  local node=sim-node-2 held=0 ip
   ip=$(kc get node "$node" -o jsonpath='{.status.addresses[?(@.type=="InternalIP")].address}')
-  kc annotate node "$node" "$annotation=no-ip-san" --overwrite >/dev/null ||
-    { fail "cannot annotate $node"; return 1; }
+  sim_control "$node serving-cert=no-ip-san"
   wait_for "$node to serve a certificate without an IP SAN" 30 serves_no_ip_san "$node" ||
     { fail "$node still serves IP SANs: $(kubelet_san "$node")"; held=1; }
   ((held == 0)) && echo "    $node serves:$(kubelet_san "$node")"
@@ -165,7 +164,7 @@ case_diagnose_kubelet_no_ip_san() {
     ((held == 0)) && show_lines "^WARN kubelet-tls +node/$node"
     ((held == 0)) && echo "    $(tail -n 1 "$DIAGNOSE_OUT")"
   fi
-  kc annotate node "$node" "$annotation-" >/dev/null || { fail "cannot remove the annotation"; return 1; }
+  sim_control
   wait_for "$node to serve its IP SAN again" 30 serves_ip_san "$node" ||
     { fail "$node did not get its IP SAN back"; return 1; }
   return "$held"

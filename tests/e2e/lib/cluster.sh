@@ -130,7 +130,7 @@ start_scheduler() {
 
 start_sim_nodes() {
   start sim-nodes "$METRICS_SERVER_SIM" nodes --kubeconfig "$ADMIN" --nodes "$NODES" \
-    --kubelet-ca-out "$WORK/kubelet-ca.crt"
+    --kubelet-ca-out "$WORK/kubelet-ca.crt" --control-file "$WORK/sim-control"
   wait_for "simulated nodes" 60 grep -q "nodes registered" "$LOGS/sim-nodes.log" || {
     alive sim-nodes
     return 1
