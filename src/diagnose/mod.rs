@@ -11,8 +11,8 @@
 //! * [`serving_cert`]: the certificate an endpoint serves ([`serving_endpoint`],
 //!   [`peer_cert`]) or its Secret holds names `NAME.NAMESPACE.svc`, and each `caBundle`
 //!   verifies it;
-//! * [`rbac`]: the ServiceAccount's permissions by SubjectAccessReview, and the aggregated
-//!   reader ClusterRole;
+//! * [`rbac`]: the ServiceAccount's permissions ([`rbac_needs`]) by SubjectAccessReview, and
+//!   the aggregated reader ClusterRole;
 //! * [`kubelets`]: each node's kubelet reached as the server's flags say, its certificate
 //!   ([`kubelet_cert`]) and its clock ([`clock`]); the other lines, and how many nodes' lines
 //!   are summed up, in [`kubelet_lines`].
@@ -31,6 +31,7 @@ pub mod kubelet_lines;
 pub mod kubelets;
 pub mod peer_cert;
 pub mod rbac;
+pub mod rbac_needs;
 pub mod report;
 pub mod service;
 pub mod serving_cert;

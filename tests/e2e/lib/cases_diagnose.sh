@@ -113,7 +113,7 @@ case_diagnose_wrong_ca_bundle() {
 # extension-apiserver-authentication ConfigMap.
 configmap_grant() {
   run_diagnose
-  has_line "$1" rbac serviceaccount/kube-system/metrics-server "get configmaps extension-apiserver-authentication"
+  has_line "$1" rbac serviceaccount/kube-system/metrics-server "configmaps extension-apiserver-authentication in kube-system"
 }
 
 case_diagnose_missing_rbac() {
@@ -125,7 +125,7 @@ case_diagnose_missing_rbac() {
   wait_for "the denial to show" 30 configmap_grant FAIL || true
   [ "$DIAGNOSE_RC" = 1 ] || { fail "exit $DIAGNOSE_RC without the auth-reader RoleBinding"; held=1; }
   ((held == 0)) && expect_line FAIL rbac serviceaccount/kube-system/metrics-server \
-    "may not get configmaps extension-apiserver-authentication in kube-system" || held=1
+    "may not get and watch configmaps extension-apiserver-authentication in kube-system" || held=1
   ((held == 0)) && expect_line FAIL rbac serviceaccount/kube-system/metrics-server "fix: $want_fix" || held=1
   ((held == 0)) && show_lines '^FAIL rbac'
   # Restore the manifest's object as it was (labels included).
