@@ -33,6 +33,7 @@ pub mod blocking;
 pub mod certs;
 pub mod cluster;
 pub mod config;
+pub mod diagnose;
 pub mod go_duration;
 pub mod kubelet;
 pub mod logging;

@@ -1,4 +1,4 @@
-//! `metrics-server`: flags → validated config → run (or `certs`).
+//! `metrics-server`: flags → validated config → run (or `certs`, or `diagnose`).
 
 use clap::Parser;
 use metrics_server::config::{Cli, Command};
@@ -14,6 +14,9 @@ fn main() -> std::process::ExitCode {
             }
             Err(err) => Err(err),
         },
+        Some(Command::Diagnose(args)) => {
+            return std::process::ExitCode::from(metrics_server::diagnose::main(*args));
+        }
         None => match cli.serve.validate() {
             Ok(cfg) => {
                 metrics_server::logging::init(

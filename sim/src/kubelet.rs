@@ -7,7 +7,8 @@
 //! cAdvisor housekeeping). Only Running pods are reported. Faults can be injected per node at
 //! run time ([`KubeletFleet::set_fault`]: hang, 500, garbage, or down: the listener closed so
 //! connections are refused, as when the kubelet stops), a node's clock skewed
-//! ([`KubeletFleet::set_clock_skew`]), and the requests each kubelet received counted
+//! ([`KubeletFleet::set_clock_skew`]), a node's serving certificate reissued without its IP
+//! SAN ([`ServingCerts::reissue`]), and the requests each kubelet received counted
 //! ([`KubeletFleet::requests`]). All listeners and connections close when the fleet is
 //! dropped or [`KubeletFleet::shutdown`] is called. One tokio task per listener and per
 //! connection, no thread per node: thousands of nodes fit in one process (mind `ulimit -n`).
@@ -33,7 +34,7 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode, header};
 use tokio::sync::watch;
 
-use super::net::{self, Body, SimError};
+use super::net::{self, Body, SimError, SwappableCert};
 use super::workload::{NodeSample, Workload};
 use metrics_server::pki::CertAuthority;
 use metrics_server::time::Timestamp;
@@ -81,6 +82,51 @@ impl Fault {
     }
 }
 
+/// Which names a kubelet's serving certificate carries.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum ServingNames {
+    /// The node's name (DNS SAN) and its IP (IP SAN), as a kubelet with serverTLSBootstrap and
+    /// an approved CSR has it.
+    NameAndIp,
+    /// Only the node's name: a client dialling the IP finds no IP SAN.
+    NameOnly,
+}
+
+/// The serving certificates of a fleet's kubelets, reissued at run time by the fleet's CA.
+#[derive(Clone)]
+pub struct ServingCerts {
+    ca: Arc<CertAuthority>,
+    /// Per served node: its name, IP and certificate.
+    nodes: Arc<[(String, IpAddr, Arc<SwappableCert>)]>,
+}
+
+impl ServingCerts {
+    /// Issues `node` a new certificate carrying `names`, served from the next handshake on;
+    /// false if this fleet does not serve that node.
+    pub fn reissue(&self, node: &str, names: ServingNames) -> Result<bool, SimError> {
+        let Some((name, ip, cert)) = self.nodes.iter().find(|(n, _, _)| n == node) else {
+            return Ok(false);
+        };
+        let pair = issue_serving(&self.ca, name, *ip, names)?;
+        cert.replace(&pair.cert_pem, &pair.key_pem)?;
+        Ok(true)
+    }
+}
+
+/// A kubelet serving certificate for `name` at `ip` from `ca`.
+fn issue_serving(
+    ca: &CertAuthority,
+    name: &str,
+    ip: IpAddr,
+    names: ServingNames,
+) -> Result<metrics_server::pki::PemPair, SimError> {
+    let ips = match names {
+        ServingNames::NameAndIp => vec![ip],
+        ServingNames::NameOnly => Vec::new(),
+    };
+    Ok(ca.issue_server(name, &[name], &ips)?)
+}
+
 /// Where one kubelet listens.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KubeletEndpoint {
@@ -98,6 +144,7 @@ pub struct KubeletFleet {
     faults: Arc<[AtomicU8]>,
     /// One per node of the workload: how far its clock is ahead of the real one, in ms.
     clock_skews_ms: Arc<[AtomicI64]>,
+    certs: ServingCerts,
     /// One per node of the workload: the requests its kubelet received.
     requests: Arc<[AtomicU64]>,
     /// The metric requests the whole fleet answered, per endpoint.
@@ -166,6 +213,11 @@ impl KubeletFleet {
             }
             None => false,
         }
+    }
+
+    /// The kubelets' serving certificates, to reissue one while they run.
+    pub fn serving_certs(&self) -> ServingCerts {
+        self.certs.clone()
     }
 
     /// Stops every kubelet and waits for the listeners to close.
@@ -278,18 +330,28 @@ async fn spawn_fleet(
     let requests: Arc<[AtomicU64]> = workload.nodes().iter().map(|_| AtomicU64::new(0)).collect();
     let served = Arc::new(RequestCounts::default());
     let (shutdown, stop_rx) = watch::channel(false);
+    let certs = ServingCerts {
+        ca: opts.ca.clone(),
+        nodes: (positions.iter().zip(&tls_configs))
+            .map(|(&p, (_, cert))| {
+                let node = &workload.nodes()[p];
+                (node.name.clone(), IpAddr::V4(node.ip), cert.clone())
+            })
+            .collect(),
+    };
     let mut fleet = KubeletFleet {
         endpoints: Vec::with_capacity(tls_configs.len()),
         positions,
         faults: faults.clone(),
         clock_skews_ms: clock_skews_ms.clone(),
+        certs,
         requests: requests.clone(),
         served: served.clone(),
         down: Vec::with_capacity(tls_configs.len()),
         shutdown,
         tasks: Vec::with_capacity(tls_configs.len()),
     };
-    for (&index, tls) in fleet.positions.iter().zip(tls_configs) {
+    for (&index, (tls, _)) in fleet.positions.iter().zip(tls_configs) {
         let node = &workload.nodes()[index];
         let listener = net::bind(SocketAddr::new(IpAddr::V4(node.ip), 0)).await?;
         let port = listener
@@ -332,18 +394,23 @@ async fn spawn_fleet(
     Ok(fleet)
 }
 
-/// The serving configuration of each node at `positions`, in that order.
+/// A kubelet's TLS configuration and the certificate it serves.
+type ServingConfig = (Arc<rustls::ServerConfig>, Arc<SwappableCert>);
+
+/// The serving configuration of each node at `positions`, in that order, and its
+/// replaceable certificate.
 fn issue_certificates(
     workload: &Workload,
     positions: &[usize],
     ca: &CertAuthority,
-) -> Result<Vec<Arc<rustls::ServerConfig>>, SimError> {
+) -> Result<Vec<ServingConfig>, SimError> {
     positions
         .iter()
         .map(|&p| {
             let node = &workload.nodes()[p];
-            let pair = ca.issue_server(&node.name, &[&node.name], &[IpAddr::V4(node.ip)])?;
-            net::server_tls(&pair.cert_pem, &pair.key_pem)
+            let ip = IpAddr::V4(node.ip);
+            let pair = issue_serving(ca, &node.name, ip, ServingNames::NameAndIp)?;
+            net::server_tls_swappable(&pair.cert_pem, &pair.key_pem)
         })
         .collect()
 }

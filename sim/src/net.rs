@@ -7,11 +7,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, combinators::BoxBody};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -94,6 +97,51 @@ pub fn server_tls(cert_pem: &str, key_pem: &str) -> Result<Arc<ServerConfig>, Si
         )?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+/// A serving certificate that can be replaced while the server runs (new handshakes get the
+/// new one).
+#[derive(Debug)]
+pub struct SwappableCert {
+    current: ArcSwap<CertifiedKey>,
+}
+
+impl SwappableCert {
+    fn certified(cert_pem: &str, key_pem: &str) -> Result<CertifiedKey, SimError> {
+        let provider = rustls::crypto::ring::default_provider();
+        let certs = parse_certs(cert_pem, "serving certificate")?;
+        let key = parse_key(key_pem, "serving key")?;
+        Ok(CertifiedKey::from_der(certs, key, &provider)?)
+    }
+
+    /// Serves `cert_pem`/`key_pem` from the next handshake on.
+    pub fn replace(&self, cert_pem: &str, key_pem: &str) -> Result<(), SimError> {
+        self.current
+            .store(Arc::new(Self::certified(cert_pem, key_pem)?));
+        Ok(())
+    }
+}
+
+impl ResolvesServerCert for SwappableCert {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.current.load_full())
+    }
+}
+
+/// Like [`server_tls`], with the certificate behind a [`SwappableCert`].
+pub fn server_tls_swappable(
+    cert_pem: &str,
+    key_pem: &str,
+) -> Result<(Arc<ServerConfig>, Arc<SwappableCert>), SimError> {
+    install_crypto_provider();
+    let cert = Arc::new(SwappableCert {
+        current: ArcSwap::from_pointee(SwappableCert::certified(cert_pem, key_pem)?),
+    });
+    let mut config = ServerConfig::builder()
+        .with_no_client_auth()
+        .with_cert_resolver(cert.clone());
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok((Arc::new(config), cert))
 }
 
 /// A client configuration trusting `ca_pem`, presenting `client` (cert, key PEM) when given.

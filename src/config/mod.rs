@@ -1,15 +1,16 @@
 //! Command-line flags: the clap definitions of upstream's flag names (spec §1.1–§1.3, §1.9)
 //! plus our own (`--kubelet-metrics-source`, `--storage-ring-depth`, `--kubelet-max-body-bytes`,
 //! `--apiservice-service`, `--kubelet-max-backoff`, `--kubelet-skip-virtual-nodes`,
-//! `--extra-resources`),
-//! and the `certs` subcommand. Parsing follows Go's pflag conventions: `--flag=value` and
-//! `--flag value`, bool flags as `--flag` or `--flag=true|false`, comma-separated lists.
-//! [`ServeArgs::validate`] turns the parsed flags into a checked [`Config`].
+//! `--extra-resources`), and the `certs` and `diagnose` subcommands. Parsing follows Go's
+//! pflag conventions: `--flag=value` and `--flag value`, bool flags as `--flag` or
+//! `--flag=true|false`, comma-separated lists. [`ServeArgs::validate`] turns the parsed flags
+//! into a checked [`Config`].
 
 pub mod auth;
 pub mod certs;
 mod compat;
 mod connections;
+pub mod diagnose;
 mod duration_flag;
 mod validate;
 
@@ -62,6 +63,9 @@ pub struct Cli {
 pub enum Command {
     /// Write a CA and a serving certificate for the Service's DNS names, and print the caBundle
     Certs(certs::CertsArgs),
+    /// Check the installation (APIServices, Service, serving certificate, RBAC, kubelets,
+    /// clocks) and print what is wrong with the fix; exits non-zero on any failure
+    Diagnose(Box<diagnose::DiagnoseArgs>),
 }
 
 /// Where kubelet CPU and memory come from (spec §3.1).

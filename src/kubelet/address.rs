@@ -30,6 +30,19 @@ pub fn resolve_port(node: &NodeInfo, default_port: u16, use_node_status_port: bo
     }
 }
 
+/// The names a kubelet dialled at an IP may present instead of it (see [`super::verify`]):
+/// the node's name and its `Hostname`, `InternalDNS` and `ExternalDNS` addresses.
+pub fn certificate_names(node: &NodeInfo) -> Vec<&str> {
+    let mut names: Vec<&str> = vec![&node.name];
+    names.extend(
+        node.addresses
+            .iter()
+            .filter(|(t, _)| t == "Hostname" || t == "InternalDNS" || t == "ExternalDNS")
+            .map(|(_, a)| a.as_str()),
+    );
+    names
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

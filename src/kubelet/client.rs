@@ -228,13 +228,7 @@ impl KubeletClient {
         let Ok(ip) = host.trim_start_matches('[').trim_end_matches(']').parse() else {
             return;
         };
-        let mut names: Vec<&str> = vec![&node.name];
-        names.extend(
-            node.addresses
-                .iter()
-                .filter(|(t, _)| t == "Hostname" || t == "InternalDNS" || t == "ExternalDNS")
-                .map(|(_, a)| a.as_str()),
-        );
+        let names = address::certificate_names(node);
         self.cfg.node_names.remember(ip, &names);
     }
 

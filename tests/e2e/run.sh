@@ -24,6 +24,7 @@ source "$E2E/lib/cases_api.sh"
 source "$E2E/lib/cases_storage.sh"
 source "$E2E/lib/cases_apiservice.sh"
 source "$E2E/lib/cases_nodes.sh"
+source "$E2E/lib/cases_diagnose.sh"
 
 NODES=2
 export NO_COLOR=1 # plain logs from our processes
@@ -139,6 +140,12 @@ run_case node-backoff case_node_backoff
 run_case virtual-node-skipped case_virtual_node_skipped
 run_case clock-offset case_clock_offset
 run_case cert-rotation case_cert_rotation
+run_case diagnose-healthy case_diagnose_healthy
+run_case diagnose-wrong-ca-bundle case_diagnose_wrong_ca_bundle
+run_case diagnose-missing-rbac case_diagnose_missing_rbac
+run_case diagnose-kubelet-no-ip-san case_diagnose_kubelet_no_ip_san
+run_case diagnose-second-owner case_diagnose_second_owner
+run_case diagnose-stopped-server case_diagnose_stopped_server # restarts our server
 run_case apiservice-owner case_apiservice_owner # restarts our server
 run_case apiservice-rbac-missing case_apiservice_rbac_missing # restarts our server
 run_case self-managed-ca case_self_managed_ca # restarts our server: last

@@ -1,16 +1,21 @@
-//! `--control-file`: faults and clock skews of the simulated kubelets, changed while they run.
-//! The file says the whole state, one line per node that is not healthy:
+//! `--control-file`: faults, clock skews and serving certificates of the simulated kubelets,
+//! changed while they run. The file says the whole state, one line per node that is not
+//! healthy:
 //!
 //! ```text
-//! # NODE [fault=none|hang|status500|garbage|down] [clock-skew=DURATION]
+//! # NODE [fault=none|hang|status500|garbage|down] [clock-skew=DURATION] [serving-cert=ip|no-ip-san]
 //! sim-node-2 fault=down
 //! sim-node-1 clock-skew=1h
+//! sim-node-3 serving-cert=no-ip-san
 //! ```
 //!
 //! A node the file does not name (or a missing file) has no fault and a true clock; names of
 //! nodes this process does not run are ignored. `down`
 //! stops the node's kubelet (its port refuses connections; the node object stays Ready, the
-//! lease is renewed); `clock-skew` is a Go duration, negative for a clock behind. The file is
+//! lease is renewed); `clock-skew` is a Go duration, negative for a clock behind;
+//! `serving-cert=no-ip-san` reissues the kubelet's serving certificate with the node's name
+//! only (what a client dialling the node's IP cannot verify by IP), `ip` (the default) with
+//! its name and IP. The file is
 //! read every second (at most [`MAX_BYTES`]); each change is logged, and a file that does not
 //! parse is logged once and leaves the state as it was.
 
@@ -20,7 +25,7 @@ use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
 
-use crate::kubelet::{Fault, KubeletFleet};
+use crate::kubelet::{Fault, KubeletFleet, ServingNames};
 use metrics_server::config::GoDuration;
 
 /// How often the file is read.
@@ -34,6 +39,8 @@ pub struct NodeState {
     pub fault: Fault,
     /// How far its clock is ahead, in milliseconds.
     pub clock_skew_ms: i64,
+    /// The names its serving certificate carries.
+    pub serving_names: ServingNames,
 }
 
 impl Default for NodeState {
@@ -41,6 +48,7 @@ impl Default for NodeState {
         NodeState {
             fault: Fault::None,
             clock_skew_ms: 0,
+            serving_names: ServingNames::NameAndIp,
         }
     }
 }
@@ -74,7 +82,14 @@ pub fn parse(text: &str) -> Result<HashMap<String, NodeState>, ControlError> {
                     let skew = GoDuration::parse(value).map_err(|e| error(e.to_string()))?;
                     state.clock_skew_ms = skew.as_nanos() / 1_000_000;
                 }
-                _ => return Err(error(format!("{word:?} is not fault=… or clock-skew=…"))),
+                Some(("serving-cert", names)) => {
+                    state.serving_names = serving_names(names).map_err(error)?
+                }
+                _ => {
+                    return Err(error(format!(
+                        "{word:?} is not fault=…, clock-skew=… or serving-cert=…"
+                    )));
+                }
             }
         }
         nodes.insert(node.to_owned(), state);
@@ -95,6 +110,14 @@ fn fault(name: &str) -> Result<Fault, String> {
             ));
         }
     })
+}
+
+fn serving_names(name: &str) -> Result<ServingNames, String> {
+    match name {
+        "ip" => Ok(ServingNames::NameAndIp),
+        "no-ip-san" => Ok(ServingNames::NameOnly),
+        _ => Err(format!("serving-cert {name:?} is not one of ip, no-ip-san")),
+    }
 }
 
 /// Applies `path` to `fleet` every second, forever (until the future is dropped).
@@ -124,9 +147,15 @@ pub async fn follow(path: PathBuf, fleet: &KubeletFleet) {
             if next != *now {
                 fleet.set_fault(node, next.fault);
                 fleet.set_clock_skew(node, next.clock_skew_ms);
+                if next.serving_names != now.serving_names
+                    && let Err(e) = fleet.serving_certs().reissue(node, next.serving_names)
+                {
+                    tracing::warn!(%node, error = %e, "control: reissuing the serving certificate failed");
+                    continue;
+                }
                 tracing::info!(
                     %node, fault = ?next.fault, clock_skew_ms = next.clock_skew_ms,
-                    "control: kubelet changed"
+                    serving_cert = ?next.serving_names, "control: kubelet changed"
                 );
                 *now = next;
             }
@@ -157,9 +186,11 @@ mod tests {
 
     #[test]
     fn lines_name_a_node_and_its_fault_and_clock_skew() {
-        let text = "# comment\n\nsim-node-2 fault=down\nsim-node-1 clock-skew=1h fault=none # an hour ahead\nsim-node-3 clock-skew=-90s\n";
+        let text = "# comment\n\nsim-node-2 fault=down\nsim-node-1 clock-skew=1h fault=none # an hour ahead\nsim-node-3 clock-skew=-90s\nsim-node-4 serving-cert=no-ip-san\n";
         let nodes = parse(text).unwrap();
-        assert_eq!(nodes.len(), 3);
+        assert_eq!(nodes.len(), 4);
+        assert_eq!(nodes["sim-node-4"].serving_names, ServingNames::NameOnly);
+        assert_eq!(nodes["sim-node-3"].serving_names, ServingNames::NameAndIp);
         assert_eq!(nodes["sim-node-2"].fault, Fault::Down);
         assert_eq!(nodes["sim-node-1"].clock_skew_ms, 3_600_000);
         assert_eq!(nodes["sim-node-1"].fault, Fault::None);
@@ -174,5 +205,6 @@ mod tests {
         assert!(err.problem.contains("\"off\""), "{err}");
         assert!(parse("sim-node-1 clock-skew=soon").is_err());
         assert!(parse("sim-node-1 down").is_err());
+        assert!(parse("sim-node-1 serving-cert=none").is_err());
     }
 }
