@@ -90,6 +90,9 @@ fn probe(cfg: &Config, api: &kube::Config, in_cluster: bool) -> anyhow::Result<P
             token: kube_setup::kubelet_token(api),
             node_names,
             plain_http: cfg.compat.kubelet_plain_http,
+            // One GET of the metrics source: the reachability and TLS checks need no
+            // Summary beside it.
+            extra_resources: crate::usage::ExtraResources::default(),
         },
         client_config,
     );
