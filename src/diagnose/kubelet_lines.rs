@@ -194,19 +194,8 @@ fn node_of(object: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
+    use crate::diagnose::kubelets::tests::node;
     use std::time::Duration;
-
-    fn node(name: &str) -> NodeInfo {
-        NodeInfo {
-            name: Arc::from(name),
-            addresses: vec![("InternalIP".into(), "10.0.0.1".into())],
-            kubelet_port: Some(10250),
-            metrics_path: None,
-            labels: Default::default(),
-            virtual_kind: None,
-        }
-    }
 
     #[test]
     fn an_unreachable_kubelet_fails_only_when_diagnose_runs_in_the_cluster() {

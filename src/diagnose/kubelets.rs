@@ -21,10 +21,11 @@ use super::peer_cert::{self, Identity, PeekError};
 use super::report::{Check, Report, name_list};
 use crate::cluster::{NodeInfo, node_info};
 use crate::config::Config;
+use crate::kubelet::KubeletClient;
 use crate::kubelet::address::{resolve_address, resolve_port};
 use crate::kubelet::verify::NodeNames;
-use crate::kubelet::{KubeletClient, KubeletClientConfig};
 use crate::server::kube_setup;
+use crate::usage::ExtraResources;
 
 /// Nodes checked at the same time.
 pub const CONCURRENCY: usize = 16;
@@ -80,20 +81,14 @@ fn probe(cfg: &Config, api: &kube::Config, in_cluster: bool) -> anyhow::Result<P
     let node_names = NodeNames::new();
     let client_config = crate::kubelet::tls::client_config(tls, node_names.clone())?;
     let client = KubeletClient::new(
-        KubeletClientConfig {
-            port: cfg.kubelet.port,
-            use_node_status_port: cfg.kubelet.use_node_status_port,
-            preferred_address_types: cfg.kubelet.preferred_address_types.clone(),
-            request_timeout: cfg.kubelet.request_timeout,
-            max_body_bytes: usize::try_from(cfg.kubelet.max_body_bytes).unwrap_or(usize::MAX),
-            source: cfg.kubelet.metrics_source,
-            token: kube_setup::kubelet_token(api),
+        // One GET of the metrics source: the reachability and TLS checks need no Summary
+        // beside it.
+        kube_setup::kubelet_client_config(
+            cfg,
+            kube_setup::kubelet_token(api),
             node_names,
-            plain_http: cfg.compat.kubelet_plain_http,
-            // One GET of the metrics source: the reachability and TLS checks need no
-            // Summary beside it.
-            extra_resources: crate::usage::ExtraResources::default(),
-        },
+            ExtraResources::default(),
+        ),
         client_config,
     );
     Ok(Probe {
@@ -358,11 +353,12 @@ async fn fetch(reach: &Probe, node: &NodeInfo, dialled: &str) -> Vec<Check> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use std::sync::Arc;
 
-    fn node(name: &str) -> NodeInfo {
+    /// A node with one InternalIP and the kubelet's default port.
+    pub(in crate::diagnose) fn node(name: &str) -> NodeInfo {
         NodeInfo {
             name: Arc::from(name),
             addresses: vec![("InternalIP".into(), "10.0.0.1".into())],

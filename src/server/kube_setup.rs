@@ -9,9 +9,14 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use secrecy::ExposeSecret;
 
-use crate::config::KubeletConfig;
+use std::sync::Arc;
+
+use crate::config::{Config, KubeletConfig};
+use crate::kubelet::client::KubeletClientConfig;
 use crate::kubelet::tls::KubeletTls;
 use crate::kubelet::token::TokenSource;
+use crate::kubelet::verify::NodeNames;
+use crate::usage::ExtraResources;
 
 /// Loads the API client configuration: the kubeconfig file when given, else in-cluster.
 pub async fn kube_config(path: Option<&Path>) -> anyhow::Result<kube::Config> {
@@ -76,6 +81,29 @@ pub fn kubelet_token(api: &kube::Config) -> TokenSource {
     match &api.auth_info.token_file {
         Some(path) => TokenSource::file(path.into()),
         None => TokenSource::None,
+    }
+}
+
+/// The kubelet client's settings from the flags, its bearer token ([`kubelet_token`]) and the
+/// node names its TLS verifier shares; `extra_resources` is what each scrape fetches beyond CPU
+/// and memory.
+pub fn kubelet_client_config(
+    cfg: &Config,
+    token: TokenSource,
+    node_names: Arc<NodeNames>,
+    extra_resources: ExtraResources,
+) -> KubeletClientConfig {
+    KubeletClientConfig {
+        port: cfg.kubelet.port,
+        use_node_status_port: cfg.kubelet.use_node_status_port,
+        preferred_address_types: cfg.kubelet.preferred_address_types.clone(),
+        request_timeout: cfg.kubelet.request_timeout,
+        max_body_bytes: usize::try_from(cfg.kubelet.max_body_bytes).unwrap_or(usize::MAX),
+        source: cfg.kubelet.metrics_source,
+        extra_resources,
+        token,
+        node_names,
+        plain_http: cfg.compat.kubelet_plain_http,
     }
 }
 

@@ -29,7 +29,7 @@ use tokio::sync::watch;
 
 use crate::api::selector::LabelSelector;
 use crate::config::Config;
-use crate::kubelet::{KubeletClient, KubeletClientConfig};
+use crate::kubelet::KubeletClient;
 use crate::scraper::backoff::{BackoffPolicy, NodeBackoff};
 use crate::scraper::{ScrapeClock, Scraper, SnapshotOutlet};
 use crate::store::{Snapshot, Store, StoreConfig};
@@ -98,18 +98,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
 
     let node_names = crate::kubelet::verify::NodeNames::new();
     let kubelet = KubeletClient::new(
-        KubeletClientConfig {
-            port: cfg.kubelet.port,
-            use_node_status_port: cfg.kubelet.use_node_status_port,
-            preferred_address_types: cfg.kubelet.preferred_address_types.clone(),
-            request_timeout: cfg.kubelet.request_timeout,
-            max_body_bytes: usize::try_from(cfg.kubelet.max_body_bytes).unwrap_or(usize::MAX),
-            source: cfg.kubelet.metrics_source,
-            extra_resources: cfg.extra_resources,
-            token,
-            node_names: node_names.clone(),
-            plain_http: cfg.compat.kubelet_plain_http,
-        },
+        kube_setup::kubelet_client_config(&cfg, token, node_names.clone(), cfg.extra_resources),
         crate::kubelet::tls::client_config(kubelet_tls, node_names)?,
     );
     let snapshot = Arc::new(ArcSwap::from_pointee(Snapshot::empty()));
