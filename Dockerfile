@@ -13,6 +13,7 @@ RUN apt-get update \
  && rustup target add x86_64-unknown-linux-musl
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
+COPY build.rs ./
 COPY src ./src
 COPY benches ./benches
 # The workspace's tool crates (simulator, bench): their manifests are needed to resolve the
