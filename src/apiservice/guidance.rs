@@ -495,7 +495,7 @@ fn words(problem: &Problem) -> (String, Vec<String>) {
                  server's serving certificate (with a self-managed CA the server keeps it up to \
                  date itself)"
                     .to_string(),
-                "or, for a self-signed serving certificate, set spec.insecureSkipTLSVerify: true \
+                "for a self-signed serving certificate, set spec.insecureSkipTLSVerify: true \
                  and remove spec.caBundle (the aggregator then does not verify the server)"
                     .to_string(),
             ],
@@ -718,7 +718,7 @@ fn name_mismatch_words(target: &Target, valid_for: &str, wanted: &str) -> (Strin
                 "issue the serving certificate with {name} among its DNS subject alternative \
                  names (<service>.<namespace>.svc of the Service the APIService names)"
             ),
-            "or set the APIService's spec.service to the Service the certificate was issued for"
+            "set the APIService's spec.service to the Service the certificate was issued for"
                 .to_string(),
         ],
     )

@@ -421,3 +421,18 @@ fn serving_name_is_service_dot_namespace_dot_svc() {
         "metrics-server.kube-system.svc"
     );
 }
+
+#[test]
+fn alternative_fixes_read_as_one_sentence_each() {
+    // The line joins the fixes with "; or: ", so a fix of its own must not start with "or".
+    for inner in [
+        "tls: failed to verify certificate: x509: certificate signed by unknown authority",
+        "tls: failed to verify certificate: x509: certificate is valid for localhost, \
+         metrics-server, not metrics-server.kube-system.svc",
+    ] {
+        let e = explain("FailedDiscoveryCheck", &discovery(inner));
+        let line = e.fix_line();
+        assert!(e.fixes.len() > 1, "{line}");
+        assert!(!line.contains("; or: or"), "{line}");
+    }
+}
