@@ -28,20 +28,28 @@ use super::snapshot::Snapshot;
 use crate::prefetch::{self, prefetch};
 use crate::usage::{PodKey, PodUsage};
 
-/// One node's report of one pod, competing to be served.
+/// One node's report of one pod, competing to be served: 24 bytes, one per pod of every
+/// node, alive while the previous snapshot still is. What only reports of the same pod are
+/// compared by (the node's state and name, the report's rank) is read through the pointers.
 struct Candidate<'a> {
     /// The pod's position at the previous publish, or [`UNPUBLISHED`].
     published_at: u32,
-    /// Why the reporting node withholds all its pods (failed, not scraped), if it does.
-    node_withheld: Option<MissingReason>,
-    rank: ReportRank,
-    node: &'a Arc<str>,
+    node: &'a NodeState,
     entry: &'a PodEntry,
 }
 
 impl Candidate<'_> {
     fn pod(&self) -> &PodState {
         &self.entry.state
+    }
+
+    /// Why the reporting node withholds all its pods (failed, not scraped), if it does.
+    fn node_withheld(&self) -> Option<MissingReason> {
+        self.node.withheld()
+    }
+
+    fn rank(&self) -> ReportRank {
+        self.pod().report_rank()
     }
 
     /// (namespace, name) order, by previous positions when both pods have one.
@@ -121,9 +129,12 @@ fn sort_candidates(candidates: &mut [Candidate<'_>]) {
     // read for reports of the same pod, not on every comparison.
     candidates.sort_unstable_by(|a, b| {
         a.cmp_key(b)
-            .then_with(|| a.node_withheld.is_some().cmp(&b.node_withheld.is_some()))
-            .then_with(|| b.rank.cmp(&a.rank))
-            .then_with(|| a.node.cmp(b.node))
+            .then_with(|| {
+                let withheld = |c: &Candidate<'_>| c.node_withheld().is_some();
+                withheld(a).cmp(&withheld(b))
+            })
+            .then_with(|| b.rank().cmp(&a.rank()))
+            .then_with(|| a.node.name.cmp(&b.node.name))
     });
     debug_assert!(
         in_key_order(candidates),
@@ -139,7 +150,9 @@ fn in_key_order(candidates: &[Candidate<'_>]) -> bool {
             return true;
         };
         let by_name = compare_keys(a.entry, b.entry);
-        by_name.is_le() && a.cmp_key(b) == by_name && (by_name.is_lt() || a.node != b.node)
+        by_name.is_le()
+            && a.cmp_key(b) == by_name
+            && (by_name.is_lt() || !std::ptr::eq(a.node, b.node))
     })
 }
 
@@ -162,13 +175,11 @@ fn prefetch_ahead(candidates: &[Candidate<'_>], at: usize) {
 fn gather_candidates(nodes: &BTreeMap<Arc<str>, NodeState>) -> Vec<Candidate<'_>> {
     let total = nodes.values().map(NodeState::pod_count).sum();
     let mut candidates = Vec::with_capacity(total);
-    for (node_name, node) in nodes {
+    for node in nodes.values() {
         for entry in &node.pods {
             candidates.push(Candidate {
                 published_at: entry.published_at.load(Relaxed),
-                node_withheld: node.withheld(),
-                rank: entry.state.rank,
-                node: node_name,
+                node,
                 entry,
             });
         }
@@ -189,7 +200,7 @@ fn compare_keys(a: &PodEntry, b: &PodEntry) -> Ordering {
 }
 
 fn winner_outcome(winner: &Candidate<'_>) -> Result<Arc<PodUsage>, MissingReason> {
-    if let Some(reason) = winner.node_withheld {
+    if let Some(reason) = winner.node_withheld() {
         return Err(reason);
     }
     winner.pod().served.clone()
@@ -289,6 +300,11 @@ mod tests {
             .collect();
         assert!(keys.windows(2).all(|w| w[0] < w[1]), "{keys:?}");
         assert_eq!(keys.len(), 70 + 20, "each pod once");
+    }
+
+    #[test]
+    fn a_candidate_is_a_position_and_two_pointers() {
+        assert_eq!(std::mem::size_of::<super::Candidate<'_>>(), 24);
     }
 
     /// The check itself: positions that disagree with the names are caught.
