@@ -19,8 +19,9 @@ use crate::time::Timestamp;
 use crate::usage::{ContainerUsage, PodUsage};
 
 /// Which of two nodes' reports of the same pod is served: newest container start time first
-/// ([`NO_START`] when no container has one), then the newest sample. Two timestamps (16 bytes,
-/// not 24 with an `Option`): the rank is copied into every publish candidate.
+/// ([`NO_START`] when no container has one), then the newest sample. Computed from the
+/// containers' newest samples when a publish compares two reports, not kept per pod: only
+/// pods reported by several nodes are ever compared.
 pub(crate) type ReportRank = (Timestamp, Timestamp);
 
 /// The rank's start time when no container reported one: before every real time.
@@ -40,19 +41,18 @@ type Outcomes = SmallVec<[Result<Rate, MissingReason>; 4]>;
 /// One pod on one node.
 #[derive(Debug)]
 pub(crate) struct PodState {
-    /// Sorted by name, unique.
-    containers: Vec<ContainerState>,
+    /// Sorted by name, unique. A boxed slice, not a `Vec`: the set is rebuilt whole when it
+    /// changes, so no spare capacity (and 8 bytes a pod less).
+    containers: Box<[ContainerState]>,
     /// Computed at apply time so publishing only clones an `Arc`.
     pub(crate) served: Result<Arc<PodUsage>, MissingReason>,
-    pub(crate) rank: ReportRank,
 }
 
 impl Default for PodState {
     fn default() -> Self {
         PodState {
-            containers: Vec::new(),
+            containers: Box::default(),
             served: Err(MissingReason::NotScrapedYet),
-            rank: (NO_START, Timestamp::default()),
         }
     }
 }
@@ -79,7 +79,7 @@ impl PodState {
                 .all(|(&i, c)| *c.name == *reported[i].name);
         if same_containers {
             // The usual case: every series advances in place.
-            for (&i, c) in order.iter().zip(&mut self.containers) {
+            for (&i, c) in order.iter().zip(self.containers.iter_mut()) {
                 outcomes.push(c.series.observe(reported[i].point, rules));
             }
         } else {
@@ -98,13 +98,13 @@ impl PodState {
                 outcomes.push(series.observe(container.point, rules));
                 next.push(ContainerState { name, series });
             }
-            self.containers = next;
+            self.containers = next.into_boxed_slice();
         }
-        self.rank = self.report_rank();
         self.served = self.usage(&outcomes, report.complete, node);
     }
 
-    fn report_rank(&self) -> ReportRank {
+    /// This report's [`ReportRank`], from the containers' newest samples.
+    pub(crate) fn report_rank(&self) -> ReportRank {
         let points = self.containers.iter().filter_map(|c| c.series.last());
         let newest_start = points
             .clone()

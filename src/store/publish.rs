@@ -28,20 +28,25 @@ use super::snapshot::Snapshot;
 use crate::prefetch::{self, prefetch};
 use crate::usage::{PodKey, PodUsage};
 
-/// One node's report of one pod, competing to be served.
+/// One node's report of one pod, competing to be served: 16 bytes, one per pod of every
+/// node, alive while the previous snapshot still is. What only reports of the same pod are
+/// compared by (the node's state and name, the report's rank) is read through the entry and
+/// the node's position in [`Candidates::nodes`].
 struct Candidate<'a> {
     /// The pod's position at the previous publish, or [`UNPUBLISHED`].
     published_at: u32,
-    /// Why the reporting node withholds all its pods (failed, not scraped), if it does.
-    node_withheld: Option<MissingReason>,
-    rank: ReportRank,
-    node: &'a Arc<str>,
+    /// The reporting node's position in [`Candidates::nodes`].
+    node: u32,
     entry: &'a PodEntry,
 }
 
 impl Candidate<'_> {
     fn pod(&self) -> &PodState {
         &self.entry.state
+    }
+
+    fn rank(&self) -> ReportRank {
+        self.pod().report_rank()
     }
 
     /// (namespace, name) order, by previous positions when both pods have one.
@@ -60,6 +65,22 @@ impl Candidate<'_> {
     }
 }
 
+/// Every node's reports of its pods, and the nodes they name by position.
+struct Candidates<'a> {
+    nodes: Vec<&'a NodeState>,
+    reports: Vec<Candidate<'a>>,
+}
+
+/// The node of `report` among `nodes` ([`Candidates::nodes`]).
+fn node_of<'n>(nodes: &[&'n NodeState], report: &Candidate<'_>) -> Option<&'n NodeState> {
+    nodes.get(report.node as usize).copied()
+}
+
+/// Why the node of `report` withholds all its pods (failed, not scraped), if it does.
+fn node_withheld(nodes: &[&NodeState], report: &Candidate<'_>) -> Option<MissingReason> {
+    node_of(nodes, report).and_then(NodeState::withheld)
+}
+
 /// Builds the snapshot with the given generation from nodes keyed (and so sorted) by name.
 pub(crate) fn build(generation: u64, nodes: &BTreeMap<Arc<str>, NodeState>) -> Snapshot {
     let mut snap = Snapshot {
@@ -72,17 +93,18 @@ pub(crate) fn build(generation: u64, nodes: &BTreeMap<Arc<str>, NodeState>) -> S
             Err(reason) => snap.unservable_nodes.push((name.clone(), reason)),
         }
     }
-    let mut candidates = gather_candidates(nodes);
+    let mut all = gather_candidates(nodes);
     // Sized once: amortised doubling would leave up to half of the largest vector unused.
-    snap.pods.reserve_exact(candidates.len());
-    let mut index = PodIndex::with_capacity(candidates.len());
-    sort_candidates(&mut candidates);
+    snap.pods.reserve_exact(all.reports.len());
+    let mut index = PodIndex::with_capacity(all.reports.len());
+    sort_candidates(&mut all);
+    let candidates = &all.reports;
     // Taken while each usage is at hand: a second pass would miss the cache once per pod.
     let mut sample_times = Vec::with_capacity(candidates.len());
     let same_pod = |a: &Candidate<'_>, b: &Candidate<'_>| a.cmp_key(b).is_eq();
     let mut seen = 0;
     for (position, reports) in candidates.chunk_by(same_pod).enumerate() {
-        prefetch_ahead(&candidates, seen);
+        prefetch_ahead(candidates, seen);
         seen += reports.len();
         let Some(winner) = reports.first() else {
             continue;
@@ -91,7 +113,7 @@ pub(crate) fn build(generation: u64, nodes: &BTreeMap<Arc<str>, NodeState>) -> S
         for report in reports {
             report.entry.published_at.store(position, Relaxed);
         }
-        match winner_outcome(winner) {
+        match winner_outcome(&all, winner) {
             Ok(usage) => {
                 snap.servable_containers += usage.containers.len();
                 sample_times.push(usage.timestamp);
@@ -116,17 +138,22 @@ pub(crate) fn build(generation: u64, nodes: &BTreeMap<Arc<str>, NodeState>) -> S
 /// the previous publish are in key order with one key per position (so comparing positions
 /// agrees with comparing names), and a node reports a pod at most once (so no two reports
 /// compare equal). Debug builds check both on the result.
-fn sort_candidates(candidates: &mut [Candidate<'_>]) {
-    // `then_with`: the tie-breakers (node names are strings elsewhere in memory) are only
-    // read for reports of the same pod, not on every comparison.
-    candidates.sort_unstable_by(|a, b| {
+fn sort_candidates(candidates: &mut Candidates<'_>) {
+    let Candidates { nodes, reports } = candidates;
+    // `then_with`: the tie-breakers (the node's state, the report's containers: elsewhere in
+    // memory) are only read for reports of the same pod, not on every comparison.
+    reports.sort_unstable_by(|a, b| {
         a.cmp_key(b)
-            .then_with(|| a.node_withheld.is_some().cmp(&b.node_withheld.is_some()))
-            .then_with(|| b.rank.cmp(&a.rank))
-            .then_with(|| a.node.cmp(b.node))
+            .then_with(|| {
+                let withheld = |c: &Candidate<'_>| node_withheld(nodes, c).is_some();
+                withheld(a).cmp(&withheld(b))
+            })
+            .then_with(|| b.rank().cmp(&a.rank()))
+            // Nodes are in name order, so their positions compare as their names.
+            .then_with(|| a.node.cmp(&b.node))
     });
     debug_assert!(
-        in_key_order(candidates),
+        in_key_order(reports),
         "publish order broken: previous positions disagree with pod names, or a node reported a pod twice"
     );
 }
@@ -159,21 +186,22 @@ fn prefetch_ahead(candidates: &[Candidate<'_>], at: usize) {
     }
 }
 
-fn gather_candidates(nodes: &BTreeMap<Arc<str>, NodeState>) -> Vec<Candidate<'_>> {
+fn gather_candidates(nodes: &BTreeMap<Arc<str>, NodeState>) -> Candidates<'_> {
     let total = nodes.values().map(NodeState::pod_count).sum();
-    let mut candidates = Vec::with_capacity(total);
-    for (node_name, node) in nodes {
+    let mut reports = Vec::with_capacity(total);
+    for (node, position) in nodes.values().zip(0u32..) {
         for entry in &node.pods {
-            candidates.push(Candidate {
+            reports.push(Candidate {
                 published_at: entry.published_at.load(Relaxed),
-                node_withheld: node.withheld(),
-                rank: entry.state.rank,
-                node: node_name,
+                node: position,
                 entry,
             });
         }
     }
-    candidates
+    Candidates {
+        nodes: nodes.values().collect(),
+        reports,
+    }
 }
 
 /// `PodKey` order, short-cutting equal namespaces: they are interned, so equal means the same
@@ -188,8 +216,11 @@ fn compare_keys(a: &PodEntry, b: &PodEntry) -> Ordering {
     namespace.then_with(|| a.name.cmp(&b.name))
 }
 
-fn winner_outcome(winner: &Candidate<'_>) -> Result<Arc<PodUsage>, MissingReason> {
-    if let Some(reason) = winner.node_withheld {
+fn winner_outcome(
+    all: &Candidates<'_>,
+    winner: &Candidate<'_>,
+) -> Result<Arc<PodUsage>, MissingReason> {
+    if let Some(reason) = node_withheld(&all.nodes, winner) {
         return Err(reason);
     }
     winner.pod().served.clone()
@@ -277,8 +308,8 @@ mod tests {
         let candidates = {
             let mut c = super::gather_candidates(&store.nodes);
             super::sort_candidates(&mut c);
-            assert!(super::in_key_order(&c));
-            c.len()
+            assert!(super::in_key_order(&c.reports));
+            c.reports.len()
         };
         assert_eq!(candidates, 35 + 36 + 20);
         let snap = store.publish();
@@ -289,6 +320,11 @@ mod tests {
             .collect();
         assert!(keys.windows(2).all(|w| w[0] < w[1]), "{keys:?}");
         assert_eq!(keys.len(), 70 + 20, "each pod once");
+    }
+
+    #[test]
+    fn a_candidate_is_two_positions_and_a_pointer() {
+        assert_eq!(std::mem::size_of::<super::Candidate<'_>>(), 16);
     }
 
     /// The check itself: positions that disagree with the names are caught.
@@ -309,7 +345,7 @@ mod tests {
         let sorted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             super::sort_candidates(&mut candidates);
         }));
-        assert!(!super::in_key_order(&candidates));
+        assert!(!super::in_key_order(&candidates.reports));
         assert_eq!(
             sorted.is_err(),
             cfg!(debug_assertions),
