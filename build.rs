@@ -18,13 +18,9 @@ fn main() {
     if target != "x86_64-unknown-linux-gnu" || !release || opted_out {
         return;
     }
-    let Some(dir) = env::var_os("CARGO_MANIFEST_DIR") else {
-        return;
-    };
-    let order = std::path::Path::new(&dir).join("link/hot-symbols.txt");
-    println!(
-        "cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file={}",
-        order.display()
-    );
+    // Relative: Cargo runs rustc, and so the linker, in the workspace root (this package's
+    // directory). An absolute path would be cached with the build script's output, which a
+    // target directory shared by two checkouts reuses for both.
+    println!("cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file=link/hot-symbols.txt");
     println!("cargo:rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
 }
