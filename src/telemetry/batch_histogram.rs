@@ -18,6 +18,9 @@ pub struct BatchHistogram {
     counts: Arc<Mutex<Counts>>,
 }
 
+/// A batch's counts per bucket before they are merged.
+type Local = smallvec::SmallVec<[u64; 32]>;
+
 #[derive(Debug)]
 struct Counts {
     sum: f64,
@@ -43,7 +46,9 @@ impl BatchHistogram {
 
     /// Records every value of `values`, taking the lock once.
     pub fn observe_many(&self, values: impl IntoIterator<Item = f64>) {
-        let mut local = vec![0u64; self.bounds.len()];
+        // On the stack for the usual bucket counts: a get of one pod observes one value, and
+        // a heap allocation per request cost more than the observation.
+        let mut local: Local = smallvec::smallvec![0u64; self.bounds.len()];
         let (mut sum, mut count) = (0.0, 0u64);
         let last = self.bounds.len() - 1;
         for v in values {
@@ -73,7 +78,7 @@ impl BatchHistogram {
             return;
         }
         let mut below = 0;
-        let local: Vec<u64> = self
+        let local: Local = self
             .bounds
             .iter()
             .map(|&bound| {
@@ -90,7 +95,7 @@ impl BatchHistogram {
         self.merge(count, sum, local);
     }
 
-    fn merge(&self, count: u64, sum: f64, local: Vec<u64>) {
+    fn merge(&self, count: u64, sum: f64, local: Local) {
         let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
         counts.sum += sum;
         counts.count += count;

@@ -12,6 +12,8 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 
 /// The header a compact head carries in place of a long head's headers.
 pub const MARKER: &str = "x-metrics-server-long-head";
+/// [`MARKER`] as a header name (looked up on every request without parsing it each time).
+pub const MARKER_NAME: HeaderName = HeaderName::from_static(MARKER);
 /// What one parsed header line holds at most beyond its text (a map entry of 72 bytes, and up
 /// to as much again while the map's storage doubles): a long head's map, and the head's text
 /// its values point into, are charged to the shared head budget while the request lasts.

@@ -188,7 +188,7 @@ async fn answer<R: Router>(
     // Nothing here takes a request body: it is dropped unread (HTTP/2 resets the stream's
     // upload, HTTP/1.1 closes the connection after the response).
     let (mut parts, _body) = req.into_parts();
-    if parts.headers.remove(long_head::MARKER).is_some()
+    if parts.headers.remove(long_head::MARKER_NAME).is_some()
         && let Some(long) = conn.activity.take_long_head()
     {
         parts.headers = long.headers;
