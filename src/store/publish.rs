@@ -71,14 +71,10 @@ struct Candidates<'a> {
     reports: Vec<Candidate<'a>>,
 }
 
-/// The node of `report` among `nodes` ([`Candidates::nodes`]).
-fn node_of<'n>(nodes: &[&'n NodeState], report: &Candidate<'_>) -> Option<&'n NodeState> {
-    nodes.get(report.node as usize).copied()
-}
-
-/// Why the node of `report` withholds all its pods (failed, not scraped), if it does.
+/// Why the node of `report` (its position in [`Candidates::nodes`]) withholds all its pods
+/// (failed, not scraped), if it does.
 fn node_withheld(nodes: &[&NodeState], report: &Candidate<'_>) -> Option<MissingReason> {
-    node_of(nodes, report).and_then(NodeState::withheld)
+    nodes.get(report.node as usize).and_then(|n| n.withheld())
 }
 
 /// Builds the snapshot with the given generation from nodes keyed (and so sorted) by name.
