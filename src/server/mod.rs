@@ -6,6 +6,7 @@ pub mod audit_headers;
 pub mod auth;
 pub mod connection;
 pub mod health;
+pub mod housekeeping;
 pub mod http;
 pub mod kube_setup;
 pub mod limits;
@@ -47,6 +48,8 @@ pub struct Running {
     serving: tokio::task::JoinHandle<()>,
     background: Vec<tokio::task::JoinHandle<()>>,
     shutting_down: Arc<AtomicBool>,
+    /// The periodic chores' thread; stops with the server.
+    _housekeeping: housekeeping::Housekeeper,
 }
 
 impl Running {
@@ -85,7 +88,8 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     let token = kube_setup::kubelet_token(&api_cfg);
     let client = kube::Client::try_from(api_cfg).context("building the Kubernetes API client")?;
 
-    let auth = auth::setup::build(&cfg.auth, &client).await?;
+    let mut chores = housekeeping::Chores::default();
+    let auth = auth::setup::build(&cfg.auth, &client, &mut chores).await?;
     let self_managed = match cfg.auth.self_managed_ca {
         true => Some(self_ca::SelfManaged::setup(client.clone(), &self_ca::own_namespace()).await?),
         false => None,
@@ -147,9 +151,12 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         tls_config = Arc::new(http1_only);
     }
     if let Some(files) = cfg.serving.cert.files.clone() {
-        let reload =
-            serving::reload_on_change(files, serving_cert.clone(), serving::RELOAD_INTERVAL);
-        background.push(tokio::spawn(reload));
+        let mut reload = serving::CertReload::new(files, serving_cert.clone());
+        chores.every(
+            "serving certificate files",
+            serving::RELOAD_INTERVAL,
+            move || reload.check(),
+        );
     }
     let addr = SocketAddr::new(cfg.serving.bind_address, cfg.serving.secure_port);
     let listener =
@@ -166,11 +173,11 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     }
     let shutting_down = Arc::new(AtomicBool::new(false));
     let pod_lists = Arc::new(crate::api::list_cache::PodListCache::default());
-    background.push(tokio::spawn(
-        pod_lists
-            .clone()
-            .release_unread_every(cfg.metric_resolution),
-    ));
+    let unread_lists = pod_lists.clone();
+    let resolution = cfg.metric_resolution;
+    chores.every("unread list caches", resolution, move || {
+        unread_lists.release_unread(resolution * 2)
+    });
     background.push(tokio::spawn(pod_lists.clone().prebuild_on_publish(
         snapshot.clone(),
         publishes,
@@ -199,6 +206,9 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         limits: open_files::fit_connection_cap(cfg.serving.connections, descriptors),
         head_budget_bytes: connection::head_budget::DEFAULT_BUDGET_BYTES,
     };
+    let housekeeping = chores
+        .start(housekeeping::TICK)
+        .context("starting the housekeeping thread")?;
     let serving = tokio::spawn(http::serve(listener, tls_config, app, stopped, serve_opts));
     tracing::info!(address = %local_addr, "Serving metrics.k8s.io.");
     Ok(Running {
@@ -208,6 +218,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         serving,
         background,
         shutting_down,
+        _housekeeping: housekeeping,
     })
 }
 

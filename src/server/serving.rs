@@ -23,6 +23,11 @@ use crate::pki::PemPair;
 /// How often the serving certificate files are checked for changes.
 pub const RELOAD_INTERVAL: Duration = Duration::from_secs(5);
 
+/// A check compares the files' metadata; every this many checks (a minute) it reads them
+/// whatever the metadata says, in case a rewrite kept the size and fell within the same
+/// timestamp tick.
+const READ_EVERY_CHECKS: u32 = 12;
+
 /// The serving certificate in use; replaced atomically, picked per handshake.
 #[derive(Debug)]
 pub struct ServingCert {
@@ -131,52 +136,128 @@ impl ClientCertVerifier for RequestClientCert {
     provider_signature_checks!(0);
 }
 
-/// Polls the certificate and key files; when either changes and the pair is valid, serves it
-/// from the next handshake. A half-written or mismatched pair is logged and retried; files
-/// are read only up to the size start-up accepts (1 MiB).
-pub async fn reload_on_change(files: CertKeyFiles, cert: Arc<ServingCert>, interval: Duration) {
-    let read = |files: &CertKeyFiles| -> Result<(String, String), TlsError> {
-        Ok((
-            read_bounded(&files.cert, "--tls-cert-file")?,
-            read_bounded(&files.key, "--tls-private-key-file")?,
-        ))
-    };
-    let mut last = read(&files).ok();
-    let mut rejected = None;
-    let mut unreadable = None;
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticker.tick().await;
-        let now = match read(&files) {
+/// Watches the certificate and key files (checked every [`RELOAD_INTERVAL`] by the
+/// housekeeping thread): when either changes and the pair is valid, serves it from the next
+/// handshake. A half-written or mismatched pair is logged and retried; files are read only up
+/// to the size start-up accepts (1 MiB). A check reads the files only when their metadata
+/// changed (or every [`READ_EVERY_CHECKS`] checks).
+pub struct CertReload {
+    files: CertKeyFiles,
+    cert: Arc<ServingCert>,
+    /// The files' metadata at the last read.
+    stamps: Option<[FileStamp; 2]>,
+    /// Checks since the last read.
+    checks_since_read: u32,
+    /// Reads of the pair so far.
+    reads: u64,
+    /// What the files held when last taken (or at start-up).
+    last: Option<(String, String)>,
+    /// What the files held when last refused (not retried until they change again).
+    rejected: Option<(String, String)>,
+    /// Why the files could not be read last time (logged once per reason).
+    unreadable: Option<String>,
+}
+
+impl CertReload {
+    pub fn new(files: CertKeyFiles, cert: Arc<ServingCert>) -> Self {
+        let stamps = stamps_of(&files);
+        let last = read_pair(&files).ok();
+        CertReload {
+            files,
+            cert,
+            stamps,
+            checks_since_read: 0,
+            reads: 1,
+            last,
+            rejected: None,
+            unreadable: None,
+        }
+    }
+
+    /// Reads both files when their metadata changed (or a minute passed); serves them when
+    /// their content changed and they form a valid pair.
+    pub fn check(&mut self) {
+        let stamps = stamps_of(&self.files);
+        self.checks_since_read += 1;
+        if stamps.is_some() && stamps == self.stamps && self.checks_since_read < READ_EVERY_CHECKS {
+            return;
+        }
+        self.stamps = stamps;
+        self.checks_since_read = 0;
+        self.read_and_apply();
+    }
+
+    /// Reads both files; serves them when they changed and form a valid pair.
+    fn read_and_apply(&mut self) {
+        self.reads += 1;
+        let now = match read_pair(&self.files) {
             Ok(pair) => Some(pair),
             Err(e) => {
                 let why = e.to_string();
-                if unreadable.as_ref() != Some(&why) {
+                if self.unreadable.as_ref() != Some(&why) {
                     tracing::warn!(error = %why, "Serving certificate files cannot be read; keeping the current certificate.");
-                    unreadable = Some(why);
+                    self.unreadable = Some(why);
                 }
-                continue;
+                return;
             }
         };
-        unreadable = None;
-        if now == last || now == rejected {
-            continue;
+        self.unreadable = None;
+        if now == self.last || now == self.rejected {
+            return;
         }
         let Some((cert_pem, key_pem)) = now.clone() else {
-            continue;
+            return;
         };
-        match cert.replace(&PemPair { cert_pem, key_pem }) {
+        let cert = self.files.cert.display();
+        match self.cert.replace(&PemPair { cert_pem, key_pem }) {
             Ok(()) => {
-                tracing::info!(cert = %files.cert.display(), "Serving certificate changed on disk; now serving the new one.");
-                last = now;
+                tracing::info!(%cert, "Serving certificate changed on disk; now serving the new one.");
+                self.last = now;
             }
             Err(e) => {
-                tracing::warn!(cert = %files.cert.display(), error = %e, "Serving certificate files changed but are not usable; keeping the current certificate.");
-                rejected = now;
+                tracing::warn!(%cert, error = %e, "Serving certificate files changed but are not usable; keeping the current certificate.");
+                self.rejected = now;
             }
         }
     }
+}
+
+/// What a file's metadata says of its content: a rewrite changes the size or the change
+/// time, a Kubernetes Secret volume's update swaps in a new file (inode).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FileStamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    #[cfg(unix)]
+    changed: (i64, i64),
+    #[cfg(unix)]
+    inode: (u64, u64),
+}
+
+fn stamp_of(path: &std::path::Path) -> Option<FileStamp> {
+    let meta = std::fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    use std::os::unix::fs::MetadataExt;
+    Some(FileStamp {
+        len: meta.len(),
+        modified: meta.modified().ok(),
+        #[cfg(unix)]
+        changed: (meta.ctime(), meta.ctime_nsec()),
+        #[cfg(unix)]
+        inode: (meta.dev(), meta.ino()),
+    })
+}
+
+/// Both files' stamps; `None` when either cannot be read (the read then reports why).
+fn stamps_of(files: &CertKeyFiles) -> Option<[FileStamp; 2]> {
+    Some([stamp_of(&files.cert)?, stamp_of(&files.key)?])
+}
+
+fn read_pair(files: &CertKeyFiles) -> Result<(String, String), TlsError> {
+    Ok((
+        read_bounded(&files.cert, "--tls-cert-file")?,
+        read_bounded(&files.key, "--tls-private-key-file")?,
+    ))
 }
 
 #[cfg(test)]

@@ -390,16 +390,6 @@ impl PodListCache {
             self.join_memo.clear();
         }
     }
-
-    /// Every `period`, releases the lists unread for two periods (runs until dropped).
-    pub async fn release_unread_every(self: Arc<Self>, period: Duration) {
-        let mut ticker = tokio::time::interval(period);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticker.tick().await;
-            self.release_unread(period * 2);
-        }
-    }
 }
 
 /// The right to build an entry (`building`, held for the build), or, when another caller is

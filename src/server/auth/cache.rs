@@ -3,7 +3,7 @@
 //! count and by the bytes its keys and values hold (a SubjectAccessReview key holds the
 //! request path, so a count alone would not bound memory). Entries expire after their own TTL;
 //! when full, the entries closest to expiry (expired ones first) make room; [`TtlCache::purge`]
-//! drops expired entries, on a timer ([`TtlCache::purge_every`]).
+//! drops expired entries (every 10 s, from the housekeeping thread).
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::Hash;
@@ -109,16 +109,6 @@ impl<K: Eq + Hash + Weigh, V: Clone + Weigh> TtlCache<K, V> {
             .is_some_and(|((expires, _), _)| *expires <= now)
         {
             entries.remove_soonest();
-        }
-    }
-
-    /// Purges every `period`, forever.
-    pub async fn purge_every(self: Arc<Self>, period: Duration) {
-        let mut ticker = tokio::time::interval(period);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticker.tick().await;
-            self.purge(Instant::now());
         }
     }
 
@@ -293,14 +283,5 @@ mod tests {
         cache.purge(t0 + Duration::from_secs(5));
         assert_eq!(cache.len(), 5);
         assert_eq!(cache.bytes(), 5 * (8 + 8 + ENTRY_OVERHEAD));
-    }
-
-    #[tokio::test]
-    async fn the_purge_timer_runs_on_its_own() {
-        let cache = Arc::new(TtlCache::new(100, 1 << 20));
-        cache.insert(1u64, 1u64, Duration::from_millis(5), Instant::now());
-        tokio::spawn(cache.clone().purge_every(Duration::from_millis(20)));
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        assert!(cache.is_empty());
     }
 }

@@ -229,9 +229,10 @@ impl CachedAccessReviewer {
         self.lanes[lane(credential)].review(key, review).await
     }
 
-    /// Drops expired answers every `period` (see `TtlCache::purge_every`).
-    pub fn purge_every(&self, period: Duration) -> BoxFuture<'static, ()> {
-        self.cache.clone().purge_every(period).boxed()
+    /// Drops the expired answers when called (a housekeeping chore).
+    pub fn expired_purger(&self) -> impl FnMut() + Send + 'static {
+        let cache = self.cache.clone();
+        move || cache.purge(Instant::now())
     }
 }
 

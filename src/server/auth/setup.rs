@@ -1,7 +1,7 @@
 //! Builds the request gate from the flags: the API clients for reviews
 //! (`--authentication-kubeconfig`, `--authorization-kubeconfig`, each defaulting to the
 //! `--kubeconfig` client), the certificate settings and their ConfigMap watch, the cached
-//! TokenReview and SubjectAccessReview clients and the timers that purge their caches.
+//! TokenReview and SubjectAccessReview clients and the chores that purge their caches.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -15,19 +15,24 @@ use super::{
     KubeTokenReviewer, ca_sources,
 };
 use crate::config::AuthConfig;
+use crate::server::housekeeping::Chores;
 
 /// How often expired review answers are dropped from the caches.
 const CACHE_PURGE_PERIOD: Duration = Duration::from_secs(10);
 
-/// The gate and the tasks that keep it current: the certificate settings' watch and the
-/// review caches' purge timers.
+/// The gate and the tasks that keep it current: the certificate settings' watch (the review
+/// caches' purges are housekeeping chores).
 pub struct AuthSetup {
     pub gate: Arc<Gate>,
     pub tasks: Vec<BoxFuture<'static, ()>>,
 }
 
 /// Builds the gate; fails when the settings cannot be loaded (see `ca_sources`).
-pub async fn build(cfg: &AuthConfig, default_client: &kube::Client) -> anyhow::Result<AuthSetup> {
+pub async fn build(
+    cfg: &AuthConfig,
+    default_client: &kube::Client,
+    chores: &mut Chores,
+) -> anyhow::Result<AuthSetup> {
     let authn_client = client_for(
         cfg.authentication_kubeconfig.as_deref(),
         default_client,
@@ -50,9 +55,17 @@ pub async fn build(cfg: &AuthConfig, default_client: &kube::Client) -> anyhow::R
         cfg.authorized_ttl,
         cfg.unauthorized_ttl,
     );
-    let mut tasks: Vec<_> = loaded.watch.into_iter().collect();
-    tasks.push(tokens.purge_every(CACHE_PURGE_PERIOD));
-    tasks.push(reviewer.purge_every(CACHE_PURGE_PERIOD));
+    let tasks: Vec<_> = loaded.watch.into_iter().collect();
+    chores.every(
+        "token review cache",
+        CACHE_PURGE_PERIOD,
+        tokens.expired_purger(),
+    );
+    chores.every(
+        "access review cache",
+        CACHE_PURGE_PERIOD,
+        reviewer.expired_purger(),
+    );
     let gate = Gate {
         authenticator: Authenticator::new(loaded.current, Some(tokens)),
         authorizer: Authorizer::new(&cfg.always_allow_paths, Some(reviewer)),

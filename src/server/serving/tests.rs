@@ -190,11 +190,7 @@ async fn replaced_certificate_files_are_served_without_a_restart() {
     let files = written(&p.pair, dir.path());
     let cert = ServingCert::new(&p.pair).unwrap();
     let server = server_config(&policy(TlsMinVersion::Tls12, vec![]), cert.clone()).unwrap();
-    let reload = tokio::spawn(reload_on_change(
-        files.clone(),
-        cert.clone(),
-        Duration::from_millis(50),
-    ));
+    let mut reload = CertReload::new(files.clone(), cert.clone());
     let (first, _) = handshake(server.clone(), client(&p.ca, TLS13, None, None))
         .await
         .unwrap();
@@ -202,56 +198,84 @@ async fn replaced_certificate_files_are_served_without_a_restart() {
     // A half-written pair (new cert, old key) is not taken.
     let next = p.ca.issue_server("srv-2", &["localhost"], &[]).unwrap();
     std::fs::write(&files.cert, &next.cert_pem).unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    reload.read_and_apply();
     assert_eq!(cert.leaf().unwrap(), first);
+    // Once the key follows, the next read serves the new pair.
     std::fs::write(&files.key, &next.key_pem).unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while cert.leaf().unwrap() == first {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "new certificate not picked up"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    reload.read_and_apply();
     let (second, _) = handshake(server, client(&p.ca, TLS13, None, None))
         .await
         .unwrap();
     assert_ne!(first, second);
     assert_eq!(second, parse_chain(&next.cert_pem).unwrap()[0]);
-    reload.abort();
 }
 
-#[tokio::test]
-async fn reloaded_files_larger_than_start_up_accepts_are_not_read() {
+#[test]
+fn unchanged_files_are_not_loaded_again() {
+    let p = pki();
+    let dir = tempfile::tempdir().unwrap();
+    let files = written(&p.pair, dir.path());
+    // What is served differs from the files: a check that loaded unchanged files would
+    // replace it.
+    let other = p.ca.issue_server("srv-other", &["localhost"], &[]).unwrap();
+    let mut reload = CertReload::new(files, ServingCert::new(&p.pair).unwrap());
+    reload.cert.replace(&other).unwrap();
+    let served = reload.cert.leaf().unwrap();
+    reload.read_and_apply();
+    assert_eq!(reload.cert.leaf().unwrap(), served);
+}
+
+#[test]
+fn a_check_reads_the_files_only_when_their_metadata_changed_or_a_minute_passed() {
     let p = pki();
     let dir = tempfile::tempdir().unwrap();
     let files = written(&p.pair, dir.path());
     let cert = ServingCert::new(&p.pair).unwrap();
     let first = cert.leaf().unwrap();
-    let reload = tokio::spawn(reload_on_change(
-        files.clone(),
-        cert.clone(),
-        Duration::from_millis(20),
-    ));
-    // Let the reload task read the files as they are at start.
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut reload = CertReload::new(files.clone(), cert.clone());
+    let reads = reload.reads;
+    for _ in 1..READ_EVERY_CHECKS {
+        reload.check();
+    }
+    assert_eq!(reload.reads, reads, "unchanged files were read");
+    reload.check();
+    assert_eq!(reload.reads, reads + 1, "no read after a minute of checks");
+
+    // A Secret volume's update: new files renamed over the old ones.
+    let next = p.ca.issue_server("srv-2", &["localhost"], &[]).unwrap();
+    let staged = dir.path().join("staged");
+    std::fs::create_dir(&staged).unwrap();
+    std::fs::write(staged.join("tls.crt"), &next.cert_pem).unwrap();
+    std::fs::write(staged.join("tls.key"), &next.key_pem).unwrap();
+    std::fs::rename(staged.join("tls.key"), &files.key).unwrap();
+    std::fs::rename(staged.join("tls.crt"), &files.cert).unwrap();
+    reload.check();
+    assert_ne!(
+        cert.leaf().unwrap(),
+        first,
+        "the new pair was not picked up"
+    );
+    assert_eq!(reload.reads, reads + 2);
+}
+
+#[test]
+fn reloaded_files_larger_than_start_up_accepts_are_not_read() {
+    let p = pki();
+    let dir = tempfile::tempdir().unwrap();
+    let files = written(&p.pair, dir.path());
+    let cert = ServingCert::new(&p.pair).unwrap();
+    let first = cert.leaf().unwrap();
+    let mut reload = CertReload::new(files.clone(), cert.clone());
     // A valid new pair, but its chain repeats the CA certificate past 1 MiB.
     let next = p.ca.issue_server("srv-2", &["localhost"], &[]).unwrap();
     let padded = format!("{}{}", next.cert_pem, p.ca.cert_pem().repeat(3_000));
     assert!(padded.len() > 1024 * 1024);
     std::fs::write(&files.key, &next.key_pem).unwrap();
     std::fs::write(&files.cert, padded).unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    reload.read_and_apply();
     assert_eq!(cert.leaf().unwrap(), first, "an oversized file was loaded");
     // The same pair within the limit is taken.
     std::fs::write(&files.cert, &next.cert_pem).unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while cert.leaf().unwrap() == first {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "new certificate not picked up"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    reload.abort();
+    reload.read_and_apply();
+    assert_ne!(cert.leaf().unwrap(), first, "new certificate not picked up");
 }
