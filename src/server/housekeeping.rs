@@ -3,9 +3,9 @@
 //! thread with one clock.
 //!
 //! Each chore used to be a timer task on the serving runtime. An idle server then woke a
-//! worker several times a second: every timer firing, plus the runtime's timer wheel waking
-//! ahead of a far timer to move it down a level, plus the second worker the first one woke.
-//! At 10 nodes that idle waking was a third of the server's CPU without API load. Here the
+//! worker more than once a second: every timer firing, plus the runtime's timer wheel waking
+//! ahead of a far timer to move it down a level, plus the second worker the first one woke
+//! (at 10 nodes without API load the workers took 0.07 of the server's 0.23 mcores). Here the
 //! chores share one sleep: one wake per [`TICK`], on a thread that does nothing else, and the
 //! serving runtime sleeps until a request or an event comes.
 
