@@ -15,7 +15,7 @@ use kube::core::PartialObjectMeta;
 use kube::runtime::watcher::Event;
 use metrics_server::api::list_cache::{ListFormat, PodListCache};
 use metrics_server::batch::{ContainerBatch, MetricsPoint, NodeBatch, PodBatch};
-use metrics_server::cluster::{ClusterCache, PodStore, Synced};
+use metrics_server::cluster::{ClusterCache, NodeStore, PodStore, Synced};
 use metrics_server::store::{Snapshot, Store, StoreConfig};
 use metrics_server::time::Timestamp;
 
@@ -96,7 +96,7 @@ fn cluster(specs: &[PodSpec], rng: &mut fastrand::Rng) -> ClusterCache {
         );
         pods.apply(&Event::Apply(pod));
     }
-    let (nodes, _writer) = kube::runtime::reflector::store();
+    let nodes = NodeStore::default();
     let synced = Synced::already();
     ClusterCache::new(nodes, pods, synced.clone(), synced)
 }

@@ -59,9 +59,8 @@ pub fn list_nodes(
     let items: Vec<NodeItem<'_>> = nodes
         .iter()
         .filter(|(name, _, node)| {
-            let labels = crate::cluster::labels_of(&node.metadata);
-            sel.labels.matches(labels)
-                && ctx.node_selector.matches(labels)
+            sel.labels.matches(&node.labels)
+                && ctx.node_selector.matches(&node.labels)
                 && sel.fields.matches(|f| match f {
                     "metadata.name" => Some(&**name),
                     "metadata.namespace" => Some(""),
@@ -72,7 +71,7 @@ pub fn list_nodes(
             meta: ObjectMeta {
                 name,
                 namespace: None,
-                labels: node.metadata.labels.as_ref(),
+                labels: Some(&node.labels),
                 encoded_labels: None,
                 creation_timestamp: now,
             },
@@ -114,7 +113,7 @@ pub fn get_node(
         meta: ObjectMeta {
             name,
             namespace: None,
-            labels: node.metadata.labels.as_ref(),
+            labels: Some(&node.labels),
             encoded_labels: None,
             creation_timestamp: Timestamp::now(),
         },

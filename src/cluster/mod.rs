@@ -1,10 +1,11 @@
 //! The cluster watch: nodes (where and how to scrape them) and Running pods' metadata
-//! (labels, creation time): nodes in a kube-rs reflector cache stripped of what we never read,
-//! pods in our own compact map (pod_store.rs); and, for the few nodes the scraper never
-//! reached, one node's pods listed on demand (node_pods.rs).
+//! (labels, creation time), each in our own compact map keeping only what is read (nodes:
+//! node_store.rs, pods: pod_store.rs); and, for the few nodes the scraper never reached, one
+//! node's pods listed on demand (node_pods.rs).
 //! Port of metrics-server `pkg/server/informer.go`.
 
 mod node_pods;
+mod node_store;
 mod nodes;
 pub(crate) mod pod_store;
 mod pods;
@@ -16,9 +17,9 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::core::PartialObjectMeta;
-use kube::runtime::reflector::{ObjectRef, Store};
 
 pub use node_pods::{MAX_PODS_PER_LIST, NodePodLister, NodePodsError, PodName};
+pub use node_store::NodeStore;
 pub use nodes::{NodeInfo, RESOURCE_METRICS_PATH_ANNOTATION, node_info};
 pub use pod_store::PodStore;
 pub use pods::PodMeta;
@@ -27,7 +28,7 @@ pub use synced::{MarkSynced, Synced};
 /// Read access to the watched cluster objects, shared by the scraper and the API.
 #[derive(Clone)]
 pub struct ClusterCache {
-    nodes: Store<Node>,
+    nodes: NodeStore,
     pods: PodStore,
     nodes_synced: Synced,
     pods_synced: Synced,
@@ -36,10 +37,10 @@ pub struct ClusterCache {
 }
 
 impl ClusterCache {
-    /// Wraps the node reflector's store and the pod store, each with whether its watch has
-    /// delivered its first complete list.
+    /// Wraps the node store and the pod store, each with whether its watch has delivered its
+    /// first complete list.
     pub fn new(
-        nodes: Store<Node>,
+        nodes: NodeStore,
         pods: PodStore,
         nodes_synced: Synced,
         pods_synced: Synced,
@@ -69,7 +70,7 @@ impl ClusterCache {
         self.nodes_synced() && self.pods_synced()
     }
 
-    /// Whether the node reflector holds its first complete list.
+    /// Whether the node watch delivered its first complete list.
     pub fn nodes_synced(&self) -> bool {
         self.nodes_synced.is_synced()
     }
@@ -78,7 +79,7 @@ impl ClusterCache {
         self.pods_synced.is_synced()
     }
 
-    /// Completes once the node reflector holds its first complete list, or when it never
+    /// Completes once the node watch delivered its first complete list, or when it never
     /// will (the watch is gone).
     pub async fn nodes_ready(&self) {
         if !self.nodes_synced.wait().await {
@@ -86,14 +87,14 @@ impl ClusterCache {
         }
     }
 
-    /// All nodes currently known.
-    pub fn nodes(&self) -> Vec<Arc<Node>> {
-        self.nodes.state()
+    /// All nodes currently known, sorted by name.
+    pub fn nodes(&self) -> Vec<Arc<NodeInfo>> {
+        self.nodes.list()
     }
 
     /// One node by name.
-    pub fn node(&self, name: &str) -> Option<Arc<Node>> {
-        self.nodes.get(&ObjectRef::new(name))
+    pub fn node(&self, name: &str) -> Option<Arc<NodeInfo>> {
+        self.nodes.get(name)
     }
 
     /// One Running pod by namespace and name.
@@ -143,15 +144,14 @@ pub fn watch(
     ClusterCache,
     impl std::future::Future<Output = ()> + Send + 'static,
 ) {
-    use futures::StreamExt;
-    use kube::runtime::{WatchStreamExt, reflector, watcher};
+    use kube::runtime::{WatchStreamExt, watcher};
 
-    let (node_reader, node_writer) = reflector::store::<Node>();
+    let node_store = NodeStore::default();
     let pod_store = PodStore::default();
     let (mark_nodes, nodes_synced) = Synced::pending();
     let (mark_pods, pods_synced) = Synced::pending();
     let cache = ClusterCache::new(
-        node_reader.clone(),
+        node_store.clone(),
         pod_store.clone(),
         nodes_synced,
         pods_synced,
@@ -160,42 +160,28 @@ pub fn watch(
 
     let node_api = kube::Api::<Node>::all(client.clone());
     let pod_api = kube::Api::<PartialObjectMeta<Pod>>::all(client);
-    let node_stream = watcher(node_api, watcher::Config::default())
-        .default_backoff()
-        .modify(nodes::strip)
-        .reflect(node_writer);
+    let node_stream = watcher(node_api, watcher::Config::default()).default_backoff();
     let pod_cfg = watcher::Config::default().fields("status.phase=Running");
     let pod_stream = watcher(pod_api, pod_cfg)
         .default_backoff()
-        .modify(pods::strip)
-        .inspect(move |ev| {
-            if let Ok(ev) = ev {
-                pod_store.apply(ev);
-            }
-        });
+        .modify(pods::strip);
 
     let drive = async move {
-        let nodes = drive_watch("nodes", node_stream, None);
-        let nodes_ready = forward_readiness(node_reader, mark_nodes);
-        let pods = drive_watch("pods", pod_stream, Some(mark_pods));
-        futures::join!(nodes, nodes_ready, pods);
+        let nodes = drive_watch("nodes", node_stream, |ev| node_store.apply(ev), mark_nodes);
+        let pods = drive_watch("pods", pod_stream, |ev| pod_store.apply(ev), mark_pods);
+        futures::join!(nodes, pods);
     };
     (cache, drive)
 }
 
-/// Marks the nodes synced once the reflector's store holds its first complete list. The one
-/// task that waits on the reflector itself (its readiness wakes only the task that polled it
-/// last); everyone else reads or awaits [`Synced`].
-pub async fn forward_readiness(nodes: Store<Node>, synced: MarkSynced) {
-    if nodes.wait_until_ready().await.is_ok() {
-        synced.mark();
-    }
-}
-
-/// Runs a watch, logging its first sync and marking `synced` then (the node reflector marks
-/// its own store: [`forward_readiness`]).
-async fn drive_watch<K, S>(what: &'static str, stream: S, synced: Option<MarkSynced>)
-where
+/// Runs a watch, applying each event to its store (`apply`), logging its first sync and
+/// marking `synced` then: once the store holds a complete list.
+async fn drive_watch<K, S>(
+    what: &'static str,
+    stream: S,
+    apply: impl Fn(&kube::runtime::watcher::Event<K>),
+    synced: MarkSynced,
+) where
     S: futures::Stream<
             Item = Result<kube::runtime::watcher::Event<K>, kube::runtime::watcher::Error>,
         >,
@@ -204,11 +190,12 @@ where
     let mut stream = std::pin::pin!(stream);
     let mut logged = false;
     while let Some(ev) = stream.next().await {
+        if let Ok(ev) = &ev {
+            apply(ev);
+        }
         match ev {
             Ok(kube::runtime::watcher::Event::InitDone) => {
-                if let Some(synced) = &synced {
-                    synced.mark();
-                }
+                synced.mark();
                 if !std::mem::replace(&mut logged, true) {
                     tracing::info!(watch = what, "Cluster watch synced.");
                 }
@@ -225,45 +212,65 @@ where
 mod tests {
     use std::time::Duration;
 
-    use kube::runtime::watcher::Event;
+    use futures::channel::mpsc;
+    use kube::runtime::watcher::{self, Event};
 
+    use super::node_store::test_node;
     use super::*;
 
-    fn node(name: &str) -> Node {
-        let mut node = Node::default();
-        node.metadata.name = Some(name.into());
-        node
+    type NodeEvents = mpsc::UnboundedSender<Result<Event<Node>, watcher::Error>>;
+
+    /// A cache whose nodes follow the events sent to the returned channel, and the task
+    /// driving that watch.
+    fn watched() -> (ClusterCache, NodeEvents, tokio::task::JoinHandle<()>) {
+        let (events, stream) = mpsc::unbounded();
+        let store = NodeStore::default();
+        let (mark, nodes_synced) = Synced::pending();
+        let cache = ClusterCache::new(
+            store.clone(),
+            PodStore::default(),
+            nodes_synced,
+            Synced::already(),
+        );
+        let drive = drive_watch("nodes", stream, move |ev| store.apply(ev), mark);
+        (cache, events, tokio::spawn(drive))
     }
 
-    /// A cache over a fresh node reflector, its writer, and the task forwarding its readiness.
-    fn reflected() -> (
-        ClusterCache,
-        kube::runtime::reflector::store::Writer<Node>,
-        tokio::task::JoinHandle<()>,
-    ) {
-        let (reader, writer) = kube::runtime::reflector::store::<Node>();
-        let (mark, nodes_synced) = Synced::pending();
-        let pods = PodStore::default();
-        let cache = ClusterCache::new(reader.clone(), pods, nodes_synced, Synced::already());
-        (cache, writer, tokio::spawn(forward_readiness(reader, mark)))
+    fn send(events: &NodeEvents, event: Event<Node>) {
+        assert!(events.unbounded_send(Ok(event)).is_ok());
+    }
+
+    /// Waits (bounded) until `done` holds for the cache.
+    async fn eventually(cache: &ClusterCache, done: impl Fn(&ClusterCache) -> bool) -> bool {
+        for _ in 0..500 {
+            if done(cache) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        false
     }
 
     #[tokio::test]
-    async fn every_waiter_is_woken_when_the_reflector_has_its_first_complete_list() {
-        let (cache, mut writer, _forward) = reflected();
+    async fn every_waiter_is_woken_when_the_node_watch_has_its_first_complete_list() {
+        let (cache, events, _drive) = watched();
         let waiters: Vec<_> = (0..3)
             .map(|_| {
                 let cache = cache.clone();
                 tokio::spawn(async move { cache.nodes_ready().await })
             })
             .collect();
-        writer.apply_watcher_event(&Event::Init);
-        writer.apply_watcher_event(&Event::InitApply(node("n1")));
-        tokio::task::yield_now().await;
+        send(&events, Event::Init);
+        send(
+            &events,
+            Event::InitApply(test_node("n1", "127.0.1.1", 10250)),
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(!cache.nodes_synced(), "listing, not yet complete");
         assert!(!cache.synced());
+        assert!(cache.nodes().is_empty(), "a list is served once complete");
         assert!(waiters.iter().all(|w| !w.is_finished()));
-        writer.apply_watcher_event(&Event::InitDone);
+        send(&events, Event::InitDone);
         for waiter in waiters {
             let woken = tokio::time::timeout(Duration::from_secs(5), waiter).await;
             assert!(matches!(woken, Ok(Ok(()))), "a waiter was left asleep");
@@ -273,12 +280,35 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_cache_follows_node_events_after_the_list() {
+        let (cache, events, _drive) = watched();
+        send(&events, Event::Init);
+        send(
+            &events,
+            Event::InitApply(test_node("n1", "127.0.1.1", 10250)),
+        );
+        send(&events, Event::InitDone);
+        send(&events, Event::Apply(test_node("n2", "127.0.1.2", 10250)));
+        assert!(eventually(&cache, |c| c.nodes().len() == 2).await);
+        send(&events, Event::Apply(test_node("n1", "127.0.9.9", 10250)));
+        let moved = |c: &ClusterCache| {
+            c.node("n1")
+                .is_some_and(|n| n.addresses == [("InternalIP".into(), "127.0.9.9".into())])
+        };
+        assert!(eventually(&cache, moved).await, "the new address is used");
+        send(&events, Event::Delete(test_node("n2", "127.0.1.2", 10250)));
+        assert!(eventually(&cache, |c| c.node("n2").is_none()).await);
+        let names: Vec<String> = cache.nodes().iter().map(|n| n.name.to_string()).collect();
+        assert_eq!(names, ["n1"]);
+    }
+
+    #[tokio::test]
     async fn a_node_watch_that_ends_before_its_list_does_not_leave_waiters_hanging() {
-        let (cache, writer, forward) = reflected();
-        drop(writer);
+        let (cache, events, drive) = watched();
+        drop(events);
         let woken = tokio::time::timeout(Duration::from_secs(5), cache.nodes_ready()).await;
         assert!(woken.is_ok());
         assert!(!cache.nodes_synced());
-        assert!(forward.await.is_ok());
+        assert!(drive.await.is_ok());
     }
 }

@@ -54,9 +54,8 @@ pub fn virtual_kind(labels: &BTreeMap<String, String>, taints: &[Taint]) -> Opti
     }
 }
 
-/// Whether `taint` is the one virtual-kubelet puts on its nodes (the only taint kept in the
-/// node cache).
-pub fn is_virtual_kubelet_taint(taint: &Taint) -> bool {
+/// Whether `taint` is the one virtual-kubelet puts on its nodes.
+fn is_virtual_kubelet_taint(taint: &Taint) -> bool {
     taint.key == VIRTUAL_KUBELET_TAINT_KEY
 }
 

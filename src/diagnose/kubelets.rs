@@ -19,7 +19,7 @@ use super::kubelet_cert::{Verdict, insecure_check, judge, tls_check};
 use super::kubelet_lines::{fetch_failure, reach_check, summarize};
 use super::peer_cert::{self, Identity, PeekError};
 use super::report::{Check, Report, name_list};
-use crate::cluster::{NodeInfo, node_info};
+use crate::cluster::NodeInfo;
 use crate::config::Config;
 use crate::kubelet::KubeletClient;
 use crate::kubelet::address::{resolve_address, resolve_port};
@@ -180,7 +180,7 @@ async fn list_nodes(
             ));
             None
         }
-        Ok((nodes, _)) => Some(nodes.iter().map(node_info).collect()),
+        Ok((nodes, _)) => Some(nodes.iter().map(NodeInfo::of).collect()),
         Err(err) => {
             report.push(Check::warn(
                 "kubelet-nodes",

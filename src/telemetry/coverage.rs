@@ -112,8 +112,8 @@ pub fn refresh(
     let nodes = cluster.nodes();
     let selected = nodes
         .iter()
-        .filter(|n| selects_node(crate::cluster::labels_of(&n.metadata)))
-        .filter_map(|n| n.metadata.name.as_deref());
+        .filter(|n| selects_node(&n.labels))
+        .map(|n| &*n.name);
     gauges.set("node", &Coverage::nodes(snapshot, selected));
     let pods = cluster.pods(None);
     let known = pods.iter().map(|p| (p.namespace(), p.name()));

@@ -200,7 +200,7 @@ mod tests {
         for (ns, name) in [("a", "p0"), ("a", "p1"), ("b", "p2"), ("b", "p3")] {
             pods.apply(&Event::Apply(pod(ns, name, "v1")));
         }
-        let (nodes, _writer) = kube::runtime::reflector::store();
+        let nodes = crate::cluster::NodeStore::default();
         let synced = Synced::already();
         let cluster = ClusterCache::new(nodes, pods.clone(), synced.clone(), synced);
         let mut store = Store::new(StoreConfig::default());

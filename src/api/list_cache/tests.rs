@@ -54,7 +54,7 @@ fn cluster_and_pods() -> (ClusterCache, crate::cluster::PodStore) {
     for (ns, name) in [("a", "p0"), ("a", "p1"), ("b", "p2")] {
         pods.apply(&pod_event(PodEvent::Apply, ns, name));
     }
-    let (nodes, _writer) = kube::runtime::reflector::store();
+    let nodes = crate::cluster::NodeStore::default();
     let synced = crate::cluster::Synced::already();
     let cluster = ClusterCache::new(nodes, pods.clone(), synced.clone(), synced);
     (cluster, pods)
