@@ -200,9 +200,11 @@ mod tests {
         let again = CertAuthority::from_pem(ca.cert_pem(), &ca.key_pem()).unwrap();
         let leaf = again.issue_client("someone", &[]).unwrap();
         let bundle = crate::server::auth::CaBundle::from_pem(ca.cert_pem()).unwrap();
-        let chain = CertificateDer::pem_slice_iter(leaf.cert_pem.as_bytes())
-            .collect::<Result<Vec<_>, _>>()
-            .unwrap();
+        let chain = crate::server::auth::ClientChain::new(
+            CertificateDer::pem_slice_iter(leaf.cert_pem.as_bytes())
+                .collect::<Result<Vec<_>, _>>()
+                .unwrap(),
+        );
         assert_eq!(bundle.verify(&chain).unwrap().common_name, "someone");
         assert!(CertAuthority::from_pem("junk", &ca.key_pem()).is_err());
     }

@@ -156,7 +156,9 @@ pub fn list_pods(
     };
     if let Some(format) = cached_format.filter(|_| unfiltered) {
         let now = Timestamp::now();
-        let body: Option<Body> = if gzip {
+        let threshold = gzip::THRESHOLD_BYTES;
+        let small = ctx.pod_lists.last_items_at_most(format, threshold as u64);
+        let body: Option<Body> = if gzip && !small {
             // A list that could not be compressed (logged) is encoded for this request below,
             // and so is one whose items fit under the gzip threshold: that one is then sent
             // compressed only when its whole body is over it, like every other body and as
@@ -164,11 +166,17 @@ pub fn list_pods(
             let cached = ctx.pod_lists.get_gzip(&snapshot, &ctx.cluster, format);
             cached
                 .ok()
-                .filter(|c| c.items_len(namespace) > gzip::THRESHOLD_BYTES as u64)
+                .filter(|c| c.items_len(namespace) > threshold as u64)
                 .map(|c| c.render(v, namespace).into())
         } else {
+            // Without gzip, or when the last list was under the threshold: the uncompressed
+            // cache (a list that has grown past the threshold since is compressed below, and
+            // the next request takes the compressed cache).
             let cached = ctx.pod_lists.get(&snapshot, &ctx.cluster, format);
-            cached.render(v, namespace, now).map(Body::from)
+            cached
+                .render(v, namespace, now)
+                .filter(|body| !gzip || body.remaining() <= threshold)
+                .map(Body::from)
         };
         if let Some(body) = body {
             // The cached body holds the snapshot's pods that the cluster cache knows.

@@ -140,7 +140,7 @@ impl App {
         }
         let who = match self
             .gate
-            .authenticate(&req, conn.client_certs.as_deref())
+            .authenticate(&req, conn.client_certs.as_ref())
             .await
         {
             Ok(who) => who,

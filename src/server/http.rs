@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rustls::pki_types::CertificateDer;
+use super::auth::ClientChain;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
@@ -32,7 +32,7 @@ pub struct ConnInfo {
     pub peer: Option<SocketAddr>,
     /// The client certificate chain (leaf first), as presented; not yet verified against any
     /// CA (the authenticators do that per request).
-    pub client_certs: Option<Vec<CertificateDer<'static>>>,
+    pub client_certs: Option<ClientChain>,
     /// The connection's state; the router marks it trusted once a certificate authenticates.
     pub activity: Arc<Activity>,
 }

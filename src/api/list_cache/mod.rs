@@ -30,6 +30,7 @@ pub mod plain;
 #[cfg(test)]
 pub(crate) mod test_items;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -52,6 +53,15 @@ use crate::time::Timestamp;
 pub enum ListFormat {
     Json,
     Protobuf,
+}
+
+impl ListFormat {
+    fn other(self) -> ListFormat {
+        match self {
+            ListFormat::Json => ListFormat::Protobuf,
+            ListFormat::Protobuf => ListFormat::Json,
+        }
+    }
 }
 
 /// What an entry was built from.
@@ -124,6 +134,9 @@ pub struct PodListCache {
     gzip_building: Mutex<()>,
     /// The last build's join of pods with their metadata, for the next build to reuse.
     join_memo: JoinMemo,
+    /// One more than the bytes of items in the last list built of each format (JSON,
+    /// protobuf), compressed or not; 0 before the first.
+    items_bytes: [AtomicU64; 2],
 }
 
 /// One entry, and the lock its (single) builder holds.
@@ -232,6 +245,19 @@ impl<T: Entry> Slot<T> {
 }
 
 impl PodListCache {
+    /// Whether the last list of `format` built was at most `bytes` of items: a client that
+    /// accepts gzip is then answered from the uncompressed cache (the apiserver compresses
+    /// only bodies over its threshold), and no compressed list is built for a small cluster.
+    pub fn last_items_at_most(&self, format: ListFormat, bytes: u64) -> bool {
+        let noted = self.items_bytes[format as usize].load(Ordering::Relaxed);
+        noted != 0 && noted - 1 <= bytes
+    }
+
+    fn note_items(&self, format: ListFormat, bytes: u64) {
+        let noted = bytes.saturating_add(1);
+        self.items_bytes[format as usize].store(noted, Ordering::Relaxed);
+    }
+
     /// The uncompressed encoded pods of `snapshot` joined with the watched pods.
     pub fn get(
         &self,
@@ -268,7 +294,13 @@ impl PodListCache {
                     // The previous list's size plus a little: one allocation instead of a
                     // doubling Vec (which left a 48 MB list in a 67 MB buffer at 150,000 pods).
                     |items| {
-                        EncodedPods::encode_with_capacity(format, items, size_hint + size_hint / 16)
+                        let built = EncodedPods::encode_with_capacity(
+                            format,
+                            items,
+                            size_hint + size_hint / 16,
+                        );
+                        self.note_items(format, built.items_len() as u64);
+                        built
                     },
                 )
             })
@@ -327,7 +359,13 @@ impl PodListCache {
                 encode_gzip(snapshot, cluster, &self.join_memo, format, slot, also)
             });
             if let Some(other_built) = other_built {
+                if let Ok(entry) = &other_built {
+                    self.note_items(format.other(), entry.items_len(None));
+                }
                 let _ = store_compressed(other, other_built, key);
+            }
+            if let Ok(entry) = &built {
+                self.note_items(format, entry.items_len(None));
             }
             store_compressed(slot, built, key)
         })

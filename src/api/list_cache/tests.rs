@@ -305,3 +305,30 @@ async fn the_last_publish_of_a_cycle_wakes_the_prebuild_of_the_lists_in_use() {
     let ended = tokio::time::timeout(Duration::from_secs(5), prebuild).await;
     assert!(matches!(ended, Ok(Ok(()))), "stops with the publisher");
 }
+
+#[test]
+fn the_size_of_the_last_list_of_each_format_is_known_compressed_or_not() {
+    let (mut store, cluster, cache) = (
+        Store::new(StoreConfig::default()),
+        cluster(),
+        PodListCache::default(),
+    );
+    store.apply_node("n1", &batch(1_000));
+    store.apply_node("n1", &batch(1_015));
+    let snapshot = store.publish();
+    assert!(
+        !cache.last_items_at_most(ListFormat::Json, u64::MAX - 1),
+        "unknown before a build"
+    );
+    let plain = cache.get(&snapshot, &cluster, ListFormat::Json);
+    let bytes = plain.items_len() as u64;
+    assert!(cache.last_items_at_most(ListFormat::Json, bytes));
+    assert!(!cache.last_items_at_most(ListFormat::Json, bytes - 1));
+    assert!(!cache.last_items_at_most(ListFormat::Protobuf, u64::MAX - 1));
+    let compressed = cache
+        .get_gzip(&snapshot, &cluster, ListFormat::Protobuf)
+        .unwrap();
+    let bytes = compressed.items_len(None);
+    assert!(cache.last_items_at_most(ListFormat::Protobuf, bytes));
+    assert!(!cache.last_items_at_most(ListFormat::Protobuf, bytes - 1));
+}

@@ -25,11 +25,10 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use http::HeaderMap;
-use rustls::pki_types::CertificateDer;
 
 pub use attributes::RequestAttributes;
 pub use ca_sources::AuthnConfig;
-pub use client_cert::{CaBundle, CertFailure, Outcome};
+pub use client_cert::{CaBundle, CertFailure, ClientChain, Outcome};
 pub use failure::{AuthnFailure, Rejections};
 pub use identity::Identity;
 pub use requestheader::RequestHeaderConfig;
@@ -97,7 +96,7 @@ impl Authenticator {
     /// union authenticator); anonymous only when nothing failed.
     pub async fn authenticate(
         &self,
-        chain: Option<&[CertificateDer<'_>]>,
+        chain: Option<&ClientChain>,
         headers: &HeaderMap,
     ) -> Result<Authenticated, AuthnError> {
         let config = self.config.load();
@@ -234,7 +233,7 @@ impl Gate {
     pub async fn authenticate(
         &self,
         req: &http::request::Parts,
-        chain: Option<&[CertificateDer<'_>]>,
+        chain: Option<&ClientChain>,
     ) -> Result<Authenticated, Status> {
         match self.authenticator.authenticate(chain, &req.headers).await {
             Ok(who) => Ok(who),
@@ -280,7 +279,7 @@ impl Gate {
     pub async fn admit(
         &self,
         req: &http::request::Parts,
-        chain: Option<&[CertificateDer<'_>]>,
+        chain: Option<&ClientChain>,
     ) -> Result<Authenticated, Status> {
         let who = self.authenticate(req, chain).await?;
         self.authorize(req, &who).await?;

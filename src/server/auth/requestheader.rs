@@ -7,9 +7,8 @@
 use std::collections::BTreeMap;
 
 use http::HeaderMap;
-use rustls::pki_types::CertificateDer;
 
-use super::client_cert::{CaBundle, CertFailure, Outcome};
+use super::client_cert::{CaBundle, CertFailure, ClientChain, Outcome};
 use super::identity::Identity;
 
 /// The request-header authenticator's settings (from flags or the ConfigMap).
@@ -26,11 +25,7 @@ pub struct RequestHeaderConfig {
 
 impl RequestHeaderConfig {
     /// Authenticates through the headers, if a valid front-proxy certificate was presented.
-    pub fn authenticate(
-        &self,
-        chain: Option<&[CertificateDer<'_>]>,
-        headers: &HeaderMap,
-    ) -> Outcome {
+    pub fn authenticate(&self, chain: Option<&ClientChain>, headers: &HeaderMap) -> Outcome {
         let Some(chain) = chain.filter(|c| !c.is_empty()) else {
             return Outcome::Skipped;
         };
@@ -106,12 +101,15 @@ fn percent_decode(s: &str) -> Option<String> {
 mod tests {
     use super::*;
     use crate::pki::{CertAuthority, PemPair};
+    use rustls::pki_types::CertificateDer;
     use rustls_pki_types::pem::PemObject;
 
-    fn chain(p: &PemPair) -> Vec<CertificateDer<'static>> {
-        CertificateDer::pem_slice_iter(p.cert_pem.as_bytes())
-            .collect::<Result<_, _>>()
-            .unwrap()
+    fn chain(p: &PemPair) -> ClientChain {
+        ClientChain::new(
+            CertificateDer::pem_slice_iter(p.cert_pem.as_bytes())
+                .collect::<Result<_, _>>()
+                .unwrap(),
+        )
     }
 
     fn config(ca: &CertAuthority, allowed: &[&str]) -> RequestHeaderConfig {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
+use rustls::pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
 use super::*;
@@ -98,10 +99,12 @@ fn front_proxy_cert(pki: &Pki) -> PemPair {
         .unwrap()
 }
 
-fn chain(p: &PemPair) -> Vec<CertificateDer<'static>> {
-    CertificateDer::pem_slice_iter(p.cert_pem.as_bytes())
-        .collect::<Result<_, _>>()
-        .unwrap()
+fn chain(p: &PemPair) -> ClientChain {
+    ClientChain::new(
+        CertificateDer::pem_slice_iter(p.cert_pem.as_bytes())
+            .collect::<Result<_, _>>()
+            .unwrap(),
+    )
 }
 
 fn request(path: &str, headers: &[(&str, &str)]) -> http::request::Parts {
@@ -121,9 +124,7 @@ async fn admit(
     cert: Option<&PemPair>,
 ) -> Result<Identity, Status> {
     let chain = cert.map(chain);
-    let who = gate
-        .admit(&request(path, headers), chain.as_deref())
-        .await?;
+    let who = gate.admit(&request(path, headers), chain.as_ref()).await?;
     Ok(who.identity)
 }
 
@@ -351,7 +352,7 @@ async fn certificates_tokens_and_anonymous_callers_are_told_apart() {
         let gate = &gate;
         async move {
             let chain = cert.as_ref().map(chain);
-            gate.authenticate(&request(NODES, headers), chain.as_deref())
+            gate.authenticate(&request(NODES, headers), chain.as_ref())
                 .await
                 .unwrap()
         }

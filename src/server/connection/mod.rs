@@ -33,6 +33,7 @@ use self::head_budget::HeadBudget;
 use self::io::{RECORD_PLAINTEXT, TrackedIo};
 use self::table::ConnectionTable;
 use self::tracked_body::TrackedBody;
+use super::auth::ClientChain;
 use super::http::{ConnInfo, Router};
 use super::response_body::ResponseBody;
 use crate::config::ConnectionLimits;
@@ -95,7 +96,9 @@ pub async fn serve<R: Router>(tcp: TcpStream, peer: SocketAddr, served: Arc<Serv
     };
     let conn = Arc::new(ConnInfo {
         peer: Some(peer),
-        client_certs: session.peer_certificates().map(<[_]>::to_vec),
+        client_certs: session
+            .peer_certificates()
+            .map(|certs| ClientChain::new(certs.to_vec())),
         activity: activity.clone(),
     });
     let io = match protocol {
