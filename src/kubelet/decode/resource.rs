@@ -30,7 +30,9 @@ use memchr::memchr;
 
 use super::builder::{BatchBuilder, Sample};
 use super::error::{DecodeError, LineProblem};
-use super::prometheus_text::{PodLabels, RawValue, parse_line};
+use super::prometheus_text::{
+    LineReader, PodLabels, RawValue, SampleLine, check_sample, read_sample,
+};
 use crate::batch::Decoded;
 use crate::time::{NANOS_PER_SEC, Timestamp};
 use crate::usage::ExtraResources;
@@ -99,6 +101,11 @@ pub fn decode_resource_with(
     if extra.swap {
         builder.collect_extra();
     }
+    let mut lines = Lines {
+        reader: LineReader::default(),
+        series: None,
+        extra,
+    };
     let mut rest = body;
     let mut line_number = 0;
     while !rest.is_empty() {
@@ -113,7 +120,8 @@ pub fn decode_resource_with(
             return Err(DecodeError::line(line_number, problem));
         }
         let line = line.strip_suffix(b"\r").unwrap_or(line);
-        apply_line(&mut builder, line, default_time, extra)
+        lines
+            .apply(&mut builder, line, default_time)
             .map_err(|problem| DecodeError::line(line_number, problem))?;
     }
     Ok(builder.finish())
@@ -125,18 +133,41 @@ fn expected_containers(body_len: usize) -> usize {
     (body_len / 448).min(4_096)
 }
 
-fn apply_line<'a>(
-    builder: &mut BatchBuilder<'a>,
-    line: &'a [u8],
-    default_time: Timestamp,
+/// The lines of one payload: the names read so far, and the series of the last one.
+struct Lines<'a> {
+    reader: LineReader<'a>,
+    /// The series of the last sample line's name (`None`: a series not used).
+    series: Option<Series>,
     extra: ExtraResources,
+}
+
+impl<'a> Lines<'a> {
+    /// Reads one line into `builder`; a line of a series not used is only checked.
+    fn apply(
+        &mut self,
+        builder: &mut BatchBuilder<'a>,
+        line: &'a [u8],
+        default_time: Timestamp,
+    ) -> Result<(), LineProblem> {
+        let Some(named) = self.reader.name(line)? else {
+            return Ok(());
+        };
+        if !named.repeated {
+            self.series = Series::from_name(named.name, self.extra);
+        }
+        match self.series {
+            Some(series) => apply_sample(builder, series, read_sample(line, named)?, default_time),
+            None => check_sample(line, named),
+        }
+    }
+}
+
+fn apply_sample<'a>(
+    builder: &mut BatchBuilder<'a>,
+    series: Series,
+    sample: SampleLine<'a>,
+    default_time: Timestamp,
 ) -> Result<(), LineProblem> {
-    let Some(sample) = parse_line(line)? else {
-        return Ok(());
-    };
-    let Some(series) = Series::from_name(sample.name, extra) else {
-        return Ok(());
-    };
     let time = sample
         .timestamp_ms
         .map_or(default_time, Timestamp::from_millis);

@@ -208,3 +208,129 @@ fn the_fast_float_path_gives_the_general_parsers_value() {
     assert_eq!(plain_decimal(b"4.710169"), Some(4.710169));
     assert_eq!(plain_decimal(b"1.253376e+07"), Some(12_533_760.0));
 }
+
+/// Lines of every shape the grammar knows, valid and malformed, for comparing the two ways a
+/// sample line is read.
+const LINES: [&str; 30] = [
+    r#"container_cpu_usage_seconds_total{container="c",namespace="n",pod="p"} 4.710169 1633253812125"#,
+    r#"pod_cpu_usage_seconds_total{namespace="n",pod="p"} 1.253376e+07 1750000000000"#,
+    r#"m{pod="a\"b\\c\nd",container="x,}y", id = "/x" ,} 1"#,
+    "m NaN",
+    "m\t-Inf\t5",
+    "m 1.6509742024191372e+09",
+    "m",
+    r#"m{a="b"}"#,
+    "m abc",
+    "m 12abc 1",
+    "m 1e1234",
+    "m 1 x",
+    "m 1 1.5",
+    "m 1 -0",
+    "m 1 -62135596800000",
+    "m 1 99999999999999999999",
+    "m 1 1234567890123456789",
+    "m 1 2 3",
+    r#"m{a="b" 1"#,
+    r#"m{a="b","#,
+    "m{a",
+    r#"m{a="b} 1"#,
+    r#"m{a="b\"} 1"#,
+    "m{a=b} 1",
+    r#"m{="b"} 1"#,
+    r#"m{1a="b"} 1"#,
+    r#"m{pod ="b"} 1"#,
+    r#"m{container="b",namespaces="c"} 1"#,
+    "m-x 1",
+    "m 1 \t",
+];
+
+#[test]
+fn checking_a_line_finds_what_reading_it_finds() {
+    for line in LINES {
+        let named = LineReader::default().name(line.as_bytes());
+        let Ok(Some(named)) = named else {
+            assert!(named.is_err(), "{line:?} is a sample line or a bad name");
+            continue;
+        };
+        let read = read_sample(line.as_bytes(), named).map(|_| ());
+        assert_eq!(check_sample(line.as_bytes(), named), read, "{line:?}");
+    }
+    let named = LineReader::default().name(b"m 1 x").unwrap().unwrap();
+    assert_eq!(
+        check_sample(b"m 1 x", named),
+        Err(LineProblem::InvalidTimestamp("x".into())),
+        "an unused line is checked, not skipped"
+    );
+}
+
+#[test]
+fn a_repeated_name_is_still_a_whole_name() {
+    let mut reader = LineReader::default();
+    let first = reader.name(b"node_cpu 1").unwrap().unwrap();
+    assert!(!first.repeated);
+    let again = reader.name(b"node_cpu{a=\"b\"} 2").unwrap().unwrap();
+    assert!(again.repeated && again.name == b"node_cpu");
+    let longer = reader.name(b"node_cpu_total 3").unwrap().unwrap();
+    assert!(!longer.repeated, "a longer name is another name");
+    assert_eq!(longer.name, b"node_cpu_total");
+    assert_eq!(
+        reader.name(b"node_cpu_total-x 3").unwrap_err(),
+        LineProblem::InvalidMetricName("node_cpu_total-x".into())
+    );
+    assert!(reader.name(b"# node_cpu_total").unwrap().is_none());
+    assert!(reader.name(b"node_cpu_total 4").unwrap().unwrap().repeated);
+}
+
+#[test]
+fn timestamps_read_in_one_pass_are_the_timestamps_of_the_token() {
+    let mut rng = fastrand::Rng::with_seed(5);
+    for _ in 0..50_000 {
+        let mut text: String = (0..rng.usize(..24))
+            .map(|_| char::from(b'0' + rng.u8(..10)))
+            .collect();
+        if rng.u8(..8) == 0 {
+            text.insert(
+                rng.usize(..=text.len()),
+                ['-', 'x', '.', ' '][rng.usize(..4)],
+            );
+        }
+        let line = format!("m 1 {text}");
+        let named = LineReader::default()
+            .name(line.as_bytes())
+            .unwrap()
+            .unwrap();
+        let (token_text, end) = token(line.as_bytes(), skip_blanks(line.as_bytes(), 4));
+        let expected = match token_text {
+            [] => Ok(None),
+            t => parse_timestamp(t).map(Some),
+        };
+        let expected = expected.and_then(|ts| expect_end(line.as_bytes(), end).map(|()| ts));
+        let read = read_sample(line.as_bytes(), named).map(|s| s.timestamp_ms);
+        assert_eq!(read, expected, "{line:?}");
+    }
+}
+
+#[test]
+fn values_read_in_one_pass_are_the_values_of_the_token() {
+    let mut rng = fastrand::Rng::with_seed(7);
+    for _ in 0..50_000 {
+        let text = number_text(&mut rng);
+        let blank = [" ", "\t", "  "][rng.usize(..3)];
+        let line = format!("m {text}{blank}5");
+        let named = LineReader::default()
+            .name(line.as_bytes())
+            .unwrap()
+            .unwrap();
+        let read = read_sample(line.as_bytes(), named).map(|s| (s.value.to_bits(), s.value_text));
+        let expected = match parse_float(text.as_bytes()) {
+            _ if text.is_empty() => Err(LineProblem::InvalidTimestamp(String::new())),
+            Some(v) => Ok((v.to_bits(), text.as_bytes())),
+            None => Err(LineProblem::InvalidValue(excerpt(text.as_bytes()))),
+        };
+        match (&read, &expected) {
+            // An empty value: the timestamp is read as the value.
+            (Ok((v, _)), Err(LineProblem::InvalidTimestamp(_))) => assert_eq!(*v, 5f64.to_bits()),
+            _ => assert_eq!(read, expected, "{line:?}"),
+        }
+    }
+}

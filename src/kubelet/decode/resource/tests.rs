@@ -372,3 +372,77 @@ fn line_count_is_bounded() {
         format!("line {}: more than {MAX_LINES} lines", MAX_LINES + 1)
     );
 }
+
+#[test]
+fn a_malformed_line_of_an_unused_series_fails_the_node() {
+    let valid = "container_cpu_usage_seconds_total{container=\"c\",namespace=\"n\",pod=\"p\"} 1 1\n\
+                 container_memory_working_set_bytes{container=\"c\",namespace=\"n\",pod=\"p\"} 1 1\n\
+                 pod_cpu_usage_seconds_total{namespace=\"n\",pod=\"p\"} 1 1\n";
+    let cases = [
+        (
+            "pod_cpu_usage_seconds_total{namespace=\"n\",pod=\"q} 1",
+            "unterminated label value",
+        ),
+        (
+            "pod_cpu_usage_seconds_total{namespace=\"n\" pod=\"q\"} 1",
+            "malformed label set: expected ',' or '}' after a label value",
+        ),
+        (
+            "pod_cpu_usage_seconds_total{namespace=\"n\",pod=\"q\"} 12abc 1",
+            "invalid sample value \"12abc\"",
+        ),
+        (
+            "pod_cpu_usage_seconds_total{namespace=\"n\",pod=\"q\"}",
+            "missing sample value",
+        ),
+        (
+            "pod_cpu_usage_seconds_total 1 x",
+            "invalid sample timestamp \"x\"",
+        ),
+        ("pod_cpu_usage_seconds_total 1 -5", "negative timestamp -5"),
+        (
+            "pod_cpu_usage_seconds_total 1 99999999999999999999",
+            "invalid sample timestamp \"99999999999999999999\"",
+        ),
+        (
+            "pod_cpu_usage_seconds_total 1 2 3",
+            "unexpected text \"3\" after the sample",
+        ),
+        (
+            "pod_cpu_usage_seconds_total-x 1",
+            "invalid metric name \"pod_cpu_usage_seconds_total-x\"",
+        ),
+        (
+            "container_swap_usage_bytes{container=\"c\",namespace=\"n\",pod=} 1",
+            "malformed label set: expected a quoted label value",
+        ),
+        ("scrape_error{} NaNx", "invalid sample value \"NaNx\""),
+    ];
+    for (line, problem) in cases {
+        let body = format!("{valid}{line}\n");
+        assert_eq!(err(&body), format!("line 4: {problem}"), "{line}");
+    }
+}
+
+#[test]
+fn valid_lines_of_unused_series_are_skipped() {
+    let body = "container_cpu_usage_seconds_total{container=\"c\",namespace=\"n\",pod=\"p\"} 1 1\n\
+                container_cpu_usage_seconds_total_foo{container=\"c\",namespace=\"n\",pod=\"p\"} 0\n\
+                container_memory_working_set_bytes{container=\"c\",namespace=\"n\",pod=\"p\"} 7 2\n\
+                container_memory_working_set_bytes_x{container=\"c\",namespace=\"n\",pod=\"p\"} 9 3\n\
+                pod_cpu_usage_seconds_total{namespace=\"n\",pod=\"p\"}\t1e+07\t1750000000000\n\
+                pod_cpu_usage_seconds_total{namespace=\"n\",pod=\"ghost\",} -Inf\n\
+                container_swap_usage_bytes{container=\"x\",namespace=\"n\",pod=\"p\"} 5 1\n";
+    let batch = ok(body);
+    let [p] = &batch.pods[..] else {
+        panic!("one pod: {:?}", batch.pods);
+    };
+    assert!(p.complete && p.containers.len() == 1);
+    let point = p.containers[0].point;
+    assert_eq!((point.cpu_ns, point.memory_bytes), (1_000_000_000, 7));
+    assert_eq!(
+        point.timestamp,
+        ms(2),
+        "the longer-named series did not count"
+    );
+}
