@@ -60,6 +60,13 @@ fn cluster_and_pods() -> (ClusterCache, crate::cluster::PodStore) {
     (cluster, pods)
 }
 
+/// The snapshot of node `n1`'s first two reports of [`batch`]'s pods.
+fn two_scrapes_published(store: &mut Store) -> Snapshot {
+    store.apply_node("n1", &batch(1_000));
+    store.apply_node("n1", &batch(1_015));
+    store.publish()
+}
+
 fn names(list: &Arc<EncodedPods>) -> Vec<String> {
     let now = Timestamp::from_secs(1_700_000_000);
     let body = list
@@ -132,9 +139,7 @@ fn a_snapshot_read_in_both_compressed_formats_is_encoded_in_one_pass() {
         cluster(),
         PodListCache::default(),
     );
-    store.apply_node("n1", &batch(1_000));
-    store.apply_node("n1", &batch(1_015));
-    let first = store.publish();
+    let first = two_scrapes_published(&mut store);
     let json = cache.get_gzip(&first, &cluster, ListFormat::Json).unwrap();
     assert_eq!(json.len(), 3);
     assert!(
@@ -313,9 +318,7 @@ fn the_size_of_the_last_list_of_each_format_is_known_compressed_or_not() {
         cluster(),
         PodListCache::default(),
     );
-    store.apply_node("n1", &batch(1_000));
-    store.apply_node("n1", &batch(1_015));
-    let snapshot = store.publish();
+    let snapshot = two_scrapes_published(&mut store);
     assert!(
         !cache.last_items_at_most(ListFormat::Json, u64::MAX - 1),
         "unknown before a build"

@@ -225,14 +225,27 @@ fn unchanged_files_are_not_loaded_again() {
     assert_eq!(reload.cert.leaf().unwrap(), served);
 }
 
-#[test]
-fn a_check_reads_the_files_only_when_their_metadata_changed_or_a_minute_passed() {
-    let p = pki();
+/// The files of a served pair in a fresh directory, the served certificate and its reload.
+fn served_from_files(
+    p: &Pki,
+) -> (
+    tempfile::TempDir,
+    CertKeyFiles,
+    Arc<ServingCert>,
+    CertReload,
+) {
     let dir = tempfile::tempdir().unwrap();
     let files = written(&p.pair, dir.path());
     let cert = ServingCert::new(&p.pair).unwrap();
+    let reload = CertReload::new(files.clone(), cert.clone());
+    (dir, files, cert, reload)
+}
+
+#[test]
+fn a_check_reads_the_files_only_when_their_metadata_changed_or_a_minute_passed() {
+    let p = pki();
+    let (dir, files, cert, mut reload) = served_from_files(&p);
     let first = cert.leaf().unwrap();
-    let mut reload = CertReload::new(files.clone(), cert.clone());
     let reads = reload.reads;
     for _ in 1..READ_EVERY_CHECKS {
         reload.check();
@@ -261,11 +274,8 @@ fn a_check_reads_the_files_only_when_their_metadata_changed_or_a_minute_passed()
 #[test]
 fn reloaded_files_larger_than_start_up_accepts_are_not_read() {
     let p = pki();
-    let dir = tempfile::tempdir().unwrap();
-    let files = written(&p.pair, dir.path());
-    let cert = ServingCert::new(&p.pair).unwrap();
+    let (_dir, files, cert, mut reload) = served_from_files(&p);
     let first = cert.leaf().unwrap();
-    let mut reload = CertReload::new(files.clone(), cert.clone());
     // A valid new pair, but its chain repeats the CA certificate past 1 MiB.
     let next = p.ca.issue_server("srv-2", &["localhost"], &[]).unwrap();
     let padded = format!("{}{}", next.cert_pem, p.ca.cert_pem().repeat(3_000));
