@@ -22,7 +22,7 @@ use metrics_server::api::list_cache::PodListCache;
 use metrics_server::api::context::ApiContext;
 use metrics_server::api::routes::{Route, Target, handle, resolve};
 use metrics_server::api::selector::LabelSelector;
-use metrics_server::cluster::{ClusterCache, PodStore, Synced};
+use metrics_server::cluster::{ClusterCache, NodeStore, PodStore, Synced};
 use metrics_server::server::auth::RequestAttributes;
 use metrics_server::store::Snapshot;
 use metrics_server::telemetry::Metrics;
@@ -147,7 +147,7 @@ fn check_handler(method: Method, target: PathAndQuery, accept: Option<&[u8]>, ro
 fn empty_api() -> &'static ApiContext {
     static API: OnceLock<ApiContext> = OnceLock::new();
     API.get_or_init(|| {
-        let (nodes, _writer) = kube::runtime::reflector::store();
+        let nodes = NodeStore::default();
         let synced = Synced::already();
         ApiContext {
             snapshot: Arc::new(ArcSwap::from_pointee(Snapshot::empty())),

@@ -16,7 +16,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use libfuzzer_sys::fuzz_target;
 use metrics_server::pki::{CertAuthority, PemPair};
 use metrics_server::server::auth::client_cert::CaBundle;
-use metrics_server::server::auth::{Identity, Outcome, RequestHeaderConfig};
+use metrics_server::server::auth::{ClientChain, Identity, Outcome, RequestHeaderConfig};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
@@ -30,10 +30,11 @@ const EXTRA: &str = "x-remote-extra-";
 /// signing would dominate every run).
 struct Fixture {
     config: RequestHeaderConfig,
-    front_proxy: Vec<CertificateDer<'static>>,
-    other_cn: Vec<CertificateDer<'static>>,
-    other_ca: Vec<CertificateDer<'static>>,
-    truncated: Vec<CertificateDer<'static>>,
+    empty: ClientChain,
+    front_proxy: ClientChain,
+    other_cn: ClientChain,
+    other_ca: ClientChain,
+    truncated: ClientChain,
 }
 
 fn fixture() -> &'static Fixture {
@@ -41,8 +42,9 @@ fn fixture() -> &'static Fixture {
     FIXTURE.get_or_init(|| {
         let ca = CertAuthority::new("front-proxy-ca").expect("CA");
         let other = CertAuthority::new("front-proxy-ca").expect("other CA");
-        let front_proxy = chain(&ca.issue_client(ALLOWED_CN, &[]).expect("front proxy cert"));
-        let truncated = vec![CertificateDer::from(front_proxy[0][..200].to_vec())];
+        let front_proxy = certs(&ca.issue_client(ALLOWED_CN, &[]).expect("front proxy cert"));
+        let truncated =
+            ClientChain::new(vec![CertificateDer::from(front_proxy[0][..200].to_vec())]);
         Fixture {
             config: RequestHeaderConfig {
                 ca: CaBundle::from_pem(ca.cert_pem()).expect("CA bundle"),
@@ -53,7 +55,8 @@ fn fixture() -> &'static Fixture {
                 extra_headers_prefix: vec!["X-Remote-Extra-".to_owned()],
                 uid_headers: vec!["X-Remote-Uid".to_owned()],
             },
-            front_proxy,
+            empty: ClientChain::new(Vec::new()),
+            front_proxy: ClientChain::new(front_proxy),
             other_cn: chain(&ca.issue_client("somebody-else", &[]).expect("cert")),
             other_ca: chain(&other.issue_client(ALLOWED_CN, &[]).expect("forged cert")),
             truncated,
@@ -61,7 +64,11 @@ fn fixture() -> &'static Fixture {
     })
 }
 
-fn chain(pair: &PemPair) -> Vec<CertificateDer<'static>> {
+fn chain(pair: &PemPair) -> ClientChain {
+    ClientChain::new(certs(pair))
+}
+
+fn certs(pair: &PemPair) -> Vec<CertificateDer<'static>> {
     CertificateDer::pem_slice_iter(pair.cert_pem.as_bytes())
         .collect::<Result<_, _>>()
         .expect("PEM chain")
@@ -73,9 +80,9 @@ fuzz_target!(|data: &[u8]| {
     };
     let f = fixture();
     let headers = headers(lines);
-    let chain: Option<&[CertificateDer<'static>]> = match choice % 6 {
+    let chain: Option<&ClientChain> = match choice % 6 {
         0 => None,
-        1 => Some(&[]),
+        1 => Some(&f.empty),
         2 => Some(&f.other_cn),
         3 => Some(&f.other_ca),
         4 => Some(&f.truncated),
