@@ -19,7 +19,7 @@ use tokio::task::JoinSet;
 
 use crate::batch::{ExtraBatch, InvalidValues};
 use crate::cluster::virtual_nodes::VirtualKind;
-use crate::cluster::{ClusterCache, NodeInfo, node_info};
+use crate::cluster::{ClusterCache, NodeInfo};
 use crate::go_duration::format_duration;
 use crate::kubelet::decode::Source;
 use crate::kubelet::{Fetched, KubeletClient, ScrapeError, StorageFetched};
@@ -115,7 +115,7 @@ struct CycleStart {
 /// The nodes of one cycle.
 struct CyclePlan {
     /// Those to scrape now: selected, not virtual (when skipped), and not waiting for a retry.
-    due: Vec<NodeInfo>,
+    due: Vec<Arc<NodeInfo>>,
     /// Every selected node that is scraped, due now or not: the ones with per-node series.
     scraped: HashSet<Arc<str>>,
     /// Selected nodes left out as virtual.
@@ -127,7 +127,7 @@ struct CyclePlan {
 /// Outcome of one node in one cycle, and how long the request took.
 /// The permit is released once the result is applied (see [`MAX_UNAPPLIED`]).
 type NodeResult = (
-    NodeInfo,
+    Arc<NodeInfo>,
     Result<Fetched, ScrapeError>,
     Duration,
     Option<OwnedSemaphorePermit>,
@@ -248,7 +248,7 @@ impl Scraper {
         let selected = self.selected_nodes();
         let live: HashSet<Arc<str>> = selected.iter().map(|n| n.name.clone()).collect();
         self.store.retain_nodes(|name| live.contains(name));
-        let (to_scrape, virtual_nodes): (Vec<NodeInfo>, Vec<NodeInfo>) =
+        let (to_scrape, virtual_nodes): (Vec<Arc<NodeInfo>>, Vec<Arc<NodeInfo>>) =
             match self.skip_virtual_nodes {
                 true => selected.into_iter().partition(|n| n.virtual_kind.is_none()),
                 false => (selected, Vec::new()),
@@ -270,7 +270,7 @@ impl Scraper {
 
     /// Marks `virtual_nodes` as not scraped and counts them by kind; true when one of them
     /// was not marked yet.
-    fn leave_out(&mut self, virtual_nodes: &[NodeInfo]) -> bool {
+    fn leave_out(&mut self, virtual_nodes: &[Arc<NodeInfo>]) -> bool {
         let mut counts = [0usize; VirtualKind::ALL.len()];
         let mut changed = false;
         for node in virtual_nodes {
@@ -284,16 +284,17 @@ impl Scraper {
         changed
     }
 
-    fn selected_nodes(&self) -> Vec<NodeInfo> {
+    /// The cached nodes the node selector selects (shared, not copied).
+    fn selected_nodes(&self) -> Vec<Arc<NodeInfo>> {
         self.cluster
             .nodes()
             .iter()
-            .map(|n| node_info(n))
             .filter(|n| (self.selects_node)(&n.labels))
+            .cloned()
             .collect()
     }
 
-    fn spawn_fetches(&self, nodes: Vec<NodeInfo>) -> JoinSet<NodeResult> {
+    fn spawn_fetches(&self, nodes: Vec<Arc<NodeInfo>>) -> JoinSet<NodeResult> {
         let max_jitter = max_jitter(nodes.len());
         let unapplied = Arc::new(Semaphore::new(MAX_UNAPPLIED));
         let mut tasks = JoinSet::new();

@@ -9,7 +9,7 @@
 use http::header::AUTHORIZATION;
 use http::{HeaderMap, HeaderValue};
 use libfuzzer_sys::fuzz_target;
-use metrics_server::server::auth::token_review::{bearer_token, Bearer};
+use metrics_server::server::auth::token_review::{Bearer, bearer_token};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(value) = HeaderValue::from_bytes(data) else {
@@ -25,7 +25,10 @@ fuzz_target!(|data: &[u8]| {
         }
         Bearer::Token(token) => token,
     };
-    assert!(!token.is_empty() && token.trim_ascii() == token, "{token:?}");
+    assert!(
+        !token.is_empty() && token.trim_ascii() == token,
+        "{token:?}"
+    );
     let text = String::from_utf8_lossy(data);
     let scheme = text.trim_ascii_start().get(..7).unwrap_or_default();
     assert!(scheme.eq_ignore_ascii_case("bearer "), "{text:?}");

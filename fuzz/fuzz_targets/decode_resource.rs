@@ -13,8 +13,8 @@ use std::fmt::Write;
 use libfuzzer_sys::fuzz_target;
 use metrics_server::batch::NodeBatch;
 use metrics_server::kubelet::decode::{decode_resource, decode_resource_with};
-use metrics_server::usage::ExtraResources;
 use metrics_server::time::Timestamp;
+use metrics_server::usage::ExtraResources;
 
 const DEFAULT_TIME: Timestamp = Timestamp(1_000_000_000);
 

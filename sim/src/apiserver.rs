@@ -13,6 +13,7 @@
 //! Every request but the probes needs the bearer token (401 Status otherwise). JSON, with
 //! `Content-Type: application/json` (or the negotiated discovery / metadata / OpenAPI type).
 
+mod apiservice_list;
 mod auth;
 mod discovery;
 mod health;
@@ -100,7 +101,7 @@ struct State {
     addr: SocketAddr,
     backend: RwLock<Option<Arc<proxy::Backend>>>,
     auth: auth::AuthState,
-    registry: registry::Registry,
+    registry: Arc<registry::Registry>,
 }
 
 impl State {
@@ -193,7 +194,7 @@ pub async fn spawn_apiserver(opts: ApiServerOptions) -> Result<ApiServerHandle, 
         addr,
         backend: RwLock::new(backend.map(Arc::new)),
         auth: auth::AuthState::new(tokens, opts.extension_auth),
-        registry: registry::Registry::new(),
+        registry: Arc::new(registry::Registry::new()),
     });
     let (shutdown, stop_rx) = signal::channel(false);
     let service_state = state.clone();
@@ -236,8 +237,11 @@ async fn route(state: &State, req: Request<Incoming>) -> Response<Body> {
         return respond::unauthorized();
     }
     if registry::Registry::serves(req.uri().path()) {
-        let (method, path) = (req.method().clone(), req.uri().path().to_owned());
-        return state.registry.handle(&method, &path, req.into_body()).await;
+        let (method, uri) = (req.method().clone(), req.uri().clone());
+        return state
+            .registry
+            .handle(&method, uri.path(), uri.query(), req.into_body())
+            .await;
     }
     if req.method() == Method::POST {
         return match req.uri().path() {

@@ -20,7 +20,7 @@ use kube::core::PartialObjectMeta;
 
 pub use node_pods::{MAX_PODS_PER_LIST, NodePodLister, NodePodsError, PodName};
 pub use node_store::NodeStore;
-pub use nodes::{NodeInfo, RESOURCE_METRICS_PATH_ANNOTATION, node_info};
+pub use nodes::{NodeInfo, RESOURCE_METRICS_PATH_ANNOTATION};
 pub use pod_store::PodStore;
 pub use pods::PodMeta;
 pub use synced::{MarkSynced, Synced};

@@ -28,11 +28,6 @@ pub struct NodeInfo {
     pub virtual_kind: Option<VirtualKind>,
 }
 
-/// The scrape target of a cached node: a copy the caller owns.
-pub fn node_info(node: &NodeInfo) -> NodeInfo {
-    node.clone()
-}
-
 impl NodeInfo {
     /// Extracts what is kept of a Node (a watched one, or one listed by `diagnose`).
     pub fn of(node: &Node) -> NodeInfo {
@@ -120,7 +115,6 @@ mod tests {
         assert_eq!(info.addresses[0], ("InternalIP".into(), "127.0.1.2".into()));
         assert_eq!(info.addresses.len(), 2);
         assert_eq!(info.virtual_kind, None);
-        assert_eq!(node_info(&info), info, "the scraper gets the cached target");
     }
 
     #[test]

@@ -1,25 +1,29 @@
 //! A small writable store in the simulated apiserver, for what `--self-managed-ca` touches:
 //! Secrets (get, create; 409 when the name exists) and the metrics APIServices (get, JSON
-//! merge patch), pre-filled like `manifests/base/apiservice.yaml` with
-//! `insecureSkipTLSVerify: true`.
+//! merge patch; list and watch of the collection in `apiservice_list`), pre-filled like
+//! `manifests/base/apiservice.yaml` with `insecureSkipTLSVerify: true`. Every write gives the
+//! object the store's next resourceVersion and wakes the APIService watches.
 
 use std::collections::BTreeMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use http::{Method, Response, StatusCode};
 use hyper::body::Incoming;
 use serde_json::{Value, json};
+use tokio::sync::watch;
 
-use super::respond;
+use super::{apiservice_list, respond};
 use crate::net::Body;
 
 /// Largest body read.
 const MAX_BODY: usize = 256 * 1024;
-const APISERVICES: &str = "/apis/apiregistration.k8s.io/v1/apiservices";
+pub(crate) const APISERVICES: &str = "/apis/apiregistration.k8s.io/v1/apiservices";
 
 /// Objects by their full path (`/api/v1/namespaces/ns/secrets/name`).
 pub(crate) struct Registry {
     objects: Mutex<BTreeMap<String, Value>>,
+    /// The resourceVersion of the latest write; APIService watches wait on it.
+    version: watch::Sender<u64>,
 }
 
 fn apiservice(version: &str, priority: u32) -> Value {
@@ -49,7 +53,40 @@ impl Registry {
         }
         Registry {
             objects: Mutex::new(objects),
+            version: watch::Sender::new(1),
         }
+    }
+
+    /// The APIServices whose name `wanted` selects (all for `None`), and the store's
+    /// resourceVersion they were read at.
+    pub(crate) fn apiservices(&self, wanted: Option<&str>) -> (u64, Vec<Value>) {
+        let objects = self.lock();
+        let rv = *self.version.borrow();
+        let prefix = format!("{APISERVICES}/");
+        let items = objects
+            .range(prefix.clone()..)
+            .take_while(|(path, _)| path.starts_with(&prefix))
+            .filter(|(path, _)| wanted.is_none_or(|name| path[prefix.len()..] == *name))
+            .map(|(_, obj)| obj.clone())
+            .collect();
+        (rv, items)
+    }
+
+    /// Wakes when a write changes the store's resourceVersion.
+    pub(crate) fn changes(&self) -> watch::Receiver<u64> {
+        self.version.subscribe()
+    }
+
+    /// Stamps `obj` with the next resourceVersion (the caller holds the store's lock, so
+    /// writes are numbered in order) and returns it.
+    fn stamp(&self, obj: &mut Value) -> u64 {
+        let mut next = 0;
+        self.version.send_modify(|rv| {
+            *rv += 1;
+            next = *rv;
+        });
+        obj["metadata"]["resourceVersion"] = json!(next.to_string());
+        next
     }
 
     /// Whether this store serves `path`.
@@ -69,12 +106,16 @@ impl Registry {
     }
 
     pub(crate) async fn handle(
-        &self,
+        self: &Arc<Self>,
         method: &Method,
         path: &str,
+        query: Option<&str>,
         body: Incoming,
     ) -> Response<Body> {
         let path = path.trim_end_matches('/');
+        if *method == Method::GET && path == APISERVICES {
+            return apiservice_list::respond(self, query);
+        }
         match *method {
             Method::GET => match self.get(path) {
                 Some(obj) => respond::ok(&obj),
@@ -106,17 +147,18 @@ impl Registry {
                 None,
             );
         }
-        obj["metadata"]["resourceVersion"] = json!("1");
+        self.stamp(&mut obj);
         objects.insert(path, obj.clone());
         respond::json_as(StatusCode::CREATED, respond::JSON, &obj)
     }
 
-    fn patch(&self, path: &str, patch: &Value) -> Response<Body> {
+    pub(super) fn patch(&self, path: &str, patch: &Value) -> Response<Body> {
         let mut objects = self.lock();
         let Some(obj) = objects.get_mut(path) else {
             return respond::not_found(kind_of(path), path.rsplit('/').next().unwrap_or(""));
         };
         merge_patch(obj, patch);
+        self.stamp(obj);
         respond::ok(obj)
     }
 }
