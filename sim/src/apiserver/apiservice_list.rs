@@ -11,16 +11,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
-use http::{HeaderValue, Response, header};
-use http_body_util::{BodyExt, StreamBody};
-use hyper::body::Frame;
+use http::Response;
 use serde_json::{Value, json};
 
 use super::registry::Registry;
 use super::respond;
 use super::select;
 use super::watch::event;
-use crate::net::{Body, BoxError};
+use crate::net::Body;
 
 const API_VERSION: &str = "apiregistration.k8s.io/v1";
 
@@ -157,7 +155,7 @@ fn watch(registry: Arc<Registry>, asked: Asked) -> Response<Body> {
         .iter()
         .map(name)
         .collect();
-    let opening = futures::stream::iter(opening).map(|b| Ok::<_, BoxError>(Frame::data(b)));
+    let opening = futures::stream::iter(opening);
     let changes = futures::stream::unfold(
         (registry, asked, changes_rx, after, shown),
         move |(registry, asked, mut rx, mut seen, mut shown)| async move {
@@ -167,9 +165,8 @@ fn watch(registry: Arc<Registry>, asked: Asked) -> Response<Body> {
                     let lines = changes_after(&registry, &asked, seen, &mut shown);
                     seen = rv;
                     if !lines.is_empty() {
-                        let frames =
-                            futures::stream::iter(lines).map(|b| Ok::<_, BoxError>(Frame::data(b)));
-                        return Some((frames, (registry, asked, rx, seen, shown)));
+                        let lines = futures::stream::iter(lines);
+                        return Some((lines, (registry, asked, rx, seen, shown)));
                     }
                     continue;
                 }
@@ -181,12 +178,7 @@ fn watch(registry: Arc<Registry>, asked: Asked) -> Response<Body> {
         },
     )
     .flatten();
-    let mut resp = Response::new(BodyExt::boxed(StreamBody::new(opening.chain(changes))));
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(respond::JSON),
-    );
-    resp
+    respond::json_stream(opening.chain(changes))
 }
 
 #[cfg(test)]

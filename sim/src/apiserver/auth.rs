@@ -15,15 +15,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
-use http::{HeaderValue, Response, StatusCode, header};
-use http_body_util::{BodyExt, StreamBody};
-use hyper::body::{Frame, Incoming};
+use http::{Response, StatusCode};
+use hyper::body::Incoming;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use super::respond;
 use super::watch::event;
-use crate::net::{Body, BoxError};
+use crate::net::Body;
 
 /// Name and namespace of the ConfigMap.
 pub(crate) const CONFIGMAP_NAMESPACE: &str = "kube-system";
@@ -230,7 +229,7 @@ fn watch_configmap(rx: watch::Receiver<ConfigMapState>, asked: &ConfigMapWatch) 
     let (opening, after) = opening_events(&rx, asked);
     let existed = rx.borrow().1.is_some();
     let selected = asked.selected;
-    let opening = futures::stream::iter(opening).map(|b| Ok::<_, BoxError>(Frame::data(b)));
+    let opening = futures::stream::iter(opening);
     let changes = futures::stream::unfold(
         (rx, after, existed),
         move |(mut rx, mut seen, mut existed)| async move {
@@ -241,7 +240,7 @@ fn watch_configmap(rx: watch::Receiver<ConfigMapState>, asked: &ConfigMapWatch) 
                     let line = change_event(rv, &data, existed).filter(|_| selected);
                     existed = data.is_some();
                     if let Some(line) = line {
-                        return Some((Ok::<_, BoxError>(Frame::data(line)), (rx, seen, existed)));
+                        return Some((line, (rx, seen, existed)));
                     }
                     continue;
                 }
@@ -252,13 +251,7 @@ fn watch_configmap(rx: watch::Receiver<ConfigMapState>, asked: &ConfigMapWatch) 
             }
         },
     );
-    let events = opening.chain(changes);
-    let mut resp = Response::new(BodyExt::boxed(StreamBody::new(events)));
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(respond::JSON),
-    );
-    resp
+    respond::json_stream(opening.chain(changes))
 }
 
 #[cfg(test)]

@@ -1,12 +1,27 @@
 //! JSON responses and `Status` error bodies of the simulated apiserver, shaped like
 //! kube-apiserver's (kubectl prints `Error from server (<reason>): <message>` from them).
 
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
 use http::{HeaderValue, Response, StatusCode, header};
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::Frame;
 use serde_json::json;
 
-use crate::net::{self, Body};
+use crate::net::{self, Body, BoxError};
 
 pub(crate) const JSON: &str = "application/json";
+
+/// A streamed `application/json` body (a watch): each item of `chunks` is sent as it comes.
+pub(crate) fn json_stream(
+    chunks: impl Stream<Item = Bytes> + Send + Sync + 'static,
+) -> Response<Body> {
+    let frames = chunks.map(|b| Ok::<_, BoxError>(Frame::data(b)));
+    let mut resp = Response::new(BodyExt::boxed(StreamBody::new(frames)));
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON));
+    resp
+}
 
 /// A JSON body with the given Content-Type.
 pub(crate) fn json_as(
