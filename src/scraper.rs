@@ -104,6 +104,16 @@ pub struct Scraper {
     pub backoff: NodeBackoff,
     /// Whether virtual nodes are left out (`--kubelet-skip-virtual-nodes`).
     pub skip_virtual_nodes: bool,
+    /// The scraped node names of the last plan, kept while the node cache does not change.
+    pub known_nodes: Option<KnownNodes>,
+}
+
+/// The nodes a plan scraped, for the node cache's version it was made from: while the version
+/// stays, the store and the back-off hold no other node, so a plan reuses the set instead of
+/// hashing every name again.
+pub struct KnownNodes {
+    version: u64,
+    scraped: Arc<HashSet<Arc<str>>>,
 }
 
 /// When a cycle started, on the monotonic clock (back-off waits) and the wall clock (logs).
@@ -117,7 +127,7 @@ struct CyclePlan {
     /// Those to scrape now: selected, not virtual (when skipped), and not waiting for a retry.
     due: Vec<Arc<NodeInfo>>,
     /// Every selected node that is scraped, due now or not: the ones with per-node series.
-    scraped: HashSet<Arc<str>>,
+    scraped: Arc<HashSet<Arc<str>>>,
     /// Selected nodes left out as virtual.
     not_scraped: usize,
     /// The store changed (a node newly left out).
@@ -245,17 +255,26 @@ impl Scraper {
     /// This cycle's nodes. The store and the back-off forget the nodes that left; virtual
     /// nodes are marked as not scraped (when they are skipped).
     fn plan(&mut self, cycle_start: tokio::time::Instant) -> CyclePlan {
-        let selected = self.selected_nodes();
-        let live: HashSet<Arc<str>> = selected.iter().map(|n| n.name.clone()).collect();
-        self.store.retain_nodes(|name| live.contains(name));
+        let (version, selected) = self.selected_nodes();
+        let known = self
+            .known_nodes
+            .as_ref()
+            .filter(|known| known.version == version)
+            .map(|known| known.scraped.clone());
+        if known.is_none() {
+            let live: HashSet<&str> = selected.iter().map(|n| &*n.name).collect();
+            self.store.retain_nodes(|name| live.contains(name));
+        }
         let (to_scrape, virtual_nodes): (Vec<Arc<NodeInfo>>, Vec<Arc<NodeInfo>>) =
             match self.skip_virtual_nodes {
                 true => selected.into_iter().partition(|n| n.virtual_kind.is_none()),
                 false => (selected, Vec::new()),
             };
         let store_changed = self.leave_out(&virtual_nodes);
-        let scraped: HashSet<Arc<str>> = to_scrape.iter().map(|n| n.name.clone()).collect();
-        self.backoff.retain(|name| scraped.contains(name));
+        let scraped = match known {
+            Some(scraped) => scraped,
+            None => self.remember_scraped(version, &to_scrape),
+        };
         let due = to_scrape
             .into_iter()
             .filter(|n| self.backoff.due(n, cycle_start))
@@ -284,14 +303,29 @@ impl Scraper {
         changed
     }
 
-    /// The cached nodes the node selector selects (shared, not copied).
-    fn selected_nodes(&self) -> Vec<Arc<NodeInfo>> {
-        self.cluster
-            .nodes()
-            .iter()
-            .filter(|n| (self.selects_node)(&n.labels))
-            .cloned()
-            .collect()
+    /// The names of `to_scrape`, kept for later plans of the same node cache `version`; the
+    /// back-off forgets every other node.
+    fn remember_scraped(
+        &mut self,
+        version: u64,
+        to_scrape: &[Arc<NodeInfo>],
+    ) -> Arc<HashSet<Arc<str>>> {
+        let scraped: Arc<HashSet<Arc<str>>> =
+            Arc::new(to_scrape.iter().map(|n| n.name.clone()).collect());
+        self.backoff.retain(|name| scraped.contains(name));
+        self.known_nodes = Some(KnownNodes {
+            version,
+            scraped: scraped.clone(),
+        });
+        scraped
+    }
+
+    /// The cached nodes the node selector selects (shared, not copied), and the node cache's
+    /// version they were read at.
+    fn selected_nodes(&self) -> (u64, Vec<Arc<NodeInfo>>) {
+        let (version, mut nodes) = self.cluster.nodes_with_version();
+        nodes.retain(|n| (self.selects_node)(&n.labels));
+        (version, nodes)
     }
 
     fn spawn_fetches(&self, nodes: Vec<Arc<NodeInfo>>) -> JoinSet<NodeResult> {
@@ -478,6 +512,8 @@ fn random_below(max: Duration) -> Duration {
 
 #[cfg(test)]
 mod tests {
+    use kube::runtime::watcher::Event;
+
     use super::*;
 
     #[test]
@@ -500,6 +536,104 @@ mod tests {
         assert_eq!(max_jitter(125), Duration::from_secs(1));
         assert_eq!(max_jitter(5_000), Duration::from_secs(1));
         assert_eq!(max_jitter(usize::MAX), Duration::from_secs(1));
+    }
+
+    fn node(name: &str) -> k8s_openapi::api::core::v1::Node {
+        let mut node = k8s_openapi::api::core::v1::Node::default();
+        node.metadata.name = Some(name.into());
+        node
+    }
+
+    /// A scraper over the nodes of `nodes` (it never fetches here).
+    fn scraper_over(nodes: &crate::cluster::NodeStore) -> Scraper {
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
+        let client = KubeletClient::new(
+            crate::kubelet::KubeletClientConfig {
+                port: 10250,
+                use_node_status_port: false,
+                preferred_address_types: vec!["InternalIP".into()],
+                request_timeout: Duration::from_secs(1),
+                max_body_bytes: 1024,
+                source: crate::config::MetricsSource::Resource,
+                extra_resources: crate::usage::ExtraResources::NONE,
+                token: crate::kubelet::token::TokenSource::None,
+                node_names: crate::kubelet::verify::NodeNames::new(),
+                plain_http: false,
+            },
+            tls,
+        );
+        let cluster = ClusterCache::new(
+            nodes.clone(),
+            crate::cluster::PodStore::default(),
+            crate::cluster::Synced::already(),
+            crate::cluster::Synced::already(),
+        );
+        let resolution = Duration::from_secs(15);
+        Scraper {
+            client: Arc::new(client),
+            cluster,
+            selects_node: Box::new(|_| true),
+            resolution,
+            store: Store::new(crate::store::StoreConfig::default()),
+            published: SnapshotOutlet::new(Default::default()),
+            clock: Arc::default(),
+            metrics: Arc::new(Metrics::new(resolution)),
+            publish_cost: Duration::ZERO,
+            backoff: NodeBackoff::new(backoff::BackoffPolicy {
+                resolution,
+                max_wait: Duration::from_secs(300),
+            }),
+            skip_virtual_nodes: false,
+            known_nodes: None,
+        }
+    }
+
+    fn names(plan: &CyclePlan) -> Vec<&str> {
+        let mut names: Vec<&str> = plan.scraped.iter().map(|n| &**n).collect();
+        names.sort_unstable();
+        names
+    }
+
+    #[test]
+    fn a_plan_reuses_the_node_set_until_the_node_cache_changes() {
+        let nodes = crate::cluster::NodeStore::default();
+        nodes.apply(&Event::Apply(node("n1")));
+        nodes.apply(&Event::Apply(node("n2")));
+        let mut scraper = scraper_over(&nodes);
+        let now = tokio::time::Instant::now();
+        let first = scraper.plan(now);
+        assert_eq!(names(&first), ["n1", "n2"]);
+        assert_eq!(first.due.len(), 2);
+        scraper.store.node_failed("n2");
+        assert_eq!(scraper.store.never_scraped_nodes().count(), 1);
+
+        let again = scraper.plan(now);
+        assert!(
+            Arc::ptr_eq(&first.scraped, &again.scraped),
+            "nothing changed"
+        );
+
+        nodes.apply(&Event::Delete(node("n2")));
+        let after_delete = scraper.plan(now);
+        assert_eq!(names(&after_delete), ["n1"]);
+        assert_eq!(after_delete.due.len(), 1);
+        assert_eq!(
+            scraper.store.never_scraped_nodes().count(),
+            0,
+            "the store forgets the deleted node"
+        );
+        nodes.apply(&Event::Apply(node("n3")));
+        assert_eq!(
+            names(&scraper.plan(now)),
+            ["n1", "n3"],
+            "a new node is planned"
+        );
     }
 
     #[test]

@@ -92,6 +92,12 @@ impl ClusterCache {
         self.nodes.list()
     }
 
+    /// All nodes currently known, sorted by name, and the node cache's version (it changes
+    /// whenever a node is added, changed or removed).
+    pub fn nodes_with_version(&self) -> (u64, Vec<Arc<NodeInfo>>) {
+        self.nodes.list_with_version()
+    }
+
     /// One node by name.
     pub fn node(&self, name: &str) -> Option<Arc<NodeInfo>> {
         self.nodes.get(name)

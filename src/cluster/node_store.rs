@@ -28,6 +28,8 @@ struct Inner {
     live: NodeMap,
     /// The next map while the watch (re)lists, swapped in when the list is complete.
     relist: Option<NodeMap>,
+    /// Counts the changes to `live`: a node added, changed or removed, a relist swapped in.
+    version: u64,
 }
 
 impl NodeStore {
@@ -39,6 +41,13 @@ impl NodeStore {
     /// Every node, sorted by name.
     pub fn list(&self) -> Vec<Arc<NodeInfo>> {
         self.read().live.values().cloned().collect()
+    }
+
+    /// Every node, sorted by name, and the cache's version: equal versions hold the same
+    /// nodes with the same fields.
+    pub fn list_with_version(&self) -> (u64, Vec<Arc<NodeInfo>>) {
+        let inner = self.read();
+        (inner.version, inner.live.values().cloned().collect())
     }
 
     /// Number of nodes.
@@ -66,16 +75,22 @@ impl NodeStore {
             Event::InitDone => {
                 if let Some(map) = inner.relist.take() {
                     inner.live = map;
+                    inner.version += 1;
                 }
             }
             Event::Apply(node) => {
                 if let Some(info) = cached(node) {
-                    inner.live.insert(info.name.clone(), info);
+                    let before = inner.live.insert(info.name.clone(), info.clone());
+                    if before.is_none_or(|b| *b != *info) {
+                        inner.version += 1;
+                    }
                 }
             }
             Event::Delete(node) => {
-                if let Some(name) = node.metadata.name.as_deref() {
-                    inner.live.remove(name);
+                if let Some(name) = node.metadata.name.as_deref()
+                    && inner.live.remove(name).is_some()
+                {
+                    inner.version += 1;
                 }
             }
         }
@@ -151,6 +166,43 @@ mod tests {
         assert_eq!(names(&store), ["n1"]);
         store.apply(&Event::Delete(node("gone", "127.0.3.1", 10250)));
         assert_eq!(store.len(), 1, "deleting an unknown node changes nothing");
+    }
+
+    #[test]
+    fn the_version_moves_only_when_a_cached_field_changes() {
+        let store = NodeStore::default();
+        let version = |store: &NodeStore| store.list_with_version().0;
+        let v0 = version(&store);
+        store.apply(&Event::Apply(node("n1", "127.0.1.1", 10250)));
+        let v1 = version(&store);
+        assert_ne!(v1, v0, "a new node");
+        store.apply(&Event::Apply(node("n1", "127.0.1.1", 10250)));
+        assert_eq!(
+            version(&store),
+            v1,
+            "the same node again (a status heartbeat)"
+        );
+        let mut relabelled = node("n1", "127.0.1.1", 10250);
+        relabelled.metadata.labels = Some([("role".to_string(), "edge".to_string())].into());
+        store.apply(&Event::Apply(relabelled));
+        let v2 = version(&store);
+        assert_ne!(v2, v1, "new labels can change what a node selector selects");
+        store.apply(&Event::Delete(node("gone", "127.0.3.1", 10250)));
+        assert_eq!(version(&store), v2, "an unknown node deleted");
+        store.apply(&Event::Delete(node("n1", "127.0.1.1", 10250)));
+        let v3 = version(&store);
+        assert_ne!(v3, v2, "a node deleted");
+        store.apply(&Event::Init);
+        store.apply(&Event::InitApply(node("n2", "127.0.2.1", 10250)));
+        assert_eq!(
+            version(&store),
+            v3,
+            "a relist in progress changes nothing yet"
+        );
+        store.apply(&Event::InitDone);
+        let (v4, nodes) = store.list_with_version();
+        assert_ne!(v4, v3, "a completed relist");
+        assert_eq!(nodes.len(), 1);
     }
 
     #[test]

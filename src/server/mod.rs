@@ -134,6 +134,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
             max_wait: cfg.kubelet.max_backoff,
         }),
         skip_virtual_nodes: cfg.kubelet.skip_virtual_nodes,
+        known_nodes: None,
     };
     let scraping =
         crate::scraper::own_thread::start(scraper).context("starting the scraper thread")?;
