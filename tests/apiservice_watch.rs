@@ -11,7 +11,8 @@ use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::watcher;
 use metrics_server::config::MetricsSource;
 use metrics_server::server::kube_setup::kube_config;
-use metrics_server_sim::demo::{self, DemoOptions};
+
+mod common;
 
 const NAME: &str = "v1.metrics.k8s.io";
 
@@ -34,17 +35,7 @@ async fn within_10s<T>(answer: impl Future<Output = Option<T>>) -> T {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_watch_of_an_apiservice_gets_it_and_then_its_patch() {
     let dir = tempfile::tempdir().unwrap();
-    let demo = demo::start(DemoOptions {
-        nodes: 1,
-        pods_per_node: 1,
-        source: MetricsSource::Resource,
-        kubeconfig_out: dir.path().join("kubeconfig"),
-        secure_port: 0,
-        metric_resolution: Duration::from_secs(10),
-        extra_resources: metrics_server::usage::ExtraResources::NONE,
-    })
-    .await
-    .unwrap();
+    let demo = common::ready_demo(dir.path(), 1, 1, MetricsSource::Resource).await;
     let client =
         kube::Client::try_from(kube_config(Some(&demo.kubeconfig)).await.unwrap()).unwrap();
     let api: Api<APIService> = Api::all(client);
