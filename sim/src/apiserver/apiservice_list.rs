@@ -17,13 +17,10 @@ use serde_json::{Value, json};
 use super::registry::Registry;
 use super::respond;
 use super::select;
-use super::watch::event;
+use super::watch::{MAX_WATCH, event};
 use crate::net::Body;
 
 const API_VERSION: &str = "apiregistration.k8s.io/v1";
-
-/// Longest a watch stays open.
-const MAX_WATCH: Duration = Duration::from_secs(60);
 
 /// `GET /apis/apiregistration.k8s.io/v1/apiservices[?fieldSelector=metadata.name=…][&watch=1]`.
 pub(crate) fn respond(registry: &Arc<Registry>, query: Option<&str>) -> Response<Body> {
@@ -82,11 +79,13 @@ struct Asked {
     timeout: Option<u64>,
 }
 
-/// The opening events and the resourceVersion later changes come after.
-fn opening(registry: &Registry, asked: &Asked) -> (Vec<Bytes>, u64) {
+/// The opening events, the resourceVersion later changes come after, and the names of the
+/// objects the client holds from then on (listed before, or sent now).
+fn opening(registry: &Registry, asked: &Asked) -> (Vec<Bytes>, u64, BTreeSet<String>) {
     let (rv, items) = registry.apiservices(asked.wanted.as_deref());
+    let shown = items.iter().map(name).collect();
     if let Some(since) = asked.since.filter(|_| !asked.initial_events) {
-        return (Vec::new(), since);
+        return (Vec::new(), since, shown);
     }
     let mut lines: Vec<Bytes> = items.iter().map(|obj| event("ADDED", obj)).collect();
     if asked.initial_events {
@@ -100,7 +99,7 @@ fn opening(registry: &Registry, asked: &Asked) -> (Vec<Bytes>, u64) {
         });
         lines.push(event("BOOKMARK", &end));
     }
-    (lines, rv)
+    (lines, rv, shown)
 }
 
 fn resource_version(obj: &Value) -> u64 {
@@ -148,13 +147,7 @@ fn watch(registry: Arc<Registry>, asked: Asked) -> Response<Body> {
         .min(MAX_WATCH);
     let deadline = tokio::time::Instant::now() + open_for;
     let changes_rx = registry.changes();
-    let (opening, after) = opening(&registry, &asked);
-    let shown: BTreeSet<String> = registry
-        .apiservices(asked.wanted.as_deref())
-        .1
-        .iter()
-        .map(name)
-        .collect();
+    let (opening, after, shown) = opening(&registry, &asked);
     let opening = futures::stream::iter(opening);
     let changes = futures::stream::unfold(
         (registry, asked, changes_rx, after, shown),
@@ -211,7 +204,7 @@ mod tests {
         let (rv, items) = registry.apiservices(Some("v1beta1.metrics.k8s.io"));
         assert_eq!(items.len(), 1, "the listed object");
         assert!(opening(&registry, &asked(Some(rv))).0.is_empty());
-        let (lines, _) = opening(&registry, &asked(None));
+        let (lines, _, _) = opening(&registry, &asked(None));
         assert_eq!(lines.len(), 1, "without a version, the current object");
 
         let mut shown: BTreeSet<String> = ["v1beta1.metrics.k8s.io".to_owned()].into();
@@ -241,7 +234,7 @@ mod tests {
             initial_events: true,
             timeout: None,
         };
-        let (lines, _) = opening(&registry, &asked);
+        let (lines, _, _) = opening(&registry, &asked);
         let events: Vec<Value> = lines
             .iter()
             .map(|l| serde_json::from_slice(l).unwrap_or_default())

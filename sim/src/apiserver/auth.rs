@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use super::respond;
-use super::watch::event;
+use super::watch::{MAX_WATCH, event};
 use crate::net::Body;
 
 /// Name and namespace of the ConfigMap.
@@ -31,8 +31,6 @@ pub(crate) const CONFIGMAP_NAME: &str = "extension-apiserver-authentication";
 pub(crate) const ALLOWED_USER: &str = "demo-user";
 /// Largest review body read.
 const MAX_BODY: usize = 64 * 1024;
-/// Longest a watch stays open.
-const MAX_WATCH: Duration = Duration::from_secs(60);
 /// Resource versions of the ConfigMap start here (opaque to clients).
 const RV_BASE: u64 = 1_000_000;
 

@@ -17,7 +17,7 @@ use super::objects::{Kind, Objects, Query};
 use crate::net::{Body, BoxError};
 
 /// Longest a watch stays open.
-const MAX_WATCH: Duration = Duration::from_secs(60);
+pub(crate) const MAX_WATCH: Duration = Duration::from_secs(60);
 
 /// What the client asked of the watch.
 pub(crate) struct WatchParams {
