@@ -45,6 +45,8 @@ pub use publisher::SnapshotOutlet;
 const MAX_JITTER: Duration = Duration::from_secs(1);
 /// The jitter window grows by this per node (upstream's value).
 const JITTER_PER_NODE: Duration = Duration::from_millis(8);
+/// The instants of the jitter window requests start at ([`start_delay`]).
+const JITTER_SLOTS: u32 = 16;
 
 /// The start-jitter window for a cycle over `nodes` nodes: 8 ms per node, at most 1 s.
 pub fn max_jitter(nodes: usize) -> Duration {
@@ -104,16 +106,22 @@ pub struct Scraper {
     pub backoff: NodeBackoff,
     /// Whether virtual nodes are left out (`--kubelet-skip-virtual-nodes`).
     pub skip_virtual_nodes: bool,
-    /// The scraped node names of the last plan, kept while the node cache does not change.
+    /// The nodes of the last plan, kept while the node cache does not change.
     pub known_nodes: Option<KnownNodes>,
 }
 
-/// The nodes a plan scraped, for the node cache's version it was made from: while the version
-/// stays, the store and the back-off hold no other node, so a plan reuses the set instead of
-/// hashing every name again.
+/// The nodes a plan scraped, for the node cache's version it was made from. While the version
+/// stays, the store and the back-off hold no other node and the virtual ones are already left
+/// out, so a plan reuses them: a cycle of an unchanged cluster neither lists the node cache
+/// nor hashes a name (each node's data is first read by its own fetch).
 pub struct KnownNodes {
     version: u64,
+    /// Selected and scraped (not virtual, when those are skipped), sorted by name.
+    to_scrape: Arc<[Arc<NodeInfo>]>,
+    /// The names of `to_scrape`.
     scraped: Arc<HashSet<Arc<str>>>,
+    /// Selected nodes left out as virtual.
+    not_scraped: usize,
 }
 
 /// When a cycle started, on the monotonic clock (back-off waits) and the wall clock (logs).
@@ -124,8 +132,10 @@ struct CycleStart {
 
 /// The nodes of one cycle.
 struct CyclePlan {
-    /// Those to scrape now: selected, not virtual (when skipped), and not waiting for a retry.
-    due: Vec<Arc<NodeInfo>>,
+    /// Every node scraped, due now or not (shared with the fetches).
+    to_scrape: Arc<[Arc<NodeInfo>]>,
+    /// Positions in `to_scrape` of those to scrape now: not waiting for a retry.
+    due: Vec<usize>,
     /// Every selected node that is scraped, due now or not: the ones with per-node series.
     scraped: Arc<HashSet<Arc<str>>>,
     /// Selected nodes left out as virtual.
@@ -179,7 +189,7 @@ impl Scraper {
         self.clock.tick_started(start.wall);
         let plan = self.plan(started);
         let node_count = plan.due.len();
-        let mut tasks = self.spawn_fetches(plan.due);
+        let mut tasks = self.spawn_fetches(&plan.to_scrape, plan.due);
         let deadline = started + self.resolution;
         let ready = self.published.load().is_ready();
         let jitter_ends = started + max_jitter(node_count);
@@ -252,39 +262,56 @@ impl Scraper {
         changed
     }
 
-    /// This cycle's nodes. The store and the back-off forget the nodes that left; virtual
-    /// nodes are marked as not scraped (when they are skipped).
+    /// This cycle's nodes: those of the last plan while the node cache has not changed, else
+    /// the selected nodes again ([`Self::know_nodes`]), then the ones not waiting for a retry.
     fn plan(&mut self, cycle_start: tokio::time::Instant) -> CyclePlan {
+        let version = self.cluster.nodes_version();
+        let (known, store_changed) = match self.known_nodes.take() {
+            Some(known) if known.version == version => (known, false),
+            _ => self.know_nodes(),
+        };
+        let due = if self.backoff.is_empty() {
+            (0..known.to_scrape.len()).collect()
+        } else {
+            (0..known.to_scrape.len())
+                .filter(|&i| self.backoff.due(&known.to_scrape[i], cycle_start))
+                .collect()
+        };
+        let plan = CyclePlan {
+            to_scrape: known.to_scrape.clone(),
+            due,
+            scraped: known.scraped.clone(),
+            not_scraped: known.not_scraped,
+            store_changed,
+        };
+        self.known_nodes = Some(known);
+        plan
+    }
+
+    /// Reads the selected nodes from the node cache; the store and the back-off forget the
+    /// nodes that left, virtual nodes are marked as not scraped (when they are skipped), and
+    /// the kubelet client learns the names of the nodes to scrape. True when the store
+    /// changed (a node newly left out).
+    fn know_nodes(&mut self) -> (KnownNodes, bool) {
         let (version, selected) = self.selected_nodes();
-        let known = self
-            .known_nodes
-            .as_ref()
-            .filter(|known| known.version == version)
-            .map(|known| known.scraped.clone());
-        if known.is_none() {
-            let live: HashSet<&str> = selected.iter().map(|n| &*n.name).collect();
-            self.store.retain_nodes(|name| live.contains(name));
-        }
+        let live: HashSet<&str> = selected.iter().map(|n| &*n.name).collect();
+        self.store.retain_nodes(|name| live.contains(name));
         let (to_scrape, virtual_nodes): (Vec<Arc<NodeInfo>>, Vec<Arc<NodeInfo>>) =
             match self.skip_virtual_nodes {
                 true => selected.into_iter().partition(|n| n.virtual_kind.is_none()),
                 false => (selected, Vec::new()),
             };
         let store_changed = self.leave_out(&virtual_nodes);
-        let scraped = match known {
-            Some(scraped) => scraped,
-            None => self.remember_scraped(version, &to_scrape),
-        };
-        let due = to_scrape
-            .into_iter()
-            .filter(|n| self.backoff.due(n, cycle_start))
-            .collect();
-        CyclePlan {
-            due,
-            scraped,
+        let scraped: HashSet<Arc<str>> = to_scrape.iter().map(|n| n.name.clone()).collect();
+        self.backoff.retain(|name| scraped.contains(name));
+        self.client.know_nodes(to_scrape.iter().map(|n| &**n));
+        let known = KnownNodes {
+            version,
+            to_scrape: to_scrape.into(),
+            scraped: Arc::new(scraped),
             not_scraped: virtual_nodes.len(),
-            store_changed,
-        }
+        };
+        (known, store_changed)
     }
 
     /// Marks `virtual_nodes` as not scraped and counts them by kind; true when one of them
@@ -303,23 +330,6 @@ impl Scraper {
         changed
     }
 
-    /// The names of `to_scrape`, kept for later plans of the same node cache `version`; the
-    /// back-off forgets every other node.
-    fn remember_scraped(
-        &mut self,
-        version: u64,
-        to_scrape: &[Arc<NodeInfo>],
-    ) -> Arc<HashSet<Arc<str>>> {
-        let scraped: Arc<HashSet<Arc<str>>> =
-            Arc::new(to_scrape.iter().map(|n| n.name.clone()).collect());
-        self.backoff.retain(|name| scraped.contains(name));
-        self.known_nodes = Some(KnownNodes {
-            version,
-            scraped: scraped.clone(),
-        });
-        scraped
-    }
-
     /// The cached nodes the node selector selects (shared, not copied), and the node cache's
     /// version they were read at.
     fn selected_nodes(&self) -> (u64, Vec<Arc<NodeInfo>>) {
@@ -328,15 +338,19 @@ impl Scraper {
         (version, nodes)
     }
 
-    fn spawn_fetches(&self, nodes: Vec<Arc<NodeInfo>>) -> JoinSet<NodeResult> {
-        let max_jitter = max_jitter(nodes.len());
+    /// Starts the fetches of `nodes[i]` for each `i` of `due`. A node's data is first read
+    /// by its fetch, after its jitter.
+    fn spawn_fetches(&self, nodes: &Arc<[Arc<NodeInfo>]>, due: Vec<usize>) -> JoinSet<NodeResult> {
+        let max_jitter = max_jitter(due.len());
         let unapplied = Arc::new(Semaphore::new(MAX_UNAPPLIED));
         let mut tasks = JoinSet::new();
-        for node in nodes {
-            let (client, unapplied) = (self.client.clone(), unapplied.clone());
-            let jitter = random_below(max_jitter);
+        for i in due {
+            let (client, unapplied, nodes) =
+                (self.client.clone(), unapplied.clone(), nodes.clone());
+            let jitter = start_delay(max_jitter);
             tasks.spawn(async move {
                 tokio::time::sleep(jitter).await;
+                let node = nodes[i].clone();
                 let permit = unapplied.acquire_owned().await.ok();
                 let asked = tokio::time::Instant::now();
                 let result = client.fetch(&node).await;
@@ -501,13 +515,12 @@ fn go_duration(d: Duration) -> String {
     format_duration(nanos(d))
 }
 
-fn random_below(max: Duration) -> Duration {
-    let ms = u64::try_from(max.as_millis()).unwrap_or(u64::MAX);
-    if ms == 0 {
-        Duration::ZERO
-    } else {
-        Duration::from_millis(fastrand::u64(0..ms))
-    }
+/// A node's start delay within a cycle's jitter window: one of [`JITTER_SLOTS`] evenly spaced
+/// instants, chosen at random. The requests still spread over the window, but the nodes of a
+/// slot start together and their replies are handled in one wake of the scrape thread instead
+/// of one wake each (at 200 nodes, 16 wakes a cycle instead of about 200).
+pub fn start_delay(window: Duration) -> Duration {
+    window * fastrand::u32(0..JITTER_SLOTS) / JITTER_SLOTS
 }
 
 #[cfg(test)]
@@ -615,9 +628,18 @@ mod tests {
 
         let again = scraper.plan(now);
         assert!(
-            Arc::ptr_eq(&first.scraped, &again.scraped),
+            Arc::ptr_eq(&first.scraped, &again.scraped)
+                && Arc::ptr_eq(&first.to_scrape, &again.to_scrape),
             "nothing changed"
         );
+
+        let n2 = again.to_scrape[1].clone();
+        for _ in 0..backoff::FAILURES_BEFORE_BACKOFF {
+            scraper.backoff.failed(&n2, now);
+        }
+        let backing_off = scraper.plan(now);
+        assert_eq!(backing_off.due, [0], "n2 waits for its retry");
+        assert_eq!(names(&backing_off), ["n1", "n2"], "and is still scraped");
 
         nodes.apply(&Event::Delete(node("n2")));
         let after_delete = scraper.plan(now);
@@ -637,10 +659,21 @@ mod tests {
     }
 
     #[test]
-    fn jitter_stays_below_its_bound() {
-        for _ in 0..100 {
-            assert!(random_below(Duration::from_millis(40)) < Duration::from_millis(40));
+    fn start_delays_fall_on_the_window_slots() {
+        let window = Duration::from_millis(1600);
+        let slot = window / JITTER_SLOTS;
+        let mut seen = HashSet::new();
+        for _ in 0..2000 {
+            let delay = start_delay(window);
+            assert!(delay < window, "{delay:?}");
+            assert_eq!(
+                delay.as_nanos() % slot.as_nanos(),
+                0,
+                "{delay:?} is on a slot"
+            );
+            seen.insert(delay);
         }
-        assert_eq!(random_below(Duration::ZERO), Duration::ZERO);
+        assert_eq!(seen.len(), JITTER_SLOTS as usize, "every slot is used");
+        assert_eq!(start_delay(Duration::ZERO), Duration::ZERO);
     }
 }

@@ -120,8 +120,11 @@ fn node(port: u16) -> NodeInfo {
     }
 }
 
+/// Fetches from the kubelet at `addr` as the scraper does: the client knows the node first.
 async fn fetch(client: &KubeletClient, addr: SocketAddr) -> Result<Bytes, ScrapeError> {
-    client.fetch(&node(addr.port())).await.map(|f| f.body)
+    let node = node(addr.port());
+    client.know_nodes([&node]);
+    client.fetch(&node).await.map(|f| f.body)
 }
 
 #[track_caller]
@@ -145,6 +148,26 @@ async fn an_ip_dialled_kubelet_with_only_its_hostname_in_the_cert_is_verified_by
         .unwrap();
     let addr = kubelet(&with_ip, None).await;
     assert_eq!(fetch(&client(&ca, None), addr).await.unwrap(), "ok");
+}
+
+#[tokio::test]
+async fn a_node_no_longer_scraped_lends_its_name_to_no_ip() {
+    let ca = CertAuthority::new("kubelet-ca").unwrap();
+    let by_name = ca.issue_server(NODE, &[NODE], &[]).unwrap();
+    let addr = kubelet(&by_name, None).await;
+    let client = client(&ca, None);
+    let gone = node(addr.port());
+    client.know_nodes([&gone]);
+    // The node left; another one is dialled at the same IP now.
+    let mut other = node(addr.port());
+    other.name = Arc::from("another-node");
+    other.addresses[1].1 = "another-node".into();
+    client.know_nodes([&other]);
+    tls_failure(
+        client.fetch(&other).await.map(|f| f.body),
+        "name_mismatch",
+        "--kubelet-preferred-address-types",
+    );
 }
 
 #[tokio::test]

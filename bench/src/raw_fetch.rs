@@ -7,7 +7,7 @@
 //! line per interval.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Context;
 use tokio::task::JoinSet;
@@ -16,7 +16,7 @@ use super::manifest::ClusterManifest;
 use crate::config::RawFetchArgs;
 use metrics_server::kubelet::decode::Source;
 use metrics_server::kubelet::http1::{Get, Http1Client};
-use metrics_server::scraper::max_jitter;
+use metrics_server::scraper::{max_jitter, start_delay};
 
 /// The server's default `--kubelet-max-body-bytes`.
 const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
@@ -81,11 +81,11 @@ impl Fetcher {
 
 async fn cycle(fetcher: &Arc<Fetcher>) -> (usize, usize) {
     let nodes = fetcher.kubelets.len();
-    let jitter_ms = u64::try_from(max_jitter(nodes).as_millis()).unwrap_or(0);
+    let window = max_jitter(nodes);
     let mut tasks = JoinSet::new();
     for i in 0..nodes {
         let fetcher = fetcher.clone();
-        let delay = Duration::from_millis(fastrand::u64(0..jitter_ms.max(1)));
+        let delay = start_delay(window);
         tasks.spawn(async move {
             tokio::time::sleep(delay).await;
             fetcher.fetch(i).await

@@ -98,6 +98,11 @@ impl ClusterCache {
         self.nodes.list_with_version()
     }
 
+    /// The node cache's version alone (see [`Self::nodes_with_version`]).
+    pub fn nodes_version(&self) -> u64 {
+        self.nodes.version()
+    }
+
     /// One node by name.
     pub fn node(&self, name: &str) -> Option<Arc<NodeInfo>> {
         self.nodes.get(name)

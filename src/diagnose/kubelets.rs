@@ -60,6 +60,8 @@ impl Probe {
 
     /// The checks of `nodes`, summed up as [`summarize`] does.
     pub async fn check_nodes(&self, nodes: &[NodeInfo]) -> Vec<Check> {
+        // As the scraper does: a kubelet dialled by IP may present its node's names.
+        self.client.know_nodes(nodes);
         let mut checks = flag_warnings(self);
         let per_node: Vec<Vec<Check>> = futures::stream::iter(nodes.iter())
             .map(|node| check_node(self, node))

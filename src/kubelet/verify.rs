@@ -29,11 +29,7 @@ impl NodeNames {
 
     /// Records that `ip` belongs to a node with these names (invalid DNS names are skipped).
     pub fn remember(&self, ip: IpAddr, names: &[&str]) {
-        let names: Vec<ServerName<'static>> = names
-            .iter()
-            .filter(|n| n.parse::<IpAddr>().is_err())
-            .filter_map(|n| ServerName::try_from(n.to_string()).ok())
-            .collect();
+        let names = dns_names(names);
         let mut map = self.by_ip.write().unwrap_or_else(|e| e.into_inner());
         if map.get(&ip) == Some(&names) {
             return;
@@ -44,10 +40,29 @@ impl NodeNames {
         map.insert(ip, names);
     }
 
+    /// Replaces every entry with `nodes`' (IP, names): the nodes scraped now. An IP no longer
+    /// among them lends no name any more; the map holds one entry per node.
+    pub fn replace_all<'n>(&self, nodes: impl IntoIterator<Item = (IpAddr, Vec<&'n str>)>) {
+        let by_ip = nodes
+            .into_iter()
+            .map(|(ip, names)| (ip, dns_names(&names)))
+            .collect();
+        *self.by_ip.write().unwrap_or_else(|e| e.into_inner()) = by_ip;
+    }
+
     fn names(&self, ip: IpAddr) -> Vec<ServerName<'static>> {
         let map = self.by_ip.read().unwrap_or_else(|e| e.into_inner());
         map.get(&ip).cloned().unwrap_or_default()
     }
+}
+
+/// The valid DNS names among `names` (IPs and invalid names are skipped).
+fn dns_names(names: &[&str]) -> Vec<ServerName<'static>> {
+    names
+        .iter()
+        .filter(|n| n.parse::<IpAddr>().is_err())
+        .filter_map(|n| ServerName::try_from(n.to_string()).ok())
+        .collect()
 }
 
 /// WebPKI verification, with the node-name fallback for IP-dialled kubelets.

@@ -185,6 +185,11 @@ impl NodeBackoff {
         }
     }
 
+    /// Whether no node is failing: every node is due, none needs looking up.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
     /// Nodes in back-off now.
     pub fn backing_off(&self) -> usize {
         self.nodes.values().filter(|f| f.retry.is_some()).count()
