@@ -263,20 +263,16 @@ impl Scraper {
     }
 
     /// This cycle's nodes: those of the last plan while the node cache has not changed, else
-    /// the selected nodes again ([`Self::know_nodes`]), then the ones not waiting for a retry.
+    /// the selected nodes again ([`Self::read_nodes`]), then the ones not waiting for a retry.
     fn plan(&mut self, cycle_start: tokio::time::Instant) -> CyclePlan {
         let version = self.cluster.nodes_version();
         let (known, store_changed) = match self.known_nodes.take() {
             Some(known) if known.version == version => (known, false),
-            _ => self.know_nodes(),
+            _ => self.read_nodes(),
         };
-        let due = if self.backoff.is_empty() {
-            (0..known.to_scrape.len()).collect()
-        } else {
-            (0..known.to_scrape.len())
-                .filter(|&i| self.backoff.due(&known.to_scrape[i], cycle_start))
-                .collect()
-        };
+        let due = (0..known.to_scrape.len())
+            .filter(|&i| self.backoff.due(&known.to_scrape[i], cycle_start))
+            .collect();
         let plan = CyclePlan {
             to_scrape: known.to_scrape.clone(),
             due,
@@ -292,7 +288,7 @@ impl Scraper {
     /// nodes that left, virtual nodes are marked as not scraped (when they are skipped), and
     /// the kubelet client learns the names of the nodes to scrape. True when the store
     /// changed (a node newly left out).
-    fn know_nodes(&mut self) -> (KnownNodes, bool) {
+    fn read_nodes(&mut self) -> (KnownNodes, bool) {
         let (version, selected) = self.selected_nodes();
         let live: HashSet<&str> = selected.iter().map(|n| &*n.name).collect();
         self.store.retain_nodes(|name| live.contains(name));
