@@ -123,6 +123,20 @@ fn bench_store(c: &mut Criterion) {
                 black_box(found.count())
             })
         });
+        // Every pod once, in a scattered order: each get reads memory the previous ones did
+        // not, as gets spread over a large cluster do (the loop above rereads the same 1,000).
+        let scattered: Vec<_> = (0..keys.len())
+            .map(|i| &keys[i * 7_919 % keys.len()])
+            .collect();
+        group.throughput(Throughput::Elements(scattered.len() as u64));
+        group.bench_function("get_every_pod_scattered", |b| {
+            b.iter(|| {
+                let found = scattered
+                    .iter()
+                    .filter(|(ns, name)| snapshot.pod(ns, name).is_some());
+                black_box(found.count())
+            })
+        });
         group.finish();
     }
 }

@@ -15,7 +15,7 @@ use rustls::{CertificateError, RootCertStore};
 
 use super::report::Check;
 use crate::cluster::NodeInfo;
-use crate::kubelet::address::certificate_names;
+use crate::kubelet::address::{certificate_names, unbracketed};
 use crate::kubelet::verify::{KubeletVerifier, NodeNames, TlsFailure};
 use crate::x509_name::{AltNames, alt_names_of, is_self_issued, issuer_of, subject_of};
 
@@ -68,7 +68,7 @@ pub fn judge(
     else {
         return unknown_authority(chain, trusted);
     };
-    let host = dialled.trim_start_matches('[').trim_end_matches(']');
+    let host = unbracketed(dialled);
     let Ok(server_name) = ServerName::try_from(host.to_owned()) else {
         return Verdict::Other(format!("{host} is neither an IP nor a DNS name"));
     };

@@ -22,7 +22,7 @@ use super::report::{Check, Report, name_list};
 use crate::cluster::NodeInfo;
 use crate::config::Config;
 use crate::kubelet::KubeletClient;
-use crate::kubelet::address::{resolve_address, resolve_port};
+use crate::kubelet::address::{resolve_address, resolve_port, unbracketed};
 use crate::kubelet::verify::NodeNames;
 use crate::server::kube_setup;
 use crate::usage::ExtraResources;
@@ -304,7 +304,7 @@ async fn certificate(
     host: &str,
     port: u16,
 ) -> Result<Verdict, PeekError> {
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let bare = unbracketed(host);
     let server_name = ServerName::try_from(bare.to_owned())
         .map_err(|e| PeekError::Unreachable(format!("{bare}: {e}")))?;
     let chain = peer_cert::fetch_chain(

@@ -44,10 +44,7 @@ pub async fn fetch_chain(
 ) -> Result<Vec<CertificateDer<'static>>, PeekError> {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let config = client_config(seen.clone(), identity)?;
-    let host = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_owned();
+    let host = crate::kubelet::address::unbracketed(host).to_owned();
     let handshake = async move {
         let tcp = TcpStream::connect((host.as_str(), port))
             .await

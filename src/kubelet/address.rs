@@ -30,6 +30,14 @@ pub fn resolve_port(node: &NodeInfo, default_port: u16, use_node_status_port: bo
     }
 }
 
+/// `host` without the brackets of an IPv6 literal (`[fd00::1]` → `fd00::1`), as a socket
+/// address, a TLS server name or an IP parse wants it; any other host unchanged.
+pub fn unbracketed(host: &str) -> &str {
+    host.strip_prefix('[')
+        .and_then(|inner| inner.strip_suffix(']'))
+        .unwrap_or(host)
+}
+
 /// The names a kubelet dialled at an IP may present instead of it (see [`super::verify`]):
 /// the node's name and its `Hostname`, `InternalDNS` and `ExternalDNS` addresses.
 pub fn certificate_names(node: &NodeInfo) -> Vec<&str> {
@@ -93,5 +101,16 @@ mod tests {
         assert_eq!(resolve_port(&node(&[], Some(1234)), 10250, true), 1234);
         assert_eq!(resolve_port(&node(&[], Some(1234)), 10250, false), 10250);
         assert_eq!(resolve_port(&node(&[], None), 10250, true), 10250);
+    }
+
+    #[test]
+    fn an_ipv6_literal_loses_its_brackets_and_other_hosts_are_kept() {
+        assert_eq!(unbracketed("[fd00::1]"), "fd00::1");
+        assert_eq!(unbracketed("fd00::1"), "fd00::1");
+        assert_eq!(unbracketed("10.0.0.1"), "10.0.0.1");
+        assert_eq!(unbracketed("node-1.example"), "node-1.example");
+        // Not a bracketed literal: left for the caller's parse to reject.
+        assert_eq!(unbracketed("[fd00::1"), "[fd00::1");
+        assert_eq!(unbracketed("[]"), "");
     }
 }

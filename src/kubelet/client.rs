@@ -230,11 +230,7 @@ impl KubeletClient {
     pub fn know_nodes<'n>(&self, nodes: impl IntoIterator<Item = &'n NodeInfo>) {
         let dialled_ips = nodes.into_iter().filter_map(|node| {
             let host = address::resolve_address(node, &self.cfg.preferred_address_types).ok()?;
-            let ip = host
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .parse()
-                .ok()?;
+            let ip = address::unbracketed(host).parse().ok()?;
             Some((ip, address::certificate_names(node)))
         });
         self.cfg.node_names.replace_all(dialled_ips);

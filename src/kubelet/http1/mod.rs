@@ -112,7 +112,7 @@ impl Http1Client {
 
     /// GETs `get.path`, requiring status 200, and returns the whole body.
     pub async fn get(&self, get: &Get<'_>) -> Result<Bytes, Http1Error> {
-        let host = get.host.trim_start_matches('[').trim_end_matches(']');
+        let host = crate::kubelet::address::unbracketed(get.host);
         let request = head::request(&authority(host, get.port), get.path, get.bearer)?;
         let key = Key::new(host, get.port);
         if let Some(mut conn) = self.checkout(&key) {
