@@ -6,8 +6,12 @@
 //! once, when the store first sees the pod ([`key_hash`]), so building the index at publish
 //! reads no names.
 //!
-//! Open addressing with linear probing; a slot holds the pod's position plus one (0: empty).
-//! The table has at least 1.5 slots per pod (4 bytes each): 1 MiB for 150,000 pods.
+//! Open addressing with linear probing; a slot holds the pod's position plus one (0: empty) in
+//! its low 24 bits and 8 more bits of the pod's hash above them, so a probe that passes
+//! another pod's slot reads that pod's key only when those bits match too (1 in 256) rather
+//! than every time: the keys are elsewhere in memory, and a get passes 0.4–0.7 other slots on
+//! average. The table has at least 1.5 slots per pod (4 bytes each): 1 MiB for 150,000 pods.
+//! A snapshot of 2^24 − 1 pods or more is not indexed (lookups fall back to a search).
 
 use std::hash::BuildHasher;
 use std::sync::LazyLock;
@@ -21,6 +25,16 @@ pub(crate) fn key_hash(namespace: &str, name: &str) -> u32 {
     let h = SEED.hash_one((namespace, name));
     // Fold the high half in: the table uses the low bits.
     (h ^ (h >> 32)) as u32
+}
+
+/// Bits of a slot that hold the position plus one.
+const POSITION_BITS: u32 = 24;
+const POSITION_MASK: u32 = (1 << POSITION_BITS) - 1;
+
+/// The slot bits compared before a key is: the top 8 of the hash (the table index uses the
+/// low bits).
+fn tag(hash: u32) -> u32 {
+    hash & !POSITION_MASK
 }
 
 /// Positions of pods by [`key_hash`].
@@ -47,7 +61,11 @@ impl PodIndex {
     /// Records the pod at `position`. False (and not recorded) when the index is full or the
     /// position does not fit: lookups must then fall back to a search.
     pub(crate) fn insert(&mut self, hash: u32, position: usize) -> bool {
-        let Some(stored) = u32::try_from(position).ok().and_then(|p| p.checked_add(1)) else {
+        let Some(stored) = u32::try_from(position)
+            .ok()
+            .and_then(|p| p.checked_add(1))
+            .filter(|&p| p <= POSITION_MASK)
+        else {
             return false;
         };
         // One slot always stays empty, so every probe sequence ends.
@@ -59,18 +77,21 @@ impl PodIndex {
         while self.slots[i] != 0 {
             i = (i + 1) & mask;
         }
-        self.slots[i] = stored;
+        self.slots[i] = tag(hash) | stored;
         self.len += 1;
         true
     }
 
-    /// The position of the first recorded pod with `hash` for which `is_it` holds.
+    /// The position of the first recorded pod with `hash` for which `is_it` holds; `is_it` is
+    /// asked only about pods whose slot carries the same hash bits.
     pub(crate) fn find(&self, hash: u32, mut is_it: impl FnMut(usize) -> bool) -> Option<usize> {
         let mask = self.slots.len().checked_sub(1)?;
+        let wanted = tag(hash);
         let mut i = hash as usize & mask;
         loop {
-            let position = self.slots.get(i).copied()?.checked_sub(1)? as usize;
-            if is_it(position) {
+            let slot = self.slots.get(i).copied()?;
+            let position = (slot & POSITION_MASK).checked_sub(1)? as usize;
+            if tag(slot) == wanted && is_it(position) {
                 return Some(position);
             }
             i = (i + 1) & mask;
@@ -153,6 +174,39 @@ mod tests {
             "probing ends at the empty slot"
         );
         assert_eq!(small.find(5, |p| p == 0), Some(0));
+    }
+
+    #[test]
+    fn a_probe_reads_only_the_keys_whose_hash_bits_match() {
+        // Same table slot (low bits), different top bits: the probe for the last one passes
+        // the other three without asking about their keys.
+        let hashes = [0x0100_0005, 0x0200_0005, 0x0300_0005, 0x0400_0005];
+        let mut index = PodIndex::with_capacity(hashes.len());
+        for (position, hash) in hashes.iter().enumerate() {
+            assert!(index.insert(*hash, position));
+        }
+        let mut asked = Vec::new();
+        let found = index.find(0x0400_0005, |p| {
+            asked.push(p);
+            p == 3
+        });
+        assert_eq!(found, Some(3));
+        assert_eq!(asked, [3], "only the pod whose hash bits match is compared");
+        assert_eq!(
+            index.find(0x0500_0005, |_| true),
+            None,
+            "no pod has these bits"
+        );
+    }
+
+    #[test]
+    fn positions_past_the_slot_bits_are_refused() {
+        let mut index = PodIndex::with_capacity(4);
+        let last = POSITION_MASK as usize - 1;
+        assert!(index.insert(9, last));
+        assert_eq!(index.find(9, |p| p == last), Some(last));
+        assert!(!index.insert(10, last + 1), "left to the search");
+        assert_eq!(index.find(10, |_| true), None);
     }
 
     #[test]
