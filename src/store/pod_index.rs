@@ -11,7 +11,8 @@
 //! another pod's slot reads that pod's key only when those bits match too (1 in 256) rather
 //! than every time: the keys are elsewhere in memory, and a get passes 0.4–0.7 other slots on
 //! average. The table has at least 1.5 slots per pod (4 bytes each): 1 MiB for 150,000 pods.
-//! A snapshot of 2^24 − 1 pods or more is not indexed (lookups fall back to a search).
+//! Pods past a snapshot's first 2^24 − 2 are not indexed; their gets fall back to the
+//! snapshot's binary search.
 
 use std::hash::BuildHasher;
 use std::sync::LazyLock;

@@ -1,7 +1,8 @@
-//! A TLS client stream on rustls's unbuffered API. The buffers of received and of outgoing TLS
-//! bytes are ours, so a connection holds them only while bytes are in flight: an idle kept
-//! connection is the socket and the rustls session. (The buffered API keeps a 4 KB record buffer per
-//! connection after any read: 21 MB across 5,000 kept kubelet connections.)
+//! A TLS client stream on rustls's unbuffered API. The buffers of received and of outgoing
+//! TLS bytes are ours, so a connection holds them only while bytes are in flight: an idle
+//! kept connection is the socket and the rustls session. (The buffered API keeps a 4 KB
+//! record buffer per connection after any read: 21 MB across 5,000 kept kubelet
+//! connections.)
 //!
 //! Handshake messages, key updates and alerts that rustls wants sent are queued in
 //! `outgoing` and written before anything else is read or written.
@@ -184,8 +185,8 @@ impl TlsStream {
             self.sent += n;
         }
         // Released once written, like `incoming` once read: a kept connection is idle for most
-        // of a cycle, and the request it last sent (a bearer token makes it ~1.5 KB) is 1 KB
-        // of RSS per node, 15 MB at 15,000 nodes.
+        // of a cycle, and keeping the buffer of its last request (about 1 KB with a bearer
+        // token) would cost that much per node, 15 MB at 15,000 nodes.
         if self.outgoing.capacity() != 0 {
             self.outgoing = Vec::new();
         }
