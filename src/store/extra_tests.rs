@@ -183,11 +183,11 @@ fn a_node_that_leaves_takes_its_figures_along() {
 #[test]
 fn the_series_and_published_usages_did_not_grow() {
     use std::mem::size_of;
-    assert_eq!(size_of::<super::node::NodeState>(), 192);
+    assert_eq!(size_of::<super::node::NodeState>(), 176);
     assert_eq!(size_of::<super::node::PodEntry>(), 72);
     assert_eq!(size_of::<super::pod::PodState>(), 32);
-    assert_eq!(size_of::<super::pod::ContainerState>(), 120);
-    assert_eq!(size_of::<super::series::Series>(), 104);
+    assert_eq!(size_of::<super::pod::ContainerState>(), 104);
+    assert_eq!(size_of::<super::series::Series>(), 88);
     assert_eq!(size_of::<crate::usage::Usage>(), 16);
     assert_eq!(size_of::<crate::usage::ContainerUsage>(), 32);
     assert_eq!(size_of::<crate::usage::PodUsage>(), 72);

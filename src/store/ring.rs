@@ -13,6 +13,13 @@
 //!
 //! Upstream's quirk of §4.3 (a zero point becoming `prev`) cannot happen: the ring only ever
 //! holds points the kubelet reported.
+//!
+//! The ring keeps one start time, its newest point's, which every point reads: a different
+//! known start time resets the series (series.rs), so the points of one ring share it. (A
+//! kubelet that alternates between reporting and omitting a start time could leave two known
+//! start times in one ring; the older point then reads the newer one, which no rate
+//! compares.) A ring of three points takes 88 bytes instead of 104: 8.7 MB less across
+//! 543,000 containers.
 
 use smallvec::SmallVec;
 
@@ -26,12 +33,10 @@ const INLINE_POINTS: usize = 3;
 /// Start time of a point whose start time is unknown (year 1677: no kubelet reports it).
 const UNKNOWN_START: i64 = i64::MIN;
 
-/// A point as the ring holds it: 32 bytes instead of 40 (the start time without an `Option`),
-/// which is 4 MB across 180,000 containers.
+/// A point as the ring holds it: without its start time, which the ring keeps once.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 struct Stored {
     timestamp: Timestamp,
-    start_time: i64,
     cpu_ns: u64,
     memory_bytes: u64,
 }
@@ -40,7 +45,6 @@ impl From<MetricsPoint> for Stored {
     fn from(p: MetricsPoint) -> Self {
         Stored {
             timestamp: p.timestamp,
-            start_time: p.start_time.map_or(UNKNOWN_START, |t| t.0),
             cpu_ns: p.cpu_ns,
             memory_bytes: p.memory_bytes,
         }
@@ -48,10 +52,10 @@ impl From<MetricsPoint> for Stored {
 }
 
 impl Stored {
-    fn point(self) -> MetricsPoint {
+    fn point(self, start_time: i64) -> MetricsPoint {
         MetricsPoint {
             timestamp: self.timestamp,
-            start_time: (self.start_time != UNKNOWN_START).then_some(Timestamp(self.start_time)),
+            start_time: (start_time != UNKNOWN_START).then_some(Timestamp(start_time)),
             cpu_ns: self.cpu_ns,
             memory_bytes: self.memory_bytes,
         }
@@ -59,15 +63,26 @@ impl Stored {
 }
 
 /// Samples of one series, strictly increasing in timestamp, oldest first.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Ring {
+    /// The newest point's start time ([`UNKNOWN_START`] when it has none).
+    start_time: i64,
     points: SmallVec<[Stored; INLINE_POINTS]>,
+}
+
+impl Default for Ring {
+    fn default() -> Self {
+        Ring {
+            start_time: UNKNOWN_START,
+            points: SmallVec::new(),
+        }
+    }
 }
 
 impl Ring {
     /// The newest point.
     pub(crate) fn last(&self) -> Option<MetricsPoint> {
-        self.points.last().map(|p| p.point())
+        self.points.last().map(|p| p.point(self.start_time))
     }
 
     /// The point before the newest one: the other end of the rate window.
@@ -76,7 +91,7 @@ impl Ring {
             .len()
             .checked_sub(2)
             .and_then(|i| self.points.get(i))
-            .map(|p| p.point())
+            .map(|p| p.point(self.start_time))
     }
 
     /// Number of stored points.
@@ -88,7 +103,7 @@ impl Ring {
     /// Forgets everything but `point` (restart, rate error, or first sample).
     pub(crate) fn reset(&mut self, point: MetricsPoint) {
         self.points.clear();
-        self.points.push(point.into());
+        self.append(point);
     }
 
     /// Rotates `point` in (module docs); `depth` (at least 2) bounds the points kept.
@@ -112,6 +127,12 @@ impl Ring {
         if excess > 0 {
             self.points.drain(..excess);
         }
+        self.append(point);
+    }
+
+    /// Appends `point` as the newest; its start time becomes the ring's.
+    fn append(&mut self, point: MetricsPoint) {
+        self.start_time = point.start_time.map_or(UNKNOWN_START, |t| t.0);
         self.points.push(point.into());
     }
 }
@@ -202,15 +223,27 @@ mod tests {
     }
 
     #[test]
-    fn start_times_come_back_as_stored() {
+    fn every_point_reads_the_newest_start_time() {
+        let started = |secs, start| MetricsPoint {
+            start_time: Some(Timestamp::from_secs(start)),
+            ..at(secs, 7)
+        };
         let mut ring = Ring::default();
-        let mut point = at(10, 7);
-        point.start_time = Some(Timestamp::from_secs(3));
-        ring.push(point, 3);
-        ring.push(at(20, 9), 3);
-        assert_eq!(ring.prev(), Some(point));
-        assert_eq!(ring.last(), Some(at(20, 9)), "unknown stays unknown");
-        assert_eq!(std::mem::size_of::<Stored>(), 32);
+        ring.push(started(10, 3), 3);
+        assert_eq!(ring.last(), Some(started(10, 3)), "start time kept");
+        ring.push(started(20, 3), 3);
+        assert_eq!(ring.prev(), Some(started(10, 3)));
+        ring.push(at(30, 7), 3);
+        assert_eq!(ring.last(), Some(at(30, 7)), "unknown stays unknown");
+        assert_eq!(
+            ring.prev(),
+            Some(at(20, 7)),
+            "the ring's start is its newest's"
+        );
+        ring.push(started(40, 3), 3);
+        assert_eq!(ring.prev(), Some(started(30, 3)));
+        assert_eq!(std::mem::size_of::<Stored>(), 24);
+        assert_eq!(std::mem::size_of::<Ring>(), 88, "three points inline");
     }
 
     #[test]
