@@ -13,13 +13,13 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use super::{Labels, label};
+use super::node_label::NodeLabel;
 
 /// Past this many seconds either way, a node's clock is logged as skewed.
 pub const WARN_ABOVE_SECS: f64 = 30.0;
@@ -56,13 +56,13 @@ struct NodeClock {
 
 /// The family and each known node's handle into it.
 pub(super) struct ClockOffsets {
-    family: Family<Labels, SecondsGauge>,
-    nodes: Mutex<HashMap<Box<str>, NodeClock>>,
+    family: Family<NodeLabel, SecondsGauge>,
+    nodes: Mutex<HashMap<Arc<str>, NodeClock>>,
 }
 
 impl ClockOffsets {
     pub(super) fn register(registry: &mut Registry) -> Self {
-        let family = Family::<Labels, SecondsGauge>::default();
+        let family = Family::<NodeLabel, SecondsGauge>::default();
         registry.register(
             "metrics_rs_node_clock_offset_seconds",
             "How far each node's kubelet clock is ahead of ours (negative: behind): the newest \
@@ -77,12 +77,12 @@ impl ClockOffsets {
     }
 
     /// Sets the node's offset; says whether it just became skewed or recovered.
-    pub(super) fn record(&self, node: &str, offset_secs: f64) -> Crossing {
+    pub(super) fn record(&self, node: &Arc<str>, offset_secs: f64) -> Crossing {
         let mut nodes = self.nodes.lock().unwrap_or_else(PoisonError::into_inner);
-        let clock = match nodes.get_mut(node) {
+        let clock = match nodes.get_mut(&**node) {
             Some(clock) => clock,
-            None => nodes.entry(node.into()).or_insert_with(|| NodeClock {
-                gauge: self.family.get_or_create(&label("node", node)).clone(),
+            None => nodes.entry(node.clone()).or_insert_with(|| NodeClock {
+                gauge: self.family.get_or_create(&NodeLabel(node.clone())).clone(),
                 skewed: false,
             }),
         };
@@ -98,7 +98,7 @@ impl ClockOffsets {
         nodes.retain(|node, _| {
             let keep = live(node);
             if !keep {
-                self.family.remove(&label("node", node));
+                self.family.remove(&NodeLabel(node.clone()));
             }
             keep
         });
@@ -141,9 +141,9 @@ mod tests {
     fn nodes_that_leave_lose_their_series() {
         let mut registry = Registry::default();
         let offsets = ClockOffsets::register(&mut registry);
-        assert_eq!(offsets.record("a", 3_600.0), Crossing::Skewed);
-        assert_eq!(offsets.record("a", 3_601.0), Crossing::Unchanged);
-        assert_eq!(offsets.record("b", -0.5), Crossing::Unchanged);
+        assert_eq!(offsets.record(&"a".into(), 3_600.0), Crossing::Skewed);
+        assert_eq!(offsets.record(&"a".into(), 3_601.0), Crossing::Unchanged);
+        assert_eq!(offsets.record(&"b".into(), -0.5), Crossing::Unchanged);
         offsets.retain(&|node| node == "b");
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
@@ -153,7 +153,7 @@ mod tests {
         );
         assert!(!text.contains("node=\"a\""), "{text}");
         assert_eq!(
-            offsets.record("a", 3_600.0),
+            offsets.record(&"a".into(), 3_600.0),
             Crossing::Skewed,
             "a node that comes back starts over"
         );

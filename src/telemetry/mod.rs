@@ -16,12 +16,14 @@
 mod batch_histogram;
 pub mod clock_offset;
 pub mod coverage;
+mod duration_histogram;
 mod node_backoff;
+mod node_label;
 mod node_series;
 pub mod stage_cpu;
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use prometheus_client::metrics::counter::Counter;
@@ -45,7 +47,7 @@ pub const DEF_BUCKETS: [f64; 11] = [
 
 /// Label set of one-label families.
 type Labels = Vec<(&'static str, String)>;
-type DurationFamily = Family<Labels, Histogram, fn() -> Histogram>;
+type DurationFamily = Family<node_label::NodeLabel, duration_histogram::DurationHistogram>;
 
 /// The result label of a successful scrape in `metrics_rs_node_scrape_result`.
 pub const SCRAPE_OK: &str = "ok";
@@ -71,10 +73,6 @@ pub fn go_exponential_buckets(start: f64, factor: f64, count: usize) -> Vec<f64>
         next *= factor;
     }
     buckets
-}
-
-fn def_histogram() -> Histogram {
-    Histogram::new(DEF_BUCKETS)
 }
 
 fn label(key: &'static str, value: &str) -> Labels {
@@ -110,7 +108,7 @@ impl Metrics {
             "[ALPHA] Freshness of metrics exported",
             freshness.clone(),
         );
-        let request_duration = DurationFamily::new_with_constructor(def_histogram);
+        let request_duration = DurationFamily::default();
         registry.register(
             "metrics_server_kubelet_request_duration_seconds",
             "[ALPHA] Duration of requests to Kubelet API in seconds",
@@ -122,7 +120,7 @@ impl Metrics {
             "[ALPHA] Number of requests sent to Kubelet API",
             request_total.clone(),
         );
-        let last_request_time = Family::<Labels, Gauge>::default();
+        let last_request_time = Family::<node_label::NodeLabel, Gauge>::default();
         registry.register(
             "metrics_server_kubelet_last_request_time_seconds",
             "[ALPHA] Time of last request performed to Kubelet API since unix epoch in seconds",
@@ -146,7 +144,7 @@ impl Metrics {
             "[ALPHA] Number of metrics points stored",
             storage_points.clone(),
         );
-        let scrape_result = Family::<Labels, Gauge>::default();
+        let scrape_result = Family::<node_label::NodeResult, Gauge>::default();
         registry.register(
             "metrics_rs_node_scrape_result",
             "Result of the latest scrape of each node: 1 for the current result \
@@ -225,7 +223,7 @@ impl Metrics {
 
     /// One node's scrape: how long it took, and `Ok` or the failure reason
     /// (`ScrapeError::reason()`).
-    pub fn record_scrape(&self, node: &str, took: Duration, result: Result<(), &'static str>) {
+    pub fn record_scrape(&self, node: &Arc<str>, took: Duration, result: Result<(), &'static str>) {
         self.node_series.record(node, took, result);
     }
 
@@ -250,9 +248,11 @@ impl Metrics {
 
     /// How far the node's kubelet clock is ahead of ours (see [`clock_offset`]); logs once
     /// when the node's offset goes past 30 s and once when it comes back.
-    pub fn record_clock_offset(&self, node: &str, offset_ns: i64) {
+    pub fn record_clock_offset(&self, node: &Arc<str>, offset_ns: i64) {
         let offset_secs = offset_ns as f64 / 1e9;
-        match self.clock_offsets.record(node, offset_secs) {
+        let crossing = self.clock_offsets.record(node, offset_secs);
+        let node = &**node;
+        match crossing {
             clock_offset::Crossing::Unchanged => {}
             clock_offset::Crossing::Skewed => tracing::warn!(
                 node,
@@ -270,7 +270,7 @@ impl Metrics {
 
     /// The node's failed scrapes in a row and its wait between retries (zero while it is
     /// scraped every cycle), see [`node_backoff`].
-    pub fn record_backoff(&self, node: &str, failures: u32, wait: Duration) {
+    pub fn record_backoff(&self, node: &Arc<str>, failures: u32, wait: Duration) {
         self.node_backoffs.record(node, failures, wait);
     }
 

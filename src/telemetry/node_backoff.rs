@@ -9,14 +9,14 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use super::{Labels, label};
+use super::node_label::NodeLabel;
 
 type SecondsGauge = Gauge<f64, AtomicU64>;
 
@@ -27,20 +27,20 @@ struct Handles {
 
 /// The two families and each known node's handles into them.
 pub(super) struct NodeBackoffs {
-    failures: Family<Labels, Gauge>,
-    wait: Family<Labels, SecondsGauge>,
-    nodes: Mutex<HashMap<Box<str>, Handles>>,
+    failures: Family<NodeLabel, Gauge>,
+    wait: Family<NodeLabel, SecondsGauge>,
+    nodes: Mutex<HashMap<Arc<str>, Handles>>,
 }
 
 impl NodeBackoffs {
     pub(super) fn register(registry: &mut Registry) -> Self {
-        let failures = Family::<Labels, Gauge>::default();
+        let failures = Family::<NodeLabel, Gauge>::default();
         registry.register(
             "metrics_rs_node_consecutive_scrape_failures",
             "Failed scrapes of each node since its last successful one",
             failures.clone(),
         );
-        let wait = Family::<Labels, SecondsGauge>::default();
+        let wait = Family::<NodeLabel, SecondsGauge>::default();
         registry.register(
             "metrics_rs_node_scrape_backoff_seconds",
             "How long each node waits between scrape retries: 0 while it is scraped every \
@@ -56,12 +56,12 @@ impl NodeBackoffs {
     }
 
     /// Sets the node's failures in a row and its wait between retries.
-    pub(super) fn record(&self, node: &str, failures: u32, wait: Duration) {
+    pub(super) fn record(&self, node: &Arc<str>, failures: u32, wait: Duration) {
         let mut nodes = self.nodes.lock().unwrap_or_else(PoisonError::into_inner);
-        let handles = match nodes.get_mut(node) {
+        let handles = match nodes.get_mut(&**node) {
             Some(handles) => handles,
-            None => nodes.entry(node.into()).or_insert_with(|| {
-                let node_label = label("node", node);
+            None => nodes.entry(node.clone()).or_insert_with(|| {
+                let node_label = NodeLabel(node.clone());
                 Handles {
                     failures: self.failures.get_or_create(&node_label).clone(),
                     wait: self.wait.get_or_create(&node_label).clone(),
@@ -78,7 +78,7 @@ impl NodeBackoffs {
         nodes.retain(|node, _| {
             let keep = live(node);
             if !keep {
-                let node_label = label("node", node);
+                let node_label = NodeLabel(node.clone());
                 self.failures.remove(&node_label);
                 self.wait.remove(&node_label);
             }
@@ -101,8 +101,8 @@ mod tests {
     fn each_node_shows_its_failures_and_wait_until_it_leaves() {
         let mut registry = Registry::default();
         let backoffs = NodeBackoffs::register(&mut registry);
-        backoffs.record("dead", 4, Duration::from_secs(60));
-        backoffs.record("up", 0, Duration::ZERO);
+        backoffs.record(&"dead".into(), 4, Duration::from_secs(60));
+        backoffs.record(&"up".into(), 0, Duration::ZERO);
         let shown = text(&registry);
         for series in [
             "metrics_rs_node_consecutive_scrape_failures{node=\"dead\"} 4",
@@ -112,7 +112,7 @@ mod tests {
         ] {
             assert!(shown.contains(series), "{series} in:\n{shown}");
         }
-        backoffs.record("dead", 0, Duration::ZERO);
+        backoffs.record(&"dead".into(), 0, Duration::ZERO);
         backoffs.retain(&|node| node == "dead");
         let shown = text(&registry);
         assert!(

@@ -4,20 +4,21 @@
 //! are made once, when the node is first seen, and kept until it leaves.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::Histogram;
 
+use super::duration_histogram::DurationHistogram;
+use super::node_label::{NodeLabel, NodeResult};
 use super::{DurationFamily, Labels, label};
 use crate::time::Timestamp;
 
 /// One node's handles, and the result label its `metrics_rs_node_scrape_result` series has.
 struct Handles {
-    duration: Histogram,
+    duration: DurationHistogram,
     last_request_time: Gauge,
     result: &'static str,
     result_gauge: Gauge,
@@ -26,11 +27,11 @@ struct Handles {
 /// The families holding per-node series, and each known node's handles into them.
 pub(super) struct NodeSeries {
     pub(super) request_duration: DurationFamily,
-    pub(super) last_request_time: Family<Labels, Gauge>,
-    pub(super) scrape_result: Family<Labels, Gauge>,
+    pub(super) last_request_time: Family<NodeLabel, Gauge>,
+    pub(super) scrape_result: Family<NodeResult, Gauge>,
     pub(super) request_total: Family<Labels, Counter>,
     pub(super) scrape_failures: Family<Labels, Counter>,
-    nodes: Mutex<HashMap<Box<str>, Handles>>,
+    nodes: Mutex<HashMap<Arc<str>, Handles>>,
     /// `success="true"` and `success="false"`, created when first counted (as upstream's).
     requests: [OnceLock<Counter>; 2],
     /// Failure counters by reason, created when first counted.
@@ -40,8 +41,8 @@ pub(super) struct NodeSeries {
 impl NodeSeries {
     pub(super) fn new(
         request_duration: DurationFamily,
-        last_request_time: Family<Labels, Gauge>,
-        scrape_result: Family<Labels, Gauge>,
+        last_request_time: Family<NodeLabel, Gauge>,
+        scrape_result: Family<NodeResult, Gauge>,
         request_total: Family<Labels, Counter>,
         scrape_failures: Family<Labels, Counter>,
     ) -> Self {
@@ -58,14 +59,14 @@ impl NodeSeries {
     }
 
     /// One node's scrape: how long it took, and `Ok` or the failure reason.
-    pub(super) fn record(&self, node: &str, took: Duration, result: Result<(), &'static str>) {
+    pub(super) fn record(&self, node: &Arc<str>, took: Duration, result: Result<(), &'static str>) {
         self.count_request(result);
         let reason = result.err().unwrap_or(super::SCRAPE_OK);
         let mut nodes = self.nodes.lock().unwrap_or_else(PoisonError::into_inner);
-        let handles = match nodes.get_mut(node) {
+        let handles = match nodes.get_mut(&**node) {
             Some(handles) => handles,
             None => nodes
-                .entry(node.into())
+                .entry(node.clone())
                 .or_insert_with(|| self.handles_of(node, reason)),
         };
         handles.duration.observe(took.as_secs_f64());
@@ -102,8 +103,8 @@ impl NodeSeries {
         }
     }
 
-    fn handles_of(&self, node: &str, result: &'static str) -> Handles {
-        let node_label = label("node", node);
+    fn handles_of(&self, node: &Arc<str>, result: &'static str) -> Handles {
+        let node_label = NodeLabel(node.clone());
         Handles {
             duration: self.request_duration.get_or_create(&node_label).clone(),
             last_request_time: self.last_request_time.get_or_create(&node_label).clone(),
@@ -112,7 +113,7 @@ impl NodeSeries {
         }
     }
 
-    fn result_gauge(&self, node: &str, result: &'static str) -> Gauge {
+    fn result_gauge(&self, node: &Arc<str>, result: &'static str) -> Gauge {
         let gauge = self
             .scrape_result
             .get_or_create(&result_labels(node, result))
@@ -128,7 +129,7 @@ impl NodeSeries {
             if live(node) {
                 return true;
             }
-            let node_label = label("node", node);
+            let node_label = NodeLabel(node.clone());
             self.request_duration.remove(&node_label);
             self.last_request_time.remove(&node_label);
             self.scrape_result
@@ -138,6 +139,9 @@ impl NodeSeries {
     }
 }
 
-fn result_labels(node: &str, reason: &'static str) -> Labels {
-    vec![("node", node.to_owned()), ("result", reason.to_owned())]
+fn result_labels(node: &Arc<str>, result: &'static str) -> NodeResult {
+    NodeResult {
+        node: node.clone(),
+        result,
+    }
 }

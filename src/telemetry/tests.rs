@@ -17,7 +17,7 @@ fn families(text: &str) -> BTreeSet<String> {
 fn upstream_families_keep_their_names_types_and_help() {
     let m = Metrics::new(Duration::from_secs(15));
     m.observe_freshness(Timestamp::from_secs(100), [Timestamp::from_secs(98)]);
-    m.record_scrape("node-a", Duration::from_millis(20), Ok(()));
+    m.record_scrape(&"node-a".into(), Duration::from_millis(20), Ok(()));
     m.record_cycle(Duration::from_millis(30), &|_| true);
     m.set_storage_points(1, 3);
     let text = m.encode();
@@ -67,7 +67,7 @@ fn bucket_bounds(text: &str, family: &str) -> Vec<f64> {
 fn buckets_are_upstreams() {
     let m = Metrics::new(Duration::from_secs(15));
     m.observe_freshness(Timestamp::from_secs(10), [Timestamp::from_secs(9)]);
-    m.record_scrape("n", Duration::from_millis(1), Ok(()));
+    m.record_scrape(&"n".into(), Duration::from_millis(1), Ok(()));
     m.record_cycle(Duration::from_millis(1), &|_| true);
     let text = m.encode();
     let fresh = bucket_bounds(&text, "metrics_server_api_metric_freshness_seconds");
@@ -96,9 +96,9 @@ fn buckets_are_upstreams() {
 #[test]
 fn scrape_result_keeps_one_series_per_node_and_drops_deleted_nodes() {
     let m = Metrics::new(Duration::from_secs(15));
-    m.record_scrape("a", Duration::from_millis(5), Err("timeout"));
-    m.record_scrape("b", Duration::from_millis(5), Ok(()));
-    m.record_scrape("a", Duration::from_millis(5), Err("tls"));
+    m.record_scrape(&"a".into(), Duration::from_millis(5), Err("timeout"));
+    m.record_scrape(&"b".into(), Duration::from_millis(5), Ok(()));
+    m.record_scrape(&"a".into(), Duration::from_millis(5), Err("tls"));
     let text = m.encode();
     assert!(text.contains("metrics_rs_node_scrape_result{node=\"a\",result=\"tls\"} 1\n"));
     assert!(!text.contains("result=\"timeout\""), "{text}");
