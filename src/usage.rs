@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use arcstr::ArcStr;
+
 use crate::time::Timestamp;
 
 /// CPU and memory usage over a window.
@@ -26,7 +28,8 @@ pub struct NodeUsage {
 /// One container's servable usage.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ContainerUsage {
-    pub name: Arc<str>,
+    /// Shared with the store and every other usage of a container of that name.
+    pub name: ArcStr,
     pub usage: Usage,
 }
 
@@ -37,7 +40,7 @@ pub type Containers = smallvec::SmallVec<[ContainerUsage; 1]>;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PodUsage {
     /// The node whose kubelet reported the pod (what `spec.nodeName` field selectors match).
-    pub node: Arc<str>,
+    pub node: ArcStr,
     /// The earliest end-of-window timestamp among the containers (upstream's rule).
     pub timestamp: Timestamp,
     /// The window of that same container, in nanoseconds (always > 0).

@@ -4,7 +4,6 @@
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns unwrap on fixed inputs
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use metrics_server::api::discovery::{self, DiscoveryVersion};
 use metrics_server::api::encode::json::{
@@ -42,19 +41,19 @@ fn text(out: Vec<u8>) -> String {
 
 fn web1_usage() -> PodUsage {
     PodUsage {
-        node: Arc::from("node-a"),
+        node: "node-a".into(),
         timestamp: ts("2026-11-25T22:41:01Z"),
         window_ns: 10_009_000_000,
         containers: smallvec::smallvec![
             ContainerUsage {
-                name: Arc::from("app"),
+                name: "app".into(),
                 usage: Usage {
                     cpu_nanocores: 2_345_678,
                     memory_bytes: 45_678 * 1024,
                 },
             },
             ContainerUsage {
-                name: Arc::from("sidecar"),
+                name: "sidecar".into(),
                 usage: Usage {
                     cpu_nanocores: 345_678,
                     memory_bytes: 12_345 * 1024,

@@ -797,11 +797,11 @@ fn consecutive_snapshots_share_name_strings() {
     let (kb, pb) = b.pods(None).next().unwrap();
     assert!(std::sync::Arc::ptr_eq(&ka.name, &kb.name));
     assert!(std::sync::Arc::ptr_eq(&ka.namespace, &kb.namespace));
-    assert!(std::sync::Arc::ptr_eq(
+    assert!(arcstr::ArcStr::ptr_eq(
         &pa.containers[0].name,
         &pb.containers[0].name
     ));
-    assert!(std::sync::Arc::ptr_eq(&pa.node, &pb.node));
+    assert!(arcstr::ArcStr::ptr_eq(&pa.node, &pb.node));
 }
 
 // ---- property: whatever the kubelets send, served values are sane ----

@@ -125,7 +125,7 @@ impl SnapshotExtra {
         let mut pods = HashMap::with_hasher(FastHash::default());
         for (key, usage) in snapshot.pods.iter() {
             let Some(pod) = nodes
-                .get(&usage.node)
+                .get(usage.node.as_str())
                 .and_then(|n| n.pod(&key.namespace, &key.name))
             else {
                 continue;

@@ -1,14 +1,21 @@
-//! Shared `Arc<str>` copies of names that repeat across pods and nodes (namespaces, container
-//! names, node names), so the store and consecutive snapshots hold one allocation per string.
-//! Names nobody else holds any more are purged, keeping the pool O(live names).
+//! Shared copies of names that repeat across pods and nodes, so the store and consecutive
+//! snapshots hold one allocation per string: namespaces and node names as `Arc<str>` (the
+//! keys readers look up by), container names as [`ArcStr`] (8 bytes instead of 16 in each
+//! container's history and in every served usage). Names nobody else holds any more are
+//! purged, keeping the pools O(live names).
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
-/// A pool of interned strings.
+use arcstr::ArcStr;
+
+type Pool<S> = HashSet<S, foldhash::fast::RandomState>;
+
+/// Pools of interned strings.
 #[derive(Debug, Default)]
 pub(crate) struct Interner {
-    pool: HashSet<Arc<str>, foldhash::fast::RandomState>,
+    pool: Pool<Arc<str>>,
+    thin: Pool<ArcStr>,
 }
 
 impl Interner {
@@ -22,14 +29,26 @@ impl Interner {
         shared
     }
 
-    /// Drops strings only the pool still references.
+    /// The shared thin copy of `name` (a container name), created on first use.
+    pub(crate) fn intern_thin(&mut self, name: &str) -> ArcStr {
+        if let Some(shared) = self.thin.get(name) {
+            return shared.clone();
+        }
+        let shared = ArcStr::from(name);
+        self.thin.insert(shared.clone());
+        shared
+    }
+
+    /// Drops strings only the pools still reference.
     pub(crate) fn purge_unused(&mut self) {
         self.pool.retain(|s| Arc::strong_count(s) > 1);
+        self.thin
+            .retain(|s| ArcStr::strong_count(s).is_none_or(|n| n > 1));
     }
 
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.pool.len()
+        self.pool.len() + self.thin.len()
     }
 }
 
@@ -44,6 +63,21 @@ mod tests {
         let b = pool.intern("kube-system");
         assert!(Arc::ptr_eq(&a, &b));
         drop(pool.intern("gone"));
+        pool.purge_unused();
+        assert_eq!(pool.len(), 1);
+        drop((a, b));
+        pool.purge_unused();
+        assert_eq!(pool.len(), 0);
+    }
+
+    #[test]
+    fn thin_names_are_shared_and_purged_alike() {
+        let mut pool = Interner::default();
+        let a = pool.intern_thin("app");
+        let b = pool.intern_thin("app");
+        assert!(ArcStr::ptr_eq(&a, &b));
+        assert_eq!(std::mem::size_of_val(&a), 8);
+        drop(pool.intern_thin("gone"));
         pool.purge_unused();
         assert_eq!(pool.len(), 1);
         drop((a, b));

@@ -9,6 +9,7 @@ use std::cmp::Ordering;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU32;
 
+use arcstr::ArcStr;
 use smallvec::SmallVec;
 
 use super::interner::Interner;
@@ -81,6 +82,8 @@ pub(crate) type NodePods = Vec<PodEntry>;
 #[derive(Debug)]
 pub(crate) struct NodeState {
     pub(crate) name: Arc<str>,
+    /// The name again, as each of its pods' served usage holds it.
+    usage_node: ArcStr,
     series: Series,
     pub(crate) served: Result<NodeUsage, MissingReason>,
     pub(crate) failed: bool,
@@ -94,6 +97,7 @@ pub(crate) struct NodeState {
 impl NodeState {
     pub(crate) fn new(name: Arc<str>) -> Self {
         NodeState {
+            usage_node: ArcStr::from(&*name),
             name,
             series: Series::default(),
             served: Err(MissingReason::NotScrapedYet),
@@ -140,7 +144,7 @@ impl NodeState {
                     key_hash: hash,
                 },
             };
-            entry.state.apply(report, &self.name, rules, names);
+            entry.state.apply(report, &self.usage_node, rules, names);
             next.push(entry);
         }
         // Stable sort then dedup: of duplicates within one response, the first report wins.

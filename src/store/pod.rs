@@ -8,6 +8,7 @@
 
 use std::sync::Arc;
 
+use arcstr::ArcStr;
 use smallvec::SmallVec;
 
 use super::interner::Interner;
@@ -30,7 +31,7 @@ pub(crate) const NO_START: Timestamp = Timestamp(i64::MIN);
 /// One container's history.
 #[derive(Debug)]
 pub(super) struct ContainerState {
-    name: Arc<str>,
+    name: ArcStr,
     series: Series,
 }
 
@@ -62,7 +63,7 @@ impl PodState {
     pub(crate) fn apply(
         &mut self,
         report: &PodBatch<'_>,
-        node: &Arc<str>,
+        node: &ArcStr,
         rules: &Rules,
         names: &mut Interner,
     ) {
@@ -88,12 +89,12 @@ impl PodState {
             for &i in &order {
                 let container = &reported[i];
                 let (name, mut series) =
-                    match previous.binary_search_by(|c| c.name.as_ref().cmp(&container.name)) {
+                    match previous.binary_search_by(|c| c.name.as_str().cmp(&container.name)) {
                         Ok(j) => (
                             previous[j].name.clone(),
                             std::mem::take(&mut previous[j].series),
                         ),
-                        Err(_) => (names.intern(&container.name), Series::default()),
+                        Err(_) => (names.intern_thin(&container.name), Series::default()),
                     };
                 outcomes.push(series.observe(container.point, rules));
                 next.push(ContainerState { name, series });
@@ -120,7 +121,7 @@ impl PodState {
         &self,
         outcomes: &[Result<Rate, MissingReason>],
         complete: bool,
-        node: &Arc<str>,
+        node: &ArcStr,
     ) -> Result<Arc<PodUsage>, MissingReason> {
         if !complete || self.containers.is_empty() {
             return Err(MissingReason::IncompleteContainers);
@@ -147,7 +148,7 @@ impl PodState {
                 .zip(outcomes)
                 .filter_map(|(c, o)| {
                     o.ok().map(|r| ContainerUsage {
-                        name: Arc::clone(&c.name),
+                        name: c.name.clone(),
                         usage: r.usage,
                     })
                 })
