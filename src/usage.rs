@@ -1,7 +1,5 @@
 //! Computed usage the store publishes and the API encodes: rates, not counters.
 
-use std::sync::Arc;
-
 use arcstr::ArcStr;
 
 use crate::time::Timestamp;
@@ -53,8 +51,10 @@ pub struct PodUsage {
 /// Identity of a pod in the store and the API: namespace and name.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PodKey {
-    pub namespace: Arc<str>,
-    pub name: Arc<str>,
+    /// Shared by every pod of the namespace.
+    pub namespace: ArcStr,
+    /// Shared with the store's entry for the pod.
+    pub name: ArcStr,
 }
 
 /// The resources served beyond CPU and memory (`--extra-resources`): none by default.

@@ -795,8 +795,8 @@ fn consecutive_snapshots_share_name_strings() {
     let b = apply_all(&mut st, "n1", &[simple(T0 + 30, 2)]);
     let (ka, pa) = a.pods(None).next().unwrap();
     let (kb, pb) = b.pods(None).next().unwrap();
-    assert!(std::sync::Arc::ptr_eq(&ka.name, &kb.name));
-    assert!(std::sync::Arc::ptr_eq(&ka.namespace, &kb.namespace));
+    assert!(arcstr::ArcStr::ptr_eq(&ka.name, &kb.name));
+    assert!(arcstr::ArcStr::ptr_eq(&ka.namespace, &kb.namespace));
     assert!(arcstr::ArcStr::ptr_eq(
         &pa.containers[0].name,
         &pb.containers[0].name

@@ -179,18 +179,20 @@ fn a_node_that_leaves_takes_its_figures_along() {
 
 /// What the store keeps per node, pod and container series, and what a snapshot holds per
 /// item: extra resources live elsewhere, and a pod's entry lost its kept rank and its
-/// containers' spare capacity (96 → 72 bytes). A one-container pod's served usage, with the
-/// count of its `Arc`, is 72 bytes: the allocator's 80-byte size (88 were its 96-byte one).
+/// containers' spare capacity (96 → 72 bytes), then 16 more with thin names. A one-container
+/// pod's served usage, with the count of its `Arc`, is 72 bytes: the allocator's 80-byte size
+/// (88 were its 96-byte one).
 #[test]
 fn the_series_and_published_usages_did_not_grow() {
     use std::mem::size_of;
     assert_eq!(size_of::<super::node::NodeState>(), 184);
-    assert_eq!(size_of::<super::node::PodEntry>(), 72);
+    assert_eq!(size_of::<super::node::PodEntry>(), 56);
     assert_eq!(size_of::<super::pod::PodState>(), 32);
     assert_eq!(size_of::<super::pod::ContainerState>(), 96);
     assert_eq!(size_of::<super::series::Series>(), 88);
     assert_eq!(size_of::<crate::usage::Usage>(), 16);
     assert_eq!(size_of::<crate::usage::ContainerUsage>(), 24);
     assert_eq!(size_of::<crate::usage::PodUsage>(), 56);
+    assert_eq!(size_of::<crate::usage::PodKey>(), 16);
     assert_eq!(size_of::<crate::usage::NodeUsage>(), 32);
 }

@@ -24,8 +24,8 @@ use crate::usage::NodeUsage;
 #[derive(Debug)]
 pub(crate) struct PodEntry {
     /// Interned: shared by every pod of the namespace.
-    pub(crate) namespace: Arc<str>,
-    pub(crate) name: Arc<str>,
+    pub(crate) namespace: ArcStr,
+    pub(crate) name: ArcStr,
     pub(crate) state: PodState,
     /// The pod's position among all pods at the last publish ([`UNPUBLISHED`] before its
     /// first): the next publish sorts by it, comparing integers instead of names.
@@ -39,7 +39,7 @@ pub(crate) const UNPUBLISHED: u32 = u32::MAX;
 
 impl PodEntry {
     fn cmp_key(&self, namespace: &str, name: &str) -> Ordering {
-        (self.namespace.as_ref(), self.name.as_ref()).cmp(&(namespace, name))
+        (self.namespace.as_str(), self.name.as_str()).cmp(&(namespace, name))
     }
 }
 
@@ -137,8 +137,8 @@ impl NodeState {
                     key_hash: old.key_hash,
                 },
                 None => PodEntry {
-                    namespace: names.intern(&report.namespace),
-                    name: Arc::from(report.name.as_ref()),
+                    namespace: names.intern_thin(&report.namespace),
+                    name: ArcStr::from(report.name.as_ref()),
                     state: PodState::default(),
                     published_at: AtomicU32::new(UNPUBLISHED),
                     key_hash: hash,
@@ -213,8 +213,8 @@ impl NodeState {
     ) {
         let mut expected: NodePods = pods
             .map(|(namespace, name)| PodEntry {
-                namespace: names.intern(namespace),
-                name: Arc::from(name),
+                namespace: names.intern_thin(namespace),
+                name: ArcStr::from(name),
                 state: PodState::default(),
                 published_at: AtomicU32::new(UNPUBLISHED),
                 key_hash: key_hash(namespace, name),

@@ -19,6 +19,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
+use arcstr::ArcStr;
+
 use super::node::{NodeState, PodEntry, UNPUBLISHED};
 use super::pod::{PodState, ReportRank};
 use super::pod_index::PodIndex;
@@ -204,7 +206,7 @@ fn gather_candidates(nodes: &BTreeMap<Arc<str>, NodeState>) -> Candidates<'_> {
 /// allocation and the bytes need not be read (most comparisons in a sort are within one
 /// namespace).
 fn compare_keys(a: &PodEntry, b: &PodEntry) -> Ordering {
-    let namespace = if Arc::ptr_eq(&a.namespace, &b.namespace) {
+    let namespace = if ArcStr::ptr_eq(&a.namespace, &b.namespace) {
         Ordering::Equal
     } else {
         a.namespace.cmp(&b.namespace)

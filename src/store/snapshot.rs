@@ -118,10 +118,10 @@ impl Snapshot {
             Some(ns) => {
                 let start = self
                     .pods
-                    .partition_point(|(k, _)| k.namespace.as_ref() < ns);
+                    .partition_point(|(k, _)| k.namespace.as_str() < ns);
                 let end = self
                     .pods
-                    .partition_point(|(k, _)| k.namespace.as_ref() <= ns);
+                    .partition_point(|(k, _)| k.namespace.as_str() <= ns);
                 self.pods.get(start..end).unwrap_or_default()
             }
         };
@@ -232,7 +232,7 @@ fn find_pod<'a, T>(
 }
 
 fn compare_key(key: &PodKey, namespace: &str, name: &str) -> Ordering {
-    (key.namespace.as_ref(), key.name.as_ref()).cmp(&(namespace, name))
+    (key.namespace.as_str(), key.name.as_str()).cmp(&(namespace, name))
 }
 
 #[cfg(test)]
