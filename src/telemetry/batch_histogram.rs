@@ -122,19 +122,10 @@ impl EncodeMetric for BatchHistogram {
 
 #[cfg(test)]
 mod tests {
-    use prometheus_client::encoding::text::encode;
     use prometheus_client::metrics::histogram::Histogram;
-    use prometheus_client::registry::Registry;
 
+    use super::super::exposition;
     use super::*;
-
-    fn exposition(register: impl FnOnce(&mut Registry)) -> String {
-        let mut registry = Registry::default();
-        register(&mut registry);
-        let mut out = String::new();
-        encode(&mut out, &registry).unwrap();
-        out
-    }
 
     #[test]
     fn exposes_what_a_histogram_fed_one_by_one_exposes() {

@@ -66,19 +66,10 @@ impl EncodeMetric for DurationHistogram {
 
 #[cfg(test)]
 mod tests {
-    use prometheus_client::encoding::text::encode;
     use prometheus_client::metrics::histogram::Histogram;
-    use prometheus_client::registry::Registry;
 
+    use super::super::exposition;
     use super::*;
-
-    fn exposition(register: impl FnOnce(&mut Registry)) -> String {
-        let mut registry = Registry::default();
-        register(&mut registry);
-        let mut out = String::new();
-        encode(&mut out, &registry).unwrap_or_default();
-        out
-    }
 
     #[test]
     fn exposes_what_prometheus_clients_histogram_exposes() {

@@ -333,5 +333,15 @@ fn tls_labels(node: &str, check: &'static str) -> Labels {
     vec![("node", node.to_owned()), ("check", check.to_owned())]
 }
 
+/// The text exposition of a registry that `register` fills (for tests of single families).
+#[cfg(test)]
+fn exposition(register: impl FnOnce(&mut Registry)) -> String {
+    let mut registry = Registry::default();
+    register(&mut registry);
+    let mut out = String::new();
+    prometheus_client::encoding::text::encode(&mut out, &registry).unwrap_or_default();
+    out
+}
+
 #[cfg(test)]
 mod tests;

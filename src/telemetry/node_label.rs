@@ -33,18 +33,15 @@ impl EncodeLabelSet for NodeResult {
 
 #[cfg(test)]
 mod tests {
+    use super::super::exposition;
     use super::*;
     use prometheus_client::metrics::family::Family;
     use prometheus_client::metrics::gauge::Gauge;
-    use prometheus_client::registry::Registry;
 
     #[test]
     fn labels_read_as_owned_strings_did() {
-        let mut registry = Registry::default();
         let by_node = Family::<NodeLabel, Gauge>::default();
         let by_result = Family::<NodeResult, Gauge>::default();
-        registry.register("by_node", "n", by_node.clone());
-        registry.register("by_result", "r", by_result.clone());
         let node: Arc<str> = Arc::from("node-\"7\"");
         by_node.get_or_create(&NodeLabel(node.clone())).set(3);
         let result = NodeResult {
@@ -52,8 +49,10 @@ mod tests {
             result: "tls",
         };
         by_result.get_or_create(&result).set(1);
-        let mut text = String::new();
-        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap_or_default();
+        let text = exposition(|registry| {
+            registry.register("by_node", "n", by_node);
+            registry.register("by_result", "r", by_result);
+        });
         assert!(
             text.contains("by_node{node=\"node-\\\"7\\\"\"} 3"),
             "{text}"
