@@ -1,8 +1,8 @@
 //! Shared copies of names that repeat across pods and nodes, so the store and consecutive
-//! snapshots hold one allocation per string: namespaces and node names as `Arc<str>` (the
-//! keys readers look up by), container names as [`ArcStr`] (8 bytes instead of 16 in each
-//! container's history and in every served usage). Names nobody else holds any more are
-//! purged, keeping the pools O(live names).
+//! snapshots hold one allocation per string: node names as `Arc<str>` (the store's keys),
+//! namespaces and container names as [`ArcStr`] (8 bytes instead of 16 in every pod key,
+//! container history and served usage). Names nobody else holds any more are purged, keeping
+//! the pools O(live names).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -29,7 +29,7 @@ impl Interner {
         shared
     }
 
-    /// The shared thin copy of `name` (a container name), created on first use.
+    /// The shared thin copy of `name` (a namespace or a container name), created on first use.
     pub(crate) fn intern_thin(&mut self, name: &str) -> ArcStr {
         if let Some(shared) = self.thin.get(name) {
             return shared.clone();
