@@ -1,7 +1,8 @@
 //! The histogram of one node's kubelet request durations, on Go's default buckets. One per
-//! node: prometheus-client's `Histogram` takes about 530 bytes in four allocations (its lock
-//! holds room for a native histogram, and its buckets grow by doubling), this 144 in one,
-//! 5.7 MB less at 15,000 nodes. The exposition is the same.
+//! node: prometheus-client's `Histogram` keeps two blocks of about 500 bytes together (its
+//! lock holds room for a native histogram's state; its 12 buckets sit in a vector grown to
+//! 16, in four allocation calls), this one block of 144 bytes: about 5 MB less at 15,000
+//! nodes. The exposition is the same.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
