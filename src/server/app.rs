@@ -194,15 +194,22 @@ fn status_response(status: &Status) -> http::Response<ResponseBody> {
 
 impl App {
     /// `/metrics`: coverage refreshed from the current snapshot, then every family as text.
+    ///
+    /// Both walk every node and pod (75 ms and 8 MB of text at 5,000 nodes), so they run off
+    /// the async worker: on it, every request in flight waited for the scrape (measured; most
+    /// likely no other worker polled the sockets meanwhile).
     fn self_metrics(&self) -> http::Response<ResponseBody> {
         let api = &self.api;
-        crate::telemetry::coverage::refresh(
-            &api.metrics.coverage,
-            &api.snapshot.load(),
-            &api.cluster,
-            |labels| api.node_selector.matches(labels),
-        );
-        let mut resp = http::Response::new(ResponseBody::from(api.metrics.encode()));
+        let text = crate::blocking::cpu_heavy(|| {
+            crate::telemetry::coverage::refresh(
+                &api.metrics.coverage,
+                &api.snapshot.load(),
+                &api.cluster,
+                |labels| api.node_selector.matches(labels),
+            );
+            api.metrics.encode()
+        });
+        let mut resp = http::Response::new(ResponseBody::from(text));
         resp.headers_mut()
             .insert(CONTENT_TYPE, METRICS_CONTENT_TYPE);
         resp
