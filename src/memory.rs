@@ -28,19 +28,14 @@ pub const MMAP_THRESHOLD: usize = 256 * 1024;
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[allow(unsafe_code)] // FFI calls into the C allocator (other unsafe: prefetch.rs, stage_cpu.rs).
 mod glibc {
-    // From <malloc.h>; stable glibc ABI.
-    /// Largest block kept in a fast bin; 0 turns them off.
-    const M_MXFAST: libc::c_int = 1;
-    const M_TRIM_THRESHOLD: libc::c_int = -1;
-    const M_MMAP_THRESHOLD: libc::c_int = -3;
-    const M_ARENA_MAX: libc::c_int = -8;
+    use libc::{M_ARENA_MAX, M_MMAP_THRESHOLD, M_MXFAST, M_TRIM_THRESHOLD};
 
     pub fn tune() {
         // SAFETY: mallopt only changes allocator parameters; called before other threads
         // allocate heavily, and each call is independent.
         unsafe {
             libc::mallopt(M_ARENA_MAX, 1);
-            libc::mallopt(M_MXFAST, 0);
+            libc::mallopt(M_MXFAST, 0); // no fast bins (module doc)
             libc::mallopt(M_MMAP_THRESHOLD, super::MMAP_THRESHOLD as libc::c_int);
             libc::mallopt(M_TRIM_THRESHOLD, 1024 * 1024);
         }
