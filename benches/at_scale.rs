@@ -4,19 +4,28 @@
 //! they read names, usages and metadata scattered over the heap, as they do in the server (the
 //! `store` and `encode` benches use tidy layouts, where the same code runs 2–3× faster).
 //!
-//! Measured: the store's publish, and the compressed all-namespaces pod lists built through
-//! the list cache (one format; both formats in one pass).
+//! Measured: the store's publish, the compressed all-namespaces pod lists built through the
+//! list cache (one format; both formats in one pass), and a compressed list by label selector
+//! answered through the router (no cache holds it: it is built in the request).
 
 use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use k8s_openapi::api::core::v1::Pod;
 use kube::core::PartialObjectMeta;
 use kube::runtime::watcher::Event;
+use metrics_server::api::context::ApiContext;
 use metrics_server::api::list_cache::{ListFormat, PodListCache};
+use metrics_server::api::routes;
+use metrics_server::api::selector::LabelSelector;
 use metrics_server::batch::{ContainerBatch, MetricsPoint, NodeBatch, PodBatch};
 use metrics_server::cluster::{ClusterCache, NodeStore, PodStore, Synced};
 use metrics_server::store::{Snapshot, Store, StoreConfig};
+use metrics_server::telemetry::Metrics;
 use metrics_server::time::Timestamp;
 
 const NODES: usize = 5_000;
@@ -161,6 +170,29 @@ fn bench_at_scale(c: &mut Criterion) {
             BatchSize::PerIteration,
         )
     });
+    // A list no cache holds (a label selector matching every pod, gzip), as a request gets it.
+    let [_, last] = snapshots;
+    let ctx = ApiContext {
+        snapshot: Arc::new(ArcSwap::from_pointee(last)),
+        cluster,
+        node_selector: LabelSelector::everything(),
+        metrics: Arc::new(Metrics::new(Duration::from_secs(15))),
+        pod_lists: Arc::new(PodListCache::default()),
+    };
+    let request = http::Request::get(
+        "/apis/metrics.k8s.io/v1beta1/pods?labelSelector=pod-template-hash%3D6d8f9c7b5d",
+    )
+    .header("accept-encoding", "gzip")
+    .body(())
+    .map(|r| r.into_parts().0);
+    if let Ok(request) = request {
+        group.bench_function("selector_gzip_list_request", |b| {
+            b.iter(|| {
+                let reply = routes::handle(&ctx, &request);
+                (reply.status, reply.body.into_vec().len())
+            })
+        });
+    }
     group.finish();
 }
 

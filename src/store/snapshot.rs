@@ -113,19 +113,27 @@ impl Snapshot {
     /// Servable pods sorted by (namespace, name); `Some(ns)` restricts to that namespace
     /// (a sub-slice found by binary search, not a filter).
     pub fn pods(&self, namespace: Option<&str>) -> impl Iterator<Item = (&PodKey, &PodUsage)> {
-        let pods = match namespace {
-            None => &self.pods[..],
-            Some(ns) => {
-                let start = self
-                    .pods
-                    .partition_point(|(k, _)| k.namespace.as_str() < ns);
-                let end = self
-                    .pods
-                    .partition_point(|(k, _)| k.namespace.as_str() <= ns);
-                self.pods.get(start..end).unwrap_or_default()
-            }
+        self.pods_in(namespace)
+            .iter()
+            .map(|(key, usage)| (key, usage.as_ref()))
+    }
+
+    /// How many servable pods [`Snapshot::pods`] gives for `namespace`, without walking them.
+    pub fn pod_count(&self, namespace: Option<&str>) -> usize {
+        self.pods_in(namespace).len()
+    }
+
+    fn pods_in(&self, namespace: Option<&str>) -> &[(PodKey, Arc<PodUsage>)] {
+        let Some(ns) = namespace else {
+            return &self.pods;
         };
-        pods.iter().map(|(key, usage)| (key, usage.as_ref()))
+        let start = self
+            .pods
+            .partition_point(|(k, _)| k.namespace.as_str() < ns);
+        let end = self
+            .pods
+            .partition_point(|(k, _)| k.namespace.as_str() <= ns);
+        self.pods.get(start..end).unwrap_or_default()
     }
 
     /// Every servable pod, sorted by (namespace, name), as stored.
@@ -282,6 +290,8 @@ mod tests {
         assert_eq!(names(Some("bb")), Vec::<String>::new());
         assert_eq!(names(Some("")), Vec::<String>::new());
         assert_eq!(names(None).len(), 4);
+        let counts = [Some("b"), Some("bb"), Some("c"), None].map(|ns| snap.pod_count(ns));
+        assert_eq!(counts, [2, 0, 1, 4]);
     }
 
     #[test]
