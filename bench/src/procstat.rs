@@ -85,6 +85,37 @@ pub fn memory(pid: u32) -> Option<Memory> {
     })
 }
 
+/// Resident code of a process's own executable, in KiB: the `Rss` of its executable mappings
+/// of that file in `/proc/<pid>/smaps` (shared libraries and data not counted). The release
+/// link packs the functions the server runs (`link/`); when that list goes stale, this grows.
+pub fn own_code_rss_kib(pid: u32) -> Option<u64> {
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).ok()?;
+    Some(code_rss_kib_in(&smaps, exe.to_str()?))
+}
+
+/// The `Rss` of the executable mappings of `path` in a `smaps` text.
+fn code_rss_kib_in(smaps: &str, path: &str) -> u64 {
+    let mut counting = false;
+    let mut kib = 0;
+    for line in smaps.lines() {
+        let mut fields = line.split_whitespace();
+        let first = fields.next().unwrap_or("");
+        if first.contains('-') && !first.ends_with(':') {
+            // A mapping's header: range, permissions, offset, device, inode, path.
+            let perms = fields.next().unwrap_or("");
+            let mapped = fields.nth(3).unwrap_or("");
+            counting = perms.contains('x') && mapped == path;
+        } else if counting && first == "Rss:" {
+            kib += fields
+                .next()
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    kib
+}
+
 /// The hard open-files limit of this process (inherited by the processes it starts);
 /// `None` when unlimited or unreadable.
 pub fn open_files_hard_limit() -> Option<u64> {
@@ -166,6 +197,25 @@ mod tests {
         let pid = child.id();
         child.wait().unwrap();
         assert_eq!(process_cpu_clock(pid), None);
+    }
+
+    #[test]
+    fn resident_code_counts_only_the_executable_mappings_of_the_file() {
+        let smaps = "\
+55d0-55e0 r--p 00000000 fd:01 7 /srv/metrics-server
+Rss:                 400 kB
+55e0-5600 r-xp 00010000 fd:01 7 /srv/metrics-server
+Size:               8192 kB
+Rss:                4096 kB
+7f00-7f10 r-xp 00000000 fd:01 9 /usr/lib/libc.so.6
+Rss:                1000 kB
+7f20-7f30 rw-p 00000000 00:00 0
+Rss:                 500 kB
+";
+        assert_eq!(code_rss_kib_in(smaps, "/srv/metrics-server"), 4096);
+        assert_eq!(code_rss_kib_in(smaps, "/srv/other"), 0);
+        let own = own_code_rss_kib(std::process::id()).unwrap();
+        assert!(own > 0, "this test binary runs code of its own file");
     }
 
     #[test]

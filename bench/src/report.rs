@@ -22,6 +22,9 @@ pub struct Report {
     pub server_rss_mib: f64,
     /// Highest resident set sampled once a second during the measured window.
     pub server_rss_sampled_peak_mib: f64,
+    /// Resident code of the server's own binary after the loaded window (code pages stay
+    /// resident once run): what the release link's packing of the hot functions keeps small.
+    pub server_code_rss_mib: f64,
     pub rss_mib_per_node: f64,
     /// Peak resident set of the raw fetcher: what its pooled connections alone cost.
     pub raw_fetch_rss_mib: f64,
@@ -222,6 +225,10 @@ impl Report {
                 format!("{:.1}", self.server_rss_mib),
             ),
             ("  per node", format!("{:.4}", self.rss_mib_per_node)),
+            (
+                "  of which its own code",
+                format!("{:.1}", self.server_code_rss_mib),
+            ),
             (
                 "raw fetch RSS peak (MiB)",
                 format!("{:.1}", self.raw_fetch_rss_mib),

@@ -195,6 +195,7 @@ async fn measure(run: &Run<'_>, binary: &Path, sim: &mut Simulator) -> anyhow::R
     let _ = stop.send(true);
     let results = load.await.unwrap_or_default();
     let hwm_kib = procstat::memory(server.pid()).map_or(0, |m| m.hwm_kib);
+    let code_kib = procstat::own_code_rss_kib(server.pid()).unwrap_or(0);
     let raw_hwm_kib = procstat::memory(raw.pid()).map_or(0, |m| m.hwm_kib);
     let sim_processes = sim.processes();
     drop(raw);
@@ -212,6 +213,7 @@ async fn measure(run: &Run<'_>, binary: &Path, sim: &mut Simulator) -> anyhow::R
     report.servable_pods = servable_pods.map_or(0, |n| n as usize);
     report.server_rss_mib = hwm_kib as f64 / 1024.0;
     report.server_rss_sampled_peak_mib = rss_peak_kib as f64 / 1024.0;
+    report.server_code_rss_mib = code_kib as f64 / 1024.0;
     report.rss_mib_per_node = report.server_rss_mib / report.nodes.max(1) as f64;
     report.raw_fetch_rss_mib = raw_hwm_kib as f64 / 1024.0;
     report.get_pod_clients = clients;
