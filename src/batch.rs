@@ -129,6 +129,39 @@ impl NodeBatch<'_> {
     }
 }
 
+/// Batches for the tests of the layers above (store, API).
+#[cfg(test)]
+pub(crate) mod test_batches {
+    use super::*;
+
+    /// A sample at `secs`: CPU growing by 1 ms a second since 1 s, 1 MiB of memory.
+    pub fn point(secs: i64) -> MetricsPoint {
+        MetricsPoint {
+            timestamp: Timestamp::from_secs(secs),
+            start_time: Some(Timestamp::from_secs(1)),
+            cpu_ns: secs as u64 * 1_000_000,
+            memory_bytes: 1 << 20,
+        }
+    }
+
+    /// A complete pod with one container, `app`, sampled at `secs`.
+    pub fn one_container_pod(
+        namespace: impl Into<Cow<'static, str>>,
+        name: impl Into<Cow<'static, str>>,
+        secs: i64,
+    ) -> PodBatch<'static> {
+        PodBatch {
+            namespace: namespace.into(),
+            name: name.into(),
+            containers: vec![ContainerBatch {
+                name: Cow::Borrowed("app"),
+                point: point(secs),
+            }],
+            complete: true,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

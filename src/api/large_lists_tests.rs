@@ -1,6 +1,5 @@
 //! Large lists are answered off the async workers: requests queued behind one go on.
 
-use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
@@ -11,34 +10,18 @@ use kube::runtime::watcher::Event;
 use super::*;
 use crate::api::list_cache::PodListCache;
 use crate::api::selector::LabelSelector;
-use crate::batch::{ContainerBatch, MetricsPoint, NodeBatch, PodBatch};
+use crate::batch::NodeBatch;
+use crate::batch::test_batches::{one_container_pod, point};
 use crate::cluster::{ClusterCache, NodeStore, PodStore, Synced};
 use crate::store::{Store, StoreConfig};
 use crate::telemetry::Metrics;
-use crate::time::Timestamp;
 
 const PODS_PER_NODE: usize = 100;
 
-fn point(secs: i64) -> MetricsPoint {
-    MetricsPoint {
-        timestamp: Timestamp::from_secs(secs),
-        start_time: Some(Timestamp::from_secs(1)),
-        cpu_ns: secs as u64 * 1_000_000,
-        memory_bytes: 1 << 20,
-    }
-}
-
 /// Node `node`'s report at `secs`: pods `p{node}-{i}` of namespace `ns{node % 2}`.
 fn batch(node: usize, secs: i64) -> NodeBatch<'static> {
-    let pods = (0..PODS_PER_NODE).map(|i| PodBatch {
-        namespace: Cow::Owned(format!("ns{}", node % 2)),
-        name: Cow::Owned(format!("p{node}-{i}")),
-        containers: vec![ContainerBatch {
-            name: Cow::Borrowed("app"),
-            point: point(secs),
-        }],
-        complete: true,
-    });
+    let pods = (0..PODS_PER_NODE)
+        .map(|i| one_container_pod(format!("ns{}", node % 2), format!("p{node}-{i}"), secs));
     NodeBatch {
         node: Some(point(secs)),
         pods: pods.collect(),

@@ -1,29 +1,11 @@
-use std::borrow::Cow;
-
 use super::*;
-use crate::batch::{ContainerBatch, MetricsPoint, NodeBatch, PodBatch};
+use crate::batch::NodeBatch;
+use crate::batch::test_batches::{one_container_pod, point};
 use crate::store::{Store, StoreConfig};
-
-fn point(secs: i64) -> MetricsPoint {
-    MetricsPoint {
-        timestamp: Timestamp::from_secs(secs),
-        start_time: Some(Timestamp::from_secs(1)),
-        cpu_ns: secs as u64 * 1_000_000,
-        memory_bytes: 1 << 20,
-    }
-}
 
 /// A node's report of pods `a/p0`, `a/p1`, `b/p2` at `secs`.
 fn batch(secs: i64) -> NodeBatch<'static> {
-    let pod = |ns: &'static str, name: &'static str| PodBatch {
-        namespace: Cow::Borrowed(ns),
-        name: Cow::Borrowed(name),
-        containers: vec![ContainerBatch {
-            name: Cow::Borrowed("app"),
-            point: point(secs),
-        }],
-        complete: true,
-    };
+    let pod = |ns: &'static str, name: &'static str| one_container_pod(ns, name, secs);
     NodeBatch {
         node: Some(point(secs)),
         pods: vec![pod("a", "p0"), pod("a", "p1"), pod("b", "p2")],
