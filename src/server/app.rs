@@ -18,6 +18,8 @@ use super::limits::{Limits, MAX_PATH_BYTES};
 use super::response;
 use super::response_body::ResponseBody;
 use crate::api::context::ApiContext;
+use crate::api::encode::gzip;
+use crate::api::encode::gzip_text::GzipText;
 use crate::api::metav1_status::Status;
 use crate::api::routes::Reply;
 use crate::api::selector::LabelSelector;
@@ -31,6 +33,11 @@ use crate::time::Timestamp;
 const METRICS_CONTENT_TYPE: HeaderValue = HeaderValue::from_static(crate::telemetry::CONTENT_TYPE);
 /// `Cache-Control` of aggregated discovery.
 const CACHE_PUBLIC: HeaderValue = HeaderValue::from_static("public");
+/// `Content-Encoding` of a compressed `/metrics`.
+const GZIP: HeaderValue = HeaderValue::from_static("gzip");
+/// Room for a compressed `/metrics` to start with (it grows as needed: about 1 MB at 5,000
+/// nodes).
+const METRICS_GZIP_CAPACITY: usize = 64 * 1024;
 /// `Vary` of compressed replies.
 const VARY_ACCEPT_ENCODING: HeaderValue = HeaderValue::from_static("Accept-Encoding");
 
@@ -166,7 +173,7 @@ impl App {
             Some((endpoint, sub_path)) => {
                 self.health(endpoint, sub_path, req.uri.query().unwrap_or(""))
             }
-            None if path == "/metrics" => self.self_metrics(),
+            None if path == "/metrics" => self.self_metrics(&req.headers),
             None => stage_cpu::measure(Stage::Respond, || {
                 reply_to_response(crate::api::routes::handle(&self.api, &req))
             }),
@@ -193,25 +200,47 @@ fn status_response(status: &Status) -> http::Response<ResponseBody> {
 }
 
 impl App {
-    /// `/metrics`: coverage refreshed from the current snapshot, then every family as text.
+    /// `/metrics`: coverage refreshed from the current snapshot, then every family as text,
+    /// gzip-compressed as it is written when the client accepts it (as upstream's handler
+    /// does, and as Prometheus asks).
     ///
     /// Both walk every node and pod (75 ms and 8 MB of text at 5,000 nodes), so they run off
     /// the async worker: on it, every request in flight waited for the scrape (measured; most
     /// likely no other worker polled the sockets meanwhile).
-    fn self_metrics(&self) -> http::Response<ResponseBody> {
+    fn self_metrics(&self, headers: &http::HeaderMap) -> http::Response<ResponseBody> {
         let api = &self.api;
-        let text = crate::blocking::cpu_heavy(|| {
+        let gzip = headers
+            .get(http::header::ACCEPT_ENCODING)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(gzip::accepted);
+        let body = crate::blocking::cpu_heavy(|| {
             crate::telemetry::coverage::refresh(
                 &api.metrics.coverage,
                 &api.snapshot.load(),
                 &api.cluster,
                 |labels| api.node_selector.matches(labels),
             );
-            api.metrics.encode()
+            if gzip {
+                let mut out = GzipText::with_capacity(METRICS_GZIP_CAPACITY);
+                api.metrics.encode_into(&mut out);
+                out.finish().map(ResponseBody::from)
+            } else {
+                Ok(ResponseBody::from(api.metrics.encode()))
+            }
         });
-        let mut resp = http::Response::new(ResponseBody::from(text));
-        resp.headers_mut()
-            .insert(CONTENT_TYPE, METRICS_CONTENT_TYPE);
+        let mut resp = match body {
+            Ok(body) => http::Response::new(body),
+            Err(err) => {
+                tracing::error!(error = %err, "Could not compress /metrics; answering 500.");
+                return status_response(&Status::internal(&err.to_string()));
+            }
+        };
+        let headers = resp.headers_mut();
+        headers.insert(CONTENT_TYPE, METRICS_CONTENT_TYPE);
+        if gzip {
+            headers.insert(CONTENT_ENCODING, GZIP);
+            headers.insert(VARY, VARY_ACCEPT_ENCODING);
+        }
         resp
     }
 }

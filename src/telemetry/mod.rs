@@ -322,10 +322,16 @@ impl Metrics {
     /// The whole registry in the text format 0.0.4.
     pub fn encode(&self) -> String {
         let mut out = String::with_capacity(8 * 1024);
-        if prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry).is_err() {
+        self.encode_into(&mut out);
+        out
+    }
+
+    /// The whole registry in the text format 0.0.4, written to `out` (a failure is logged;
+    /// a writer that failed says so itself).
+    pub fn encode_into(&self, out: &mut impl std::fmt::Write) {
+        if prometheus_client::encoding::prometheus_text::encode(out, &self.registry).is_err() {
             tracing::warn!("Encoding self-metrics failed.");
         }
-        out
     }
 }
 

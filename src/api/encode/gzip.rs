@@ -15,7 +15,7 @@ use flate2::{Compress, Compression, FlushCompress, Status};
 pub const THRESHOLD_BYTES: usize = 128 * 1024;
 
 /// The apiserver's level (`defaultGzipContentEncodingLevel`): the least CPU per byte.
-fn level() -> Compression {
+pub(super) fn level() -> Compression {
     Compression::fast()
 }
 

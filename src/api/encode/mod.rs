@@ -11,6 +11,7 @@ use crate::usage::{ExtraUsage, NodeUsage, PodUsage};
 use crate::wire::labels::EncodedLabels;
 
 pub mod gzip;
+pub mod gzip_text;
 pub mod json;
 pub mod protobuf;
 pub mod quantity;
