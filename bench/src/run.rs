@@ -446,6 +446,8 @@ fn build_report(
     let busy = procstat::busy_cores(before.machine, after.machine);
     let get = &load.get_pod_ms;
     let (gets, lists) = (&load.get_pod_by_protocol, &load.list_by_protocol);
+    let (json_first, json_after) = loadgen::first_and_rest_p99(&load.list_json_ms);
+    let (protobuf_first, protobuf_after) = loadgen::first_and_rest_p99(&load.list_protobuf_ms);
     Report {
         nodes: m.nodes,
         pods: m.running_pods,
@@ -473,6 +475,10 @@ fn build_report(
         list_all_pods_protobuf_wire_bytes: load
             .protobuf_supported
             .then_some(load.list_protobuf_wire_bytes),
+        list_all_pods_json_first_ms: json_first,
+        list_all_pods_json_p99_after_first_ms: json_after,
+        list_all_pods_protobuf_first_ms: protobuf_first,
+        list_all_pods_protobuf_p99_after_first_ms: protobuf_after,
         get_pod_p50_ms: percentile(get, 50.0),
         get_pod_p99_ms: percentile(get, 99.0),
         get_pod_requests: get.len(),
