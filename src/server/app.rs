@@ -35,7 +35,7 @@ const METRICS_CONTENT_TYPE: HeaderValue = HeaderValue::from_static(crate::teleme
 const CACHE_PUBLIC: HeaderValue = HeaderValue::from_static("public");
 /// `Content-Encoding` of a compressed `/metrics`.
 const GZIP: HeaderValue = HeaderValue::from_static("gzip");
-/// Room for a compressed `/metrics` to start with (it grows as needed: about 1 MB at 5,000
+/// Room for a compressed `/metrics` to start with (it grows as needed: 0.5 MB at 5,000
 /// nodes).
 const METRICS_GZIP_CAPACITY: usize = 64 * 1024;
 /// `Vary` of compressed replies.
