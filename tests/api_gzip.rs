@@ -66,6 +66,19 @@ fn header(headers: &http::HeaderMap, name: http::header::HeaderName) -> Option<&
     headers.get(name).map(|v| v.to_str().unwrap())
 }
 
+/// The headers of a compressed answer of `content_type`.
+fn assert_compressed_headers(headers: &http::HeaderMap, content_type: &str) {
+    assert_eq!(
+        header(headers, http::header::CONTENT_ENCODING),
+        Some("gzip")
+    );
+    assert_eq!(header(headers, http::header::VARY), Some("Accept-Encoding"));
+    assert_eq!(
+        header(headers, http::header::CONTENT_TYPE),
+        Some(content_type)
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gzip_clients_get_compressed_lists_that_match_the_uncompressed_ones() {
     let dir = tempfile::tempdir().unwrap();
@@ -101,14 +114,7 @@ async fn gzip_clients_get_compressed_lists_that_match_the_uncompressed_ones() {
             );
             continue;
         }
-        assert_eq!(
-            header(&headers, http::header::VARY),
-            Some("Accept-Encoding")
-        );
-        assert_eq!(
-            header(&headers, http::header::CONTENT_TYPE),
-            Some("application/json")
-        );
+        assert_compressed_headers(&headers, "application/json");
         let content_length: usize = header(&headers, http::header::CONTENT_LENGTH)
             .expect("a Content-Length")
             .parse()
@@ -222,18 +228,7 @@ async fn self_metrics_come_compressed_to_a_client_that_accepts_gzip() {
     assert_eq!(header(&headers, http::header::CONTENT_ENCODING), None);
     let (status, headers, compressed) = https.get_full(&url, &[("Accept-Encoding", "gzip")]).await;
     assert_eq!(status, 200);
-    assert_eq!(
-        header(&headers, http::header::CONTENT_ENCODING),
-        Some("gzip")
-    );
-    assert_eq!(
-        header(&headers, http::header::VARY),
-        Some("Accept-Encoding")
-    );
-    assert_eq!(
-        header(&headers, http::header::CONTENT_TYPE),
-        Some("text/plain; version=0.0.4; charset=utf-8")
-    );
+    assert_compressed_headers(&headers, "text/plain; version=0.0.4; charset=utf-8");
     let text = gunzip(&compressed);
     assert!(
         compressed.len() * 4 < text.len(),
