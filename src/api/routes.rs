@@ -83,11 +83,7 @@ pub fn handle(ctx: &ApiContext, req: &http::request::Parts) -> Reply {
     };
     let pretty = opts.wants_pretty(user_agent);
     // `?pretty` re-indents the body here, so the list comes uncompressed and is compressed after.
-    let gzip = req
-        .headers
-        .get(http::header::ACCEPT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(gzip::accepted);
+    let gzip = gzip::accepted_by(&req.headers);
     let answer = || {
         let mut reply = route_to(ctx, route, accept, &opts, gzip && !pretty);
         if reply.content_type == discovery::JSON_CONTENT_TYPE && pretty && !reply.indented {

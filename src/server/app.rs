@@ -209,10 +209,7 @@ impl App {
     /// likely no other worker polled the sockets meanwhile).
     fn self_metrics(&self, headers: &http::HeaderMap) -> http::Response<ResponseBody> {
         let api = &self.api;
-        let gzip = headers
-            .get(http::header::ACCEPT_ENCODING)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(gzip::accepted);
+        let gzip = gzip::accepted_by(headers);
         let body = crate::blocking::cpu_heavy(|| {
             crate::telemetry::coverage::refresh(
                 &api.metrics.coverage,

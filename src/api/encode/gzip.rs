@@ -35,6 +35,14 @@ pub fn accepted(accept_encoding: &str) -> bool {
     })
 }
 
+/// Whether a request's `Accept-Encoding` header accepts gzip (see [`accepted`]).
+pub fn accepted_by(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(http::header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(accepted)
+}
+
 /// Why compression stopped: the body or segment it was writing is incomplete and must not be
 /// sent.
 #[derive(Debug, thiserror::Error)]
