@@ -25,6 +25,10 @@ pub struct Report {
     /// Resident code of the server's own binary after the loaded window (code pages stay
     /// resident once run): what the release link's packing of the hot functions keeps small.
     pub server_code_rss_mib: f64,
+    /// The server's `/metrics` text read at the end of the window: its size, and its size on
+    /// the wire (the bench accepts gzip, as Prometheus does).
+    pub server_metrics_text_bytes: usize,
+    pub server_metrics_wire_bytes: usize,
     pub rss_mib_per_node: f64,
     /// Peak resident set of the raw fetcher: what its pooled connections alone cost.
     pub raw_fetch_rss_mib: f64,

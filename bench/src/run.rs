@@ -214,6 +214,8 @@ async fn measure(run: &Run<'_>, binary: &Path, sim: &mut Simulator) -> anyhow::R
     report.server_rss_mib = hwm_kib as f64 / 1024.0;
     report.server_rss_sampled_peak_mib = rss_peak_kib as f64 / 1024.0;
     report.server_code_rss_mib = code_kib as f64 / 1024.0;
+    report.server_metrics_text_bytes = metrics_after.text_bytes;
+    report.server_metrics_wire_bytes = metrics_after.wire_bytes;
     report.rss_mib_per_node = report.server_rss_mib / report.nodes.max(1) as f64;
     report.raw_fetch_rss_mib = raw_hwm_kib as f64 / 1024.0;
     report.get_pod_clients = clients;
