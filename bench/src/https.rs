@@ -104,7 +104,6 @@ pub async fn timed_get(
     keep_body: bool,
     undecodable_dir: Option<&Path>,
 ) -> anyhow::Result<Timed> {
-    use std::io::Write;
     let mut req = http::Request::get(url);
     for (name, value) in headers {
         req = req.header(*name, *value);
@@ -126,11 +125,7 @@ pub async fn timed_get(
         bytes: 0,
         kept: keep_body.then(Vec::new),
     };
-    let mut decoded = if gzipped {
-        Decoded::Gzip(Box::new(flate2::write::GzDecoder::new(sink)))
-    } else {
-        Decoded::Plain(sink)
-    };
+    let mut decoded = Decoded::new(gzipped, sink);
     let mut body = resp.into_body();
     let mut wire_bytes = 0usize;
     let mut wire = (gzipped && undecodable_dir.is_some()).then(Vec::new);
@@ -140,18 +135,12 @@ pub async fn timed_get(
             if let Some(wire) = &mut wire {
                 wire.extend_from_slice(&data);
             }
-            match &mut decoded {
-                Decoded::Gzip(d) => d.write_all(&data)?,
-                Decoded::Plain(c) => c.write_all(&data)?,
-            }
+            decoded.write_all(&data)?;
         }
     }
-    let sink = match decoded {
-        Decoded::Gzip(d) => match d.finish() {
-            Ok(sink) => sink,
-            Err(err) => return Err(undecodable(err, wire, undecodable_dir)),
-        },
-        Decoded::Plain(c) => c,
+    let sink = match decoded.finish() {
+        Ok(sink) => sink,
+        Err(err) => return Err(undecodable(err, wire, undecodable_dir)),
     };
     Ok(Timed {
         status,
@@ -177,10 +166,37 @@ fn undecodable(err: std::io::Error, wire: Option<Vec<u8>>, dir: Option<&Path>) -
     }
 }
 
-/// A body on its way in: decompressed or not.
+/// A body on its way in: decompressed or not. A gzip body may hold several members one after
+/// the other (upstream's `/metrics` sends one per metrics registry); Go's reader reads them
+/// all, and so does this.
 enum Decoded {
-    Gzip(Box<flate2::write::GzDecoder<Counted>>),
+    Gzip(Box<flate2::write::MultiGzDecoder<Counted>>),
     Plain(Counted),
+}
+
+impl Decoded {
+    fn new(gzipped: bool, sink: Counted) -> Self {
+        match gzipped {
+            true => Decoded::Gzip(Box::new(flate2::write::MultiGzDecoder::new(sink))),
+            false => Decoded::Plain(sink),
+        }
+    }
+
+    fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
+        use std::io::Write;
+        match self {
+            Decoded::Gzip(d) => d.write_all(data),
+            Decoded::Plain(c) => c.write_all(data),
+        }
+    }
+
+    /// The sink, once the whole body is in; an error when a gzip body ended early.
+    fn finish(self) -> std::io::Result<Counted> {
+        match self {
+            Decoded::Gzip(d) => d.finish(),
+            Decoded::Plain(c) => Ok(c),
+        }
+    }
 }
 
 /// Counts what is written, and keeps it if asked to.
@@ -200,5 +216,54 @@ impl std::io::Write for Counted {
 
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::io::Write;
+
+    use super::*;
+
+    fn gzip(text: &[u8]) -> Vec<u8> {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(text).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    fn decoded(body: &[u8], chunk: usize) -> std::io::Result<Vec<u8>> {
+        let sink = Counted {
+            bytes: 0,
+            kept: Some(Vec::new()),
+        };
+        let mut decoded = Decoded::new(true, sink);
+        for piece in body.chunks(chunk) {
+            decoded.write_all(piece)?;
+        }
+        Ok(decoded.finish()?.kept.unwrap_or_default())
+    }
+
+    #[test]
+    fn a_gzip_body_of_several_members_is_read_whole() {
+        let first = b"# TYPE a counter\na 1\n".repeat(500);
+        let second = b"# TYPE metrics_server_manager_tick_duration_seconds histogram\n";
+        let mut body = gzip(&first);
+        body.extend(gzip(second));
+        for chunk in [7, 1024, body.len()] {
+            let text = decoded(&body, chunk).unwrap();
+            assert_eq!(
+                text,
+                [first.as_slice(), second].concat(),
+                "chunks of {chunk}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_gzip_body_cut_short_is_an_error() {
+        let body = gzip(&b"a 1\n".repeat(1000));
+        assert!(decoded(&body[..body.len() - 4], 64).is_err());
     }
 }
