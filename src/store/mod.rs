@@ -38,7 +38,7 @@ mod sample_times;
 mod series;
 mod snapshot;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use crate::batch::{Decoded, NodeBatch};
@@ -81,6 +81,11 @@ impl Default for StoreConfig {
 pub struct Store {
     rules: Rules,
     nodes: BTreeMap<Arc<str>, NodeState>,
+    /// The nodes of `nodes` whose pods come from the API ([`NodeState::pods_from_api`]),
+    /// kept as their states change: the scraper asks for them after every batch of results,
+    /// and a walk over every node each time cost O(nodes) per batch (none in a healthy
+    /// cluster).
+    pods_from_api: BTreeSet<Arc<str>>,
     names: Interner,
     generation: u64,
     extra_resources: ExtraResources,
@@ -96,6 +101,7 @@ impl Store {
                 metric_resolution_ns: cfg.metric_resolution_ns,
             },
             nodes: BTreeMap::new(),
+            pods_from_api: BTreeSet::new(),
             names: Interner::default(),
             generation: 0,
             extra_resources: cfg.extra_resources,
@@ -106,11 +112,9 @@ impl Store {
     /// A node's scrape succeeded: merge its batch. Only this node's data changes; its pods
     /// absent from the batch are forgotten.
     pub fn apply_node(&mut self, node: &str, batch: &NodeBatch<'_>) {
-        node_entry(&mut self.nodes, &mut self.names, node).apply(
-            batch,
-            &self.rules,
-            &mut self.names,
-        );
+        let state = node_entry(&mut self.nodes, &mut self.names, node);
+        state.apply(batch, &self.rules, &mut self.names);
+        track_pods_from_api(&mut self.pods_from_api, state);
     }
 
     /// A node's scrape succeeded and decoded to `decoded`: merges its batch, then withholds
@@ -122,6 +126,7 @@ impl Store {
     pub fn apply_decoded(&mut self, node: &str, decoded: &Decoded<'_>) {
         let state = node_entry(&mut self.nodes, &mut self.names, node);
         state.apply(&decoded.batch, &self.rules, &mut self.names);
+        track_pods_from_api(&mut self.pods_from_api, state);
         if !decoded.invalid.is_empty() {
             state.withhold_invalid(&decoded.invalid);
         }
@@ -136,7 +141,9 @@ impl Store {
     /// [`MissingReason::NodeFailed`]) until its next successful apply. Their samples are kept,
     /// so that apply can serve again at once.
     pub fn node_failed(&mut self, node: &str) {
-        node_entry(&mut self.nodes, &mut self.names, node).fail();
+        let state = node_entry(&mut self.nodes, &mut self.names, node);
+        state.fail();
+        track_pods_from_api(&mut self.pods_from_api, state);
     }
 
     /// A node that is not scraped by design (a virtual node): it and its pods read
@@ -146,6 +153,7 @@ impl Store {
         let state = node_entry(&mut self.nodes, &mut self.names, node);
         let newly = !state.skipped;
         state.skip();
+        track_pods_from_api(&mut self.pods_from_api, state);
         newly
     }
 
@@ -153,9 +161,9 @@ impl Store {
     /// with whether it is skipped by design (else every scrape of it failed since the store
     /// first saw it).
     pub fn never_scraped_nodes(&self) -> impl Iterator<Item = (&Arc<str>, bool)> {
-        self.nodes
+        self.pods_from_api
             .iter()
-            .filter(|(_, state)| state.pods_from_api())
+            .filter_map(|name| self.nodes.get_key_value(name))
             .map(|(name, state)| (name, state.skipped))
     }
 
@@ -181,6 +189,7 @@ impl Store {
     /// Forgets nodes for which `keep` is false, with all their pods.
     pub fn retain_nodes(&mut self, keep: impl Fn(&str) -> bool) {
         self.nodes.retain(|name, _| keep(name));
+        self.pods_from_api.retain(|name| keep(name));
         self.extras.retain(|name, _| keep(name));
     }
 
@@ -194,6 +203,18 @@ impl Store {
             snapshot.extra = Some(Box::new(figures));
         }
         snapshot
+    }
+}
+
+/// Records in `set` whether the pods of `state`'s node come from the API, after a change of
+/// its state. A no-op lookup in the usual case (the set is empty).
+fn track_pods_from_api(set: &mut BTreeSet<Arc<str>>, state: &NodeState) {
+    if state.pods_from_api() {
+        if !set.contains(&state.name) {
+            set.insert(state.name.clone());
+        }
+    } else if !set.is_empty() {
+        set.remove(&state.name);
     }
 }
 

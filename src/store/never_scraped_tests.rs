@@ -185,3 +185,52 @@ fn a_node_skipped_after_being_scraped_takes_its_pods_from_the_api() {
     let snap = store.publish();
     assert_eq!(snap.node_missing_reason("n1"), MissingReason::NodeFailed);
 }
+
+/// What [`Store::never_scraped_nodes`] gives, as (name, skipped), in name order.
+fn never_scraped(store: &Store) -> Vec<(String, bool)> {
+    let tracked: Vec<(String, bool)> = store
+        .never_scraped_nodes()
+        .map(|(n, skipped)| (n.to_string(), skipped))
+        .collect();
+    // The tracked set agrees with every node's own state.
+    let scanned: Vec<(String, bool)> = store
+        .nodes
+        .iter()
+        .filter(|(_, state)| state.pods_from_api())
+        .map(|(n, state)| (n.to_string(), state.skipped))
+        .collect();
+    assert_eq!(tracked, scanned);
+    tracked
+}
+
+fn named(nodes: &[(&str, bool)]) -> Vec<(String, bool)> {
+    nodes.iter().map(|(n, s)| (n.to_string(), *s)).collect()
+}
+
+#[test]
+fn nodes_whose_pods_come_from_the_api_follow_every_change_of_state() {
+    let mut store = Store::new(StoreConfig::default());
+    store.apply_node("c", &batch(10, &["c1"]));
+    store.node_failed("a");
+    assert_eq!(never_scraped(&store), named(&[("a", false)]));
+    store.node_skipped("b");
+    assert_eq!(never_scraped(&store), named(&[("a", false), ("b", true)]));
+    // A first good scrape: the node's own pods from now on.
+    store.apply_node("a", &batch(10, &["a1"]));
+    assert_eq!(never_scraped(&store), named(&[("b", true)]));
+    // A node scraped once keeps its pods through failures.
+    store.node_failed("c");
+    store.node_failed("d");
+    store.node_failed("d");
+    assert_eq!(never_scraped(&store), named(&[("b", true), ("d", false)]));
+    store.node_skipped("d");
+    store.apply_node("b", &batch(20, &["b1"]));
+    assert_eq!(never_scraped(&store), named(&[("d", true)]));
+    // A skipped node that fails is a failing node again, still never scraped.
+    store.node_failed("d");
+    assert_eq!(never_scraped(&store), named(&[("d", false)]));
+    store.retain_nodes(|name| name != "d");
+    assert_eq!(never_scraped(&store), named(&[]));
+    store.node_failed("d");
+    assert_eq!(never_scraped(&store), named(&[("d", false)]));
+}
