@@ -83,8 +83,8 @@ pub struct Store {
     nodes: BTreeMap<Arc<str>, NodeState>,
     /// The nodes of `nodes` whose pods come from the API ([`NodeState::pods_from_api`]),
     /// kept as their states change: the scraper asks for them after every batch of results,
-    /// and a walk over every node each time cost O(nodes) per batch (none in a healthy
-    /// cluster).
+    /// and a walk over every node each time cost O(nodes) per batch. Empty in a healthy
+    /// cluster.
     pods_from_api: BTreeSet<Arc<str>>,
     names: Interner,
     generation: u64,
