@@ -212,15 +212,11 @@ fn tls11_client_hello() -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_below_1_2_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let demo = demo::start(demo::DemoOptions {
-        nodes: 1,
-        pods_per_node: 1,
-        source: MetricsSource::Resource,
-        kubeconfig_out: dir.path().join("kubeconfig"),
-        secure_port: 0,
-        metric_resolution: Duration::from_secs(10),
-        extra_resources: metrics_server::usage::ExtraResources::NONE,
-    })
+    let demo = demo::start(demo::DemoOptions::for_test(
+        1,
+        1,
+        dir.path().join("kubeconfig"),
+    ))
     .await
     .unwrap();
     let mut tcp = tokio::net::TcpStream::connect(demo.server.local_addr)

@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use common::{Https, metric_value};
 use logs::Logs;
-use metrics_server::config::MetricsSource;
 use metrics_server_sim::demo::{self, Demo, DemoOptions};
 use metrics_server_sim::kubelet::Fault;
 use tokio::time::Instant;
@@ -53,13 +52,8 @@ async fn a_dead_kubelet_is_asked_less_and_less_often_and_every_cycle_once_back()
     let logs = Logs::capture();
     let dir = tempfile::tempdir().unwrap();
     let opts = DemoOptions {
-        nodes: 3,
-        pods_per_node: 3,
-        source: MetricsSource::Resource,
-        kubeconfig_out: dir.path().join("kubeconfig"),
-        secure_port: 0,
         metric_resolution: RESOLUTION,
-        extra_resources: metrics_server::usage::ExtraResources::NONE,
+        ..DemoOptions::for_test(3, 3, dir.path().join("kubeconfig"))
     };
     let demo = demo::start_with_faults(opts, &[(0, Fault::Status500)])
         .await

@@ -9,7 +9,6 @@ mod common;
 use std::time::Duration;
 
 use common::Https;
-use metrics_server::config::MetricsSource;
 use metrics_server_sim::demo::{self, DemoOptions};
 use metrics_server_sim::kubelet::Fault;
 
@@ -26,15 +25,7 @@ fn pods_without_metrics(text: &str, reason: &str) -> Option<f64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pods_of_a_node_that_never_answered_read_node_failed() {
     let dir = tempfile::tempdir().unwrap();
-    let opts = DemoOptions {
-        nodes: 3,
-        pods_per_node: 4,
-        source: MetricsSource::Resource,
-        kubeconfig_out: dir.path().join("kubeconfig"),
-        secure_port: 0,
-        metric_resolution: Duration::from_secs(10),
-        extra_resources: metrics_server::usage::ExtraResources::NONE,
-    };
+    let opts = DemoOptions::for_test(3, 4, dir.path().join("kubeconfig"));
     let demo = demo::start_with_faults(opts, &[(0, Fault::Status500)])
         .await
         .expect("demo starts");

@@ -4,10 +4,8 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use base64::Engine;
-use metrics_server::config::MetricsSource;
 use metrics_server::server::kube_setup::kube_config;
 use metrics_server::server::self_ca::{API_SERVICES, SelfManaged};
 use metrics_server_sim::demo::{self, DemoOptions};
@@ -19,17 +17,9 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_ca_is_kept_in_a_secret_and_published_to_the_apiservices() {
     let dir = tempfile::tempdir().unwrap();
-    let demo = demo::start(DemoOptions {
-        nodes: 1,
-        pods_per_node: 1,
-        source: MetricsSource::Resource,
-        kubeconfig_out: dir.path().join("kubeconfig"),
-        secure_port: 0,
-        metric_resolution: Duration::from_secs(10),
-        extra_resources: metrics_server::usage::ExtraResources::NONE,
-    })
-    .await
-    .unwrap();
+    let demo = demo::start(DemoOptions::for_test(1, 1, dir.path().join("kubeconfig")))
+        .await
+        .unwrap();
     let client =
         kube::Client::try_from(kube_config(Some(&demo.kubeconfig)).await.unwrap()).unwrap();
 

@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use common::{Https, metric_value};
 use logs::Logs;
-use metrics_server::config::MetricsSource;
 use metrics_server_sim::demo::{self, Demo, DemoOptions, DemoSetup};
 use metrics_server_sim::workload::SimTaint;
 use tokio::time::Instant;
@@ -21,15 +20,7 @@ use tokio::time::Instant;
 const WHY: &str = "its node is a virtual node (virtual-kubelet or EKS Fargate)";
 
 fn options(dir: &std::path::Path) -> DemoOptions {
-    DemoOptions {
-        nodes: 4,
-        pods_per_node: 3,
-        source: MetricsSource::Resource,
-        kubeconfig_out: dir.join("kubeconfig"),
-        secure_port: 0,
-        metric_resolution: Duration::from_secs(10),
-        extra_resources: metrics_server::usage::ExtraResources::NONE,
-    }
+    DemoOptions::for_test(4, 3, dir.join("kubeconfig"))
 }
 
 /// Node 1 labelled as virtual-kubelet, node 2 tainted as one, node 3 labelled as Fargate;

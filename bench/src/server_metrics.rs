@@ -51,8 +51,6 @@ mod tests {
 
     use std::time::{Duration, Instant};
 
-    use metrics_server::config::MetricsSource;
-    use metrics_server::usage::ExtraResources;
     use metrics_server_sim::demo::{self, DemoOptions};
 
     use super::*;
@@ -74,17 +72,9 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn counters_are_read_from_a_compressed_text() {
         let dir = tempfile::tempdir().unwrap();
-        let demo = demo::start(DemoOptions {
-            nodes: 3,
-            pods_per_node: 4,
-            source: MetricsSource::Resource,
-            kubeconfig_out: dir.path().join("kubeconfig"),
-            secure_port: 0,
-            metric_resolution: Duration::from_secs(10),
-            extra_resources: ExtraResources::NONE,
-        })
-        .await
-        .unwrap();
+        let demo = demo::start(DemoOptions::for_test(3, 4, dir.path().join("kubeconfig")))
+            .await
+            .unwrap();
         let identity = aggregator(dir.path());
         let https = client(
             &dir.path().join("demo-ca.crt"),

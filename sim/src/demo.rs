@@ -46,6 +46,24 @@ pub struct DemoOptions {
     pub extra_resources: ExtraResources,
 }
 
+impl DemoOptions {
+    /// The cluster most tests start: `nodes` × `pods_per_node` read from `/metrics/resource`
+    /// every 10 s, CPU and memory only, the server on a free port; the kubeconfig (and the
+    /// certificates beside it) written to `kubeconfig_out`. Tests change the other fields with
+    /// struct update syntax.
+    pub fn for_test(nodes: usize, pods_per_node: usize, kubeconfig_out: PathBuf) -> Self {
+        DemoOptions {
+            nodes,
+            pods_per_node,
+            source: MetricsSource::Resource,
+            kubeconfig_out,
+            secure_port: 0,
+            metric_resolution: Duration::from_secs(10),
+            extra_resources: ExtraResources::NONE,
+        }
+    }
+}
+
 /// How a test wants the demo cluster beyond [`DemoOptions`]; the default is a healthy
 /// cluster and the server with the demo's flags.
 #[derive(Clone, Debug, Default)]

@@ -13,7 +13,6 @@ use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::{Client, connect::HttpConnector};
 use hyper_util::rt::TokioExecutor;
-use metrics_server::config::MetricsSource;
 use metrics_server_sim::demo::{self, DEMO_TOKEN, Demo, DemoOptions};
 use metrics_server_sim::net::client_tls;
 use serde_json::Value;
@@ -88,13 +87,8 @@ impl Api {
 
 async fn small_demo(dir: &Path) -> Demo {
     demo::start(DemoOptions {
-        nodes: 1,
-        pods_per_node: 2,
-        source: MetricsSource::Resource,
-        kubeconfig_out: dir.join("kubeconfig"),
-        secure_port: 0,
         metric_resolution: Duration::from_secs(15),
-        extra_resources: metrics_server::usage::ExtraResources::NONE,
+        ..DemoOptions::for_test(1, 2, dir.join("kubeconfig"))
     })
     .await
     .expect("demo starts")

@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use metrics_server::config::MetricsSource;
 use metrics_server_sim::demo::{self, DemoOptions};
 
 #[tokio::test]
@@ -18,13 +17,9 @@ async fn a_demo_on_a_port_in_use_fails_before_writing_anything() {
     let port = taken.local_addr().unwrap().port();
 
     let Err(err) = demo::start(DemoOptions {
-        nodes: 1,
-        pods_per_node: 1,
-        source: MetricsSource::Resource,
-        kubeconfig_out: kubeconfig.clone(),
         secure_port: port,
         metric_resolution: Duration::from_secs(15),
-        extra_resources: metrics_server::usage::ExtraResources::NONE,
+        ..DemoOptions::for_test(1, 1, kubeconfig.clone())
     })
     .await
     else {

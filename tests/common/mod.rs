@@ -195,13 +195,9 @@ pub async fn ready_demo_serving(
     extra_resources: ExtraResources,
 ) -> Demo {
     let demo = demo::start(DemoOptions {
-        nodes,
-        pods_per_node,
         source,
-        kubeconfig_out: dir.join("kubeconfig"),
-        secure_port: 0,
-        metric_resolution: Duration::from_secs(10),
         extra_resources,
+        ..DemoOptions::for_test(nodes, pods_per_node, dir.join("kubeconfig"))
     })
     .await
     .expect("demo starts");

@@ -5,7 +5,6 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
-use metrics_server::config::MetricsSource;
 use metrics_server_sim::demo::{self, Demo, DemoOptions};
 use metrics_server_sim::workload::PodPhase;
 
@@ -58,13 +57,12 @@ impl Cluster {
     pub async fn start(dir: &Path, upstream_binary: &Path) -> Result<Self, ClusterError> {
         let nodes = size("DIFFERENTIAL_NODES", NODES);
         let demo = demo::start(DemoOptions {
-            nodes,
-            pods_per_node: size("DIFFERENTIAL_PODS_PER_NODE", PODS_PER_NODE),
-            source: MetricsSource::Resource,
-            kubeconfig_out: dir.join("kubeconfig"),
-            secure_port: 0,
             metric_resolution: RESOLUTION,
-            extra_resources: metrics_server::usage::ExtraResources::NONE,
+            ..DemoOptions::for_test(
+                nodes,
+                size("DIFFERENTIAL_PODS_PER_NODE", PODS_PER_NODE),
+                dir.join("kubeconfig"),
+            )
         })
         .await
         .map_err(ClusterError::Demo)?;

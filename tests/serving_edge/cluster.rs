@@ -5,9 +5,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 
-use metrics_server::config::MetricsSource;
 use metrics_server_sim::apiserver::{ApiServerHandle, MetricsBackend};
 use metrics_server_sim::demo::{self, DEMO_TOKEN, DemoOptions};
 use metrics_server_sim::kubelet::KubeletFleet;
@@ -29,15 +27,11 @@ impl Cluster {
     /// Starts `nodes` kubelets with `pods_per_node` pods each and the API server.
     pub async fn start(nodes: usize, pods_per_node: usize) -> Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
-        let d = demo::start(DemoOptions {
+        let d = demo::start(DemoOptions::for_test(
             nodes,
             pods_per_node,
-            source: MetricsSource::Resource,
-            kubeconfig_out: dir.path().join("kubeconfig"),
-            secure_port: 0,
-            metric_resolution: Duration::from_secs(10),
-            extra_resources: metrics_server::usage::ExtraResources::NONE,
-        })
+            dir.path().join("kubeconfig"),
+        ))
         .await
         .expect("the simulated cluster starts");
         // Only the cluster is wanted: the server under test is a separate process.
